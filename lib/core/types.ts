@@ -1,0 +1,113 @@
+import type { DialectName } from './url.ts';
+
+/**
+ * The logical kind of a column's values: decides how a value is encoded in a backup line.
+ * Dialects map their native types to these.
+ */
+export type ValueKind =
+  | 'int' // fits a JS number exactly (int2/int4, SQLite INTEGER values within 2^53)
+  | 'bigint'
+  | 'float'
+  | 'decimal'
+  | 'boolean'
+  | 'text'
+  | 'datetime'
+  | 'date'
+  | 'time'
+  | 'json'
+  | 'bytes'
+  | 'enum'
+  | 'uuid'
+  | 'array'
+  | 'other'
+  | 'any'; // SQLite: dynamic typing, each value self-describing
+
+export interface ColumnSchema {
+  name: string;
+  /** The declared type as the database prints it (e.g. `timestamp(3) without time zone`, `DATETIME`). */
+  type: string;
+  kind: ValueKind;
+  nullable: boolean;
+  /** Default expression as SQL text, or null. */
+  default: string | null;
+  /** True for identity / autoincrement columns. */
+  generated?: boolean;
+}
+
+export interface ForeignKeySchema {
+  name: string;
+  columns: string[];
+  refTable: string;
+  refColumns: string[];
+  onDelete: string;
+  onUpdate: string;
+  /** Full SQL definition (PostgreSQL `pg_get_constraintdef`, SQLite clause). */
+  definition: string;
+}
+
+export interface IndexSchema {
+  name: string;
+  columns: string[];
+  unique: boolean;
+  /** The statement that recreates it. */
+  definition: string;
+}
+
+export interface TableSchema {
+  name: string;
+  columns: ColumnSchema[];
+  /** Primary key columns; empty when the table has none (rows are then ordered by every column). */
+  primaryKey: string[];
+  foreignKeys: ForeignKeySchema[];
+  indexes: IndexSchema[];
+}
+
+export interface EnumSchema {
+  name: string;
+  values: string[];
+}
+
+export interface SequenceSchema {
+  name: string;
+  /** Owning table/column, when the sequence backs a serial/autoincrement column. */
+  table?: string;
+  column?: string;
+  /** Value at snapshot time (PostgreSQL last_value / SQLite sqlite_sequence.seq). */
+  lastValue: string | null;
+  isCalled?: boolean;
+}
+
+/** Everything needed to recreate a database's structure. */
+export interface DbSchema {
+  dialect: DialectName;
+  /** PostgreSQL schema name (namespace); absent for SQLite. */
+  namespace?: string;
+  /** Tables sorted by name; `_prisma_migrations` included when present. */
+  tables: TableSchema[];
+  enums: EnumSchema[];
+  sequences: SequenceSchema[];
+  /** Statements that recreate the structure before data is loaded (types, sequences, tables with primary keys). */
+  ddl: string[];
+  /** Statements run after data is loaded (indexes, unique and foreign key constraints, triggers, views). */
+  postDdl: string[];
+}
+
+/** Anything that runs SQL and returns rows as plain objects. */
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** Name of the table in which Prisma records applied migrations. */
+export const PRISMA_MIGRATIONS_TABLE = '_prisma_migrations';
+
+/** A row of `_prisma_migrations`, as stored in a backup header. */
+export interface PrismaMigrationRow {
+  id: string;
+  checksum: string;
+  migration_name: string;
+  started_at: string | null;
+  finished_at: string | null;
+  rolled_back_at: string | null;
+  applied_steps_count: number;
+  logs: string | null;
+}

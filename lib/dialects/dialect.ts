@@ -1,0 +1,91 @@
+import type { DbSchema, Queryable, TableSchema } from '../core/types.ts';
+import type { DatabaseTarget, DialectName } from '../core/url.ts';
+
+/**
+ * A row as stored in a backup line: a JSON array, one encoded value per column in schema order.
+ * Encoding is the dialect's and must be exact and deterministic:
+ *  - PostgreSQL: null; int2/int4 as JSON numbers; booleans as true/false; everything else as the
+ *    string PostgreSQL itself prints for the value (session TimeZone=UTC, DateStyle=ISO,
+ *    IntervalStyle=postgres, extra_float_digits=3, bytea_output=hex), so it parses back exactly.
+ *  - SQLite: self-describing per value (dynamic typing): null, string (TEXT), finite non-integral
+ *    JSON number (REAL), safe-integer JSON number (INTEGER), {"$int":"digits"} (INTEGER beyond 2^53),
+ *    {"$real":"text"} (integral or non-finite REAL), {"$b64":"..."} (BLOB).
+ */
+export type EncodedValue = null | boolean | number | string | { [tag: string]: string };
+export type EncodedRow = EncodedValue[];
+
+/** What a dialect can and cannot do; code branches on these, never on the dialect's name. */
+export interface DialectCapabilities {
+  /** DDL (CREATE/DROP/ALTER) can be rolled back inside a transaction. */
+  transactionalDdl: boolean;
+  /** Database-side advisory locks coordinate processes on different machines. */
+  advisoryLocks: boolean;
+  /** Scalar list columns exist. */
+  scalarLists: boolean;
+}
+
+export interface SnapshotReader {
+  /** The schema as seen inside the snapshot (includes sequence values at snapshot time). */
+  schema: DbSchema;
+  /** Streams a table's rows in canonical order (primary key, else every column), in batches. */
+  rows(table: TableSchema, batchSize?: number): AsyncIterable<EncodedRow[]>;
+  /** Exact row count inside the snapshot (for progress and plans). */
+  count(table: TableSchema): Promise<number>;
+}
+
+export interface TableData {
+  table: TableSchema;
+  rows: AsyncIterable<EncodedRow[]>;
+}
+
+export interface LoadOptions {
+  /**
+   * data: the target schema already matches `schema`; replace the rows of the given tables.
+   * full: drop every table/type/sequence of the target and recreate `schema` before loading.
+   */
+  mode: 'data' | 'full';
+  /** The backup's schema. */
+  schema: DbSchema;
+  /** Tables to restore (data mode may restore a subset). In data mode only these are emptied. */
+  tables: string[];
+  /** Table sections in backup order; the loader consumes each section fully before the next. */
+  data: AsyncIterable<TableData>;
+  /** Called before COMMIT, inside the transaction: a last check that may throw to roll back. */
+  beforeCommit?: (tx: Queryable) => Promise<void>;
+  onProgress?: (table: string, rows: number) => void;
+}
+
+export interface LoadResult {
+  rowsByTable: Record<string, number>;
+}
+
+/** Held until released; released automatically when the connection closes. */
+export interface Lock {
+  release(): Promise<void>;
+}
+
+export interface Connection extends Queryable {
+  readonly dialect: Dialect;
+  readonly target: DatabaseTarget;
+  /** Reads the live schema (outside any snapshot). */
+  introspect(): Promise<DbSchema>;
+  /** Runs `fn` inside one consistent read-only snapshot of the whole database. */
+  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>;
+  /** All-or-nothing load in a single transaction; on any error nothing is changed. */
+  load(options: LoadOptions): Promise<LoadResult>;
+  /**
+   * Takes the named lock (PostgreSQL advisory lock; SQLite lock file beside the database).
+   * Waits up to `waitMs` (0: try once) then throws GuardError LOCKED naming the holder if known.
+   */
+  lock(name: string, waitMs?: number): Promise<Lock>;
+  close(): Promise<void>;
+}
+
+export interface Dialect {
+  readonly name: DialectName;
+  readonly capabilities: DialectCapabilities;
+  /** Opens a connection; a server that is down or a bad URL becomes GuardError DATABASE_UNREACHABLE. */
+  connect(target: DatabaseTarget): Promise<Connection>;
+  /** Quotes an identifier for this dialect. */
+  quote(identifier: string): string;
+}

@@ -1,0 +1,47 @@
+import type { DialectName } from '../core/url.ts';
+
+export const MANIFEST_FORMAT = 'prisma-guard-manifest';
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export interface TableSummary {
+  rows: number;
+  /** SHA-256 (hex) over the table's canonical row lines. */
+  sha256: string;
+}
+
+export interface VerificationRecord {
+  at: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * The small JSON sidecar written beside each backup (`<name>.manifest.json`), validated against
+ * lib/format/schemas/manifest.schema.json. Listing, status and retention read only these.
+ */
+export interface BackupManifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: number;
+  /** Backup file name (no directory). */
+  file: string;
+  createdAt: string;
+  reason: string;
+  dialect: DialectName;
+  /** Database identity with no password (SQLite: file name; PostgreSQL: host/db/schema). */
+  database: string;
+  toolVersion: string;
+  sizeBytes: number;
+  /** SHA-256 of the compressed file. */
+  sha256: string;
+  durationMs: number;
+  rowsTotal: number;
+  tables: Record<string, TableSummary>;
+  schemaPrismaHash: string | null;
+  migrations: { count: number; latest: string | null };
+  /** Kept by retention whatever its age (pre-migration snapshots, user pins). */
+  pinned: boolean;
+  /** Pinned until this time (pre-restore safety backups); absent or null means for ever when pinned. */
+  pinnedUntil?: string | null;
+  /** Result of the last verification, when one ran. */
+  verification?: VerificationRecord | null;
+}
