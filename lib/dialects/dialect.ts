@@ -84,8 +84,11 @@ export interface Connection extends Queryable {
 export interface Dialect {
   readonly name: DialectName;
   readonly capabilities: DialectCapabilities;
-  /** Opens a connection; a server that is down or a bad URL becomes GuardError DATABASE_UNREACHABLE. */
-  connect(target: DatabaseTarget): Promise<Connection>;
+  /**
+   * Opens a connection; a server that is down or a bad URL becomes GuardError DATABASE_UNREACHABLE.
+   * `create`: SQLite may create a missing database file (full restore onto a lost disk).
+   */
+  connect(target: DatabaseTarget, options?: { create?: boolean }): Promise<Connection>;
   /** Quotes an identifier for this dialect. */
   quote(identifier: string): string;
 }

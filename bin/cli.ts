@@ -1,0 +1,123 @@
+import { createInterface } from 'node:readline/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
+import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
+import { redactSecrets } from '../lib/core/url.ts';
+import { resolveContext, type OpsContext } from '../lib/ops/context.ts';
+
+/** What a command gets: parsed options, output helpers and a context factory. */
+export interface CommandIO {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  json: boolean;
+  /** Prints human text (stdout), unless --json. */
+  print(text: string): void;
+  /** Prints the JSON result (stdout) when --json. */
+  printJson(value: unknown): void;
+  reporter: Reporter;
+  /** Context from --url / --backup-dir / env. */
+  context(): OpsContext;
+  /** Asks yes/no on a TTY; false when not interactive. */
+  confirm(question: string): Promise<boolean>;
+  interactive: boolean;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(io: CommandIO): Promise<number>;
+}
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS = {
+  url: { type: 'string' },
+  'backup-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
+}
+
+/** Runs one command with argv; returns the exit code. The only place that maps errors to codes. */
+export async function runCommand(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...cmd.options }, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new GuardError('USAGE', messageOf(e), { hint: `Usage: ${cmd.usage}` });
+    }
+    const values = parsed.values as CommandIO['values'];
+    if (values.help) {
+      process.stdout.write(`${cmd.summary}\n\nUsage: ${cmd.usage}\n`);
+      return ExitCode.OK;
+    }
+    json = Boolean(values.json);
+    const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !env.CI;
+    const reporter = json ? silentReporter : consoleReporter();
+    const io: CommandIO = {
+      values,
+      positionals: parsed.positionals,
+      json,
+      interactive,
+      reporter,
+      print: (text) => {
+        if (!json) process.stdout.write(redactSecrets(text) + '\n');
+      },
+      printJson: (value) => {
+        if (json) process.stdout.write(redactSecrets(toJson(value)) + '\n');
+      },
+      context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, reporter, env }),
+      confirm: async (question) => {
+        if (!interactive) return false;
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          const answer = await rl.question(`${question} [y/N] `);
+          return /^y(es)?$/i.test(answer.trim());
+        } finally {
+          rl.close();
+        }
+      },
+    };
+    return await cmd.run(io);
+  } catch (e) {
+    return reportError(e, json);
+  }
+}
+
+/** Prints an error (what, why, what to do) and returns its exit code. */
+export function reportError(e: unknown, json: boolean): number {
+  const err = isGuardError(e)
+    ? e
+    : new GuardError('INTERNAL', `Unexpected error: ${messageOf(e)}`, { cause: e, hint: 'This is a bug in prisma-guard; please report it with the command you ran.' });
+  if (json) {
+    process.stdout.write(redactSecrets(toJson({ ok: false, error: err.toJSON() })) + '\n');
+  } else {
+    process.stderr.write(redactSecrets(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`));
+    if (err.code === 'INTERNAL' && e instanceof Error && e.stack) process.stderr.write(redactSecrets(e.stack) + '\n');
+  }
+  return err.exitCode;
+}
+
+/** Human-readable byte size. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** Splits a comma-separated option into a list. */
+export function listOption(v: unknown): string[] | undefined {
+  if (typeof v !== 'string' || !v.trim()) return undefined;
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}

@@ -1,0 +1,66 @@
+import { GuardError } from '../../lib/core/errors.ts';
+import { restore, type RestorePlan } from '../../lib/ops/restore.ts';
+import { listOption, type Command } from '../cli.ts';
+
+/** The plan as a person reads it. */
+export function describePlan(plan: RestorePlan): string {
+  const lines = [
+    `Restore ${plan.backup.file} (${plan.backup.reason}, taken ${plan.backup.createdAt})`,
+    `  into ${plan.target}, ${plan.mode} mode${plan.safetyBackup ? ', after a safety backup of the current data' : ', WITHOUT a safety backup'}`,
+    '',
+    '  table                              remove     insert',
+  ];
+  for (const t of plan.tables) lines.push(`  ${t.name.padEnd(32)} ${String(t.remove ?? '(new)').padStart(8)} ${String(t.insert).padStart(10)}`);
+  for (const d of plan.dropTables) lines.push(`  ${d.name.padEnd(32)} ${String(d.rows).padStart(8)}    (table dropped: not in the backup)`);
+  const differences = plan.schemaDifferences.filter((d) => d.kind !== 'column-default');
+  if (differences.length && plan.mode === 'full') {
+    lines.push('', '  schema changes undone (live -> backup):');
+    for (const d of differences.slice(0, 20)) lines.push(`    - ${d.text.replace('first schema', 'backup').replace('second schema', 'live database')}`);
+  }
+  if (plan.mode === 'full' && plan.liveMigrations.join() !== plan.backup.migrations.join()) {
+    lines.push('', `  migration history: ${plan.liveMigrations.length} applied now -> ${plan.backup.migrations.length} in the backup`);
+  }
+  return lines.join('\n');
+}
+
+export const restoreCommand: Command = {
+  name: 'restore',
+  summary: 'Restore a backup: plan, safety backup, all-or-nothing load, proof that the data matches.',
+  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--url URL] [--backup-dir DIR] [--json]',
+  options: {
+    'dry-run': { type: 'boolean' },
+    yes: { type: 'boolean', short: 'y' },
+    mode: { type: 'string' },
+    tables: { type: 'string' },
+    'no-safety-backup': { type: 'boolean' },
+  },
+  async run(io) {
+    const given = io.positionals[0];
+    if (!given) throw new GuardError('USAGE', 'restore needs a backup name.', { hint: 'prisma-guard restore latest --dry-run' });
+    const mode = (io.values.mode as string | undefined) ?? 'data';
+    if (mode !== 'data' && mode !== 'full') throw new GuardError('USAGE', `--mode must be data or full, not "${mode}".`);
+    const result = await restore(io.context(), {
+      backup: given,
+      mode,
+      tables: listOption(io.values.tables),
+      dryRun: Boolean(io.values['dry-run']),
+      yes: Boolean(io.values.yes),
+      safetyBackup: !io.values['no-safety-backup'],
+      confirm: async (plan) => {
+        if (!io.interactive || io.json) return false;
+        io.print(describePlan(plan));
+        return io.confirm('Replace the data above?');
+      },
+    });
+    io.printJson({ ok: true, ...result });
+    if (!result.executed) {
+      io.print(describePlan(result.plan) + '\n\nDry run: nothing was changed. Run again with --yes to restore.');
+      return 0;
+    }
+    const tables = Object.keys(result.proof?.tables ?? {}).length;
+    io.print(`Restored ${result.plan.backup.rowsTotal} rows in ${tables} tables from ${result.plan.backup.file} (${result.durationMs} ms).`);
+    if (result.safetyBackup) io.print(`Safety backup of the previous state: ${result.safetyBackup}`);
+    io.print(`Proof: every restored table's row count and checksum match the backup.`);
+    return 0;
+  },
+};

@@ -1,0 +1,23 @@
+import { verifyBackup } from '../../lib/ops/verify.ts';
+import { ExitCode } from '../../lib/core/errors.ts';
+import { GuardError } from '../../lib/core/errors.ts';
+import { formatBytes, type Command } from '../cli.ts';
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  summary: 'Check a backup end to end: gzip stream, header schema, every row count and checksum, the manifest.',
+  usage: 'prisma-guard verify <backup|latest> [--backup-dir DIR] [--json]',
+  options: {},
+  async run(io) {
+    const given = io.positionals[0];
+    if (!given) throw new GuardError('USAGE', 'verify needs a backup name.', { hint: 'prisma-guard verify latest' });
+    const r = await verifyBackup(io.context(), given);
+    io.printJson(r);
+    if (r.ok) {
+      io.print(`OK ${r.file}\n  ${r.rowsTotal} rows in ${Object.keys(r.tables ?? {}).length} tables, ${formatBytes(r.sizeBytes)}, taken ${r.header?.createdAt} (${r.header?.reason})${r.manifest === 'rebuilt' ? '\n  manifest was missing and has been rebuilt' : ''}`);
+      return ExitCode.OK;
+    }
+    io.print(`FAILED ${r.file}\n  ${r.error?.message}${r.error?.hint ? `\n  hint: ${r.error.hint}` : ''}`);
+    return ExitCode.INVALID_BACKUP;
+  },
+};

@@ -1,0 +1,46 @@
+#!/usr/bin/env -S npx tsx
+import { ExitCode } from '../lib/core/errors.ts';
+import { runCommand, type Command } from './cli.ts';
+import { backupCommand } from './commands/backup.ts';
+import { listCommand } from './commands/list.ts';
+import { restoreCommand } from './commands/restore.ts';
+import { verifyCommand } from './commands/verify.ts';
+
+/** Every verb of the CLI. */
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'prisma-guard: backups, verified restores and guarded migrations for Prisma projects.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every command takes --url (default DATABASE_URL), --backup-dir (default BACKUP_DIR or ./backups), --json and --help.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (!verb || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(usage() + '\n');
+    return verb ? ExitCode.OK : ExitCode.USAGE;
+  }
+  const cmd = COMMANDS.find((c) => c.name === verb);
+  if (!cmd) {
+    process.stderr.write(`error: unknown command "${verb}".\n\n${usage()}\n`);
+    return ExitCode.USAGE;
+  }
+  return runCommand(cmd, rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(String(e?.stack ?? e) + '\n');
+    process.exitCode = ExitCode.INTERNAL;
+  },
+);

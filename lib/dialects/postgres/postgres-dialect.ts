@@ -1,0 +1,294 @@
+import pg from 'pg';
+import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
+import type { DbSchema } from '../../core/types.ts';
+import { redactSecrets, type DatabaseTarget } from '../../core/url.ts';
+import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotReader } from '../dialect.ts';
+import { introspectPostgres } from './postgres-introspector.ts';
+import { runSnapshot } from './postgres-dump.ts';
+import { loadPostgres } from './postgres-load.ts';
+import { acquireAdvisoryLock } from './postgres-lock.ts';
+import { quoteIdent } from './postgres-sql.ts';
+
+/**
+ * Query parameters that only Prisma understands. pg would either ignore them or, worse, send them
+ * to the server as startup parameters, so they are removed before the URL reaches pg.
+ */
+const PRISMA_ONLY_PARAMS = [
+  'schema',
+  'connection_limit',
+  'pool_timeout',
+  'pgbouncer',
+  'socket_timeout',
+  'statement_cache_size',
+  'sslaccept',
+  'sslidentity',
+  'sslpassword',
+  'connect_timeout',
+  'max_connection_lifetime',
+  'max_idle_connection_lifetime',
+];
+
+/** Session settings that make every value print exactly and the same way on every server. */
+const SESSION_SETTINGS = [
+  `SET TimeZone = 'UTC'`,
+  `SET DateStyle = 'ISO'`,
+  `SET IntervalStyle = 'postgres'`,
+  `SET extra_float_digits = 3`,
+  `SET bytea_output = 'hex'`,
+  `SET client_encoding = 'UTF8'`,
+];
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Where a URL points, without credentials: `host:port/database`. */
+export function describeEndpoint(target: DatabaseTarget): string {
+  try {
+    const u = new URL(target.url);
+    const socketHost = u.searchParams.get('host');
+    const host = u.hostname || socketHost || 'localhost';
+    return `${host}:${u.port || '5432'}/${target.database}`;
+  } catch {
+    return redactSecrets(target.display);
+  }
+}
+
+/** The connection string pg gets: Prisma-only parameters removed. */
+export function pgConnectionString(url: string, database?: string): string {
+  const u = new URL(url);
+  for (const p of PRISMA_ONLY_PARAMS) u.searchParams.delete(p);
+  // libpq's sslmode=prefer means "TLS if the server offers it"; pg cannot fall back and would
+  // insist on TLS, breaking the many local servers without it. Prisma's default is prefer too.
+  if (u.searchParams.get('sslmode') === 'prefer') u.searchParams.delete('sslmode');
+  if (database !== undefined) u.pathname = '/' + encodeURIComponent(database);
+  return u.toString();
+}
+
+function passwordOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return '';
+  }
+}
+
+/** Removes the URL's password from any text, URL-shaped or not. */
+function scrub(text: string, target: DatabaseTarget): string {
+  let out = redactSecrets(text);
+  const pw = passwordOf(target.url);
+  if (pw.length >= 3) out = out.split(pw).join('***');
+  return out;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+
+function unreachable(target: DatabaseTarget, cause: unknown): GuardError {
+  const endpoint = describeEndpoint(target);
+  const code = (cause as { code?: string })?.code ?? '';
+  const reason = scrub(messageOf(cause), target);
+  let why: string;
+  let hint: string;
+  if (code === '3D000') {
+    why = `the database "${target.database}" does not exist`;
+    hint = `Create it (createdb -h HOST -U USER ${target.database}) or fix the database name in DATABASE_URL.`;
+  } else if (code === '28P01' || code === '28000') {
+    why = `authentication failed (${reason})`;
+    hint = 'Check the user name and password in DATABASE_URL (URL-encode special characters) and pg_hba.conf.';
+  } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    why = `the host name cannot be resolved (${reason})`;
+    hint = 'Check the host in DATABASE_URL and your DNS/network.';
+  } else if (NETWORK_CODES.has(code) || /timeout/i.test(reason)) {
+    why = `the server does not answer (${reason})`;
+    hint = 'Check that PostgreSQL is running and listening on that host and port (pg_isready -h HOST -p PORT), and any firewall in between.';
+  } else if (code === '57P03') {
+    why = `the server is starting up or shutting down (${reason})`;
+    hint = 'Wait a moment and try again.';
+  } else {
+    why = reason;
+    hint = 'Check DATABASE_URL and that the server accepts connections (pg_isready -h HOST -p PORT).';
+  }
+  return new GuardError('DATABASE_UNREACHABLE', `Cannot connect to PostgreSQL at ${endpoint}: ${why}.`, {
+    hint,
+    cause: new Error(reason),
+    details: { endpoint, code: code || undefined },
+  });
+}
+
+/** Opens one pg client with our session settings; failures become DATABASE_UNREACHABLE. */
+export async function openClient(target: DatabaseTarget, database?: string): Promise<pg.Client> {
+  let client: pg.Client;
+  try {
+    client = new pg.Client({
+      connectionString: pgConnectionString(target.url, database),
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      fallback_application_name: 'prisma-guard',
+    });
+  } catch (cause) {
+    throw new GuardError('DATABASE_URL_INVALID', `The PostgreSQL URL ${target.display} cannot be used: ${scrub(messageOf(cause), target)}`, {
+      hint: 'Use postgresql://USER:PASSWORD@HOST:PORT/DATABASE?schema=public',
+    });
+  }
+  // Without a listener, a connection dropped by the server would crash the process; the next query
+  // on the client fails with a clear error instead.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (cause) {
+    await client.end().catch(() => {});
+    throw unreachable(target, cause);
+  }
+  try {
+    await client.query(SESSION_SETTINGS.join('; '));
+  } catch (cause) {
+    await client.end().catch(() => {});
+    throw new GuardError('DATABASE_ERROR', `Cannot configure the session on ${describeEndpoint(target)}: ${scrub(messageOf(cause), target)}`, {
+      cause,
+    });
+  }
+  return client;
+}
+
+/** A live connection to one PostgreSQL database and schema (target.schema, default public). */
+export class PostgresConnection implements Connection {
+  readonly dialect: Dialect = postgresDialect;
+  readonly namespace: string;
+  private readonly locks = new Set<Lock>();
+  private busy: string | null = null;
+  private closed = false;
+
+  constructor(
+    readonly target: DatabaseTarget,
+    private readonly client: pg.Client,
+  ) {
+    this.namespace = target.schema ?? 'public';
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
+    try {
+      const result = await this.client.query(sql, params as unknown[] | undefined);
+      return result.rows as T[];
+    } catch (cause) {
+      throw databaseError(cause, this.target);
+    }
+  }
+
+  async introspect(): Promise<DbSchema> {
+    return this.exclusive('introspect', async () => {
+      await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        const schema = await introspectPostgres(this.rawQueryable(), this.namespace);
+        await this.client.query('COMMIT');
+        return schema;
+      } catch (e) {
+        await this.client.query('ROLLBACK').catch(() => {});
+        throw isGuardError(e) ? e : databaseError(e, this.target);
+      }
+    });
+  }
+
+  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+    return this.exclusive('snapshot', () => runSnapshot(this.client, this.namespace, fn));
+  }
+
+  load(options: LoadOptions): Promise<LoadResult> {
+    return this.exclusive('load', () => loadPostgres(this.client, this.target, this.namespace, options));
+  }
+
+  async lock(name: string, waitMs = 0): Promise<Lock> {
+    const lock = await acquireAdvisoryLock(() => openClient(this.target), this.target, this.namespace, name, waitMs);
+    const tracked: Lock = {
+      release: async () => {
+        this.locks.delete(tracked);
+        await lock.release();
+      },
+    };
+    this.locks.add(tracked);
+    return tracked;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const lock of [...this.locks]) await lock.release().catch(() => {});
+    await this.client.end().catch(() => {});
+  }
+
+  /** Queries on the raw client (errors unwrapped), for code that handles pg errors itself. */
+  private rawQueryable() {
+    return {
+      query: async <T>(sql: string, params?: unknown[]): Promise<T[]> => (await this.client.query(sql, params)).rows as T[],
+    };
+  }
+
+  /**
+   * Snapshots, loads and introspection each own the session's transaction state; two at once on one
+   * connection would interleave their statements inside one transaction.
+   */
+  private async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy) {
+      throw new GuardError('INTERNAL', `Cannot start ${what} while ${this.busy} is running on the same connection.`, {
+        hint: 'Open a second connection for concurrent work.',
+      });
+    }
+    this.busy = what;
+    try {
+      return await fn();
+    } finally {
+      this.busy = null;
+    }
+  }
+}
+
+function databaseError(cause: unknown, target: DatabaseTarget): GuardError {
+  if (isGuardError(cause)) return cause;
+  const e = cause as { code?: string; detail?: string };
+  const detail = e?.detail ? ` (${e.detail})` : '';
+  return new GuardError('DATABASE_ERROR', `PostgreSQL error on ${describeEndpoint(target)}: ${scrub(messageOf(cause), target)}${detail}`, {
+    cause,
+    details: { sqlstate: e?.code },
+  });
+}
+
+async function connectPostgres(target: DatabaseTarget, options: { create?: boolean } = {}): Promise<Connection> {
+  if (target.dialect !== 'postgres') {
+    throw new GuardError('DATABASE_URL_INVALID', `The PostgreSQL dialect cannot open ${target.display}.`, {
+      hint: 'Use a postgresql:// URL.',
+    });
+  }
+  let client: pg.Client;
+  try {
+    client = await openClient(target);
+  } catch (e) {
+    if (!options.create || !isGuardError(e) || e.details?.code !== '3D000') throw e;
+    await createDatabase(target);
+    client = await openClient(target);
+  }
+  const namespace = target.schema ?? 'public';
+  try {
+    // Plain query() calls see the target schema first, like Prisma does with ?schema=.
+    await client.query(`SET search_path TO ${quoteIdent(namespace)}`);
+  } catch (cause) {
+    await client.end().catch(() => {});
+    throw databaseError(cause, target);
+  }
+  return new PostgresConnection(target, client);
+}
+
+/** Full restore onto a server that lost the database: create it from the maintenance database. */
+async function createDatabase(target: DatabaseTarget): Promise<void> {
+  const admin = await openClient(target, 'postgres');
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
+  } catch (cause) {
+    if ((cause as { code?: string }).code !== '42P04') throw databaseError(cause, target); // 42P04: created meanwhile
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/** The PostgreSQL dialect. */
+export const postgresDialect: Dialect = {
+  name: 'postgres',
+  capabilities: { transactionalDdl: true, advisoryLocks: true, scalarLists: true },
+  connect: connectPostgres,
+  quote: quoteIdent,
+};

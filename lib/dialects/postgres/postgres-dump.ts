@@ -1,0 +1,170 @@
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import type { ColumnSchema, DbSchema, TableSchema } from '../../core/types.ts';
+import type { EncodedRow, EncodedValue, SnapshotReader } from '../dialect.ts';
+import { CopyTextParser } from './postgres-copy-text.ts';
+import { introspectPostgres } from './postgres-introspector.ts';
+import { qualify, quoteIdent } from './postgres-sql.ts';
+
+const DEFAULT_BATCH_ROWS = 1000;
+/** A batch is also cut at this many bytes of row text, so wide rows do not pile up in memory. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Runs `fn` inside one REPEATABLE READ READ ONLY transaction on `client`: the schema and every
+ * table stream and count see the same snapshot of the database. Commits when `fn` resolves, rolls
+ * back when it throws. The reader's streams must be consumed one after the other (one connection).
+ */
+export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+  const q = { query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[] };
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const schema = await introspectPostgres(q, namespace);
+    const reader = new PostgresSnapshotReader(client, namespace, schema);
+    const result = await fn(reader);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw e;
+  }
+}
+
+class PostgresSnapshotReader implements SnapshotReader {
+  constructor(
+    private readonly client: pg.Client,
+    private readonly namespace: string,
+    readonly schema: DbSchema,
+  ) {}
+
+  async count(table: TableSchema): Promise<number> {
+    const res = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualify(this.namespace, table.name)}`);
+    return Number(res.rows[0].n);
+  }
+
+  rows(table: TableSchema, batchSize = DEFAULT_BATCH_ROWS): AsyncIterable<EncodedRow[]> {
+    return streamTable(this.client, this.namespace, table, batchSize);
+  }
+}
+
+/** `COPY (SELECT ...) TO STDOUT` for a table, in canonical order. */
+export function copyOutSql(namespace: string, table: TableSchema): string {
+  const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
+  return `COPY (SELECT ${cols} FROM ${qualify(namespace, table.name)} ORDER BY ${orderBy(table)}) TO STDOUT`;
+}
+
+/**
+ * Canonical row order. With a primary key: its columns, text ones in byte order (COLLATE "C") so
+ * the order does not depend on the database's collation. Without one: every column by the text
+ * PostgreSQL prints for it, in byte order, which is a total order on exactly what the backup stores
+ * (native ordering would tie 0 and -0, or be impossible for json).
+ */
+function orderBy(table: TableSchema): string {
+  if (table.columns.length === 0) return 'true';
+  if (table.primaryKey.length > 0) {
+    const byName = new Map(table.columns.map((c) => [c.name, c]));
+    return table.primaryKey.map((name) => orderTerm(name, byName.get(name))).join(', ');
+  }
+  return table.columns.map((c) => `${quoteIdent(c.name)}::text COLLATE "C"`).join(', ');
+}
+
+function orderTerm(name: string, column: ColumnSchema | undefined): string {
+  const q = quoteIdent(name);
+  switch (column?.kind) {
+    case 'text':
+      return `${q} COLLATE "C"`;
+    case 'int':
+    case 'bigint':
+    case 'decimal':
+    case 'float':
+    case 'boolean':
+    case 'datetime':
+    case 'date':
+    case 'time':
+    case 'uuid':
+    case 'enum':
+    case 'bytes':
+      return q;
+    default:
+      return `${q}::text COLLATE "C"`; // json has no ordering; arrays/others: order by their text
+  }
+}
+
+type Decoder = (text: string) => EncodedValue;
+const asText: Decoder = (t) => t;
+const asInt: Decoder = (t) => Number(t);
+const asBool: Decoder = (t) => t === 't';
+
+function decoderFor(column: ColumnSchema): Decoder {
+  if (column.kind === 'int') return asInt;
+  if (column.kind === 'boolean') return asBool;
+  return asText;
+}
+
+/**
+ * Streams one table with COPY TO in text format, parsing the output as it arrives. Pulls the next
+ * chunk only when the consumer asks for the next batch, so memory stays bounded by one batch plus
+ * the socket buffers whatever the table size.
+ */
+async function* streamTable(client: pg.Client, namespace: string, table: TableSchema, batchSize: number): AsyncGenerator<EncodedRow[]> {
+  const decoders = table.columns.map(decoderFor);
+  const width = decoders.length;
+  const stream = client.query(copyStreams.to(copyOutSql(namespace, table)));
+  // Iterate without for-await: leaving a for-await loop early would destroy the stream and leave
+  // the connection stuck in COPY mode. We drain it instead (see finally).
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const parser = new CopyTextParser();
+  let finished = false;
+  let failed = false;
+  let rowNumber = 0;
+  let batch: EncodedRow[] = [];
+  let batchBytes = 0;
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+      if (next.done) {
+        finished = true;
+        break;
+      }
+      batchBytes += next.value.length;
+      for (const fields of parser.push(next.value)) {
+        rowNumber++;
+        if (fields.length !== width) {
+          throw new Error(`COPY of table "${table.name}" returned ${fields.length} columns on row ${rowNumber}, expected ${width}`);
+        }
+        const row: EncodedRow = new Array(width);
+        for (let i = 0; i < width; i++) {
+          const text = fields[i];
+          row[i] = text === null ? null : decoders[i](text);
+        }
+        batch.push(row);
+        if (batch.length >= batchSize || batchBytes >= MAX_BATCH_BYTES) {
+          const out = batch;
+          batch = [];
+          batchBytes = parser.pendingBytes;
+          yield out;
+        }
+      }
+    }
+    parser.end();
+    if (batch.length > 0) yield batch;
+  } finally {
+    if (!finished && !failed) {
+      // The consumer stopped early (or a row was malformed): read the rest so the connection
+      // leaves COPY mode and can still COMMIT/ROLLBACK.
+      try {
+        while (!(await chunks.next()).done) {
+          /* discard */
+        }
+      } catch {
+        /* the stream failed while draining: the transaction is rolled back by the caller */
+      }
+    }
+  }
+}

@@ -1,0 +1,419 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
+import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
+import type { DatabaseTarget } from '../../core/url.ts';
+import type { EncodedRow, LoadOptions, LoadResult } from '../dialect.ts';
+import { encodeCopyField } from './postgres-copy-text.ts';
+import { qualify, quoteIdent } from './postgres-sql.ts';
+
+/**
+ * How long a restore waits for a table lock held by the application before giving up (and rolling
+ * back) instead of queueing behind it for ever; while we wait, new queries on that table queue
+ * behind us, so a short wait keeps the application responsive.
+ */
+const LOCK_TIMEOUT = '15s';
+
+/** Where the load was when it failed, for the error message. */
+interface Progress {
+  stage: string;
+  table?: string;
+  row?: number;
+}
+
+/** A problem with a value of the backup itself (not reported by the server). */
+class RowError extends Error {
+  constructor(
+    readonly table: string,
+    readonly row: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface LiveForeignKey {
+  schema: string;
+  table: string;
+  name: string;
+  definition: string;
+}
+
+interface LiveTrigger {
+  table: string;
+  name: string;
+  enabled: string; // pg_trigger.tgenabled: O (origin), A (always), R (replica)
+}
+
+/**
+ * Loads a backup in ONE transaction: on any error everything is rolled back and the database is
+ * exactly as before. See LoadOptions for the two modes. Errors become GuardError RESTORE_FAILED
+ * naming the stage, table and row; GuardErrors raised by the caller's own code (the data source or
+ * beforeCommit) are rethrown unchanged after the rollback.
+ */
+export async function loadPostgres(client: pg.Client, target: DatabaseTarget, namespace: string, options: LoadOptions): Promise<LoadResult> {
+  const q: Queryable = { query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[] };
+  const progress: Progress = { stage: 'starting the transaction' };
+  const rowsByTable: Record<string, number> = {};
+  const backupTables = new Map(options.schema.tables.map((t) => [t.name, t]));
+  const restoring = new Set(options.tables);
+
+  await client.query('BEGIN');
+  try {
+    await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+    // The load may legitimately run long, or wait on the backup reader between statements.
+    await client.query(`SET LOCAL statement_timeout = 0`);
+    await client.query(`SET LOCAL idle_in_transaction_session_timeout = 0`);
+    // Every name below is qualified; pg_catalog first keeps catalog definitions fully qualified.
+    await client.query(`SET LOCAL search_path = pg_catalog`);
+
+    for (const name of options.tables) {
+      if (!backupTables.has(name)) throw new Error(`table "${name}" is not in the backup's schema`);
+    }
+
+    let foreignKeys: LiveForeignKey[] = [];
+    let triggers: LiveTrigger[] = [];
+    if (options.mode === 'full') {
+      if (options.schema.namespace && options.schema.namespace !== namespace) {
+        throw new GuardError(
+          'SCHEMA_MISMATCH',
+          `The backup holds schema "${options.schema.namespace}" but the target is schema "${namespace}"; a full restore recreates the objects in the schema they came from.`,
+          { hint: `Restore into ?schema=${options.schema.namespace}, or create the tables in "${namespace}" (prisma migrate deploy) and use a data-only restore.` },
+        );
+      }
+      progress.stage = 'dropping the existing objects';
+      await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(namespace)}`);
+      await dropSchemaObjects(q, namespace);
+      progress.stage = 'creating the schema';
+      for (const statement of options.schema.ddl) await q.query(statement);
+    } else {
+      progress.stage = 'preparing the tables';
+      await checkTablesExist(q, namespace, options.tables);
+      foreignKeys = await foreignKeysTouching(q, namespace, options.tables);
+      for (const fk of foreignKeys) {
+        await q.query(`ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`);
+      }
+      // Data-mode restores put rows back as they were; user triggers (audit, updated_at...) must not
+      // rewrite or duplicate them. Foreign-key triggers are gone with the constraints above.
+      triggers = await enabledUserTriggers(q, namespace, options.tables);
+      for (const t of triggers) {
+        await q.query(`ALTER TABLE ${qualify(namespace, t.table)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
+      }
+      if (options.tables.length > 0) {
+        await q.query(`TRUNCATE TABLE ${options.tables.map((t) => qualify(namespace, t)).join(', ')}`);
+      }
+    }
+
+    progress.stage = 'loading rows';
+    const seen = new Set<string>();
+    for await (const section of options.data) {
+      const name = section.table.name;
+      if (!restoring.has(name)) {
+        for await (const _batch of section.rows) {
+          /* not restored: consume the section to reach the next one */
+        }
+        continue;
+      }
+      if (seen.has(name)) throw new Error(`the backup holds two sections for table "${name}"`);
+      seen.add(name);
+      progress.table = name;
+      progress.row = undefined;
+      rowsByTable[name] = await copyIn(client, q, namespace, section.table, section.rows, progress, options.onProgress);
+    }
+    progress.table = undefined;
+    progress.row = undefined;
+    const missing = options.tables.filter((t) => !seen.has(t));
+    if (missing.length > 0) throw new Error(`the backup has no rows section for ${missing.map((t) => `"${t}"`).join(', ')}`);
+
+    if (options.mode === 'full') {
+      progress.stage = 'creating indexes, constraints and foreign keys (checks every row)';
+      for (const statement of options.schema.postDdl) await q.query(statement);
+    } else {
+      progress.stage = 're-adding foreign keys (checks every reference)';
+      for (const fk of foreignKeys) {
+        await q.query(`ALTER TABLE ${qualify(fk.schema, fk.table)} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.definition}`);
+      }
+      for (const t of triggers) {
+        const how = t.enabled === 'A' ? 'ENABLE ALWAYS' : t.enabled === 'R' ? 'ENABLE REPLICA' : 'ENABLE';
+        await q.query(`ALTER TABLE ${qualify(namespace, t.table)} ${how} TRIGGER ${quoteIdent(t.name)}`);
+      }
+    }
+
+    progress.stage = 'setting sequences';
+    await setSequences(q, namespace, options);
+
+    progress.stage = 'final check before commit';
+    if (options.beforeCommit) {
+      await client.query(`SET LOCAL search_path = ${quoteIdent(namespace)}`); // the caller's queries see the schema
+      await options.beforeCommit(q);
+    }
+    progress.stage = 'committing';
+    await client.query('COMMIT');
+    return { rowsByTable };
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => {});
+    if (isGuardError(e)) throw e;
+    throw restoreFailed(e, progress, target, namespace);
+  }
+}
+
+function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, namespace: string): GuardError {
+  const err = e as { code?: string; detail?: string; where?: string; constraint?: string };
+  let table = progress.table;
+  let row = progress.row;
+  if (e instanceof RowError) {
+    table = e.table;
+    row = e.row;
+  } else if (err?.where) {
+    const m = /COPY ([^,]+), line (\d+)/.exec(err.where);
+    if (m) row = Number(m[2]);
+  }
+  const at = table ? ` in table "${table}"${row !== undefined ? `, row ${row}` : ''}` : '';
+  const detail = err?.detail ? ` (${err.detail})` : '';
+  return new GuardError(
+    'RESTORE_FAILED',
+    `Restore into ${target.database} (schema ${namespace}) failed while ${progress.stage}${at}: ${messageOf(e)}${detail}. ` +
+      'Everything was rolled back; the database is unchanged.',
+    {
+      hint: err?.code === '55P03'
+        ? 'Another session holds a lock on a table being restored: stop the application (or its long transaction) and retry.'
+        : 'Check that the backup matches the target (prisma-guard verify <backup>), fix the cause above and retry.',
+      cause: e,
+      details: { stage: progress.stage, table, row, sqlstate: err?.code, constraint: err?.constraint },
+    },
+  );
+}
+
+/**
+ * COPY FROM STDIN for one section, streaming: a batch is encoded only when the server has taken the
+ * previous ones (pipeline backpressure). Stored generated columns are left to the server.
+ */
+async function copyIn(
+  client: pg.Client,
+  q: Queryable,
+  namespace: string,
+  table: TableSchema,
+  rows: AsyncIterable<EncodedRow[]>,
+  progress: Progress,
+  onProgress?: (table: string, rows: number) => void,
+): Promise<number> {
+  const live = await q.query<{ name: string; generated: string }>(
+    `SELECT attname AS name, attgenerated::text AS generated FROM pg_attribute
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+    [qualify(namespace, table.name)],
+  );
+  const liveGenerated = new Map(live.map((c) => [c.name, c.generated === 's']));
+  const missing = table.columns.filter((c) => !liveGenerated.has(c.name)).map((c) => c.name);
+  if (missing.length > 0) {
+    throw new GuardError('SCHEMA_MISMATCH', `Table "${table.name}" has no column ${missing.map((c) => `"${c}"`).join(', ')} but the backup has.`, {
+      hint: 'Bring the schema to the backup\'s version (prisma migrate deploy) or do a full restore.',
+    });
+  }
+  const width = table.columns.length;
+  const include = table.columns.map((c, i) => (liveGenerated.get(c.name) ? -1 : i)).filter((i) => i >= 0);
+  const columnList = include.map((i) => quoteIdent(table.columns[i].name)).join(', ');
+  let count = 0;
+
+  async function* lines(): AsyncGenerator<string> {
+    for await (const batch of rows) {
+      let chunk = '';
+      for (const row of batch) {
+        count++;
+        progress.row = count;
+        if (!Array.isArray(row) || row.length !== width) {
+          throw new RowError(table.name, count, `the row has ${Array.isArray(row) ? row.length : 'no'} values, the table has ${width} columns`);
+        }
+        let line = '';
+        for (let k = 0; k < include.length; k++) {
+          if (k > 0) line += '\t';
+          try {
+            line += encodeCopyField(row[include[k]]);
+          } catch (e) {
+            throw new RowError(table.name, count, `column "${table.columns[include[k]].name}": ${messageOf(e)}`);
+          }
+        }
+        chunk += line + '\n';
+      }
+      if (chunk) yield chunk;
+      onProgress?.(table.name, count);
+    }
+  }
+
+  if (include.length === 0) {
+    // Nothing to write (only generated columns): still consume the section.
+    for await (const _ of lines()) {
+      /* empty */
+    }
+    return count;
+  }
+  const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN`));
+  await pipeline(Readable.from(lines()), sink);
+  progress.row = undefined;
+  return count;
+}
+
+async function checkTablesExist(q: Queryable, namespace: string, tables: string[]): Promise<void> {
+  if (tables.length === 0) return;
+  const rows = await q.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])`,
+    [namespace, tables],
+  );
+  const found = new Set(rows.map((r) => r.name));
+  const missing = tables.filter((t) => !found.has(t));
+  if (missing.length > 0) {
+    throw new GuardError('SCHEMA_MISMATCH', `The target schema "${namespace}" has no table ${missing.map((t) => `"${t}"`).join(', ')}.`, {
+      hint: 'Apply the migrations of the backup (prisma migrate deploy) or do a full restore.',
+    });
+  }
+}
+
+/** Every foreign key from or to one of `tables` (including from other schemas), as the catalog has it now. */
+async function foreignKeysTouching(q: Queryable, namespace: string, tables: string[]): Promise<LiveForeignKey[]> {
+  if (tables.length === 0) return [];
+  return q.query<LiveForeignKey>(
+    `SELECT n.nspname AS schema, c.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+       FROM pg_constraint k
+       JOIN pg_class c ON c.oid = k.conrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE k.contype = 'f'
+        AND (k.conrelid = ANY($1::text[]::regclass[]) OR k.confrelid = ANY($1::text[]::regclass[]))
+      ORDER BY n.nspname, c.relname, k.conname`,
+    [tables.map((t) => qualify(namespace, t))],
+  );
+}
+
+async function enabledUserTriggers(q: Queryable, namespace: string, tables: string[]): Promise<LiveTrigger[]> {
+  if (tables.length === 0) return [];
+  return q.query<LiveTrigger>(
+    `SELECT c.relname AS table, t.tgname AS name, t.tgenabled::text AS enabled
+       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+      WHERE t.tgrelid = ANY($1::text[]::regclass[]) AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+      ORDER BY c.relname, t.tgname`,
+    [tables.map((t) => qualify(namespace, t))],
+  );
+}
+
+/**
+ * Drops every table, view, sequence and enum type of the schema. CASCADE only removes what lives
+ * inside the schema: anything outside it (a view or foreign key in another schema, a function) that
+ * depends on these objects makes the restore stop instead of being dropped silently.
+ */
+async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void> {
+  const outside = await q.query<{ what: string }>(
+    `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+     ours AS (
+       SELECT 'pg_class'::regclass AS classid, c.oid AS objid FROM pg_class c, ns
+        WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+       UNION ALL
+       SELECT 'pg_type'::regclass, t.oid FROM pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
+     ),
+     dependents AS (
+       SELECT d.classid, d.objid, d.objsubid,
+              CASE d.classid
+                WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+                WHEN 'pg_constraint'::regclass THEN (SELECT c.relnamespace FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE k.oid = d.objid)
+                WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+                WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.oid = d.objid)
+                WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+                WHEN 'pg_index'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                ELSE NULL
+              END AS dep_namespace
+         FROM pg_depend d JOIN ours o ON d.refclassid = o.classid AND d.refobjid = o.objid
+        WHERE d.deptype IN ('n', 'a')
+     )
+     SELECT DISTINCT pg_describe_object(classid, objid, objsubid) AS what
+       FROM dependents, ns
+      WHERE dep_namespace IS DISTINCT FROM ns.oid
+        AND NOT (classid = 'pg_constraint'::regclass AND dep_namespace IS NULL) -- a domain's check: not ours
+      ORDER BY 1`,
+    [namespace],
+  );
+  if (outside.length > 0) {
+    throw new GuardError(
+      'RESTORE_FAILED',
+      `A full restore must drop the objects of schema "${namespace}", but objects outside it depend on them: ${outside
+        .map((o) => o.what)
+        .join('; ')}. Nothing was changed.`,
+      { hint: 'Drop or move those objects first, or use a data-only restore (the schema stays as it is).' },
+    );
+  }
+
+  const relations = await q.query<{ name: string; kind: string }>(
+    `SELECT c.relname AS name, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+        AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')`,
+    [namespace],
+  );
+  const ofKind = (kinds: string[]) => relations.filter((r) => kinds.includes(r.kind)).map((r) => qualify(namespace, r.name));
+  const views = ofKind(['v']);
+  const matviews = ofKind(['m']);
+  const tables = ofKind(['r', 'p']);
+  const sequences = ofKind(['S']);
+  if (views.length) await q.query(`DROP VIEW IF EXISTS ${views.join(', ')} CASCADE`);
+  if (matviews.length) await q.query(`DROP MATERIALIZED VIEW IF EXISTS ${matviews.join(', ')} CASCADE`);
+  if (tables.length) await q.query(`DROP TABLE IF EXISTS ${tables.join(', ')} CASCADE`);
+  if (sequences.length) await q.query(`DROP SEQUENCE IF EXISTS ${sequences.join(', ')} CASCADE`);
+  const enums = await q.query<{ name: string }>(
+    `SELECT t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+      WHERE n.nspname = $1 AND t.typtype = 'e'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid AND e.deptype = 'e')`,
+    [namespace],
+  );
+  if (enums.length) await q.query(`DROP TYPE IF EXISTS ${enums.map((e) => qualify(namespace, e.name)).join(', ')} CASCADE`);
+}
+
+/**
+ * Puts sequences where the next value cannot collide: the backup's position, or past the largest
+ * value in the owning column when that is higher. Full mode: every sequence of the backup. Data
+ * mode: the sequences owned by the restored tables.
+ */
+async function setSequences(q: Queryable, namespace: string, options: LoadOptions): Promise<void> {
+  const backupByName = new Map<string, SequenceSchema>(options.schema.sequences.map((s) => [s.name, s]));
+  let targets: { name: string; table: string | null; column: string | null }[];
+  if (options.mode === 'full') {
+    targets = options.schema.sequences.map((s) => ({ name: s.name, table: s.table ?? null, column: s.column ?? null }));
+  } else {
+    if (options.tables.length === 0) return;
+    targets = await q.query(
+      `SELECT s.relname AS name, t.relname AS table, a.attname AS column
+         FROM pg_class s
+         JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.refclassid = 'pg_class'::regclass
+                         AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+         JOIN pg_class t ON t.oid = d.refobjid
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+        WHERE s.relkind = 'S' AND t.oid = ANY($1::text[]::regclass[]) AND s.relnamespace = t.relnamespace
+        ORDER BY s.relname`,
+      [options.tables.map((t) => qualify(namespace, t))],
+    );
+  }
+  for (const target of targets) {
+    const seq = qualify(namespace, target.name);
+    const [bounds] = await q.query<{ min: string; max: string; increment: string }>(
+      `SELECT seqmin::text AS min, seqmax::text AS max, seqincrement::text AS increment FROM pg_sequence WHERE seqrelid = $1::regclass`,
+      [seq],
+    );
+    if (!bounds) continue;
+    const backup = backupByName.get(target.name);
+    let value: bigint | null = backup?.lastValue != null ? BigInt(backup.lastValue) : null;
+    let called = backup?.isCalled ?? true;
+    if (target.table && target.column && BigInt(bounds.increment) > 0n) {
+      const [{ max }] = await q.query<{ max: string | null }>(
+        `SELECT max(${quoteIdent(target.column)})::text AS max FROM ${qualify(namespace, target.table)}`,
+      );
+      if (max !== null && /^-?\d+$/.test(max)) {
+        const m = BigInt(max);
+        const inRange = m >= BigInt(bounds.min) && m <= BigInt(bounds.max);
+        if (inRange && (value === null || m > value || (m === value && !called))) {
+          value = m;
+          called = true;
+        }
+      }
+    }
+    if (value === null) continue;
+    await q.query(`SELECT setval($1::regclass, $2::bigint, $3::boolean)`, [seq, value.toString(), called]);
+  }
+}

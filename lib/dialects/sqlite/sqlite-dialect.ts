@@ -1,0 +1,77 @@
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { GuardError, messageOf } from '../../core/errors.ts';
+import type { DatabaseTarget } from '../../core/url.ts';
+import type { Connection, Dialect, Lock, SnapshotReader } from '../dialect.ts';
+import { introspectSqlite } from './sqlite-introspector.ts';
+import { sqliteSnapshot } from './sqlite-dump.ts';
+import { loadSqlite } from './sqlite-load.ts';
+import { acquireFileLock } from './sqlite-lock.ts';
+import { quoteSqlite } from './sqlite-quote.ts';
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  capabilities: { transactionalDdl: true, advisoryLocks: false, scalarLists: false },
+  quote: quoteSqlite,
+  async connect(target: DatabaseTarget, options: { create?: boolean } = {}): Promise<Connection> {
+    const file = target.file!;
+    if (!options.create && !existsSync(file)) {
+      throw new GuardError('DATABASE_UNREACHABLE', `The SQLite database file ${file} does not exist.`, {
+        hint: 'Check DATABASE_URL (relative file: paths are resolved from the current folder), or run a full restore to recreate it.',
+      });
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: !options.create });
+      db.pragma('busy_timeout = 5000');
+      // Reading the schema proves the file is a SQLite database.
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (e) {
+      throw new GuardError('DATABASE_UNREACHABLE', `Cannot open the SQLite database ${file}: ${messageOf(e)}.`, {
+        hint: 'Check that DATABASE_URL points at a SQLite database file you can read and write.',
+        cause: e,
+      });
+    }
+    return new SqliteConnection(db, target);
+  },
+};
+
+class SqliteConnection implements Connection {
+  readonly dialect = sqliteDialect;
+  private locks = new Set<Lock>();
+  constructor(
+    private db: Database.Database,
+    readonly target: DatabaseTarget,
+  ) {}
+
+  async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const stmt = this.db.prepare(sql);
+    if (stmt.reader) return stmt.all(...params) as T[];
+    stmt.run(...params);
+    return [];
+  }
+  async introspect() {
+    return introspectSqlite(this.db);
+  }
+  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+    return sqliteSnapshot(this.db, fn);
+  }
+  load(options: Parameters<Connection['load']>[0]) {
+    return loadSqlite(this.db, this, options);
+  }
+  async lock(name: string, waitMs = 0): Promise<Lock> {
+    const inner = await acquireFileLock(this.target.file!, name, waitMs);
+    const lock: Lock = {
+      release: async () => {
+        this.locks.delete(lock);
+        await inner.release();
+      },
+    };
+    this.locks.add(lock);
+    return lock;
+  }
+  async close(): Promise<void> {
+    for (const l of [...this.locks]) await l.release();
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,113 @@
+import type Database from 'better-sqlite3';
+import { GuardError, messageOf } from '../../core/errors.ts';
+import type { DbSchema } from '../../core/types.ts';
+import type { LoadOptions, LoadResult } from '../dialect.ts';
+import { isInternalTable } from './sqlite-introspector.ts';
+import { quoteSqlite } from './sqlite-quote.ts';
+import { decodeSqliteValue } from './sqlite-values.ts';
+import type { Queryable } from '../../core/types.ts';
+
+/**
+ * All-or-nothing load in one IMMEDIATE transaction. Foreign keys are switched off for the load
+ * (a PRAGMA that only works outside a transaction) and checked with `foreign_key_check` before
+ * COMMIT, so self-references and cycles load in any order and a broken reference rolls back.
+ */
+export async function loadSqlite(db: Database.Database, queryable: Queryable, options: LoadOptions): Promise<LoadResult> {
+  const fkWasOn = (db.pragma('foreign_keys', { simple: true }) as number) === 1;
+  db.pragma('foreign_keys = OFF');
+  const rowsByTable: Record<string, number> = {};
+  let current = '';
+  let rowNo = 0;
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    const wanted = new Set(options.tables);
+    if (options.mode === 'full') {
+      dropEverything(db);
+      for (const stmt of options.schema.ddl) db.exec(stmt);
+    } else {
+      for (const t of options.schema.tables) if (wanted.has(t.name)) db.exec(`DELETE FROM ${quoteSqlite(t.name)}`);
+    }
+    for await (const section of options.data) {
+      const table = section.table;
+      if (!wanted.has(table.name)) {
+        for await (const _ of section.rows) void _;
+        continue;
+      }
+      current = table.name;
+      rowNo = 0;
+      const cols = table.columns.map((c) => quoteSqlite(c.name));
+      const insert = db.prepare(`INSERT INTO ${quoteSqlite(table.name)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+      const insertBatch = db.transaction((rows: unknown[][]) => {
+        for (const r of rows) {
+          rowNo++;
+          insert.run(r.map((v) => decodeSqliteValue(v as never)));
+        }
+      });
+      for await (const batch of section.rows) {
+        insertBatch(batch);
+        options.onProgress?.(table.name, rowNo);
+      }
+      rowsByTable[table.name] = rowNo;
+    }
+    current = '';
+    if (options.mode === 'full') for (const stmt of options.schema.postDdl) db.exec(stmt);
+    restoreSequences(db, options.schema, options.mode === 'full' ? null : wanted);
+    const broken = db.prepare('PRAGMA foreign_key_check').all() as { table: string; rowid: number; parent: string }[];
+    if (broken.length) {
+      const sample = broken.slice(0, 5).map((b) => `${b.table} (rowid ${b.rowid}) -> ${b.parent}`).join(', ');
+      throw new GuardError('RESTORE_FAILED', `The restored rows break ${broken.length} foreign key reference(s), e.g. ${sample}.`, {
+        hint: 'Restore the referenced tables too (or run a full restore).',
+        details: { violations: broken.length },
+      });
+    }
+    if (options.beforeCommit) await options.beforeCommit(queryable);
+    db.exec('COMMIT');
+    return { rowsByTable };
+  } catch (e) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    if (e instanceof GuardError && e.code !== 'RESTORE_FAILED' && e.code !== 'SCHEMA_MISMATCH') {
+      throw new GuardError(e.code, `${e.message} The restore was rolled back; the database is unchanged.`, { hint: e.hint, cause: e, exitCode: e.exitCode });
+    }
+    if (e instanceof GuardError) throw e;
+    const where = current ? ` while loading table "${current}" (row ${rowNo})` : '';
+    throw new GuardError('RESTORE_FAILED', `The restore failed${where}: ${messageOf(e)}. It was rolled back; the database is unchanged.`, {
+      hint: 'Check the message above; `prisma-guard verify <backup>` tells whether the backup is sound.',
+      cause: e,
+    });
+  } finally {
+    if (fkWasOn) db.pragma('foreign_keys = ON');
+  }
+}
+
+function dropEverything(db: Database.Database): void {
+  const objects = db.prepare(`SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`).all() as { type: string; name: string }[];
+  for (const kind of ['trigger', 'view', 'index', 'table']) {
+    for (const o of objects.filter((x) => x.type === kind)) {
+      if (kind === 'index' && isAutoIndex(o.name)) continue;
+      db.exec(`DROP ${kind.toUpperCase()} IF EXISTS ${quoteSqlite(o.name)}`);
+    }
+  }
+  const hasSeq = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'`).get();
+  if (hasSeq) db.exec('DELETE FROM sqlite_sequence');
+}
+
+function isAutoIndex(name: string): boolean {
+  return name.startsWith('sqlite_autoindex_');
+}
+
+/** AUTOINCREMENT counters continue after the backup's counter and after the highest restored id. */
+function restoreSequences(db: Database.Database, schema: DbSchema, only: Set<string> | null): void {
+  const hasSeq = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'`).get();
+  if (!hasSeq) return;
+  for (const s of schema.sequences) {
+    if (only && !only.has(s.name)) continue;
+    if (isInternalTable(s.name)) continue;
+    const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type='table' AND name=?`).get(s.name);
+    if (!exists) continue;
+    const max = (db.prepare(`SELECT max(rowid) AS m FROM ${quoteSqlite(s.name)}`).safeIntegers(true).get() as { m: bigint | null }).m ?? 0n;
+    const fromBackup = s.lastValue === null ? 0n : BigInt(s.lastValue);
+    const seq = max > fromBackup ? max : fromBackup;
+    db.prepare('DELETE FROM sqlite_sequence WHERE name = ?').run(s.name);
+    db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(s.name, seq);
+  }
+}

@@ -1,0 +1,46 @@
+import path from 'node:path';
+import type { Clock } from '../core/clock.ts';
+import { systemClock } from '../core/clock.ts';
+import { silentReporter, type Reporter } from '../core/logger.ts';
+import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
+
+/** What every use case needs: where the database is, where backups live, how to report. */
+export interface OpsContext {
+  target: DatabaseTarget;
+  backupDir: string;
+  /** The Prisma project root (holds prisma/schema.prisma). */
+  projectDir: string;
+  reporter: Reporter;
+  clock: Clock;
+}
+
+export interface ContextInput {
+  url?: string;
+  backupDir?: string;
+  projectDir?: string;
+  reporter?: Reporter;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Builds a context from explicit options, then DATABASE_URL / BACKUP_DIR, then defaults (`./backups`). */
+export function resolveContext(input: ContextInput = {}): OpsContext {
+  const env = input.env ?? process.env;
+  const projectDir = path.resolve(input.projectDir ?? process.cwd());
+  let target: DatabaseTarget | undefined;
+  return {
+    // Parsed on first use: listing and verifying backups need no database.
+    get target() {
+      return (target ??= parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir));
+    },
+    backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
+    projectDir,
+    reporter: input.reporter ?? silentReporter,
+    clock: input.clock ?? systemClock,
+  };
+}
+
+/** The name of the lock every backup, restore and migration takes, so they never interleave. */
+export const OPERATION_LOCK = 'prisma-guard-operation';
+/** How long a backup or restore waits for another one to finish before giving up. */
+export const DEFAULT_LOCK_WAIT_MS = 120_000;

@@ -1,0 +1,289 @@
+import { GuardError } from '../core/errors.ts';
+import type { DbSchema, TableSchema } from '../core/types.ts';
+import type { Connection, TableData } from '../dialects/dialect.ts';
+import { connect } from '../dialects/index.ts';
+import type { BackupHeader } from '../format/header.ts';
+import { openBackup, type OpenedBackup } from '../format/reader.ts';
+import { backupWithConnection } from './backup.ts';
+import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
+import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
+import { checksumTables } from './snapshot-tables.ts';
+import { readManifest, resolveBackup } from './store.ts';
+import { sha256File, verifyBackup } from './verify.ts';
+import { manifestFileName } from '../format/naming.ts';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+
+export type RestoreMode = 'data' | 'full';
+
+export interface RestoreOptions {
+  /** Backup name, `latest`, or a path inside the backup folder. */
+  backup: string;
+  /** data (default): replace rows, schema must match. full: recreate the schema from the backup. */
+  mode?: RestoreMode;
+  /** Restore only these tables (data mode). */
+  tables?: string[];
+  dryRun?: boolean;
+  /** Skip the confirmation. */
+  yes?: boolean;
+  /** Asked when `yes` is not set (the CLI asks on a TTY); without it an unconfirmed restore is refused. */
+  confirm?: (plan: RestorePlan) => Promise<boolean>;
+  /** Take a `pre-restore` backup of the current state first (default true). */
+  safetyBackup?: boolean;
+  /** How long the safety backup is pinned against retention (default 7 days). */
+  safetyPinMs?: number;
+  lockWaitMs?: number;
+}
+
+export interface TablePlan {
+  name: string;
+  /** Rows the backup holds (to be inserted). */
+  insert: number;
+  /** Rows the live table holds now (to be removed); null when the table does not exist. */
+  remove: number | null;
+}
+
+export interface RestorePlan {
+  backup: { file: string; createdAt: string; reason: string; dialect: string; database: string; rowsTotal: number; migrations: string[] };
+  target: string;
+  mode: RestoreMode;
+  tables: TablePlan[];
+  /** Full mode: live tables that the backup does not have and that will be dropped. */
+  dropTables: { name: string; rows: number }[];
+  /** Live schema compared with the backup's (`before` = backup, `after` = live). */
+  schemaDifferences: SchemaDifference[];
+  liveMigrations: string[];
+  safetyBackup: boolean;
+}
+
+export interface RestoreResult {
+  plan: RestorePlan;
+  executed: boolean;
+  safetyBackup?: string;
+  /** After the restore, each restored table's rows and checksum recomputed from the live database. */
+  proof?: { matches: boolean; tables: Record<string, { expected: { rows: number; sha256: string }; actual: { rows: number; sha256: string }; ok: boolean }>; schemaDifferences: SchemaDifference[] };
+  durationMs: number;
+}
+
+const DAY = 24 * 3600 * 1000;
+
+/** Computes what a restore would do; pure over the backup header and the live state. */
+export function planRestore(args: {
+  header: BackupHeader;
+  tableRows: Record<string, number>;
+  file: string;
+  target: string;
+  live: DbSchema | null;
+  liveCounts: Record<string, number>;
+  liveMigrations: string[];
+  mode: RestoreMode;
+  tables?: string[];
+  safetyBackup: boolean;
+}): RestorePlan {
+  const { header, live, mode } = args;
+  const backupTables = header.schema.tables.map((t) => t.name);
+  const chosen = args.tables?.length ? args.tables : backupTables;
+  const unknown = chosen.filter((t) => !backupTables.includes(t));
+  if (unknown.length) {
+    throw new GuardError('USAGE', `The backup has no table(s) ${unknown.join(', ')}.`, { hint: `It holds: ${backupTables.join(', ')}` });
+  }
+  if (mode === 'full' && args.tables?.length) {
+    throw new GuardError('USAGE', 'A full restore recreates the whole database; --tables only works in data mode.', { hint: 'Drop --mode full, or drop --tables.' });
+  }
+  const liveNames = new Set(live?.tables.map((t) => t.name) ?? []);
+  const applied = header.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null).map((m) => m.migration_name);
+  return {
+    backup: { file: args.file, createdAt: header.createdAt, reason: header.reason, dialect: header.dialect, database: header.database, rowsTotal: chosen.reduce((s, t) => s + (args.tableRows[t] ?? 0), 0), migrations: applied },
+    target: args.target,
+    mode,
+    tables: chosen.map((name) => ({ name, insert: args.tableRows[name] ?? 0, remove: liveNames.has(name) ? (args.liveCounts[name] ?? 0) : null })),
+    dropTables: mode === 'full' ? [...liveNames].filter((n) => !backupTables.includes(n)).map((name) => ({ name, rows: args.liveCounts[name] ?? 0 })) : [],
+    schemaDifferences: live ? compareSchemas(header.schema, live) : [],
+    liveMigrations: args.liveMigrations,
+    safetyBackup: args.safetyBackup,
+  };
+}
+
+/** Tables outside `chosen` that rows of `chosen` reference, or that reference `chosen` (their rows would dangle). */
+export function foreignKeyNeighbours(schema: DbSchema, chosen: string[]): { table: string; via: string }[] {
+  const set = new Set(chosen);
+  const out: { table: string; via: string }[] = [];
+  for (const t of schema.tables) {
+    for (const fk of t.foreignKeys) {
+      if (set.has(t.name) && !set.has(fk.refTable)) out.push({ table: fk.refTable, via: `${t.name}(${fk.columns.join(',')}) -> ${fk.refTable}` });
+      if (!set.has(t.name) && set.has(fk.refTable)) out.push({ table: t.name, via: `${t.name}(${fk.columns.join(',')}) -> ${fk.refTable}` });
+    }
+  }
+  return out;
+}
+
+/**
+ * Restores a backup: checks it, plans, asks, takes a safety backup, loads everything in one
+ * transaction, then proves the live data equals the backup.
+ */
+export async function restore(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const mode = options.mode ?? 'data';
+  const { path: filePath, file } = await resolveBackup(ctx.backupDir, options.backup);
+  await checkBeforeRestore(ctx, filePath, file);
+  const first = await openBackup(filePath, file);
+  const header = first.header;
+  await first.close();
+  if (header.dialect !== ctx.target.dialect) {
+    throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
+  }
+  const tableRows = await tableRowCounts(ctx, filePath, file);
+  const conn = await connect(ctx.target, { create: mode === 'full' });
+  try {
+    const lock = await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+    try {
+      const live = await conn.introspect();
+      const liveCounts = await countRows(conn, live);
+      const liveMigrations = await readLiveMigrations(conn, live);
+      const hasData = live.tables.length > 0;
+      const wantSafety = options.safetyBackup !== false && hasData;
+      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: wantSafety });
+      if (mode === 'data') {
+        const subset = plan.tables.map((t) => t.name);
+        const relevant = plan.schemaDifferences.filter((d) => d.blocking && (!d.table || subset.includes(d.table) || d.kind === 'enum-changed'));
+        // In data mode a table only in the live database is left alone; only the backup's tables must fit.
+        const blocking = relevant.filter((d) => d.kind !== 'table-added');
+        if (blocking.length) {
+          throw new GuardError('SCHEMA_MISMATCH', `The live schema does not match the backup, so its rows cannot be put back as they are:\n${blocking.map((d) => '  - ' + d.text.replace('first schema', 'backup').replace('second schema', 'live database')).join('\n')}`, {
+            hint: `Run a full restore (\`prisma-guard restore ${file} --mode full\`) to bring back the backup's schema, data and migration history.`,
+            details: { differences: blocking },
+          });
+        }
+        if (options.tables?.length) {
+          const neighbours = foreignKeyNeighbours(header.schema, subset);
+          if (neighbours.length) {
+            const names = [...new Set(neighbours.map((n) => n.table))];
+            throw new GuardError('USAGE', `Restoring only ${subset.join(', ')} could break foreign keys with ${names.join(', ')}:\n${neighbours.map((n) => '  - ' + n.via).join('\n')}`, {
+              hint: `Name those tables too: --tables ${[...subset, ...names].join(',')}`,
+              details: { tables: names },
+            });
+          }
+        }
+      }
+      if (options.dryRun) return { plan, executed: false, durationMs: Date.now() - started };
+      if (!options.yes) {
+        const ok = options.confirm ? await options.confirm(plan) : false;
+        if (!ok) {
+          throw new GuardError('NOT_CONFIRMED', 'The restore was not confirmed, so nothing was changed.', { hint: 'Review the plan with --dry-run, then run again with --yes.' });
+        }
+      }
+      let safetyBackup: string | undefined;
+      if (wantSafety) {
+        ctx.reporter.info('Taking a safety backup of the current database first...');
+        const safety = await backupWithConnection(ctx, conn, { reason: 'pre-restore', pinnedUntil: new Date(ctx.clock.now().getTime() + (options.safetyPinMs ?? 7 * DAY)) });
+        safetyBackup = safety.path;
+      }
+      const tables = plan.tables.map((t) => t.name);
+      const opened = await openBackup(filePath, file);
+      let expected: Record<string, { rows: number; sha256: string }>;
+      try {
+        await conn.load({
+          mode,
+          schema: header.schema,
+          tables,
+          data: sectionsOf(opened),
+          onProgress: (table, rows) => ctx.reporter.progress(`restore ${table}`, rows, tableRows[table]),
+        });
+        // The loader read the whole file, trailer included, before committing.
+        expected = opened.trailer!.tables;
+      } catch (e) {
+        if (e instanceof GuardError) {
+          throw new GuardError(e.code, e.message, { hint: safetyBackup ? `${e.hint ?? ''} The safety backup ${safetyBackup} holds the state before this attempt.`.trim() : e.hint, cause: e, exitCode: e.exitCode, details: e.details });
+        }
+        throw e;
+      } finally {
+        await opened.close();
+      }
+      const proof = await prove(conn, header, expected, tables, mode);
+      if (!proof.matches) {
+        throw new GuardError('RESTORE_FAILED', `The restore committed but the live data does not match the backup for: ${Object.entries(proof.tables).filter(([, t]) => !t.ok).map(([n]) => n).join(', ')}.`, {
+          exitCode: 1,
+          hint: safetyBackup ? `Restore the safety backup (\`prisma-guard restore ${safetyBackup.split('/').pop()} --mode full\`) and report this as a bug.` : 'Report this as a bug.',
+          details: { proof },
+        });
+      }
+      return { plan, executed: true, safetyBackup, proof, durationMs: Date.now() - started };
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    await conn.close();
+  }
+}
+
+/** A verified manifest whose checksum matches lets us skip the deep pre-check (the load re-checks everything while streaming and rolls back on any mismatch). */
+async function checkBeforeRestore(ctx: OpsContext, filePath: string, file: string): Promise<void> {
+  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
+  if (existsSync(mPath)) {
+    try {
+      const m = await readManifest(mPath);
+      if (m.verification?.ok && m.sha256 === (await sha256File(filePath))) return;
+    } catch {
+      // fall through to the full check
+    }
+  }
+  const v = await verifyBackup(ctx, filePath);
+  if (!v.ok) {
+    throw new GuardError(v.error!.code, `Refusing to restore: ${v.error!.message}`, { hint: v.error!.hint ?? 'Use another backup (`prisma-guard list`).' });
+  }
+}
+
+async function tableRowCounts(ctx: OpsContext, filePath: string, file: string): Promise<Record<string, number>> {
+  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
+  try {
+    const m = await readManifest(mPath);
+    return Object.fromEntries(Object.entries(m.tables).map(([k, v]) => [k, v.rows]));
+  } catch {
+    const v = await verifyBackup(ctx, filePath, { record: false });
+    return Object.fromEntries(Object.entries(v.tables ?? {}).map(([k, t]) => [k, t.rows]));
+  }
+}
+
+async function* sectionsOf(opened: OpenedBackup): AsyncGenerator<TableData> {
+  for await (const s of opened.sections()) yield { table: s.table, rows: s.rows };
+}
+
+export async function countRows(conn: Connection, schema: DbSchema): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of schema.tables) {
+    const rows = await conn.query<{ n: number | string | bigint }>(`SELECT count(*) AS n FROM ${qualified(conn, schema, t)}`);
+    out[t.name] = Number(rows[0]?.n ?? 0);
+  }
+  return out;
+}
+
+function qualified(conn: Connection, schema: DbSchema, t: TableSchema): string {
+  return schema.namespace ? `${conn.dialect.quote(schema.namespace)}.${conn.dialect.quote(t.name)}` : conn.dialect.quote(t.name);
+}
+
+async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<string[]> {
+  const t = schema.tables.find((x) => x.name === '_prisma_migrations');
+  if (!t) return [];
+  const rows = await conn.query<{ migration_name: string }>(`SELECT migration_name FROM ${qualified(conn, schema, t)} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY started_at, migration_name`);
+  return rows.map((r) => r.migration_name);
+}
+
+async function prove(conn: Connection, header: BackupHeader, expectedByTable: Record<string, { rows: number; sha256: string }>, tables: string[], mode: RestoreMode): Promise<NonNullable<RestoreResult['proof']>> {
+  return conn.snapshot(async (reader) => {
+    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name));
+    const actual = await checksumTables(reader, wanted);
+    const out: NonNullable<RestoreResult['proof']>['tables'] = {};
+    let matches = true;
+    for (const name of tables) {
+      const e = expectedByTable[name];
+      const a = actual[name] ?? { rows: -1, sha256: 'missing' };
+      const ok = e !== undefined && a.rows === e.rows && a.sha256 === e.sha256;
+      if (!ok) matches = false;
+      out[name] = { expected: e, actual: a, ok };
+    }
+    const schemaDifferences = mode === 'full' ? compareSchemas(header.schema, reader.schema).filter((d) => d.kind !== 'column-default') : [];
+    if (schemaDifferences.some((d) => d.blocking)) matches = false;
+    return { matches, tables: out, schemaDifferences };
+  });
+}
+

@@ -1,0 +1,55 @@
+import type { PrismaMigrationRow, TableSchema } from '../core/types.ts';
+import { PRISMA_MIGRATIONS_TABLE } from '../core/types.ts';
+import type { EncodedValue, SnapshotReader } from '../dialects/dialect.ts';
+import type { TableSection } from '../format/writer.ts';
+import { TableHasher } from '../format/writer.ts';
+
+/** The tables of a snapshot as sections to write, in schema order. */
+export async function* tableSections(reader: SnapshotReader, only?: Set<string>): AsyncGenerator<TableSection> {
+  for (const table of reader.schema.tables) {
+    if (only && !only.has(table.name)) continue;
+    yield { table, rows: reader.rows(table) };
+  }
+}
+
+/** A readable plain value for reports and headers (not for restoring). */
+export function plainValue(v: EncodedValue): string | number | boolean | null {
+  if (v === null || typeof v !== 'object') return v;
+  const tagged = Object.values(v)[0];
+  return typeof tagged === 'string' ? tagged : JSON.stringify(v);
+}
+
+/** Reads `_prisma_migrations` inside the snapshot (empty when Prisma Migrate was never used). */
+export async function readPrismaMigrations(reader: SnapshotReader): Promise<PrismaMigrationRow[]> {
+  const table = reader.schema.tables.find((t) => t.name === PRISMA_MIGRATIONS_TABLE);
+  if (!table) return [];
+  const out: PrismaMigrationRow[] = [];
+  for await (const batch of reader.rows(table)) {
+    for (const row of batch) {
+      const obj: Record<string, unknown> = {};
+      table.columns.forEach((c, i) => (obj[c.name] = plainValue(row[i])));
+      obj.applied_steps_count = Number(obj.applied_steps_count ?? 0);
+      out.push(obj as unknown as PrismaMigrationRow);
+    }
+  }
+  return out.sort((a, b) => (String(a.started_at ?? '') + a.migration_name < String(b.started_at ?? '') + b.migration_name ? -1 : 1));
+}
+
+export interface TableChecksum {
+  rows: number;
+  sha256: string;
+}
+
+/** Row count and checksum of every table, computed exactly as backups and `verify` compute them. */
+export async function checksumTables(reader: SnapshotReader, tables: TableSchema[] = reader.schema.tables, onRows?: (table: string, rows: number) => void): Promise<Record<string, TableChecksum>> {
+  const out: Record<string, TableChecksum> = {};
+  for (const table of tables) {
+    const hasher = new TableHasher();
+    for await (const batch of reader.rows(table)) {
+      hasher.add(batch);
+      onRows?.(table.name, hasher.rows);
+    }
+    out[table.name] = { rows: hasher.rows, sha256: hasher.digest() };
+  }
+  return out;
+}

@@ -1,0 +1,131 @@
+import { promises as fs, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { GuardError, messageOf } from '../core/errors.ts';
+import type { BackupManifest } from '../format/manifest.ts';
+import { BACKUP_SUFFIX, isTemporaryName, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { validateManifest } from '../format/validate.ts';
+import { writeSmallFileAtomically } from '../format/writer.ts';
+
+/** Creates the backup folder (mode 0700) if needed. */
+export async function ensureBackupDir(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new GuardError('WRITE_FAILED', `Cannot create the backup folder ${dir}: ${messageOf(e)}.`, { hint: 'Set BACKUP_DIR to a writable folder.', cause: e });
+  }
+}
+
+function inside(dir: string, p: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' ? false : !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * Resolves what the user typed (a file name, `latest`, or a path inside the backup folder) to a
+ * file in the backup folder. Anything outside it (`../x`, absolute paths elsewhere, symlinks that
+ * lead out) is refused: restores only read from the folder prisma-guard manages.
+ */
+export async function resolveBackup(backupDir: string, given: string): Promise<{ path: string; file: string }> {
+  if (!given || !given.trim()) {
+    throw new GuardError('USAGE', 'No backup given.', { hint: 'Pass a backup file name or `latest`; `prisma-guard list` shows them.' });
+  }
+  const dir = real(path.resolve(backupDir));
+  if (given === 'latest') {
+    const latest = (await listBackups(backupDir)).backups[0];
+    if (!latest) throw new GuardError('BACKUP_NOT_FOUND', `There is no backup in ${backupDir}.`, { hint: 'Run `prisma-guard backup` first.' });
+    return { path: path.join(dir, latest.file), file: latest.file };
+  }
+  const candidates = [path.resolve(given), path.resolve(dir, given)];
+  const within = candidates.map((c) => real(c)).find((c) => inside(dir, c));
+  if (!within) {
+    throw new GuardError('PATH_OUTSIDE_BACKUP_DIR', `"${given}" is outside the backup folder ${dir}; prisma-guard only reads backups from there.`, {
+      hint: `Copy the file into ${dir} and pass its name (see \`prisma-guard list\`).`,
+    });
+  }
+  try {
+    const st = await fs.stat(within);
+    if (!st.isFile()) throw new Error('not a regular file');
+  } catch {
+    throw new GuardError('BACKUP_NOT_FOUND', `The backup "${given}" does not exist in ${dir}.`, { hint: 'Run `prisma-guard list` to see the available backups.' });
+  }
+  return { path: within, file: path.basename(within) };
+}
+
+export interface StrayFile {
+  file: string;
+  problem: 'unfinished' | 'no-manifest' | 'bad-manifest' | 'orphan-manifest';
+  detail?: string;
+}
+
+export interface BackupListing {
+  /** Valid manifests, newest first. */
+  backups: BackupManifest[];
+  /** Files that are not complete backups of ours: reported, never deleted silently. */
+  stray: StrayFile[];
+}
+
+/** Reads every manifest in the folder without decompressing any backup. */
+export async function listBackups(backupDir: string): Promise<BackupListing> {
+  let names: string[];
+  try {
+    names = await fs.readdir(backupDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { backups: [], stray: [] };
+    throw e;
+  }
+  const set = new Set(names);
+  const backups: BackupManifest[] = [];
+  const stray: StrayFile[] = [];
+  for (const name of names) {
+    if (isTemporaryName(name)) {
+      stray.push({ file: name, problem: 'unfinished', detail: 'temporary file of a backup that did not finish' });
+      continue;
+    }
+    if (name.endsWith('.manifest.json')) {
+      const data = name.slice(0, -'.manifest.json'.length) + BACKUP_SUFFIX;
+      if (!set.has(data)) stray.push({ file: name, problem: 'orphan-manifest', detail: `its backup ${data} is missing` });
+      continue;
+    }
+    if (!parseBackupFileName(name)) continue;
+    const mf = manifestFileName(name);
+    if (!set.has(mf)) {
+      stray.push({ file: name, problem: 'no-manifest', detail: 'run `prisma-guard verify` on it to rebuild the manifest' });
+      continue;
+    }
+    try {
+      const m = await readManifest(path.join(backupDir, mf));
+      if (m.file !== name) throw new Error(`it describes ${m.file}`);
+      backups.push(m);
+    } catch (e) {
+      stray.push({ file: name, problem: 'bad-manifest', detail: messageOf(e) });
+    }
+  }
+  backups.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.file < b.file ? 1 : -1));
+  stray.sort((a, b) => (a.file < b.file ? -1 : 1));
+  return { backups, stray };
+}
+
+export async function readManifest(manifestPath: string): Promise<BackupManifest> {
+  const text = await fs.readFile(manifestPath, 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new GuardError('BACKUP_CORRUPT', `The manifest ${path.basename(manifestPath)} is not valid JSON.`, { hint: 'Run `prisma-guard verify` on its backup to rewrite it.' });
+  }
+  return validateManifest(value, path.basename(manifestPath));
+}
+
+/** Validates then writes a manifest atomically beside its backup. */
+export async function writeManifest(backupDir: string, manifest: BackupManifest): Promise<void> {
+  validateManifest(manifest, manifestFileName(manifest.file));
+  await writeSmallFileAtomically(path.join(backupDir, manifestFileName(manifest.file)), JSON.stringify(manifest, null, 2) + '\n');
+}

@@ -1,0 +1,6 @@
+-- AlterTable
+ALTER TABLE "users" ADD COLUMN "last_login_at" DATETIME;
+
+-- CreateIndex
+CREATE INDEX "posts_published_at_idx" ON "posts"("published_at");
+
