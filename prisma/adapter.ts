@@ -74,7 +74,14 @@ const originalQuery = pg.Client.prototype.query as (...args: unknown[]) => unkno
 export function createAdapter(url: string | undefined): PrismaBetterSQLite3 | PrismaPg {
   const target = parseDatabaseUrl(url, PROJECT_ROOT);
   if (target.dialect === 'sqlite') return new PrismaBetterSQLite3({ url: target.file! });
-  const pool = new pg.Pool({ connectionString: target.url, Client: NameAsTextClient, max: 4 });
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    Client: NameAsTextClient,
+    max: 4,
+    // The Prisma CLI does not always dispose the adapter: without this, idle pooled connections
+    // keep `prisma migrate status` alive for idleTimeoutMillis (10 s) after it has finished.
+    allowExitOnIdle: true,
+  });
   return new PrismaPg(pool, {
     schema: target.schema === 'public' ? undefined : target.schema,
     // The adapter owns the pool: close it with the adapter so CLI processes can exit.

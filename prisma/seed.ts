@@ -9,6 +9,8 @@
  * CLI:     `tsx prisma/seed.ts [--users N]` (uses DATABASE_URL).
  * Same inputs, same rows: no clock, no Math.random (a seeded PRNG drives every choice).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
 import { parseDatabaseUrl, redactSecrets, type DialectName } from '../lib/core/url.ts';
@@ -233,9 +235,14 @@ export async function seed(databaseUrl: string, opts: SeedOptions = {}): Promise
   }
   // The two generated clients have the same API except Post.keywords (PostgreSQL only), so the
   // code below is typed against the SQLite client and adds keywords only on PostgreSQL.
+  if (!fs.existsSync(path.join(PROJECT_ROOT, 'prisma', 'generated', dialect, 'client.ts'))) {
+    throw new GuardError('PRISMA_CLIENT_NOT_GENERATED', `The demo Prisma client for ${dialect} has not been generated (prisma/generated/${dialect} is missing).`, {
+      hint: 'Generate both demo clients: npx tsx prisma/generate.ts (npm install runs it as postinstall).',
+    });
+  }
   const mod = dialect === 'sqlite' ? await import('./generated/sqlite/client.ts') : await import('./generated/postgres/client.ts');
-  const prisma = new mod.PrismaClient({ adapter: createAdapter(target.url) }) as unknown as SqliteClient;
-  const { Prisma } = mod as typeof import('./generated/sqlite/client.ts');
+  const { PrismaClient, Prisma } = mod as typeof import('./generated/sqlite/client.ts');
+  const prisma: SqliteClient = new PrismaClient({ adapter: createAdapter(target.url) });
   try {
     const existing = await prisma.user.count();
     if (existing > 0) {

@@ -105,7 +105,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     result.header = header;
     let before = 0;
     let current = '';
-    const lines = encodeBackup(header, tableSections({ ...reader, schema }), result, (table, rows) => {
+    const lines = encodeBackup(header, tableSections(reader, only), result, (table, rows) => {
       if (table !== current) {
         if (current) before += totals.get(current) ?? 0;
         current = table;

@@ -33,6 +33,11 @@ export interface RestoreOptions {
   /** How long the safety backup is pinned against retention (default 7 days). */
   safetyPinMs?: number;
   lockWaitMs?: number;
+  /**
+   * An open connection on which the caller already holds OPERATION_LOCK (migrate-safe's rollback):
+   * the restore runs on it, takes no lock of its own and leaves it open.
+   */
+  connection?: Connection;
 }
 
 export interface TablePlan {
@@ -133,9 +138,10 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
     throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
   }
   const tableRows = await tableRowCounts(ctx, filePath, file);
-  const conn = await connect(ctx.target, { create: mode === 'full' });
+  const held = options.connection;
+  const conn = held ?? (await connect(ctx.target, { create: mode === 'full' }));
   try {
-    const lock = await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+    const lock = held ? { release: async () => {} } : await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
     try {
       const live = await conn.introspect();
       const liveCounts = await countRows(conn, live);
@@ -212,7 +218,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       await lock.release();
     }
   } finally {
-    await conn.close();
+    if (!held) await conn.close();
   }
 }
 

@@ -367,9 +367,11 @@ async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void>
 }
 
 /**
- * Puts sequences where the next value cannot collide: the backup's position, or past the largest
- * value in the owning column when that is higher. Full mode: every sequence of the backup. Data
- * mode: the sequences owned by the restored tables.
+ * Full mode: every sequence of the backup goes back exactly to its backed-up position (a full
+ * restore reproduces the database as it was). Data mode: the sequences owned by the restored tables
+ * go to the backup's position, or past the largest value now in the owning column when that is
+ * higher (the target's sequence may have moved on, or rows may carry ids the sequence never gave),
+ * so the next generated value cannot collide with a restored row.
  */
 async function setSequences(q: Queryable, namespace: string, options: LoadOptions): Promise<void> {
   const backupByName = new Map<string, SequenceSchema>(options.schema.sequences.map((s) => [s.name, s]));
@@ -400,6 +402,8 @@ async function setSequences(q: Queryable, namespace: string, options: LoadOption
     const backup = backupByName.get(target.name);
     let value: bigint | null = backup?.lastValue != null ? BigInt(backup.lastValue) : null;
     let called = backup?.isCalled ?? true;
+    // Both modes: never below the highest restored id, so a row inserted after the restore cannot
+    // collide (this differs from the source only when it had explicit ids above its sequence).
     if (target.table && target.column && BigInt(bounds.increment) > 0n) {
       const [{ max }] = await q.query<{ max: string | null }>(
         `SELECT max(${quoteIdent(target.column)})::text AS max FROM ${qualify(namespace, target.table)}`,
@@ -414,6 +418,13 @@ async function setSequences(q: Queryable, namespace: string, options: LoadOption
       }
     }
     if (value === null) continue;
+    if (options.mode === 'data') {
+      // setval() is not transactional: a rollback would keep the new position. RESTART is (it
+      // gives the sequence new storage inside this transaction), and a setval() on that new
+      // storage disappears with it on rollback.
+      await q.query(`ALTER SEQUENCE ${seq} RESTART WITH ${value.toString()}`);
+    }
+    // Full mode: the sequence was created in this transaction, so setval() is undone with it.
     await q.query(`SELECT setval($1::regclass, $2::bigint, $3::boolean)`, [seq, value.toString(), called]);
   }
 }

@@ -1,0 +1,209 @@
+/**
+ * migrate-safe decisions (pure): exit codes, what to do with a plan, which statements of a failed
+ * migration took effect, and the recovery commands to print.
+ */
+import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
+import type { MigrationState } from '../prisma/migrations.ts';
+import type { RiskFinding, Severity } from './risks.ts';
+import { IDENT, objectName, QNAME, splitStatements, unquote } from './sql.ts';
+
+/**
+ * Exit codes of `prisma-guard migrate-safe` (besides the generic ones of lib/core/errors.ts, e.g.
+ * 4 database unreachable, 8 locked by another backup/restore/migration).
+ */
+export const MigrateExitCode = {
+  /** Nothing to do, a dry run, or every pending migration applied. */
+  OK: 0,
+  /** The risk check found blocking problems; nothing was changed. */
+  BLOCKED: 20,
+  /** `prisma migrate deploy` failed and the database was restored to the pre-migration snapshot. */
+  FAILED_ROLLED_BACK: 21,
+  /** `prisma migrate deploy` failed and the database was NOT rolled back (recovery commands printed). */
+  FAILED_NOT_ROLLED_BACK: 22,
+  /** A precondition failed: prisma validate, a failed (P3009) or modified migration, no migrations folder... */
+  PREFLIGHT: 23,
+} as const;
+
+export interface MigratePlan {
+  pending: string[];
+  applied: string[];
+  failed: { name: string; startedAt: string | null; logs: string | null }[];
+  modified: { name: string; localChecksum: string; appliedChecksum: string }[];
+  missingLocally: string[];
+  findings: RiskFinding[];
+  counts: Record<Severity, number>;
+  /** At least one finding has severity block. */
+  blocked: boolean;
+}
+
+/** Builds the plan from the migration state and the judged findings. */
+export function buildPlan(state: MigrationState, findings: RiskFinding[]): MigratePlan {
+  const counts: Record<Severity, number> = { block: 0, warn: 0, info: 0 };
+  for (const f of findings) counts[f.severity]++;
+  return {
+    pending: state.pending.map((m) => m.name),
+    applied: state.applied,
+    failed: state.failed.map((r) => ({ name: r.migration_name, startedAt: r.started_at, logs: r.logs })),
+    modified: state.modified,
+    missingLocally: state.missingLocally.map((r) => r.migration_name),
+    findings,
+    counts,
+    blocked: counts.block > 0,
+  };
+}
+
+/** A precondition that stops the run before the risk check (exit PREFLIGHT). */
+export interface PreflightProblem {
+  code: 'PRISMA_FAILED_MIGRATION' | 'PRISMA_MODIFIED_MIGRATION';
+  message: string;
+  hint: string;
+}
+
+/** Failed (P3009) and modified migrations stop the run: deploying on top of them compounds the damage. */
+export function preflightProblems(state: MigrationState): PreflightProblem[] {
+  const out: PreflightProblem[] = [];
+  for (const f of state.failed) {
+    out.push({
+      code: 'PRISMA_FAILED_MIGRATION',
+      message: `The migration ${f.migration_name} started on ${f.started_at ?? 'an unknown date'} and failed (Prisma error P3009): the database may hold part of it, and prisma migrate deploy refuses to run until it is resolved.`,
+      hint: `Restore the backup taken before it (prisma-guard list; prisma-guard restore <file> --mode full --yes), or fix the database by hand and run \`npx prisma migrate resolve --rolled-back ${f.migration_name}\` (or --applied if you finished it).`,
+    });
+  }
+  for (const m of state.modified) {
+    out.push({
+      code: 'PRISMA_MODIFIED_MIGRATION',
+      message: `The migration ${m.name} was applied, but its migration.sql changed since (checksum ${m.appliedChecksum.slice(0, 12)}... applied, ${m.localChecksum.slice(0, 12)}... now): the folder no longer describes this database.`,
+      hint: `Put the file back as it was when applied (git log -p -- '**/${m.name}/migration.sql') and write the change as a new migration.`,
+    });
+  }
+  return out;
+}
+
+export type Decision = 'nothing-to-do' | 'dry-run' | 'blocked' | 'confirm' | 'proceed';
+
+/** What to do with a plan: a block stops the run unless data loss is accepted or confirmed interactively. */
+export function decide(plan: MigratePlan, options: { dryRun?: boolean; acceptDataLoss?: boolean; interactive?: boolean }): Decision {
+  if (!plan.pending.length) return 'nothing-to-do';
+  if (options.dryRun) return 'dry-run';
+  if (!plan.blocked || options.acceptDataLoss) return 'proceed';
+  return options.interactive ? 'confirm' : 'blocked';
+}
+
+export type StatementOutcome = 'applied' | 'not-applied' | 'unknown';
+
+export interface StatementEffect {
+  index: number;
+  line: number;
+  statement: string;
+  outcome: StatementOutcome;
+  /** How the outcome was decided. */
+  evidence: string;
+}
+
+const findTable = (s: DbSchema, name: string) => s.tables.find((t) => t.name === name) ?? s.tables.find((t) => t.name.toLowerCase() === name.toLowerCase());
+const findColumn = (s: DbSchema, table: string, column: string) => findTable(s, table)?.columns.find((c) => c.name.toLowerCase() === column.toLowerCase());
+const hasIndex = (s: DbSchema, name: string) => s.tables.some((t) => t.indexes.some((i) => i.name.toLowerCase() === name.toLowerCase()));
+const hasConstraint = (s: DbSchema, name: string) => hasIndex(s, name) || s.tables.some((t) => t.foreignKeys.some((f) => f.name.toLowerCase() === name.toLowerCase()));
+
+/**
+ * Which statements of a failed migration took effect, judged by comparing the schema before the
+ * deployment (`before`, from the pre-migration snapshot) with the live schema (`after`). Prisma does
+ * not wrap migration scripts in a transaction on PostgreSQL, so the statements before the failing
+ * one usually stay applied. Data statements (INSERT/UPDATE/DELETE) leave no schema trace: unknown.
+ */
+export function statementEffects(sql: string, before: DbSchema, after: DbSchema): StatementEffect[] {
+  return splitStatements(sql).map((s) => {
+    const [outcome, evidence] = effectOf(s.normalized, before, after);
+    return { index: s.index, line: s.line, statement: s.text, outcome, evidence };
+  });
+}
+
+function effectOf(n: string, before: DbSchema, after: DbSchema): [StatementOutcome, string] {
+  const yes = (applied: boolean, what: string): [StatementOutcome, string] => [applied ? 'applied' : 'not-applied', what];
+  let m: RegExpExecArray | null;
+  if ((m = new RegExp(`^CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?TABLE\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
+    const t = objectName(m[1]);
+    return yes(Boolean(findTable(after, t)) && !findTable(before, t), `table ${t} ${findTable(after, t) ? 'exists' : 'does not exist'} now`);
+  }
+  if ((m = new RegExp(`^DROP\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
+    const t = objectName(m[1]);
+    return yes(Boolean(findTable(before, t)) && !findTable(after, t), `table ${t} ${findTable(after, t) ? 'still exists' : 'is gone'}`);
+  }
+  if ((m = new RegExp(`^CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})\\s+ON`, 'i').exec(n))) {
+    const i = objectName(m[1]);
+    return yes(hasIndex(after, i) && !hasIndex(before, i), `index ${i} ${hasIndex(after, i) ? 'exists' : 'does not exist'} now`);
+  }
+  if ((m = new RegExp(`^DROP\\s+INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
+    const i = objectName(m[1]);
+    return yes(hasIndex(before, i) && !hasIndex(after, i), `index ${i} ${hasIndex(after, i) ? 'still exists' : 'is gone'}`);
+  }
+  if ((m = /^CREATE\s+TYPE\s+(\S+)\s+AS\s+ENUM/i.exec(n))) {
+    const e = objectName(m[1]);
+    const has = (s: DbSchema) => s.enums.some((x) => x.name === e);
+    return yes(has(after) && !has(before), `enum ${e} ${has(after) ? 'exists' : 'does not exist'} now`);
+  }
+  if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+(.*)$`, 'is').exec(n))) {
+    const t = objectName(m[1]);
+    const action = m[2];
+    let a: RegExpExecArray | null;
+    if ((a = new RegExp(`^RENAME\\s+TO\\s+(${QNAME})`, 'i').exec(action))) {
+      const to = objectName(a[1]);
+      return yes(Boolean(findTable(after, to)) && !findTable(after, t), `table ${to} ${findTable(after, to) ? 'exists' : 'does not exist'}`);
+    }
+    if ((a = new RegExp(`^RENAME\\s+(?:COLUMN\\s+)?(${IDENT})\\s+TO\\s+(${IDENT})`, 'i').exec(action))) {
+      const to = unquote(a[2]);
+      return yes(Boolean(findColumn(after, t, to)) && !findColumn(after, t, unquote(a[1])), `column ${t}.${to} ${findColumn(after, t, to) ? 'exists' : 'does not exist'}`);
+    }
+    if ((a = new RegExp(`^ADD\\s+(?:COLUMN\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(${IDENT})\\s`, 'i').exec(action)) && !/^ADD\s+(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK)\b/i.test(action)) {
+      const c = unquote(a[1]);
+      return yes(Boolean(findColumn(after, t, c)) && !findColumn(before, t, c), `column ${t}.${c} ${findColumn(after, t, c) ? 'exists' : 'does not exist'} now`);
+    }
+    if ((a = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${IDENT})`, 'i').exec(action)) && !/^DROP\s+(CONSTRAINT|DEFAULT|NOT)\b/i.test(action)) {
+      const c = unquote(a[1]);
+      return yes(Boolean(findColumn(before, t, c)) && !findColumn(after, t, c), `column ${t}.${c} ${findColumn(after, t, c) ? 'still exists' : 'is gone'}`);
+    }
+    if ((a = /^ADD\s+CONSTRAINT\s+(\S+)/i.exec(action))) {
+      const c = objectName(a[1]);
+      return yes(hasConstraint(after, c) && !hasConstraint(before, c), `constraint ${c} ${hasConstraint(after, c) ? 'exists' : 'does not exist'} now`);
+    }
+    if ((a = /^DROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?(\S+)/i.exec(action))) {
+      const c = objectName(a[1]);
+      return yes(hasConstraint(before, c) && !hasConstraint(after, c), `constraint ${c} ${hasConstraint(after, c) ? 'still exists' : 'is gone'}`);
+    }
+    if ((a = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(SET|DROP)\\s+NOT\\s+NULL`, 'i').exec(action))) {
+      const c = unquote(a[1]);
+      const want = /SET/i.test(a[2]) ? false : true;
+      const live = findColumn(after, t, c);
+      return yes(Boolean(live) && live!.nullable === want && findColumn(before, t, c)?.nullable !== want, `column ${t}.${c} is ${live?.nullable ? 'nullable' : 'NOT NULL'} now`);
+    }
+    if ((a = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(?:SET\\s+DATA\\s+)?TYPE\\b`, 'i').exec(action))) {
+      const c = unquote(a[1]);
+      const was = findColumn(before, t, c)?.type;
+      const now = findColumn(after, t, c)?.type;
+      return yes(was !== undefined && now !== undefined && was !== now, `column ${t}.${c} is ${now ?? 'missing'} now (was ${was ?? 'missing'})`);
+    }
+    if ((a = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(SET|DROP)\\s+DEFAULT`, 'i').exec(action))) {
+      const c = unquote(a[1]);
+      const was = findColumn(before, t, c)?.default ?? null;
+      const now = findColumn(after, t, c)?.default ?? null;
+      return [was === now ? 'unknown' : 'applied', `default of ${t}.${c} is ${now ?? 'none'} now (was ${was ?? 'none'})`];
+    }
+  }
+  return ['unknown', 'leaves no trace in the schema (data statement or setting)'];
+}
+
+/** The exact commands that get out of a failed deployment, for the message and the report. */
+export function recoveryCommands(args: { failedMigration: string; preMigrationBackup: string; backupDirArg?: string }): { restore: string; resolveRolledBack: string; resolveApplied: string } {
+  const dir = args.backupDirArg ? ` --backup-dir ${args.backupDirArg}` : '';
+  return {
+    restore: `prisma-guard restore ${args.preMigrationBackup} --mode full --yes${dir}`,
+    resolveRolledBack: `npx prisma migrate resolve --rolled-back ${args.failedMigration}`,
+    resolveApplied: `npx prisma migrate resolve --applied ${args.failedMigration}`,
+  };
+}
+
+/** The failed row of a migration (finished_at and rolled_back_at NULL), newest first. */
+export function failedRow(rows: PrismaMigrationRow[], name?: string): PrismaMigrationRow | undefined {
+  const failed = rows.filter((r) => r.finished_at === null && r.rolled_back_at === null && (!name || r.migration_name === name));
+  return failed[failed.length - 1];
+}
