@@ -114,6 +114,8 @@ export interface PrismaDemoOptions {
    * migration history.
    */
   schema?: string;
+  /** More environment variables for the prisma process (e.g. DEBUG). */
+  env?: Record<string, string | undefined>;
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -122,7 +124,7 @@ export function prismaDemo(args: string[], url: string, opts: PrismaDemoOptions 
   return runPrisma(args, {
     cwd: PROJECT_ROOT,
     // PRISMA_GUARD_SCHEMA picks the schema in prisma.config.ts; unset, the URL's scheme decides.
-    env: { DATABASE_URL: url, PRISMA_GUARD_SCHEMA: opts.schema },
+    env: { ...opts.env, DATABASE_URL: url, PRISMA_GUARD_SCHEMA: opts.schema },
     onOutput: opts.onOutput,
   });
 }

@@ -22,6 +22,36 @@ import {
 
 const T = 120_000;
 
+/**
+ * What Prisma's schema engine itself concludes (its diagnoseMigrationHistory result, which
+ * `migrate status`/`migrate dev` act on), read from the CLI's debug log: the oracle our
+ * migrationState is checked against.
+ */
+async function prismaDiagnosis(url: string, schema: string) {
+  const r = await prismaDemo(['migrate', 'status'], url, { schema, env: { DEBUG: 'prisma:schemaEngine:wasm:stdout' } });
+  const text = r.stdout + r.stderr;
+  const marker = '[diagnoseMigrationHistory] result: ';
+  const at = text.indexOf(marker);
+  if (at < 0) throw new Error(`No schema engine diagnosis in prisma's output:\n${text}`);
+  const rest = text.slice(at + marker.length);
+  // debug prints util.inspect(JSON text): single-quoted pieces joined by "+", then "+<n>ms".
+  const chunk = rest.slice(0, rest.search(/' \+\d+(ms|s|m|h|d)\b/) + 1);
+  const json = [...chunk.matchAll(/'((?:[^'\\]|\\.)*)'/g)]
+    .map((m) => m[1].replace(/\\(.)/g, (_: string, c: string) => (c === 'n' ? '\n' : c)))
+    .join('');
+  const d = JSON.parse(json) as {
+    editedMigrationNames: string[];
+    failedMigrationNames: string[];
+    history: null | { diagnostic: string; unappliedMigrationNames?: string[]; unpersistedMigrationNames?: string[] };
+  };
+  return {
+    edited: d.editedMigrationNames,
+    failed: d.failedMigrationNames,
+    unapplied: d.history?.unappliedMigrationNames ?? [],
+    unpersisted: d.history?.unpersistedMigrationNames ?? [],
+  };
+}
+
 /** A copy of the demo schema and migrations in a temp folder, to alter the history freely. */
 function copyDemoProject(dialect: (typeof DIALECTS)[number]) {
   const t = tempDir('prisma-guard-history-');
@@ -89,37 +119,54 @@ for (const dialect of DIALECTS) {
       );
     }, T);
 
-    it('agrees with Prisma: CRLF endings are not a change; an edited script is; a deleted folder is missing', async () => {
+    it('agrees with Prisma's own diagnosis: CRLF is no change, an edit is, a deleted folder is missing', async () => {
       const copy = copyDemoProject(dialect);
       cleanups.push(copy.remove);
       const second = path.join(copy.migrations, '20250301120000_add_last_login_and_post_published_index', 'migration.sql');
       const original = fs.readFileSync(second, 'utf8');
+      const ours = async () => {
+        const s = migrationState(await readMigrationsFolder(copy.migrations), await readAppliedMigrations(q, dialect));
+        return {
+          edited: s.modified.map((m) => m.name),
+          failed: s.failed.map((r) => r.migration_name),
+          unapplied: s.pending.map((m) => m.name),
+          unpersisted: s.missingLocally.map((r) => r.migration_name),
+        };
+      };
 
-      // 1. CRLF: neither Prisma nor we see a modification.
+      // 1. CRLF line endings: not a modification (Prisma's checksum comparison ignores them).
       fs.writeFileSync(second, original.replaceAll('\n', '\r\n'));
-      let s = migrationState(await readMigrationsFolder(copy.migrations), await readAppliedMigrations(q, dialect));
-      expect(s.modified).toEqual([]);
-      expect(s.upToDate).toBe(true);
-      let status = await prismaDemo(['migrate', 'status'], db.url, { schema: copy.schema });
-      expect(status.code).toBe(0);
-      expect(status.stdout).toContain('Database schema is up to date');
+      let prisma = await prismaDiagnosis(db.url, copy.schema);
+      expect(prisma).toEqual({ edited: [], failed: [], unapplied: [], unpersisted: [] });
+      expect(await ours()).toEqual(prisma);
 
-      // 2. An edited script: modified for both (Prisma's deploy does not re-check, status and dev do).
+      // 2. An edited script. (`prisma migrate status` still prints "up to date": only the engine's
+      // diagnosis, which `migrate dev` acts on, reports it. prisma-guard reports it too.)
       fs.writeFileSync(second, original + '\n-- edited after it was applied\n');
-      s = migrationState(await readMigrationsFolder(copy.migrations), await readAppliedMigrations(q, dialect));
-      expect(s.modified.map((m) => m.name)).toEqual(['20250301120000_add_last_login_and_post_published_index']);
-      expect(s.modified[0].appliedChecksum).toBe(migrationChecksum(original));
-      status = await prismaDemo(['migrate', 'status'], db.url, { schema: copy.schema });
-      const statusText = status.stdout + status.stderr;
-      expect(statusText).toMatch(/modified/i);
+      prisma = await prismaDiagnosis(db.url, copy.schema);
+      expect(prisma.edited).toEqual(['20250301120000_add_last_login_and_post_published_index']);
+      expect(await ours()).toEqual(prisma);
 
-      // 3. The folder deleted: applied but missing locally, for both.
+      // 3. The folder deleted: applied but missing locally.
       fs.rmSync(path.dirname(second), { recursive: true });
-      s = migrationState(await readMigrationsFolder(copy.migrations), await readAppliedMigrations(q, dialect));
-      expect(s.missingLocally.map((r) => r.migration_name)).toEqual(['20250301120000_add_last_login_and_post_published_index']);
-      status = await prismaDemo(['migrate', 'status'], db.url, { schema: copy.schema });
+      prisma = await prismaDiagnosis(db.url, copy.schema);
+      expect(prisma.unpersisted).toEqual(['20250301120000_add_last_login_and_post_published_index']);
+      expect(await ours()).toEqual(prisma);
+      const status = await prismaDemo(['migrate', 'status'], db.url, { schema: copy.schema });
       expect(status.code).not.toBe(0);
-      expect(status.stdout + status.stderr).toContain('20250301120000_add_last_login_and_post_published_index');
+    }, T);
+
+    it('agrees with Prisma on pending migrations', async () => {
+      const copy = copyDemoProject(dialect);
+      cleanups.push(copy.remove);
+      const dir = path.join(copy.migrations, '20250501000000_add_coupon');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'migration.sql'), 'CREATE TABLE "coupons" ("code" TEXT NOT NULL PRIMARY KEY);\n');
+      const prisma = await prismaDiagnosis(db.url, copy.schema);
+      expect(prisma.unapplied).toEqual(['20250501000000_add_coupon']);
+      const s = migrationState(await readMigrationsFolder(copy.migrations), await readAppliedMigrations(q, dialect));
+      expect(s.pending.map((m) => m.name)).toEqual(prisma.unapplied);
+      expect(s.upToDate).toBe(false);
     }, T);
   });
 
@@ -148,7 +195,7 @@ for (const dialect of DIALECTS) {
     it('is recorded as failed (finished_at NULL, logs set) and blocks later deploys (P3009)', async () => {
       const deploy = await prismaDemo(['migrate', 'deploy'], db.url, { schema: copy.schema });
       expect(deploy.code).not.toBe(0);
-      expect(deploy.stdout + deploy.stderr).toContain('20250401000000_broken');
+      expect(deploy.stdout + deploy.stderr).toContain('no_such_table');
 
       q = await rawQueryable(db.url);
       const applied = await readAppliedMigrations(q, dialect);
@@ -165,6 +212,7 @@ for (const dialect of DIALECTS) {
       expect(s.applied).toEqual(['20250101090000_init', '20250301120000_add_last_login_and_post_published_index']);
       expect(s.upToDate).toBe(false);
 
+      expect(await prismaDiagnosis(db.url, copy.schema)).toMatchObject({ failed: ['20250401000000_broken'], edited: [] });
       // Prisma itself refuses to go on.
       const again = await prismaDemo(['migrate', 'deploy'], db.url, { schema: copy.schema });
       expect(again.code).not.toBe(0);
