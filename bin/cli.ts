@@ -1,5 +1,7 @@
 import { createInterface } from 'node:readline/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util';
 import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
 import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
 import { redactSecrets } from '../lib/core/url.ts';
@@ -42,8 +44,22 @@ function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
 }
 
+/**
+ * The environment with `.env` of the current folder underneath it, as Prisma reads it: variables
+ * already set win, `.env` only fills the gaps (most Prisma projects keep DATABASE_URL there).
+ */
+export function withDotEnv(env: NodeJS.ProcessEnv, dir: string = process.cwd()): NodeJS.ProcessEnv {
+  const file = path.join(dir, '.env');
+  if (!existsSync(file)) return env;
+  try {
+    return { ...parseEnv(readFileSync(file, 'utf8')), ...env };
+  } catch {
+    return env;
+  }
+}
+
 /** Runs one command with argv; returns the exit code. The only place that maps errors to codes. */
-export async function runCommand(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runCommand(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = withDotEnv(process.env)): Promise<number> {
   let json = argv.includes('--json');
   try {
     let parsed;

@@ -31,7 +31,9 @@ export async function generateDemoClients(onOutput?: (chunk: string, stream: 'st
   return failures;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// As a dependency of another project (inside its node_modules) there is no demo to generate.
+const installedAsDependency = fileURLToPath(import.meta.url).split(/[\\/]/).includes('node_modules');
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && !installedAsDependency) {
   const failures = await generateDemoClients((chunk, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk));
   if (failures.length) {
     process.stderr.write(`\nGenerating the demo Prisma clients failed:\n${failures.join('\n')}\n`);

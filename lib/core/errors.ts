@@ -27,6 +27,8 @@ export const ExitCode = {
   ROLLED_BACK: 9,
   /** Writing the backup failed (disk full, permissions); no partial file was left. */
   WRITE_FAILED: 10,
+  /** The project's prisma CLI is missing, failed, or its migrations/client cannot be read. */
+  PRISMA: 11,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -66,6 +68,11 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   RESTORE_FAILED: ExitCode.ROLLED_BACK,
   WRITE_FAILED: ExitCode.WRITE_FAILED,
   INTERNAL: ExitCode.INTERNAL,
+  PRISMA_NOT_INSTALLED: ExitCode.PRISMA,
+  PRISMA_CLI_FAILED: ExitCode.PRISMA,
+  PRISMA_MIGRATIONS_UNREADABLE: ExitCode.PRISMA,
+  PRISMA_CLIENT_NOT_GENERATED: ExitCode.PRISMA,
+  SEED_NOT_EMPTY: ExitCode.USAGE,
 };
 
 export interface GuardErrorOptions {

@@ -1,17 +1,16 @@
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
-import type { Connection } from '../dialects/dialect.ts';
+import type { DbSchema } from '../core/types.ts';
+import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { backupFileName, manifestFileName, sanitizeReason } from '../format/naming.ts';
-import { encodeBackup, writeFileAtomically, type EncodeResult } from '../format/writer.ts';
+import { encodeBackup, writeFileAtomically, type EncodeResult, type TableSection } from '../format/writer.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
 import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
+import { schemaHash } from '../prisma/project.ts';
 
 export interface BackupOptions {
   /** Why the backup was taken; part of the file name (`manual`, `scheduled`, `pre-restore`...). */
@@ -27,6 +26,11 @@ export interface BackupOptions {
   lockWaitMs?: number;
   /** Only these tables (backup-before-delete); default all. */
   tables?: string[];
+  /**
+   * Backup-before-delete: back up only the rows this returns (read inside the backup's snapshot,
+   * per table name, in canonical order) instead of whole tables. The file is a normal backup.
+   */
+  selectRows?: (reader: SnapshotReader) => Promise<Map<string, EncodedRow[]>>;
 }
 
 export interface BackupResult {
@@ -49,19 +53,6 @@ export async function backup(ctx: OpsContext, options: BackupOptions = {}): Prom
   }
 }
 
-/** SHA-256 of the project's Prisma schema, or null when there is none. */
-export async function prismaSchemaHash(projectDir: string): Promise<string | null> {
-  for (const candidate of ['prisma/schema.prisma', 'schema.prisma']) {
-    try {
-      const text = await fs.readFile(path.join(projectDir, candidate));
-      return createHash('sha256').update(text).digest('hex');
-    } catch {
-      // try the next conventional place
-    }
-  }
-  return null;
-}
-
 /**
  * The backup itself, on a connection the caller opened and locked (restore uses it for its safety
  * backup while holding the lock).
@@ -72,10 +63,11 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   const createdAt = ctx.clock.now();
   const reason = sanitizeReason(options.reason ?? 'manual');
   const file = backupFileName(createdAt, reason);
-  const schemaPrismaHash = await prismaSchemaHash(ctx.projectDir);
-  const only = options.tables ? new Set(options.tables) : undefined;
+  const schemaPrismaHash = await schemaHash(ctx.projectDir).catch(() => null);
   const result: EncodeResult & { header?: BackupHeader } = {};
   const written = await conn.snapshot(async (reader) => {
+    const selected = options.selectRows ? await options.selectRows(reader) : null;
+    const only = selected ? new Set(selected.keys()) : options.tables ? new Set(options.tables) : undefined;
     const schema = only ? { ...reader.schema, tables: reader.schema.tables.filter((t) => only.has(t.name)) } : reader.schema;
     if (only) {
       const missing = [...only].filter((t) => !schema.tables.some((s) => s.name === t));
@@ -85,7 +77,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     const totals = new Map<string, number>();
     let expected = 0;
     for (const t of schema.tables) {
-      const n = await reader.count(t);
+      const n = selected ? selected.get(t.name)!.length : await reader.count(t);
       totals.set(t.name, n);
       expected += n;
     }
