@@ -3,11 +3,12 @@ import { ExitCode } from '../lib/core/errors.ts';
 import { runCommand, type Command } from './cli.ts';
 import { backupCommand } from './commands/backup.ts';
 import { listCommand } from './commands/list.ts';
+import { migrateSafeCommand } from './commands/migrate-safe.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, migrateSafeCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

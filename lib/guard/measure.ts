@@ -10,7 +10,7 @@ import type { Connection } from '../dialects/dialect.ts';
 import { dq, type Measure, type Measured, type RiskQuestion } from './risks.ts';
 
 /** At most this many queries to count rows whose cast fails (bisection); beyond it the count is a lower bound. */
-const CAST_QUERY_BUDGET = 200;
+const CAST_QUERY_BUDGET = 1000;
 
 const lit = (v: string) => `'${v.replaceAll("'", "''")}'`;
 

@@ -128,7 +128,7 @@ export function splitStatements(sql: string): SqlStatement[] {
       // Start line = first non-comment, non-space character of the statement.
       const lead = lex(raw).find((p) => p.kind !== 'comment' && p.text.trim());
       const offset = lead ? lead.start + (lead.kind === 'code' ? lead.text.length - lead.text.trimStart().length : 0) : 0;
-      out.push({ index: out.length, text: raw.trim(), normalized, line: lineAt(sql, start + offset) });
+      out.push({ index: out.length, text: raw.slice(offset).trim(), normalized, line: lineAt(sql, start + offset) });
     }
   };
   for (const p of pieces) {

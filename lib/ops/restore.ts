@@ -6,6 +6,10 @@ import type { BackupHeader } from '../format/header.ts';
 import { openBackup, type OpenedBackup } from '../format/reader.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
+import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
+
+/** Reason prefix of backup-before-delete backups: they hold only the deleted rows, restored by merging. */
+export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables } from './snapshot-tables.ts';
 import { readManifest, resolveBackup } from './store.ts';
@@ -30,6 +34,12 @@ export interface RestoreOptions {
   confirm?: (plan: RestorePlan) => Promise<boolean>;
   /** Take a `pre-restore` backup of the current state first (default true). */
   safetyBackup?: boolean;
+  /**
+   * Data mode: put the backup's rows back beside the live rows instead of replacing the tables
+   * (nothing is deleted; a row that still exists fails the restore). Default: on for the partial
+   * backups of backup-before-delete (reason `pre-delete-*`), off otherwise.
+   */
+  merge?: boolean;
   /** How long the safety backup is pinned against retention (default 7 days). */
   safetyPinMs?: number;
   lockWaitMs?: number;
@@ -46,6 +56,8 @@ export interface TablePlan {
   insert: number;
   /** Rows the live table holds now (to be removed); null when the table does not exist. */
   remove: number | null;
+  /** Dry runs: row by row against the live data (diff engine), what would be deleted, inserted, updated. */
+  rows?: RowChanges;
 }
 
 export interface RestorePlan {
@@ -59,6 +71,8 @@ export interface RestorePlan {
   schemaDifferences: SchemaDifference[];
   liveMigrations: string[];
   safetyBackup: boolean;
+  /** Rows are added back beside the live ones; nothing is removed (see RestoreOptions.merge). */
+  merge?: boolean;
 }
 
 export interface RestoreResult {
@@ -66,7 +80,12 @@ export interface RestoreResult {
   executed: boolean;
   safetyBackup?: string;
   /** After the restore, each restored table's rows and checksum recomputed from the live database. */
-  proof?: { matches: boolean; tables: Record<string, { expected: { rows: number; sha256: string }; actual: { rows: number; sha256: string }; ok: boolean }>; schemaDifferences: SchemaDifference[] };
+  proof?: {
+    matches: boolean;
+    /** Merge restores: `actual` is the whole live table; `rows` (diff engine) shows every backup row is present and equal. */
+    tables: Record<string, { expected: { rows: number; sha256: string }; actual: { rows: number; sha256: string }; ok: boolean; rows?: RowChanges }>;
+    schemaDifferences: SchemaDifference[];
+  };
   durationMs: number;
 }
 
@@ -149,6 +168,12 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       const hasData = live.tables.length > 0;
       const wantSafety = options.safetyBackup !== false && hasData;
       const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: wantSafety });
+      const merge = options.merge ?? header.reason.startsWith(PRE_DELETE_REASON_PREFIX);
+      if (merge) {
+        if (mode !== 'data') throw new GuardError('USAGE', 'A merge restore puts rows back beside the live ones; it only works in data mode.', { hint: 'Drop --mode full.' });
+        plan.merge = true;
+        for (const t of plan.tables) if (t.remove !== null) t.remove = 0;
+      }
       if (mode === 'data') {
         const subset = plan.tables.map((t) => t.name);
         const relevant = plan.schemaDifferences.filter((d) => d.blocking && (!d.table || subset.includes(d.table) || d.kind === 'enum-changed'));
@@ -160,7 +185,8 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
             details: { differences: blocking },
           });
         }
-        if (options.tables?.length) {
+        // A merge keeps the other rows, so references to them stay valid; the loader's foreign-key check catches the rest.
+        if (options.tables?.length && !merge) {
           const neighbours = foreignKeyNeighbours(header.schema, subset);
           if (neighbours.length) {
             const names = [...new Set(neighbours.map((n) => n.table))];
@@ -171,7 +197,11 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           }
         }
       }
-      if (options.dryRun) return { plan, executed: false, durationMs: Date.now() - started };
+      if (options.dryRun) {
+        const changes = await restoreRowChanges(conn, filePath, file, plan.tables.map((t) => t.name));
+        for (const t of plan.tables) t.rows = changes[t.name];
+        return { plan, executed: false, durationMs: Date.now() - started };
+      }
       if (!options.yes) {
         const ok = options.confirm ? await options.confirm(plan) : false;
         if (!ok) {
@@ -192,6 +222,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           mode,
           schema: header.schema,
           tables,
+          keepExisting: merge,
           data: sectionsOf(opened),
           onProgress: (table, rows) => ctx.reporter.progress(`restore ${table}`, rows, tableRows[table]),
         });
@@ -206,6 +237,18 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         await opened.close();
       }
       const proof = await prove(conn, header, expected, tables, mode);
+      if (merge) {
+        // The live tables hold more than the backup: prove instead that every backup row is there, unchanged.
+        const changes = await restoreRowChanges(conn, filePath, file, tables);
+        proof.matches = true;
+        for (const name of tables) {
+          const c = changes[name];
+          const t = proof.tables[name];
+          t.rows = c;
+          t.ok = c !== undefined && c.insert === 0 && c.update === 0 && c.unchanged === t.expected.rows;
+          if (!t.ok) proof.matches = false;
+        }
+      }
       if (!proof.matches) {
         throw new GuardError('RESTORE_FAILED', `The restore committed but the live data does not match the backup for: ${Object.entries(proof.tables).filter(([, t]) => !t.ok).map(([n]) => n).join(', ')}.`, {
           exitCode: 1,

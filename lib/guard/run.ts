@@ -1,0 +1,358 @@
+/**
+ * `migrate-safe`: a guard around `prisma migrate deploy`. Preflight (lock, prisma validate,
+ * migration state), risk check measured on the live data, a verified pinned pre-migration backup,
+ * the deploy through the project's own Prisma CLI, then either a before/after report or a recovery
+ * (printed commands, or with autoRollback a full restore proven equal to the pre-migration state).
+ */
+import path from 'node:path';
+import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
+import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
+import { redactSecrets } from '../core/url.ts';
+
+import { connect } from '../dialects/index.ts';
+import { openBackup } from '../format/reader.ts';
+import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
+import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from '../ops/context.ts';
+import { restore } from '../ops/restore.ts';
+import { compareSchemas, type SchemaDifference } from '../ops/schema-compare.ts';
+import { plainValue } from '../ops/snapshot-tables.ts';
+import { verifyBackup } from '../ops/verify.ts';
+import { writeSmallFileAtomically } from '../format/writer.ts';
+import { runPrisma, resolvePrismaInstall } from '../prisma/cli.ts';
+import { migrationState, readAppliedMigrations, readMigrationsFolder } from '../prisma/migrations.ts';
+import { findPrismaProject } from '../prisma/project.ts';
+import { measureQuestions } from './measure.ts';
+import { buildPlan, decide, failedRow, MigrateExitCode, preflightProblems, recoveryCommands, statementEffects, type MigratePlan, type StatementEffect } from './plan.ts';
+import { analyzeMigrations, judge, sortFindings, type RiskFinding } from './risks.ts';
+
+export interface MigrateSafeOptions {
+  /** Path of schema.prisma (passed to prisma as --schema); default: what prisma.config/package.json/defaults name. */
+  schema?: string;
+  /** The migrations folder; default: the config's migrations path, or `migrations` beside the schema. */
+  migrationsDir?: string;
+  /** Go on despite blocking findings. */
+  acceptDataLoss?: boolean;
+  /** On failure, restore the pre-migration backup (full mode) and prove the database equals it. */
+  autoRollback?: boolean;
+  /** Preflight and risk check only. */
+  dryRun?: boolean;
+  /** Do not ask before applying (does not accept data loss: that takes acceptDataLoss). */
+  yes?: boolean;
+  /** Asked on a terminal (blocked plans, or before applying without `yes`); absent = never asks. */
+  confirm?: (plan: MigratePlan, question: string) => Promise<boolean>;
+  lockWaitMs?: number;
+  /** Prisma's output as it arrives. */
+  onPrismaOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  /** Row count from which CREATE INDEX without CONCURRENTLY is reported (PostgreSQL). */
+  largeTableRows?: number;
+  /** How the user named the backup folder, for printed commands. */
+  backupDirArg?: string;
+}
+
+export type MigrateStatus = 'up-to-date' | 'dry-run' | 'blocked' | 'not-confirmed' | 'applied' | 'failed-rolled-back' | 'failed-not-rolled-back';
+
+export interface BackupRef {
+  file: string;
+  path: string;
+  rowsTotal: number;
+  verified: boolean;
+  pinned: boolean;
+}
+
+export interface AfterReport {
+  /** Schema differences from before (pre-migration snapshot) to after (post-migration snapshot). */
+  schemaChanges: SchemaDifference[];
+  rowCounts: { table: string; before: number | null; after: number | null; change: number }[];
+  /** Columns that existed before and not after, with what they held. */
+  valuesLost: { table: string; column: string; nonNull: number; sample: { key: Record<string, unknown>; value: unknown }[] }[];
+  tablesLost: { table: string; rows: number }[];
+}
+
+export interface FailureReport {
+  migration: string;
+  /** `_prisma_migrations.logs` of the failed row. */
+  logs: string | null;
+  prismaOutput: string;
+  /** Pending migrations of this run that Prisma finished before the failure. */
+  appliedBeforeFailure: string[];
+  /** Each statement of the failed migration, judged against the pre-migration schema. */
+  statements: StatementEffect[];
+  commands: { restore: string; resolveRolledBack: string; resolveApplied: string };
+  rollback?: {
+    restored: boolean;
+    error?: string;
+    safetyBackup?: string;
+    /** restore's own proof: every table's rows and checksum equal the backup's. */
+    dataMatches: boolean;
+    /** Live schema vs the pre-migration snapshot's schema (empty when equal). */
+    schemaDifferences: SchemaDifference[];
+    /** `_prisma_migrations` equals the pre-migration snapshot's (so the failed row is gone). */
+    migrationsMatch: boolean;
+    failedRowGone: boolean;
+  };
+}
+
+export interface MigrateSafeResult {
+  status: MigrateStatus;
+  exitCode: number;
+  target: string;
+  schemaPath: string | null;
+  migrationsDir: string;
+  prismaVersion: string;
+  plan: MigratePlan;
+  warnings: string[];
+  preMigrationBackup?: BackupRef;
+  postMigrationBackup?: BackupRef;
+  deploy?: { code: number; durationMs: number };
+  report?: AfterReport;
+  failure?: FailureReport;
+  /** The JSON report saved next to the backups. */
+  reportFile?: string;
+  durationMs: number;
+}
+
+const preflight = (message: string, hint: string, details?: Record<string, unknown>) => new GuardError('MIGRATE_PREFLIGHT', message, { hint, exitCode: MigrateExitCode.PREFLIGHT, details });
+
+/** The URL handed to Prisma: SQLite as an absolute file: path, so Prisma and we open the same file. */
+function prismaUrl(ctx: OpsContext): string {
+  return ctx.target.dialect === 'sqlite' ? `file:${ctx.target.file}` : ctx.target.url;
+}
+
+async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Promise<{ schemaPath: string | null; migrationsDir: string; warnings: string[] }> {
+  const warnings: string[] = [];
+  // prisma.config may choose the schema from DATABASE_URL: evaluate it with the URL Prisma will get.
+  const saved = process.env.DATABASE_URL;
+  process.env.DATABASE_URL = prismaUrl(ctx);
+  let project;
+  try {
+    project = await findPrismaProject(ctx.projectDir);
+  } finally {
+    if (saved === undefined) delete process.env.DATABASE_URL;
+    else process.env.DATABASE_URL = saved;
+  }
+  if (project.configWarning) warnings.push(project.configWarning);
+  const schemaPath = options.schema ? path.resolve(ctx.projectDir, options.schema) : project.schemaPath;
+  const migrationsDir = options.migrationsDir
+    ? path.resolve(ctx.projectDir, options.migrationsDir)
+    : options.schema
+      ? path.join(path.dirname(schemaPath!), 'migrations')
+      : project.migrationsDir;
+  if (!schemaPath || !migrationsDir) {
+    throw preflight(`No Prisma schema found in ${ctx.projectDir}.`, 'Run it from your project folder, or pass --schema path/to/schema.prisma.');
+  }
+  if (options.migrationsDir && project.migrationsDir && path.resolve(project.migrationsDir) !== migrationsDir && !options.schema) {
+    warnings.push(`--migrations-dir ${migrationsDir} differs from the folder Prisma is configured to use (${project.migrationsDir}); the risk check reads the former, prisma migrate deploy applies the latter.`);
+  }
+  return { schemaPath, migrationsDir, warnings };
+}
+
+/** Runs the whole guarded deployment (see the module comment). Never exits the process. */
+export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions = {}): Promise<MigrateSafeResult> {
+  const started = Date.now();
+  const { schemaPath, migrationsDir, warnings } = await locateProject(ctx, options);
+  const install = resolvePrismaInstall(ctx.projectDir);
+  const schemaArgs = options.schema ? ['--schema', schemaPath!] : [];
+  const prismaEnv = { DATABASE_URL: prismaUrl(ctx) };
+  const cwd = ctx.projectDir;
+
+  // Reachable (connect throws DATABASE_UNREACHABLE), then the lock for the whole run.
+  const conn = await connect(ctx.target);
+  try {
+    ctx.reporter.info(`Taking the prisma-guard lock on ${ctx.target.display} (waits while another backup, restore or migration runs)...`);
+    const lock = await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+    try {
+      return await underLock();
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    await conn.close();
+  }
+
+  async function underLock(): Promise<MigrateSafeResult> {
+    const validate = await runPrisma(['validate', ...schemaArgs], { cwd, env: prismaEnv });
+    if (validate.code !== 0) {
+      throw preflight(`prisma validate failed for ${schemaPath}:\n${redactSecrets((validate.stdout + validate.stderr).trim())}`, 'Fix the schema (npx prisma validate), then run migrate-safe again.');
+    }
+    const folder = await readMigrationsFolder(migrationsDir);
+    if (!folder.length) throw preflight(`No migrations in ${migrationsDir}.`, 'Create migrations with `prisma migrate dev`, or pass --migrations-dir / --schema.');
+    const rows = await readAppliedMigrations(conn, ctx.target.dialect);
+    const state = migrationState(folder, rows);
+    const problems = preflightProblems(state);
+    if (problems.length) {
+      throw new GuardError(problems[0].code, problems.map((p) => p.message).join('\n'), { hint: problems.map((p) => p.hint).join('\n'), exitCode: MigrateExitCode.PREFLIGHT, details: { problems } });
+    }
+    if (state.missingLocally.length) warnings.push(`Applied migrations missing from ${migrationsDir}: ${state.missingLocally.map((r) => r.migration_name).join(', ')} (applied from another branch?).`);
+    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings };
+    if (!state.pending.length) {
+      return { ...base, status: 'up-to-date', exitCode: MigrateExitCode.OK, plan: buildPlan(state, []), durationMs: Date.now() - started };
+    }
+
+    // Risk check: pure analysis, then read-only measurement.
+    const live = await conn.introspect();
+    const questions = analyzeMigrations(state.pending.map((m) => ({ name: m.name, sql: m.sql })), live, { dialect: ctx.target.dialect, largeTableRows: options.largeTableRows });
+    const answers = await measureQuestions(conn, live, questions);
+    const findings = sortFindings(questions.map((q, i) => judge(q, answers[i])).filter((f): f is RiskFinding => f !== null));
+    const plan = buildPlan(state, findings);
+    const decision = decide(plan, { dryRun: options.dryRun, acceptDataLoss: options.acceptDataLoss, interactive: Boolean(options.confirm) });
+    if (decision === 'dry-run') return { ...base, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, durationMs: Date.now() - started };
+    if (decision === 'blocked') return { ...base, status: 'blocked', exitCode: MigrateExitCode.BLOCKED, plan, durationMs: Date.now() - started };
+    if (decision === 'confirm' || (options.confirm && !options.yes)) {
+      const question = plan.blocked ? `The risk check found ${plan.counts.block} blocking problem(s). Apply anyway and accept the data loss?` : `Apply ${plan.pending.length} migration(s)?`;
+      if (!(await options.confirm!(plan, question))) return { ...base, status: plan.blocked ? 'blocked' : 'not-confirmed', exitCode: plan.blocked ? MigrateExitCode.BLOCKED : 6, plan, durationMs: Date.now() - started };
+    }
+
+    // A verified, pinned snapshot before anything changes.
+    const first = plan.pending[0];
+    const last = plan.pending[plan.pending.length - 1];
+    const pre = await snapshot(`pre-migration-${first}`, true);
+    const preHeader = await readHeader(pre.path);
+
+    ctx.reporter.info(`Running prisma migrate deploy (${plan.pending.length} pending: ${plan.pending.join(', ')})...`);
+    const deployStarted = Date.now();
+    const deploy = await runPrisma(['migrate', 'deploy', ...schemaArgs], { cwd, env: prismaEnv, onOutput: options.onPrismaOutput });
+    const deployInfo = { code: deploy.code, durationMs: Date.now() - deployStarted };
+    const after = migrationState(folder, await readAppliedMigrations(conn, ctx.target.dialect));
+    const succeeded = deploy.code === 0 && !after.failed.length && !after.pending.length;
+
+    if (succeeded) {
+      const post = await snapshot(`post-migration-${last}`, false);
+      const postHeader = await readHeader(post.path);
+      const report = await afterReport(pre, preHeader.schema, post, postHeader.schema);
+      const result: MigrateSafeResult = { ...base, status: 'applied', exitCode: MigrateExitCode.OK, plan, preMigrationBackup: ref(pre, true, true), postMigrationBackup: ref(post, true, false), deploy: deployInfo, report, durationMs: 0 };
+      return saveReport(result);
+    }
+
+    // Failure: what took effect, how to get out, and optionally the rollback.
+    const failedRowNow = failedRow(await readAppliedMigrations(conn, ctx.target.dialect));
+    const failedName = failedRowNow?.migration_name ?? after.pending[0]?.name ?? first;
+    const failedSql = folder.find((m) => m.name === failedName)?.sql ?? '';
+    const liveAfter = await conn.introspect();
+    const failure: FailureReport = {
+      migration: failedName,
+      logs: failedRowNow?.logs ?? null,
+      prismaOutput: redactSecrets((deploy.stdout + deploy.stderr).trim()),
+      appliedBeforeFailure: plan.pending.filter((n) => after.applied.includes(n)),
+      statements: statementEffects(failedSql, preHeader.schema, liveAfter),
+      commands: recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre.manifest.file, backupDirArg: options.backupDirArg }),
+    };
+    let status: MigrateStatus = 'failed-not-rolled-back';
+    if (options.autoRollback) {
+      failure.rollback = await rollback(pre, preHeader.schema, preHeader.prismaMigrations);
+      if (failure.rollback.restored && failure.rollback.dataMatches && !failure.rollback.schemaDifferences.length && failure.rollback.migrationsMatch) status = 'failed-rolled-back';
+    }
+    const result: MigrateSafeResult = {
+      ...base,
+      status,
+      exitCode: status === 'failed-rolled-back' ? MigrateExitCode.FAILED_ROLLED_BACK : MigrateExitCode.FAILED_NOT_ROLLED_BACK,
+      plan,
+      preMigrationBackup: ref(pre, true, true),
+      deploy: deployInfo,
+      failure,
+      durationMs: 0,
+    };
+    return saveReport(result);
+  }
+
+  async function snapshot(reason: string, pinned: boolean): Promise<BackupResult> {
+    ctx.reporter.info(`Taking the ${reason} backup...`);
+    const b = await backupWithConnection(ctx, conn, { reason, pinned });
+    const v = await verifyBackup(ctx, b.path);
+    if (!v.ok) {
+      throw new GuardError('BACKUP_CORRUPT', `The ${reason} backup ${b.manifest.file} does not verify (${v.error?.message}); nothing was migrated${reason.startsWith('post') ? ' after it' : ''}.`, {
+        hint: 'Check the disk holding the backup folder, then run migrate-safe again.',
+        exitCode: reason.startsWith('pre') ? MigrateExitCode.PREFLIGHT : undefined,
+      });
+    }
+    return b;
+  }
+
+  async function rollback(pre: BackupResult, preSchema: DbSchema, preMigrations: PrismaMigrationRow[]): Promise<NonNullable<FailureReport['rollback']>> {
+    ctx.reporter.info(`Rolling back: full restore of ${pre.manifest.file}...`);
+    try {
+      const r = await restore(ctx, { backup: pre.path, mode: 'full', yes: true, connection: conn });
+      const live = await conn.introspect();
+      const schemaDifferences = compareSchemas(preSchema, live).filter((d) => d.kind !== 'column-default');
+      const rows = await readAppliedMigrations(conn, ctx.target.dialect);
+      const key = (m: PrismaMigrationRow) => `${m.id}|${m.migration_name}|${m.checksum}|${m.finished_at === null}|${m.rolled_back_at === null}`;
+      const migrationsMatch = rows.map(key).sort().join('\n') === preMigrations.map(key).sort().join('\n');
+      return { restored: r.executed, safetyBackup: r.safetyBackup, dataMatches: Boolean(r.proof?.matches), schemaDifferences, migrationsMatch, failedRowGone: !failedRow(rows) };
+    } catch (e) {
+      return { restored: false, error: isGuardError(e) ? `${e.message}${e.hint ? ` (${e.hint})` : ''}` : messageOf(e), dataMatches: false, schemaDifferences: [], migrationsMatch: false, failedRowGone: false };
+    }
+  }
+
+  async function saveReport(result: MigrateSafeResult): Promise<MigrateSafeResult> {
+    result.durationMs = Date.now() - started;
+    const stamp = ctx.clock.now().toISOString().replace(/:/g, '-').replace('.', '-');
+    const file = path.join(ctx.backupDir, `migrate-report-${stamp}.json`);
+    try {
+      await writeSmallFileAtomically(file, JSON.stringify({ ...result, reportFile: file }, null, 2) + '\n');
+      result.reportFile = file;
+    } catch (e) {
+      result.warnings.push(`Could not save the report ${file}: ${messageOf(e)}`);
+    }
+    return result;
+  }
+
+  async function afterReport(pre: BackupResult, preSchema: DbSchema, post: BackupResult, postSchema: DbSchema): Promise<AfterReport> {
+    const schemaChanges = compareSchemas(preSchema, postSchema);
+    const names = [...new Set([...Object.keys(pre.manifest.tables), ...Object.keys(post.manifest.tables)])].sort();
+    const rowCounts = names.map((table) => {
+      const before = pre.manifest.tables[table]?.rows ?? null;
+      const afterRows = post.manifest.tables[table]?.rows ?? null;
+      return { table, before, after: afterRows, change: (afterRows ?? 0) - (before ?? 0) };
+    });
+    const droppedColumns = schemaChanges.filter((d) => d.kind === 'column-removed' && d.table && d.column);
+    const tablesLost = schemaChanges.filter((d) => d.kind === 'table-removed').map((d) => ({ table: d.table!, rows: pre.manifest.tables[d.table!]?.rows ?? 0 }));
+    const valuesLost = await lostValues(pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! })));
+    return { schemaChanges, rowCounts, valuesLost, tablesLost };
+  }
+}
+
+function ref(b: BackupResult, verified: boolean, pinned: boolean): BackupRef {
+  return { file: b.manifest.file, path: b.path, rowsTotal: b.manifest.rowsTotal, verified, pinned };
+}
+
+async function readHeader(file: string) {
+  const opened = await openBackup(file, path.basename(file));
+  try {
+    return opened.header;
+  } finally {
+    await opened.close();
+  }
+}
+
+const SAMPLE_SIZE = 5;
+
+/** Reads the pre-migration backup: non-null values of each dropped column, and a few of them with their row's key. */
+export async function lostValues(file: string, name: string, columns: { table: string; column: string }[]): Promise<AfterReport['valuesLost']> {
+  if (!columns.length) return [];
+  const out: AfterReport['valuesLost'] = columns.map((c) => ({ ...c, nonNull: 0, sample: [] }));
+  const opened = await openBackup(file, name);
+  try {
+    for await (const section of opened.sections()) {
+      const wanted = out.filter((c) => c.table === section.table.name);
+      const idx = wanted.map((w) => section.table.columns.findIndex((c) => c.name === w.column));
+      const keyCols = (section.table.primaryKey.length ? section.table.primaryKey : []).map((k) => [k, section.table.columns.findIndex((c) => c.name === k)] as const);
+      for await (const batch of section.rows) {
+        if (!wanted.length) continue;
+        for (const row of batch) {
+          wanted.forEach((w, i) => {
+            const v = idx[i] >= 0 ? row[idx[i]] : null;
+            if (v === null) return;
+            w.nonNull++;
+            if (w.sample.length < SAMPLE_SIZE) w.sample.push({ key: Object.fromEntries(keyCols.map(([k, j]) => [k, plainValue(row[j])])), value: plainValue(v) });
+          });
+        }
+      }
+    }
+  } finally {
+    await opened.close();
+  }
+  return out;
+}
+
+/** Re-export for callers that only import the runner. */
+export { MigrateExitCode };
+
