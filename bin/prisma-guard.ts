@@ -2,13 +2,16 @@
 import { ExitCode } from '../lib/core/errors.ts';
 import { runCommand, type Command } from './cli.ts';
 import { backupCommand } from './commands/backup.ts';
+import { checkCommand } from './commands/check.ts';
+import { diffCommand } from './commands/diff.ts';
+import { emergencyRestoreCommand } from './commands/emergency-restore.ts';
 import { listCommand } from './commands/list.ts';
 import { migrateSafeCommand } from './commands/migrate-safe.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, migrateSafeCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

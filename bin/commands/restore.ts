@@ -1,16 +1,46 @@
 import { GuardError } from '../../lib/core/errors.ts';
+import { parseDatabaseUrl } from '../../lib/core/url.ts';
 import { restore, type RestorePlan } from '../../lib/ops/restore.ts';
 import { listOption, type Command } from '../cli.ts';
+
+/** True when two database identities (as backups record them: URLs without password) name the same database. */
+export function sameDatabase(a: string, b: string): boolean {
+  try {
+    const x = parseDatabaseUrl(a);
+    const y = parseDatabaseUrl(b);
+    if (x.dialect !== y.dialect) return false;
+    if (x.dialect === 'sqlite') return x.file === y.file;
+    const ux = new URL(x.url);
+    const uy = new URL(y.url);
+    return ux.hostname.toLowerCase() === uy.hostname.toLowerCase() && (ux.port || '5432') === (uy.port || '5432') && x.database === y.database && x.schema === y.schema;
+  } catch {
+    return a === b;
+  }
+}
 
 /** The plan as a person reads it. */
 export function describePlan(plan: RestorePlan): string {
   const lines = [
     `Restore ${plan.backup.file} (${plan.backup.reason}, taken ${plan.backup.createdAt})`,
+    // A backup copied over from another database (prod -> staging) is allowed, but never silently.
+    `  of ${plan.backup.database}${sameDatabase(plan.backup.database, plan.target) ? '' : '  <-- ANOTHER DATABASE than the target'}`,
     `  into ${plan.target}, ${plan.mode} mode${plan.safetyBackup ? ', after a safety backup of the current data' : ', WITHOUT a safety backup'}`,
+    ...(plan.merge ? ['  merge: the backup\'s rows are added back beside the live rows; nothing is removed'] : []),
     '',
-    '  table                              remove     insert',
   ];
-  for (const t of plan.tables) lines.push(`  ${t.name.padEnd(32)} ${String(t.remove ?? '(new)').padStart(8)} ${String(t.insert).padStart(10)}`);
+  const detailed = plan.tables.some((t) => t.rows);
+  if (detailed) {
+    // Dry run: row by row against the live data (primary key; multiset for tables without one).
+    lines.push('  table                            rows now  in backup     delete     insert     update  unchanged');
+    for (const t of plan.tables) {
+      const r = t.rows;
+      const cell = (n: number | undefined) => String(n ?? '-').padStart(10);
+      lines.push(`  ${t.name.padEnd(32)} ${String(t.remove ?? '(new)').padStart(8)} ${String(t.insert).padStart(10)} ${cell(r?.delete)} ${cell(r?.insert)} ${cell(r?.update)} ${cell(r?.unchanged)}`);
+    }
+  } else {
+    lines.push('  table                              remove     insert');
+    for (const t of plan.tables) lines.push(`  ${t.name.padEnd(32)} ${String(t.remove ?? '(new)').padStart(8)} ${String(t.insert).padStart(10)}`);
+  }
   for (const d of plan.dropTables) lines.push(`  ${d.name.padEnd(32)} ${String(d.rows).padStart(8)}    (table dropped: not in the backup)`);
   const differences = plan.schemaDifferences.filter((d) => d.kind !== 'column-default');
   if (differences.length && plan.mode === 'full') {
@@ -26,13 +56,14 @@ export function describePlan(plan: RestorePlan): string {
 export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup: plan, safety backup, all-or-nothing load, proof that the data matches.',
-  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--url URL] [--backup-dir DIR] [--json]',
   options: {
     'dry-run': { type: 'boolean' },
     yes: { type: 'boolean', short: 'y' },
     mode: { type: 'string' },
     tables: { type: 'string' },
     'no-safety-backup': { type: 'boolean' },
+    merge: { type: 'boolean' },
   },
   async run(io) {
     const given = io.positionals[0];
@@ -46,6 +77,7 @@ export const restoreCommand: Command = {
       dryRun: Boolean(io.values['dry-run']),
       yes: Boolean(io.values.yes),
       safetyBackup: !io.values['no-safety-backup'],
+      merge: io.values.merge ? true : undefined,
       confirm: async (plan) => {
         if (!io.interactive || io.json) return false;
         io.print(describePlan(plan));
@@ -60,7 +92,7 @@ export const restoreCommand: Command = {
     const tables = Object.keys(result.proof?.tables ?? {}).length;
     io.print(`Restored ${result.plan.backup.rowsTotal} rows in ${tables} tables from ${result.plan.backup.file} (${result.durationMs} ms).`);
     if (result.safetyBackup) io.print(`Safety backup of the previous state: ${result.safetyBackup}`);
-    io.print(`Proof: every restored table's row count and checksum match the backup.`);
+    io.print(result.plan.merge ? 'Proof: every row of the backup is back in the live tables, unchanged (other rows were kept).' : `Proof: every restored table's row count and checksum match the backup.`);
     return 0;
   },
 };

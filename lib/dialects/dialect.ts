@@ -24,6 +24,16 @@ export interface DialectCapabilities {
   scalarLists: boolean;
 }
 
+/**
+ * Selects rows by value: those whose `columns` equal one of the `values` tuples. Values are in the
+ * dialect's encoding (as read from another row, e.g. a parent's key to find its children), or a
+ * bigint for integers.
+ */
+export interface RowFilter {
+  columns: string[];
+  values: (EncodedValue | bigint)[][];
+}
+
 export interface SnapshotReader {
   /** The schema as seen inside the snapshot (includes sequence values at snapshot time). */
   schema: DbSchema;
@@ -31,6 +41,12 @@ export interface SnapshotReader {
   rows(table: TableSchema, batchSize?: number): AsyncIterable<EncodedRow[]>;
   /** Exact row count inside the snapshot (for progress and plans). */
   count(table: TableSchema): Promise<number>;
+  /**
+   * Streams the rows matching `filter`, encoded exactly as rows() encodes them (backup-before-delete
+   * reads the rows a delete will remove). Large filters are split into several statements, so the
+   * order across batches is not guaranteed: sort if order matters. Added for backup-before-delete.
+   */
+  rowsWhere(table: TableSchema, filter: RowFilter, batchSize?: number): AsyncIterable<EncodedRow[]>;
 }
 
 export interface TableData {
@@ -48,6 +64,12 @@ export interface LoadOptions {
   schema: DbSchema;
   /** Tables to restore (data mode may restore a subset). In data mode only these are emptied. */
   tables: string[];
+  /**
+   * Data mode only: do not empty the tables, insert the backup's rows beside the existing ones (the
+   * rows of a backup-before-delete come back; a row that already exists fails the load). Added for
+   * backup-before-delete.
+   */
+  keepExisting?: boolean;
   /** Table sections in backup order; the loader consumes each section fully before the next. */
   data: AsyncIterable<TableData>;
   /** Called before COMMIT, inside the transaction: a last check that may throw to roll back. */

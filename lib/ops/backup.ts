@@ -53,6 +53,19 @@ export async function backup(ctx: OpsContext, options: BackupOptions = {}): Prom
   }
 }
 
+/** Sections over rows already in memory (backup-before-delete), in batches like a snapshot's. */
+async function* selectedSections(schema: DbSchema, selected: Map<string, EncodedRow[]>): AsyncGenerator<TableSection> {
+  for (const table of schema.tables) {
+    const rows = selected.get(table.name)!;
+    yield {
+      table,
+      rows: (async function* () {
+        for (let i = 0; i < rows.length; i += 1000) yield rows.slice(i, i + 1000);
+      })(),
+    };
+  }
+}
+
 /**
  * The backup itself, on a connection the caller opened and locked (restore uses it for its safety
  * backup while holding the lock).
@@ -97,7 +110,9 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     result.header = header;
     let before = 0;
     let current = '';
-    const lines = encodeBackup(header, tableSections(reader, only), result, (table, rows) => {
+    // Backup-before-delete: only the selected rows; otherwise whole tables streamed from the snapshot.
+    const sections = selected ? selectedSections(schema, selected) : tableSections(reader, only);
+    const lines = encodeBackup(header, sections, result, (table, rows) => {
       if (table !== current) {
         if (current) before += totals.get(current) ?? 0;
         current = table;

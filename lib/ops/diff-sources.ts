@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
-import type { EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
+import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { manifestFileName } from '../format/naming.ts';
@@ -151,6 +151,33 @@ export async function diffWithLive(ctx: OpsContext, a: string, options: DiffOpti
     } finally {
       await conn.close();
     }
+  } finally {
+    await left.close();
+  }
+}
+
+/** What a restore would do to each table's rows, relative to the live data. */
+export interface RowChanges {
+  /** Live rows the backup does not have. */
+  delete: number;
+  /** Backup rows the live table does not have. */
+  insert: number;
+  /** Same primary key, other values. */
+  update: number;
+  unchanged: number;
+}
+
+/**
+ * The diff engine applied to a restore plan: compares `tables` of the backup (as it would be loaded)
+ * with the live rows, inside one snapshot on `conn`.
+ */
+export async function restoreRowChanges(conn: Connection, filePath: string, file: string, tables: string[]): Promise<Record<string, RowChanges>> {
+  const left = await BackupFileSide.open(filePath, file);
+  try {
+    return await conn.snapshot(async (reader) => {
+      const report = await diffSides(left.side(), liveSide(reader, conn.target.display), { tables, limit: 0 });
+      return Object.fromEntries(report.tables.map((t) => [t.table, { delete: t.added, insert: t.removed, update: t.changed, unchanged: t.unchanged }]));
+    });
   } finally {
     await left.close();
   }

@@ -2,12 +2,23 @@ import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import { connect } from '../dialects/index.ts';
 import { parseBackupFileName } from '../format/naming.ts';
 import type { OpsContext } from './context.ts';
-import { restore, type RestorePlan, type RestoreResult } from './restore.ts';
+import { PRE_DELETE_REASON_PREFIX, restore, type RestorePlan, type RestoreResult } from './restore.ts';
 import { listBackups } from './store.ts';
 import { verifyBackup } from './verify.ts';
 
 /** Reasons of backups that hold only some rows (backup-before-delete): never a whole database. */
-export const PARTIAL_BACKUP_REASON_PREFIX = 'pre-delete-';
+export const PARTIAL_BACKUP_REASON_PREFIX = PRE_DELETE_REASON_PREFIX;
+/**
+ * Safety copies a restore takes of the state it replaces. After an accident that state is usually
+ * the broken one (an emptied database), so they are not picked; restore one by name if needed.
+ */
+export const SAFETY_BACKUP_REASON = 'pre-restore';
+
+function notWhole(reason: string): string | null {
+  if (reason.startsWith(PARTIAL_BACKUP_REASON_PREFIX)) return 'holds only the rows of one delete';
+  if (reason === SAFETY_BACKUP_REASON) return 'a safety copy of the state a restore replaced (restore it by name if that is the one you want)';
+  return null;
+}
 
 export interface EmergencyCandidate {
   file: string;
@@ -58,7 +69,7 @@ export interface EmergencyOptions {
 /**
  * Every backup that could bring back the whole database, newest first: valid manifests of the
  * target's database kind, plus backup files whose manifest is missing (ordered by the time in their
- * name). Partial backups (backup-before-delete) are listed as ignored.
+ * name). Partial backups (backup-before-delete) and restore's safety copies are listed as ignored.
  */
 export async function emergencyCandidates(ctx: OpsContext): Promise<{ candidates: EmergencyCandidate[]; ignored: EmergencyResult['ignored'] }> {
   const listing = await listBackups(ctx.backupDir);
@@ -66,13 +77,13 @@ export async function emergencyCandidates(ctx: OpsContext): Promise<{ candidates
   const candidates: EmergencyCandidate[] = [];
   for (const m of listing.backups) {
     if (m.dialect !== ctx.target.dialect) ignored.push({ file: m.file, why: `a ${m.dialect} backup` });
-    else if (m.reason.startsWith(PARTIAL_BACKUP_REASON_PREFIX)) ignored.push({ file: m.file, why: 'holds only the rows of one delete' });
+    else if (notWhole(m.reason)) ignored.push({ file: m.file, why: notWhole(m.reason)! });
     else candidates.push({ file: m.file, createdAt: m.createdAt, reason: m.reason, source: 'manifest' });
   }
   for (const s of listing.stray) {
     const parsed = s.problem === 'no-manifest' || s.problem === 'bad-manifest' ? parseBackupFileName(s.file) : null;
     if (!parsed) continue;
-    if (parsed.reason.startsWith(PARTIAL_BACKUP_REASON_PREFIX)) ignored.push({ file: s.file, why: 'holds only the rows of one delete' });
+    if (notWhole(parsed.reason)) ignored.push({ file: s.file, why: notWhole(parsed.reason)! });
     else candidates.push({ file: s.file, createdAt: parsed.createdAt.toISOString(), reason: parsed.reason, source: 'no-manifest' });
   }
   candidates.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.file < b.file ? 1 : -1));

@@ -7,7 +7,6 @@ import { resolveContext } from '../../lib/ops/context.ts';
 import { diffTable, type DiffReport, type RowSource } from '../../lib/ops/diff.ts';
 import { BackupFileSide, diffBackups, diffWithLive } from '../../lib/ops/diff-sources.ts';
 import { runCli } from '../helpers/cli.ts';
-import { COMMAND_ENTRY } from './entry.ts';
 import { DIALECTS, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
 
 /** Every column of `users` except the key and created_at: the update below changes each of them. */
@@ -42,7 +41,7 @@ for (const dialect of DIALECTS) {
     let after: string;
     const ctx = () => resolveContext({ url: db.url, backupDir: dir, env: {} });
     const env = () => ({ DATABASE_URL: db.url, BACKUP_DIR: dir });
-    const runVerb = (args: string[]) => runCli(args, env(), COMMAND_ENTRY);
+    const runVerb = (args: string[]) => runCli(args, env());
 
     beforeAll(async () => {
       db = await freshDatabase(dialect);

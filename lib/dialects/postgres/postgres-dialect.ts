@@ -186,7 +186,15 @@ export class PostgresConnection implements Connection {
   }
 
   snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
-    return this.exclusive('snapshot', () => runSnapshot(this.client, this.namespace, fn));
+    return this.exclusive('snapshot', async () => {
+      try {
+        return await runSnapshot(this.client, this.namespace, fn);
+      } catch (e) {
+        // The server or the connection failed mid-snapshot (restart, pg_terminate_backend, network):
+        // a DATABASE_ERROR naming the server, not an "unexpected error". Other errors pass unchanged.
+        throw isServerFailure(e) ? databaseError(e, this.target) : e;
+      }
+    });
   }
 
   load(options: LoadOptions): Promise<LoadResult> {
@@ -236,6 +244,14 @@ export class PostgresConnection implements Connection {
       this.busy = null;
     }
   }
+}
+
+/** An error raised by the server or the pg client's connection (not by the caller's own code). */
+function isServerFailure(e: unknown): boolean {
+  if (isGuardError(e)) return false;
+  if (e instanceof pg.DatabaseError) return true;
+  const code = (e as { code?: string })?.code ?? '';
+  return NETWORK_CODES.has(code) || /Connection terminated|connection error and is not queryable|Client was closed/i.test(messageOf(e));
 }
 
 function databaseError(cause: unknown, target: DatabaseTarget): GuardError {

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { ColumnSchema, DbSchema, TableSchema } from '../../core/types.ts';
-import type { EncodedRow, EncodedValue, SnapshotReader } from '../dialect.ts';
+import type { EncodedRow, EncodedValue, RowFilter, SnapshotReader } from '../dialect.ts';
+import { copyOutWhereSql } from './postgres-rows-where.ts';
 import { CopyTextParser } from './postgres-copy-text.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
@@ -44,6 +45,11 @@ class PostgresSnapshotReader implements SnapshotReader {
 
   rows(table: TableSchema, batchSize = DEFAULT_BATCH_ROWS): AsyncIterable<EncodedRow[]> {
     return streamTable(this.client, this.namespace, table, batchSize);
+  }
+
+  /** Added for backup-before-delete: see postgres-rows-where.ts. */
+  async *rowsWhere(table: TableSchema, filter: RowFilter, batchSize = DEFAULT_BATCH_ROWS): AsyncIterable<EncodedRow[]> {
+    for (const sql of copyOutWhereSql(this.namespace, table, filter, orderBy(table))) yield* streamTable(this.client, this.namespace, table, batchSize, sql);
   }
 }
 
@@ -106,10 +112,10 @@ function decoderFor(column: ColumnSchema): Decoder {
  * chunk only when the consumer asks for the next batch, so memory stays bounded by one batch plus
  * the socket buffers whatever the table size.
  */
-async function* streamTable(client: pg.Client, namespace: string, table: TableSchema, batchSize: number): AsyncGenerator<EncodedRow[]> {
+async function* streamTable(client: pg.Client, namespace: string, table: TableSchema, batchSize: number, sql = copyOutSql(namespace, table)): AsyncGenerator<EncodedRow[]> {
   const decoders = table.columns.map(decoderFor);
   const width = decoders.length;
-  const stream = client.query(copyStreams.to(copyOutSql(namespace, table)));
+  const stream = client.query(copyStreams.to(sql));
   // Iterate without for-await: leaving a for-await loop early would destroy the stream and leave
   // the connection stuck in COPY mode. We drain it instead (see finally).
   const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;

@@ -101,7 +101,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       for (const t of triggers) {
         await q.query(`ALTER TABLE ${qualify(namespace, t.table)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
       }
-      if (options.tables.length > 0) {
+      if (options.tables.length > 0 && !options.keepExisting) {
         await q.query(`TRUNCATE TABLE ${options.tables.map((t) => qualify(namespace, t)).join(', ')}`);
       }
     }

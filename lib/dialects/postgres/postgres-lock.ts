@@ -66,6 +66,9 @@ export async function acquireAdvisoryLock(
       released = true;
       try {
         await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
+      } catch {
+        // The lock's session is gone (server restarted, pg_terminate_backend): the server released
+        // the lock with it. Throwing here would also hide the error that ended the operation.
       } finally {
         await client.end().catch(() => {});
       }

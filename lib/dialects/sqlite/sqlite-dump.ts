@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
 import type { TableSchema } from '../../core/types.ts';
-import type { EncodedRow, SnapshotReader } from '../dialect.ts';
+import type { EncodedRow, RowFilter, SnapshotReader } from '../dialect.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { encodeSqliteValue } from './sqlite-values.ts';
+import { decodeSqliteValue, encodeSqliteValue } from './sqlite-values.ts';
 
 /** ORDER BY that makes row order canonical: the primary key, else every column. */
 export function canonicalOrder(table: TableSchema): string {
@@ -25,6 +25,7 @@ export async function sqliteSnapshot<T>(db: Database.Database, fn: (reader: Snap
       schema,
       count: async (table) => Number((db.prepare(`SELECT count(*) AS n FROM ${quoteSqlite(table.name)}`).get() as { n: number }).n),
       rows: (table, batchSize = 1000) => streamRows(db, table, batchSize),
+      rowsWhere: (table, filter, batchSize = 1000) => streamRowsWhere(db, table, filter, batchSize),
     };
     const result = await fn(reader);
     db.exec('COMMIT');
@@ -35,10 +36,28 @@ export async function sqliteSnapshot<T>(db: Database.Database, fn: (reader: Snap
   }
 }
 
-async function* streamRows(db: Database.Database, table: TableSchema, batchSize: number): AsyncGenerator<EncodedRow[]> {
+/** Bound parameters per statement, well below SQLite's default limit of 32766. */
+const MAX_FILTER_PARAMS = 30_000;
+
+/** Rows matching a filter, in chunks of at most MAX_FILTER_PARAMS bound values (canonical order within a chunk). */
+async function* streamRowsWhere(db: Database.Database, table: TableSchema, filter: RowFilter, batchSize: number): AsyncGenerator<EncodedRow[]> {
+  const width = filter.columns.length;
+  if (width === 0) throw new Error('rowsWhere needs at least one column');
+  const per = Math.max(1, Math.floor(MAX_FILTER_PARAMS / width));
+  const target = width === 1 ? quoteSqlite(filter.columns[0]) : `(${filter.columns.map(quoteSqlite).join(', ')})`;
+  const tuple = width === 1 ? '?' : `(${filter.columns.map(() => '?').join(', ')})`;
+  for (let i = 0; i < filter.values.length; i += per) {
+    const chunk = filter.values.slice(i, i + per);
+    const list = width === 1 ? chunk.map(() => tuple).join(', ') : `VALUES ${chunk.map(() => tuple).join(', ')}`;
+    const params = chunk.flat().map((v) => (typeof v === 'bigint' ? v : decodeSqliteValue(v)));
+    yield* streamRows(db, table, batchSize, `WHERE ${target} IN (${list})`, params);
+  }
+}
+
+async function* streamRows(db: Database.Database, table: TableSchema, batchSize: number, where = '', params: unknown[] = []): AsyncGenerator<EncodedRow[]> {
   const cols = table.columns.map((c) => quoteSqlite(c.name)).join(', ');
-  const stmt = db.prepare(`SELECT ${cols} FROM ${quoteSqlite(table.name)} ORDER BY ${canonicalOrder(table)}`).raw(true).safeIntegers(true);
-  const it = stmt.iterate() as IterableIterator<unknown[]>;
+  const stmt = db.prepare(`SELECT ${cols} FROM ${quoteSqlite(table.name)} ${where} ORDER BY ${canonicalOrder(table)}`).raw(true).safeIntegers(true);
+  const it = stmt.iterate(...params) as IterableIterator<unknown[]>;
   try {
     let batch: EncodedRow[] = [];
     for (const raw of it) {

@@ -24,7 +24,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
     if (options.mode === 'full') {
       dropEverything(db);
       for (const stmt of options.schema.ddl) db.exec(stmt);
-    } else {
+    } else if (!options.keepExisting) {
       for (const t of options.schema.tables) if (wanted.has(t.name)) db.exec(`DELETE FROM ${quoteSqlite(t.name)}`);
     }
     for await (const section of options.data) {
