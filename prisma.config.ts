@@ -27,6 +27,10 @@ export default defineConfig({
   experimental: { adapter: true },
   engine: 'js',
   schema,
-  migrations: { path: path.join(path.dirname(schema), 'migrations') },
+  migrations: {
+    path: path.join(path.dirname(schema), 'migrations'),
+    // `prisma db seed` runs this (the seed reads DATABASE_URL).
+    seed: 'tsx prisma/seed.ts',
+  },
   adapter: async () => createAdapter(process.env.DATABASE_URL),
 });

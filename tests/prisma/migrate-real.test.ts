@@ -20,7 +20,7 @@ import {
   type FreshDatabase,
 } from '../helpers/db.ts';
 
-const T = 120_000;
+const T = 300_000;
 
 /**
  * What Prisma's schema engine itself concludes (its diagnoseMigrationHistory result, which
@@ -119,7 +119,7 @@ for (const dialect of DIALECTS) {
       );
     }, T);
 
-    it('agrees with Prisma's own diagnosis: CRLF is no change, an edit is, a deleted folder is missing', async () => {
+    it("agrees with Prisma's own diagnosis: CRLF is no change, an edit is, a deleted folder is missing", async () => {
       const copy = copyDemoProject(dialect);
       cleanups.push(copy.remove);
       const second = path.join(copy.migrations, '20250301120000_add_last_login_and_post_published_index', 'migration.sql');
@@ -140,8 +140,7 @@ for (const dialect of DIALECTS) {
       expect(prisma).toEqual({ edited: [], failed: [], unapplied: [], unpersisted: [] });
       expect(await ours()).toEqual(prisma);
 
-      // 2. An edited script. (`prisma migrate status` still prints "up to date": only the engine's
-      // diagnosis, which `migrate dev` acts on, reports it. prisma-guard reports it too.)
+      // 2. An edited script.
       fs.writeFileSync(second, original + '\n-- edited after it was applied\n');
       prisma = await prismaDiagnosis(db.url, copy.schema);
       expect(prisma.edited).toEqual(['20250301120000_add_last_login_and_post_published_index']);
@@ -152,8 +151,8 @@ for (const dialect of DIALECTS) {
       prisma = await prismaDiagnosis(db.url, copy.schema);
       expect(prisma.unpersisted).toEqual(['20250301120000_add_last_login_and_post_published_index']);
       expect(await ours()).toEqual(prisma);
-      const status = await prismaDemo(['migrate', 'status'], db.url, { schema: copy.schema });
-      expect(status.code).not.toBe(0);
+      // (Seen with Prisma 6.19, JS engine: `prisma migrate status` prints "Database schema is up to
+      // date!" and exits 0 in cases 2 and 3; only the engine's diagnosis above reports them.)
     }, T);
 
     it('agrees with Prisma on pending migrations', async () => {
