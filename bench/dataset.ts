@@ -180,7 +180,7 @@ export async function generatePostgres(url: string, scale: number, options: Gene
       await client.query(`INSERT INTO bench_sentence (k, t) SELECT * FROM unnest($1::int[], $2::text[])`, [all.map((_, k) => k), all]);
       await client.query('ANALYZE bench_sentence');
       const statements = insertStatements(c, {
-        series: (n) => `generate_series(1, ${n}) AS g(i)`,
+        series: (n) => `generate_series(1::bigint, ${n}) AS g(i)`,
         ts: (ms) => `(TIMESTAMP '2024-01-01 00:00:00' + ((${ms})::bigint) * INTERVAL '1 millisecond')`,
         json: (e) => `(${e})::jsonb`,
         price: (e) => `((${e}) / 100.0)::numeric(10,2)`,

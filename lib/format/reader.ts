@@ -119,6 +119,10 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
     parsed = JSON.parse(first);
   } catch {
     await lines.return(undefined);
+    // Our header starts like this: a damaged header of one of our backups is corruption, not a foreign file.
+    if (first.startsWith(`{"type":"header","format":"${BACKUP_FORMAT}"`)) {
+      throw new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: its header (line 1) is damaged and is no longer valid JSON.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
+    }
     throw new GuardError('BACKUP_NOT_OURS', `${displayName} does not start with a prisma-guard header (line 1 is not JSON).`, { hint: 'Pass a backup written by prisma-guard.' });
   }
   const p = parsed as Partial<BackupHeader>;
