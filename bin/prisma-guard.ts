@@ -7,11 +7,15 @@ import { diffCommand } from './commands/diff.ts';
 import { emergencyRestoreCommand } from './commands/emergency-restore.ts';
 import { listCommand } from './commands/list.ts';
 import { migrateSafeCommand } from './commands/migrate-safe.ts';
+import { pinCommand, unpinCommand } from './commands/pin.ts';
+import { pruneCommand } from './commands/prune.ts';
+import { scheduleCommand } from './commands/schedule.ts';
+import { statusCommand } from './commands/status.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
