@@ -81,9 +81,9 @@ export interface RetentionCandidate {
   /** The backup's reason (`scheduled-daily`, `pre-migration`, `manual`...); null when unknown. */
   reason: string | null;
   /**
-   * Pinned by its manifest (user pin, pre-migration snapshot, pre-restore backup). Unpinned
-   * backups whose reason is pre-migration (for ever) or pre-restore (`policy.preRestorePin` after
-   * `createdAt`, or until `pinnedUntil`) are protected all the same.
+   * Pinned by its manifest (user pin, pre-restore backup). Whatever this says, a backup whose
+   * reason is pre-migration is pinned for ever, and an unpinned pre-restore backup is pinned
+   * until `pinnedUntil` or for `policy.preRestorePin` after `createdAt`.
    */
   pinned: boolean;
   /** End of the pin; null means for ever when `pinned`. */
@@ -150,7 +150,7 @@ export function parseDuration(text: string | null | undefined): RetentionDuratio
   if (m && m.slice(1).some((x) => x !== undefined)) {
     const [, y, mo, w, dd, h] = m.map((x) => (x === undefined ? 0 : Number(x)));
     d = { years: y, months: mo, weeks: w, days: dd, hours: h };
-  } else if (/^P/i.test(s)) {
+  } else if (/^P/i.test(s) && /\d/.test(s)) {
     const iso = Duration.fromISO(s.toUpperCase());
     if (iso.isValid) {
       const o = iso.toObject();
@@ -293,13 +293,13 @@ export function applyPolicy(backups: readonly RetentionCandidate[], policy: Rete
 function pinReason(c: RetentionCandidate, now: Date, preRestorePin: RetentionDuration | null, zone: string): string | null {
   let until: Date | null;
   let label: string;
-  if (c.pinned) {
+  if (isPreMigrationReason(c.reason)) {
+    // The state before a migration is the one backup that cannot be re-taken: for ever.
+    return 'pinned (pre-migration)';
+  } else if (c.pinned) {
     // The manifest's pin wins: null pinnedUntil means for ever (manifest.ts).
     until = c.pinnedUntil;
-    label = isPreMigrationReason(c.reason) ? 'pinned (pre-migration)' : isPreRestoreReason(c.reason) ? 'pinned (pre-restore)' : 'pinned';
-  } else if (isPreMigrationReason(c.reason)) {
-    until = null;
-    label = 'pinned (pre-migration)';
+    label = isPreRestoreReason(c.reason) ? 'pinned (pre-restore)' : 'pinned';
   } else if (isPreRestoreReason(c.reason)) {
     if (!c.pinnedUntil && !preRestorePin) return null;
     until = c.pinnedUntil ?? DateTime.fromJSDate(c.createdAt as Date, { zone }).plus(preRestorePin as RetentionDuration).toJSDate();
