@@ -1,0 +1,30 @@
+import { prune, retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
+import { formatBytes, withDotEnv, type Command } from '../cli.ts';
+
+export const pruneCommand: Command = {
+  name: 'prune',
+  summary: 'Apply the retention policy: delete backups no rule keeps (with --dry-run, only show the decision).',
+  usage:
+    'prisma-guard prune [--dry-run] [--backup-dir DIR] [--json]\n' +
+    '  Policy: BACKUP_KEEP_HOURLY (7d), BACKUP_KEEP_DAILY (30d), BACKUP_KEEP_WEEKLY (3m), BACKUP_KEEP_MONTHLY (1y), BACKUP_RETENTION_TZ (Europe/London); 0 disables a rule.',
+  options: {
+    'dry-run': { type: 'boolean' },
+  },
+  async run(io) {
+    const ctx = io.context();
+    const policy = retentionPolicyFromEnv(withDotEnv(process.env));
+    const dryRun = Boolean(io.values['dry-run']);
+    const r = await prune(ctx, { policy, dryRun });
+    const { decision: _decision, ...out } = r;
+    io.printJson({ ok: r.failed.length === 0, ...out });
+    io.print(`Retention (hourly ${policy.hourly ?? 'off'}, daily ${policy.daily ?? 'off'}, weekly ${policy.weekly ?? 'off'}, monthly ${policy.monthly ?? 'off'}, ${policy.timeZone})${r.anchor ? `, measured back from ${r.anchor}` : ''}:`);
+    for (const e of r.entries) {
+      const label = e.action === 'keep' ? 'keep  ' : e.action === 'remove' ? (dryRun ? 'would remove' : 'removed') : 'REPORT';
+      io.print(`  ${label}  ${e.file}${e.why.length ? `  (${e.why.join('; ')})` : ''}`);
+    }
+    const n = dryRun ? r.entries.filter((e) => e.action === 'remove').length : r.removed.length;
+    io.print(`${dryRun ? 'Would remove' : 'Removed'} ${n} backup(s), ${formatBytes(r.freedBytes)}.${dryRun ? ' Run without --dry-run to apply.' : ''}`);
+    for (const f of r.failed) io.print(`  not removed: ${f.file}: ${f.error}`);
+    return r.failed.length ? 1 : 0;
+  },
+};

@@ -1,0 +1,167 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { GuardError, messageOf } from '../core/errors.ts';
+import type { BackupManifest } from '../format/manifest.ts';
+import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { applyPolicy, candidatesFromManifests, DEFAULT_POLICY, type RetentionDecision, type RetentionPolicy } from '../policy/retention.ts';
+import type { OpsContext } from './context.ts';
+import { isSchedulerStateName } from './scheduler-state.ts';
+import { listBackups, readManifest } from './store.ts';
+
+/** Environment variables of the retention policy (unset or empty: the default). */
+export const RETENTION_ENV = {
+  hourly: 'BACKUP_KEEP_HOURLY',
+  daily: 'BACKUP_KEEP_DAILY',
+  weekly: 'BACKUP_KEEP_WEEKLY',
+  monthly: 'BACKUP_KEEP_MONTHLY',
+  /** Zone of the hour/day/week/month buckets; falls back to BACKUP_SCHEDULE_TZ, then Europe/London. */
+  timeZone: 'BACKUP_RETENTION_TZ',
+  preRestorePin: 'BACKUP_PRE_RESTORE_PIN',
+} as const;
+
+function envValue(env: Record<string, string | undefined>, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v ? v : undefined;
+}
+
+/**
+ * The retention policy from the environment, over {@link DEFAULT_POLICY} (hourly 7d, daily 30d,
+ * weekly 3m, monthly 1y, Europe/London). Validated: a bad duration or zone throws POLICY_INVALID.
+ */
+export function retentionPolicyFromEnv(env: Record<string, string | undefined>): RetentionPolicy {
+  const policy: RetentionPolicy = {
+    hourly: envValue(env, RETENTION_ENV.hourly) ?? DEFAULT_POLICY.hourly,
+    daily: envValue(env, RETENTION_ENV.daily) ?? DEFAULT_POLICY.daily,
+    weekly: envValue(env, RETENTION_ENV.weekly) ?? DEFAULT_POLICY.weekly,
+    monthly: envValue(env, RETENTION_ENV.monthly) ?? DEFAULT_POLICY.monthly,
+    timeZone: envValue(env, RETENTION_ENV.timeZone) ?? envValue(env, 'BACKUP_SCHEDULE_TZ') ?? DEFAULT_POLICY.timeZone,
+    preRestorePin: envValue(env, RETENTION_ENV.preRestorePin) ?? DEFAULT_POLICY.preRestorePin,
+  };
+  applyPolicy([], policy, new Date()); // validates durations and zone now, not at the first prune
+  return policy;
+}
+
+/** One file of the backup folder and what retention does with it. */
+export interface PruneEntry {
+  file: string;
+  createdAt: string | null;
+  reason: string | null;
+  /** keep: retained (see `why`); remove: deleted (or would be, with --dry-run); report: not a valid backup, left for a human. */
+  action: 'keep' | 'remove' | 'report';
+  /** Keep reasons (`daily within 30d`, `pinned`, `newest verified backup`...) or the problem of a reported file. */
+  why: string[];
+  sizeBytes: number | null;
+  verified: boolean | null;
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  now: string;
+  policy: RetentionPolicy;
+  /** The newest backup the windows are measured back from. */
+  anchor: string | null;
+  /** Every file, newest first within keep/remove, then reported ones. */
+  entries: PruneEntry[];
+  /** Files actually deleted (backup and its manifest); empty on a dry run. */
+  removed: string[];
+  /** Deletions that failed, or were skipped because the manifest changed meanwhile (pinned). */
+  failed: Array<{ file: string; error: string }>;
+  /** Bytes freed (or that would be). */
+  freedBytes: number;
+  decision: RetentionDecision;
+}
+
+export interface PruneOptions {
+  policy?: RetentionPolicy;
+  /** Only report what would be deleted. */
+  dryRun?: boolean;
+}
+
+/**
+ * Applies the retention policy to the backup folder: the pure decision is
+ * `applyPolicy` (lib/policy/retention.ts); this reads the folder, then deletes each removed backup
+ * together with its manifest. It never deletes what the decision keeps, nor the newest verified
+ * backup, nor a backup pinned since the folder was read; corrupt, unfinished and foreign files are
+ * only reported.
+ */
+export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promise<PruneResult> {
+  const policy = options.policy ?? DEFAULT_POLICY;
+  const now = ctx.clock.now();
+  const listing = await listBackups(ctx.backupDir);
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(ctx.backupDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const candidates = candidatesFromManifests(
+    listing.backups,
+    names.filter((n) => !isSchedulerStateName(n)),
+  );
+  const decision = applyPolicy(candidates, policy, now);
+  const byFile = new Map<string, BackupManifest>(listing.backups.map((m) => [m.file, m]));
+
+  // Belt and braces over the pure policy: the newest verified backup is never a deletion candidate.
+  const newestVerified = listing.backups.find((m) => m.verification?.ok === true);
+  if (newestVerified && decision.remove.some((c) => c.file === newestVerified.file)) {
+    throw new GuardError('INTERNAL', `Retention chose to delete ${newestVerified.file}, the newest verified backup; nothing was deleted.`, {
+      hint: 'This is a bug in prisma-guard; please report it with `prisma-guard prune --dry-run --json`.',
+    });
+  }
+
+  const entries: PruneEntry[] = [
+    ...decision.keep.map((k) => entry(k.candidate, 'keep', k.reasons, byFile)),
+    ...decision.remove.map((c) => entry(c, 'remove', [], byFile)),
+    ...decision.report.map((r) => entry(r.candidate, 'report', [r.problem], byFile)),
+  ];
+  const removed: string[] = [];
+  const failed: PruneResult['failed'] = [];
+  let freedBytes = 0;
+  for (const c of decision.remove) {
+    const size = byFile.get(c.file)?.sizeBytes ?? 0;
+    if (options.dryRun) {
+      freedBytes += size;
+      continue;
+    }
+    try {
+      await deleteBackup(ctx.backupDir, c.file);
+      removed.push(c.file);
+      freedBytes += size;
+      ctx.reporter.event('prune.removed', { file: c.file, createdAt: c.createdAt?.toISOString() ?? null, sizeBytes: size });
+    } catch (e) {
+      failed.push({ file: c.file, error: messageOf(e) });
+      ctx.reporter.event('prune.failed', { file: c.file, error: messageOf(e) });
+    }
+  }
+  return {
+    dryRun: Boolean(options.dryRun),
+    now: now.toISOString(),
+    policy,
+    anchor: decision.anchor?.toISOString() ?? null,
+    entries,
+    removed,
+    failed,
+    freedBytes,
+    decision,
+  };
+}
+
+function entry(c: RetentionDecision['remove'][number], action: PruneEntry['action'], why: string[], byFile: Map<string, BackupManifest>): PruneEntry {
+  const m = byFile.get(c.file);
+  return { file: c.file, createdAt: c.createdAt?.toISOString() ?? null, reason: c.reason, action, why, sizeBytes: m?.sizeBytes ?? null, verified: c.verified };
+}
+
+/**
+ * Deletes one backup and its manifest. The manifest is re-read first: a backup pinned (or whose
+ * manifest vanished) since the folder was listed is left alone. The backup file goes first, so an
+ * interruption leaves at worst an orphan manifest (reported by `list`), never a manifest-less backup
+ * that looks unfinished.
+ */
+async function deleteBackup(backupDir: string, file: string): Promise<void> {
+  if (!parseBackupFileName(file) || path.basename(file) !== file) throw new Error(`${file} is not a backup file name`);
+  const mPath = path.join(backupDir, manifestFileName(file));
+  const current = await readManifest(mPath);
+  if (current.pinned) throw new Error('pinned since the folder was read; kept');
+  await fs.rm(path.join(backupDir, file));
+  await fs.rm(mPath, { force: true });
+}

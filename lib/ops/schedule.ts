@@ -1,0 +1,209 @@
+/**
+ * The live backup scheduler: the pure schedule (lib/scheduler/schedule.ts) and runner
+ * (lib/scheduler/runner.ts) driven by real timers and the system clock, with the real work of a
+ * slot: claim the slot (lib/ops/slot-ledger.ts), back up, verify, prune, record the run.
+ *
+ * Timing uses the runner rather than node-schedule's Job: the fire times are the same (both ask
+ * cron-parser, see schedule.ts), and the runner adds what a backup scheduler needs on top: no
+ * overlapping runs, one coalesced run after a sleep, a slot never repeated when the clock steps back.
+ */
+import { hostname } from 'node:os';
+import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
+import type { RetentionPolicy } from '../policy/retention.ts';
+import { SchedulerRunner } from '../scheduler/runner.ts';
+import { describeSlot, parseScheduleConfig, type ScheduleConfig, type ScheduledSlot } from '../scheduler/schedule.ts';
+import { connect } from '../dialects/index.ts';
+import { backupWithConnection } from './backup.ts';
+import { DEFAULT_LOCK_WAIT_MS, type OpsContext } from './context.ts';
+import { prune, retentionPolicyFromEnv } from './prune.ts';
+import { recordRun, type RunRecord } from './scheduler-state.ts';
+import { claimSlot, type SlotClaim } from './slot-ledger.ts';
+import { verifyBackup } from './verify.ts';
+
+export interface ScheduledRunOptions {
+  policy: RetentionPolicy;
+  /** How long to wait for a running restore/migration before failing the slot. */
+  lockWaitMs?: number;
+  compressionLevel?: number;
+}
+
+/** What one slot did (the runner logs it with `backup.succeeded`). */
+export interface ScheduledRunResult {
+  outcome: 'succeeded' | 'taken-elsewhere';
+  takenBy?: string;
+  file?: string;
+  sizeBytes?: number;
+  rowsTotal?: number;
+  backupMs?: number;
+  verified?: boolean;
+  pruned?: string[];
+}
+
+/** The reason recorded in a scheduled backup's name and manifest: `scheduled-daily`, `scheduled-interval`... */
+export function scheduledReason(slot: ScheduledSlot): string {
+  return `scheduled-${slot.jobs.join('-') || 'slot'}`;
+}
+
+/**
+ * Handles one slot: claim it (or skip it when another process on the same database has it), back
+ * up, verify the file, apply retention, and record the run in the folder's scheduler state.
+ * Rejects when the slot produced no verified backup (the runner logs it and carries on).
+ */
+export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, signal: AbortSignal, options: ScheduledRunOptions): Promise<ScheduledRunResult> {
+  const startedAt = ctx.clock.now();
+  const base = { slot: slot.at.toISOString(), jobs: slot.jobs, startedAt: startedAt.toISOString() };
+  const writer = `${hostname()} pid ${process.pid}`;
+  const finish = async (run: Omit<RunRecord, 'slot' | 'jobs' | 'startedAt' | 'finishedAt'>) => {
+    try {
+      await recordRun(ctx.backupDir, { ...base, finishedAt: ctx.clock.now().toISOString(), ...run }, writer, ctx.clock.now());
+    } catch (e) {
+      ctx.reporter.event('state.write-failed', { error: messageOf(e) });
+    }
+  };
+  let file: string | undefined;
+  try {
+    if (signal.aborted) throw new GuardError('WRITE_FAILED', 'The scheduler is stopping; the backup was not started.');
+    const conn = await connect(ctx.target);
+    let written;
+    try {
+      const claim = await untilAborted(claimSlot(conn, slot.at, { lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, backupDir: ctx.backupDir }), signal);
+      if (claim.status === 'taken') {
+        ctx.reporter.event('slot.taken-elsewhere', { slot: base.slot, jobs: slot.jobs, takenBy: claim.by });
+        await finish({ outcome: 'taken-elsewhere', takenBy: claim.by });
+        return { outcome: 'taken-elsewhere', takenBy: claim.by };
+      }
+      try {
+        written = await backupWithConnection(ctx, conn, { reason: scheduledReason(slot), signal, compressionLevel: options.compressionLevel });
+        await claim.record(written.manifest.file);
+      } finally {
+        await claim.release();
+      }
+    } finally {
+      await conn.close();
+    }
+    const m = written.manifest;
+    file = m.file;
+    ctx.reporter.event('backup.written', { slot: base.slot, file: m.file, sizeBytes: m.sizeBytes, durationMs: m.durationMs, rowsTotal: m.rowsTotal, tables: Object.keys(m.tables).length, sha256: m.sha256 });
+
+    const v = await verifyBackup(ctx, m.file);
+    ctx.reporter.event('verify.done', { file: m.file, ok: v.ok, durationMs: v.durationMs, rowsTotal: v.rowsTotal ?? null, ...(v.error ? { error: v.error.message } : {}) });
+    if (!v.ok) {
+      throw new GuardError('BACKUP_CORRUPT', `The scheduled backup ${m.file} failed verification: ${v.error?.message ?? 'unknown error'}.`, {
+        hint: 'Check the disk of the backup folder; the next slot takes a new backup.',
+      });
+    }
+
+    let pruned: string[] = [];
+    let pruneError: string | undefined;
+    if (!signal.aborted) {
+      try {
+        const p = await prune(ctx, { policy: options.policy });
+        pruned = p.removed;
+        ctx.reporter.event('prune.done', {
+          kept: p.entries.filter((e) => e.action === 'keep').map((e) => ({ file: e.file, why: e.why })),
+          removed: p.removed,
+          reported: p.entries.filter((e) => e.action === 'report').map((e) => ({ file: e.file, why: e.why })),
+          failed: p.failed,
+          freedBytes: p.freedBytes,
+        });
+      } catch (e) {
+        // The backup is good; a retention problem must not turn the run into a failure.
+        pruneError = messageOf(e);
+        ctx.reporter.event('prune.failed', { error: pruneError, code: isGuardError(e) ? e.code : undefined });
+      }
+    }
+    await finish({ outcome: 'succeeded', file: m.file, sizeBytes: m.sizeBytes, rowsTotal: m.rowsTotal, durationMs: m.durationMs, verified: true, pruned, ...(pruneError ? { pruneError } : {}) });
+    return { outcome: 'succeeded', file: m.file, sizeBytes: m.sizeBytes, rowsTotal: m.rowsTotal, backupMs: m.durationMs, verified: true, pruned };
+  } catch (e) {
+    await finish({
+      outcome: signal.aborted ? 'aborted' : 'failed',
+      error: messageOf(e),
+      code: isGuardError(e) ? e.code : undefined,
+      ...(file ? { file } : {}),
+    });
+    throw e;
+  }
+}
+
+/**
+ * Waits for a slot claim, but gives up as soon as the scheduler is stopped: waiting for a long
+ * migration's lock must not outlast PM2's kill_timeout. A claim that succeeds after giving up is
+ * released at once.
+ */
+function untilAborted(claim: Promise<SlotClaim>, signal: AbortSignal): Promise<SlotClaim> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(new GuardError('WRITE_FAILED', 'The scheduler is stopping; the backup was not started.'));
+      claim.then((c) => (c.status === 'claimed' ? c.release() : undefined)).catch(() => {});
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    claim.then(
+      (c) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(c);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export interface StartSchedulerOptions {
+  /** Where BACKUP_SCHEDULE_* and BACKUP_KEEP_* are read (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Overrides the schedule read from env. */
+  schedule?: ScheduleConfig;
+  /** Overrides the retention policy read from env. */
+  policy?: RetentionPolicy;
+  lockWaitMs?: number;
+}
+
+export interface LiveScheduler {
+  runner: SchedulerRunner<ScheduledRunResult>;
+  schedule: ScheduleConfig;
+  policy: RetentionPolicy;
+  /**
+   * Stops taking slots; aborts the running backup (its temporary file is removed, nothing partial
+   * is left) and resolves once it has settled.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the scheduler on real timers and `ctx.clock`. Events go to `ctx.reporter` (the CLI gives
+ * a JSON-lines reporter on stdout, which `pm2 logs` shows).
+ * @throws GuardError SCHEDULE_INVALID / POLICY_INVALID for bad settings, USAGE when every job is disabled
+ */
+export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions = {}): LiveScheduler {
+  const env = options.env ?? process.env;
+  const schedule = options.schedule ?? parseScheduleConfig(env);
+  const policy = options.policy ?? retentionPolicyFromEnv(env);
+  if (schedule.jobs.length === 0) {
+    throw new GuardError('USAGE', 'Every scheduled job is disabled (BACKUP_SCHEDULE_DISABLE), so the scheduler has nothing to do.', {
+      hint: 'Unset BACKUP_SCHEDULE_DISABLE or enable at least one of daily, interval.',
+    });
+  }
+  // Fail at start, not at 02:00: the URL must parse.
+  const target = ctx.target;
+  const runner = new SchedulerRunner<ScheduledRunResult>({
+    jobs: schedule.jobs,
+    clock: ctx.clock,
+    reporter: ctx.reporter,
+    runBackup: (slot, signal) => runScheduledBackup(ctx, slot, signal, { policy, lockWaitMs: options.lockWaitMs }),
+    describeResult: (r) => ({ ...r }),
+  });
+  ctx.reporter.event('scheduler.config', {
+    database: target.display,
+    dialect: target.dialect,
+    backupDir: ctx.backupDir,
+    pid: process.pid,
+    policy,
+  });
+  runner.start();
+  const first = runner.state().next;
+  if (first) ctx.reporter.event('schedule.next', describeSlot(first, schedule.jobs));
+  return { runner, schedule, policy, stop: () => runner.stop({ abort: true }) };
+}
