@@ -40,7 +40,7 @@ export interface RestoreOptions {
    * backups of backup-before-delete (reason `pre-delete-*`), off otherwise.
    */
   merge?: boolean;
-  /** How long the safety backup is pinned against retention (default 7 days). */
+  /** Pin the safety backup for this long; by default retention keeps it for BACKUP_PRE_RESTORE_PIN (30 days). */
   safetyPinMs?: number;
   lockWaitMs?: number;
   /**
@@ -89,7 +89,6 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-const DAY = 24 * 3600 * 1000;
 
 /** Computes what a restore would do; pure over the backup header and the live state. */
 export function planRestore(args: {
@@ -211,7 +210,9 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       let safetyBackup: string | undefined;
       if (wantSafety) {
         ctx.reporter.info('Taking a safety backup of the current database first...');
-        const safety = await backupWithConnection(ctx, conn, { reason: 'pre-restore', pinnedUntil: new Date(ctx.clock.now().getTime() + (options.safetyPinMs ?? 7 * DAY)) });
+        // Retention keeps `pre-restore` backups for BACKUP_PRE_RESTORE_PIN (lib/policy/retention.ts)
+        // unless a pin is asked for here.
+        const safety = await backupWithConnection(ctx, conn, { reason: 'pre-restore', pinnedUntil: options.safetyPinMs ? new Date(ctx.clock.now().getTime() + options.safetyPinMs) : undefined });
         safetyBackup = safety.path;
       }
       const tables = plan.tables.map((t) => t.name);
