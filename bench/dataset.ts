@@ -16,6 +16,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { parseDatabaseUrl } from '../lib/core/url.ts';
+import { seededRandom } from '../lib/core/random.ts';
 
 export interface DatasetCounts {
   users: number;
@@ -56,21 +57,9 @@ const WORDS = ('the of and to in is was for on that with as by at from his her i
 /** 32-bit multiplicative hash of a row number, in SQL (64-bit integer arithmetic on both dialects). */
 const hSql = (expr: string) => `((${expr}) * 2654435761 % 4294967296)`;
 
-/** mulberry32: a tiny seeded PRNG, so the sentences are the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The fixed sentences (about 100 characters each) that bodies and titles are cut from. */
 export function sentences(): string[] {
-  const rnd = prng(20261123);
+  const rnd = seededRandom(20261123);
   const out: string[] = [];
   for (let k = 0; k < SENTENCES; k++) {
     const len = 12 + Math.floor(rnd() * 6);

@@ -16,6 +16,7 @@ import { GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
 import { parseDatabaseUrl, redactSecrets, type DialectName } from '../lib/core/url.ts';
 import { createAdapter, PROJECT_ROOT } from './adapter.ts';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
+import { seededRandom } from '../lib/core/random.ts';
 
 export interface SeedOptions {
   /** Number of users (default 50: a few hundred rows in total). Other tables scale with it. */
@@ -39,18 +40,6 @@ export interface SeedSummary {
 }
 
 export const DEFAULT_SEED_USERS = 50;
-
-/** Mulberry32: a tiny seeded PRNG, so the data is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * FLOAT_NOTE: Prisma 6.19's client (engineType "client") sends Float and Json numbers rounded to 16
@@ -250,10 +239,10 @@ export async function seed(databaseUrl: string, opts: SeedOptions = {}): Promise
         hint: 'Use a fresh database (or reset it: migrate deploy on a new file/database) and seed again.',
       });
     }
-    const rnd = prng(0x5eed + userCount);
+    const rnd = seededRandom(0x5eed + userCount);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
     // PostgreSQL-only values draw from their own stream, so both dialects get the same rows otherwise.
-    const pgRnd = prng(0xc0ffee + userCount);
+    const pgRnd = seededRandom(0xc0ffee + userCount);
     const counts: SeedSummary['counts'] = { users: 0, posts: 0, tags: 0, _PostToTag: 0, comments: 0, products: 0, orders: 0, order_items: 0 };
 
     const userSeeds = specialUsers(dialect);

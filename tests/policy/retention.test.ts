@@ -13,6 +13,7 @@ import {
   type RetentionDecision,
   type RetentionPolicy,
 } from '../../lib/policy/retention.ts';
+import { seededRandom } from '../../lib/core/random.ts';
 
 const LONDON = 'Europe/London';
 const HOUR = 3600_000;
@@ -257,25 +258,13 @@ describe('candidatesFromManifests', () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('invariants (seeded random folders)', () => {
   const zones = ['Europe/London', 'UTC', 'America/New_York', 'Australia/Lord_Howe'];
   const durations = [null, '0', '6h', '3d', '7d', '2w', '30d', '3m', '1y', 'P10D'];
   const statuses = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'corrupt', 'unfinished', 'foreign'] as const;
 
   it('hold for 300 random folders and policies', { timeout: 120_000 }, async () => {
-    const rnd = prng(20240229);
+    const rnd = seededRandom(20240229);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
     for (let round = 0; round < 300; round++) {
       // Yield now and then so vitest's worker RPC is not starved on a busy machine.

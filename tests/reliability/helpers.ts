@@ -14,6 +14,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { parseDatabaseUrl } from '../../lib/core/url.ts';
 import { ROOT } from '../helpers/cli.ts';
+import { seededRandom } from '../../lib/core/random.ts';
 
 /** True in release mode (RELIABILITY_LONG=1). */
 export const LONG = process.env.RELIABILITY_LONG === '1';
@@ -28,14 +29,7 @@ export const SEED = Number(process.env.RELIABILITY_SEED ?? Math.floor(Math.rando
 
 /** A seeded PRNG (mulberry32) returning [0, 1). */
 export function random(seed: number = SEED): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed);
 }
 
 export interface ChildResult {
