@@ -95,7 +95,20 @@ function timed(cmd: string, args: string[], opts: { stdin?: string; stdout?: str
   });
 }
 
-const node = (script: string, args: string[]) => (script.endsWith('.ts') ? ['--import', 'tsx', script, ...args] : [script, ...args]);
+/**
+ * Node flags of the CLI's shebang (`#!/usr/bin/env -S node FLAGS`): the installed bin runs with them,
+ * so the benchmark passes them too when it starts the CLI as `node FLAGS bin/prisma-guard.js`.
+ */
+function shebangFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node\s*(.*)$/.exec(first);
+  return m && m[1].trim() ? m[1].trim().split(/\s+/) : [];
+}
+const CLI_FLAGS = shebangFlags(CLI);
+/** How BENCHMARKS.md shows the CLI invocation. */
+const CLI_CMD = ['node', ...CLI_FLAGS, 'bin/prisma-guard.js'].join(' ');
+
+const node = (script: string, args: string[]) => (script.endsWith('.ts') ? ['--import', 'tsx', script, ...args] : script === CLI ? [...CLI_FLAGS, script, ...args] : [script, ...args]);
 
 interface PgAdmin {
   url: string;
@@ -178,7 +191,7 @@ function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean
     {
       op: 'backup',
       tool: 'prisma-guard backup',
-      command: `node bin/prisma-guard.js backup --url ${srcUrl} --backup-dir ${ours}`,
+      command: `${CLI_CMD} backup --url ${srcUrl} --backup-dir ${ours}`,
       setup: async () => rmSync(ours, { recursive: true, force: true }),
       run: () => timed(process.execPath, node(CLI, ['backup', '--url', srcUrl, '--backup-dir', ours, '--json']), { output: () => statSync(latestBackup(ours)).size }),
     },
@@ -212,13 +225,13 @@ function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean
     {
       op: 'verify',
       tool: 'prisma-guard verify',
-      command: `node bin/prisma-guard.js verify <backup> --backup-dir ${ours}`,
+      command: `${CLI_CMD} verify <backup> --backup-dir ${ours}`,
       run: () => timed(process.execPath, node(CLI, ['verify', path.basename(latestBackup(ours)), '--backup-dir', ours, '--json'])),
     },
     {
       op: 'restore',
       tool: 'prisma-guard restore --mode data (empty schema)',
-      command: `node bin/prisma-guard.js restore <backup> --mode data --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
+      command: `${CLI_CMD} restore <backup> --mode data --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
       setup: async () => {
         await recreateDb(admin, tgt);
         await generatePostgres(tgtUrl, 1, { schemaOnly: true });
@@ -228,7 +241,7 @@ function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean
     {
       op: 'restore',
       tool: 'prisma-guard restore --mode full (empty database)',
-      command: `node bin/prisma-guard.js restore <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
+      command: `${CLI_CMD} restore <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
       setup: () => recreateDb(admin, tgt),
       run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
     },
@@ -265,7 +278,7 @@ function sqliteCases(src: string, work: string, naive: boolean): Case[] {
     {
       op: 'backup',
       tool: 'prisma-guard backup',
-      command: `node bin/prisma-guard.js backup --url ${srcUrl} --backup-dir ${ours}`,
+      command: `${CLI_CMD} backup --url ${srcUrl} --backup-dir ${ours}`,
       setup: async () => rmSync(ours, { recursive: true, force: true }),
       run: () => timed(process.execPath, node(CLI, ['backup', '--url', srcUrl, '--backup-dir', ours, '--json']), { output: () => statSync(latestBackup(ours)).size }),
     },
@@ -298,13 +311,13 @@ function sqliteCases(src: string, work: string, naive: boolean): Case[] {
     {
       op: 'verify',
       tool: 'prisma-guard verify',
-      command: `node bin/prisma-guard.js verify <backup> --backup-dir ${ours}`,
+      command: `${CLI_CMD} verify <backup> --backup-dir ${ours}`,
       run: () => timed(process.execPath, node(CLI, ['verify', path.basename(latestBackup(ours)), '--backup-dir', ours, '--json'])),
     },
     {
       op: 'restore',
       tool: 'prisma-guard restore --mode data (empty schema)',
-      command: `node bin/prisma-guard.js restore <backup> --mode data --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
+      command: `${CLI_CMD} restore <backup> --mode data --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
       setup: async () => {
         await clearTarget();
         generateSqlite(tgt, 1, { schemaOnly: true });
@@ -314,7 +327,7 @@ function sqliteCases(src: string, work: string, naive: boolean): Case[] {
     {
       op: 'restore',
       tool: 'prisma-guard restore --mode full (no file)',
-      command: `node bin/prisma-guard.js restore <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
+      command: `${CLI_CMD} restore <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
       setup: clearTarget,
       run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
     },
@@ -352,11 +365,23 @@ interface Row {
   sizeRatio?: number;
 }
 
+/**
+ * Measures the CLI as installed: compiled to dist/ (what the package's build step produces), rebuilt
+ * when a source changed (bin/prisma-guard.js would otherwise fall back to tsx in the middle of a
+ * series). PRISMA_GUARD_NO_DIST=1 measures the tsx fallback instead.
+ */
+async function ensureBuilt(log: (s: string) => void): Promise<void> {
+  if (process.env.PRISMA_GUARD_NO_DIST) return;
+  const b = await new Promise<number | null>((resolve) => spawn(process.execPath, [path.join(ROOT, 'bin/build.mjs'), '--if-stale'], { stdio: 'inherit' }).on('close', resolve));
+  if (b !== 0) log('warning: bin/build.mjs failed; the CLI runs through tsx');
+}
+
 async function runCases(cases: Case[], runs: number, only: Set<string> | null, log: (s: string) => void): Promise<Row[]> {
   const chosen = cases.filter((c) => !only || only.has(c.op));
   const results = new Map<Case, Measure[]>(chosen.map((c) => [c, []]));
   for (let r = 1; r <= runs; r++) {
     for (const c of chosen) {
+      if (c.command.startsWith(CLI_CMD)) await ensureBuilt(log);
       await c.setup?.();
       const m = await c.run();
       results.get(c)!.push(m);
@@ -455,6 +480,9 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : null;
   const admin = pgAdmin(values['pg-admin']!);
   const log = (s: string) => process.stderr.write(s + '\n');
+  // Measure the CLI as installed: compiled to dist/ (what the package's build step produces), unless
+  // PRISMA_GUARD_NO_DIST is set to measure the tsx fallback.
+  await ensureBuilt(log);
   const started = new Date();
   const resultsDir = path.join(ROOT, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });

@@ -47,6 +47,13 @@ export interface SnapshotReader {
    * order across batches is not guaranteed: sort if order matters. Added for backup-before-delete.
    */
   rowsWhere(table: TableSchema, filter: RowFilter, batchSize?: number): AsyncIterable<EncodedRow[]>;
+  /**
+   * Optional fast path (added for the restore proof): the table's rows in canonical order as the
+   * UTF-8 bytes of their canonical lines, each exactly `JSON.stringify(row) + "\n"` for the row
+   * rows() would yield, in chunks of whole lines. Lets checksums skip building row objects. A chunk
+   * may be reused by the reader once the consumer asks for the next one (hash it, do not keep it).
+   */
+  canonicalLines?(table: TableSchema): AsyncIterable<Uint8Array>;
 }
 
 export interface TableData {

@@ -77,7 +77,7 @@ for (const dialect of DIALECTS) {
       expect(Object.keys(v.tables!).sort()).toEqual(['_PostToTag', 'comments', 'posts']);
 
       // A plain `restore <file> --yes` merges: the rows come back, every other row stays.
-      const r = runCli(['restore', file, '--yes', '--no-safety-backup'], { DATABASE_URL: db.url, BACKUP_DIR: dir });
+      const r = await runCli(['restore', file, '--yes', '--no-safety-backup'], { DATABASE_URL: db.url, BACKUP_DIR: dir });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(oracleDump(db.url, { dataOnly: true })).toBe(original);

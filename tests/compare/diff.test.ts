@@ -63,7 +63,7 @@ for (const dialect of DIALECTS) {
       expect(self.tables.every((t) => t.status === 'same' && t.method === 'merge' && t.leftRows === t.rightRows)).toBe(true);
       const live = await diffWithLive(ctx(), before);
       expect(live.equal).toBe(true);
-      const cli = runVerb(['diff', before, '--live']);
+      const cli = await runVerb(['diff', before, '--live']);
       expect(cli.stderr).toBe('');
       expect(cli.code).toBe(0);
       expect(cli.stdout).toContain('No differences.');
@@ -102,12 +102,12 @@ for (const dialect of DIALECTS) {
       expect(byTable(live)).toEqual(expected);
       expect(live.tables.map((t) => [t.table, t.changedColumns, t.samples])).toEqual(report.tables.map((t) => [t.table, t.changedColumns, t.samples]));
 
-      const cli = runVerb(['diff', before, after, '--table', 'users', '--limit', '5']);
+      const cli = await runVerb(['diff', before, after, '--table', 'users', '--limit', '5']);
       expect(cli.code).toBe(1);
       expect(cli.stdout).toMatch(/\* users\s+\d+\s+\d+\s+1\s+0\s+1/);
       expect(cli.stdout).toContain('email: "');
       expect(cli.stdout).toContain('-> "changed@example.com"');
-      const json = runVerb(['diff', before, '--live', '--json']);
+      const json = await runVerb(['diff', before, '--live', '--json']);
       expect(json.code).toBe(1);
       expect(byTable(JSON.parse(json.stdout))).toEqual(expected);
     });

@@ -38,30 +38,30 @@ for (const dialect of DIALECTS) {
 
     it('check-users: same output after a full restore, the edited table shows after a one-row edit', async () => {
       const b = await backup(ctx(), { reason: 'monthly' });
-      const before = check();
+      const before = await check();
       expect(before.stderr).toBe('');
       expect(before.code).toBe(0);
       expect(before.stdout).toMatch(/^users\s+\d+\s+[0-9a-f]{64}$/m);
       expect(before.stdout).toContain('Users (table users):');
-      expect(check().stdout).toBe(before.stdout); // deterministic
+      expect((await check()).stdout).toBe(before.stdout); // deterministic
 
       // The JSON form carries the same checksums verify records in the manifest.
-      const json = JSON.parse(check('--json').stdout);
+      const json = JSON.parse((await check('--json')).stdout);
       expect(json.tables).toEqual(b.manifest.tables);
 
       const q = await rawQueryable(db.url);
       await q.query(`UPDATE users SET name = 'Edited Name' WHERE id = 3`);
       await q.close();
-      const edited = check();
+      const edited = await check();
       expect(edited.code).toBe(0);
       const lines = changedLines(before.stdout, edited.stdout);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/^users\s/);
 
-      const r = runCli(['restore', b.manifest.file, '--mode', 'full', '--yes'], env());
+      const r = await runCli(['restore', b.manifest.file, '--mode', 'full', '--yes'], env());
       expect(r.stderr).not.toMatch(/error/);
       expect(r.code).toBe(0);
-      const after = check();
+      const after = await check();
       expect(after.stdout).toBe(before.stdout);
     });
 
@@ -85,10 +85,10 @@ for (const dialect of DIALECTS) {
       expect(oracleDump(db.url)).not.toBe(oracle);
 
       // Not confirmed (no TTY, no --yes): refused, nothing changes.
-      const refused = verb(['emergency-restore']);
+      const refused = await verb(['emergency-restore']);
       expect(refused.code).toBe(6);
 
-      const r = verb(['emergency-restore', '--yes']);
+      const r = await verb(['emergency-restore', '--yes']);
       expect(r.stderr).not.toMatch(/^error/m);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Skipped ${newer.manifest.file}`);
@@ -112,7 +112,7 @@ for (const dialect of DIALECTS) {
         await q.exec(`TRUNCATE order_items, orders, "_PostToTag", comments, posts, tags, products, users`);
       }
       await q.close();
-      const r = verb(['emergency-restore', '--yes', '--json']);
+      const r = await verb(['emergency-restore', '--yes', '--json']);
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.live.reachable).toBe(true);
@@ -120,7 +120,7 @@ for (const dialect of DIALECTS) {
       expect(existsSync(out.restore.safetyBackup)).toBe(true);
       expect(oracleDump(db.url)).toBe(oracle);
       // Its own safety copy (of the emptied tables) is never what a later emergency restore picks.
-      const again = JSON.parse(verb(['emergency-restore', '--dry-run', '--json']).stdout);
+      const again = JSON.parse((await verb(['emergency-restore', '--dry-run', '--json'])).stdout);
       expect(again.choice.file).not.toBe(path.basename(out.restore.safetyBackup));
       expect(again.ignored.map((i: { file: string }) => i.file)).toContain(path.basename(out.restore.safetyBackup));
     });
@@ -133,7 +133,7 @@ for (const dialect of DIALECTS) {
         copyFileSync(file, file + '.bak');
         unlinkSync(file);
         expect(existsSync(file)).toBe(false);
-        const r = verb(['emergency-restore', '--yes']);
+        const r = await verb(['emergency-restore', '--yes']);
         expect(r.code).toBe(0);
         expect(r.stdout).toContain('cannot be opened');
         expect(oracleDump(db.url)).toBe(oracle);

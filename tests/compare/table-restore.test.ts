@@ -60,7 +60,7 @@ for (const dialect of DIALECTS) {
       for (const t of r.plan.tables) expect(t.rows!.unchanged + t.rows!.update + t.rows!.insert).toBe(t.insert);
       expect(oracleDump(db.url, { dataOnly: true })).not.toBe(original);
 
-      const cli = runCli(['restore', file, '--dry-run'], { DATABASE_URL: db.url, BACKUP_DIR: dir });
+      const cli = await runCli(['restore', file, '--dry-run'], { DATABASE_URL: db.url, BACKUP_DIR: dir });
       expect(cli.code).toBe(0);
       expect(cli.stdout).toMatch(/delete\s+insert\s+update\s+unchanged/);
       expect(cli.stdout).toMatch(/users\s+\d+\s+\d+\s+0\s+0\s+2\s+\d+/);
@@ -72,7 +72,7 @@ for (const dialect of DIALECTS) {
       expect(e.code).toBe('USAGE');
       expect(e.details.tables.sort()).toEqual(['posts', 'users']);
       expect(e.hint).toContain('--tables comments,');
-      const cli = runCli(['restore', file, '--tables', 'comments', '--yes'], { DATABASE_URL: db.url, BACKUP_DIR: dir });
+      const cli = await runCli(['restore', file, '--tables', 'comments', '--yes'], { DATABASE_URL: db.url, BACKUP_DIR: dir });
       expect(cli.code).toBe(2);
       expect(cli.stderr).toContain('posts');
       expect(oracleDump(db.url, { dataOnly: true })).not.toBe(original);

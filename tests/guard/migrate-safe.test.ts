@@ -70,8 +70,8 @@ function addMigration(p: Project, name: string, sql: string): void {
   fs.writeFileSync(path.join(p.migrations, name, 'migration.sql'), sql);
 }
 
-function migrateSafe(p: Project, args: string[] = []): CliResult & { json: MigrateSafeResult } {
-  const r = runCli(['migrate-safe', '--json', '--backup-dir', p.backups, ...args], p.env, ENTRY);
+async function migrateSafe(p: Project, args: string[] = []): Promise<CliResult & { json: MigrateSafeResult }> {
+  const r = await runCli(['migrate-safe', '--json', '--backup-dir', p.backups, ...args], p.env, ENTRY);
   let json: MigrateSafeResult;
   try {
     json = JSON.parse(r.stdout) as MigrateSafeResult;
@@ -119,7 +119,7 @@ for (const dialect of DIALECTS) {
       const p = await project(dialect);
       const users = await scalar(p.db.url, 'SELECT count(*) FROM users');
       addMigration(p, '20250401000000_add_nickname', '-- AlterTable\nALTER TABLE "users" ADD COLUMN "nickname" TEXT;\n');
-      const r = migrateSafe(p);
+      const r = await migrateSafe(p);
       expect(r.code, r.stderr).toBe(0);
       expect(r.json.status).toBe('applied');
       expect(r.json.plan.pending).toEqual(['20250401000000_add_nickname']);
@@ -145,7 +145,7 @@ for (const dialect of DIALECTS) {
       expect(saved.status).toBe('applied');
       expect(path.dirname(r.json.reportFile!)).toBe(p.backups);
       // A second run has nothing to do.
-      const again = migrateSafe(p);
+      const again = await migrateSafe(p);
       expect(again.code).toBe(0);
       expect(again.json.status).toBe('up-to-date');
     });
@@ -156,7 +156,7 @@ for (const dialect of DIALECTS) {
       expect(nonNull).toBeGreaterThan(0);
       addMigration(p, '20250401000000_drop_bio', '/*\n  Warnings:\n\n  - You are about to drop the column `bio` on the `users` table. All the data in the column will be lost.\n\n*/\n-- AlterTable\nALTER TABLE "users" DROP COLUMN "bio";\n');
       const before = oracleDump(p.db.url);
-      const blocked = migrateSafe(p);
+      const blocked = await migrateSafe(p);
       expect(blocked.code).toBe(MigrateExitCode.BLOCKED);
       expect(blocked.json.status).toBe('blocked');
       const f = blocked.json.plan.findings.find((x) => x.rule === 'drop-column')!;
@@ -165,12 +165,12 @@ for (const dialect of DIALECTS) {
       expect(oracleDump(p.db.url)).toBe(before);
       expect(backupFiles(p.backups)).toEqual([]);
       // Human output says the same.
-      const human = runCli(['migrate-safe', '--backup-dir', p.backups], p.env, ENTRY);
+      const human = await runCli(['migrate-safe', '--backup-dir', p.backups], p.env, ENTRY);
       expect(human.code).toBe(MigrateExitCode.BLOCKED);
       expect(human.stdout).toContain(`${nonNull} non-null values would be lost`);
       expect(human.stdout).toContain('--accept-data-loss');
 
-      const applied = migrateSafe(p, ['--accept-data-loss']);
+      const applied = await migrateSafe(p, ['--accept-data-loss']);
       expect(applied.code, applied.stderr).toBe(0);
       expect(applied.json.status).toBe('applied');
       const lost = applied.json.report!.valuesLost;
@@ -188,14 +188,14 @@ for (const dialect of DIALECTS) {
       expect(groups).toBeGreaterThanOrEqual(3);
       addMigration(p, '20250401000000_unique_name', '-- CreateIndex\nCREATE UNIQUE INDEX "users_name_key" ON "users"("name");\n');
       const before = oracleDump(p.db.url);
-      const r = migrateSafe(p);
+      const r = await migrateSafe(p);
       expect(r.code).toBe(MigrateExitCode.BLOCKED);
       const f = r.json.plan.findings.find((x) => x.rule === 'unique-duplicates')!;
       expect(f).toMatchObject({ severity: 'block', table: 'users', measured: groups });
       expect(f.message).toContain(`${groups} groups of duplicate values`);
       expect(oracleDump(p.db.url)).toBe(before);
       // --dry-run shows the same plan and exits 0.
-      const dry = migrateSafe(p, ['--dry-run']);
+      const dry = await migrateSafe(p, ['--dry-run']);
       expect(dry.code).toBe(0);
       expect(dry.json.status).toBe('dry-run');
       expect(dry.json.plan.findings.find((x) => x.rule === 'unique-duplicates')!.measured).toBe(groups);
@@ -207,7 +207,7 @@ for (const dialect of DIALECTS) {
       const p = await project(dialect);
       addMigration(p, '20250401000000_fails', failing);
       const before = oracleDump(p.db.url);
-      const r = migrateSafe(p);
+      const r = await migrateSafe(p);
       expect(r.code).toBe(MigrateExitCode.FAILED_NOT_ROLLED_BACK);
       expect(r.json.status).toBe('failed-not-rolled-back');
       const failure = r.json.failure!;
@@ -225,12 +225,12 @@ for (const dialect of DIALECTS) {
       }
       expect(await scalar(p.db.url, `SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20250401000000_fails' AND finished_at IS NULL AND rolled_back_at IS NULL`)).toBe(1);
       // Human output names the exact commands.
-      const human = runCli(['migrate-safe', '--backup-dir', p.backups], p.env, ENTRY);
+      const human = await runCli(['migrate-safe', '--backup-dir', p.backups], p.env, ENTRY);
       expect(human.code).toBe(MigrateExitCode.PREFLIGHT); // the failed row now blocks any further deploy (P3009)
       expect(human.stderr).toContain('20250401000000_fails');
       // The printed restore command, run as printed, brings back schema, data and migration history.
       const [, ...restoreArgs] = failure.commands.restore.split(' ');
-      const restored = runCli(restoreArgs, { DATABASE_URL: p.db.url });
+      const restored = await runCli(restoreArgs, { DATABASE_URL: p.db.url });
       expect(restored.code, restored.stderr).toBe(0);
       expect(oracleDump(p.db.url)).toBe(before);
     });
@@ -239,7 +239,7 @@ for (const dialect of DIALECTS) {
       const p = await project(dialect);
       addMigration(p, '20250401000000_fails', failing);
       const before = oracleDump(p.db.url);
-      const r = migrateSafe(p, ['--auto-rollback']);
+      const r = await migrateSafe(p, ['--auto-rollback']);
       expect(r.code, r.stderr).toBe(MigrateExitCode.FAILED_ROLLED_BACK);
       expect(r.json.status).toBe('failed-rolled-back');
       const rb = r.json.failure!.rollback!;
@@ -250,7 +250,7 @@ for (const dialect of DIALECTS) {
       expect(backupFiles(p.backups).some((f) => f.includes('pre-restore'))).toBe(true);
       // Fixed migration: the next run applies it (no `migrate resolve` was needed).
       addMigration(p, '20250401000000_fails', '-- AlterTable\nALTER TABLE "users" ADD COLUMN "nickname" TEXT;\n');
-      const next = migrateSafe(p);
+      const next = await migrateSafe(p);
       expect(next.code, next.stderr).toBe(0);
       expect(next.json.status).toBe('applied');
     });
@@ -265,7 +265,7 @@ for (const dialect of DIALECTS) {
       const columns = create.replace(/\n    "bio" TEXT,/, '').replace('"name" TEXT,', '"name" TEXT NOT NULL,');
       const copied = ['id', 'email', 'name', 'role', 'is_active', 'karma', 'balance_cents', 'rating', 'credit', 'birth_date', 'created_at', 'updated_at', 'preferences', 'avatar', 'invited_by_id', 'last_login_at'].map((c) => `"${c}"`).join(', ');
       addMigration(p, '20250401000000_redefine_users', `-- RedefineTables\nPRAGMA defer_foreign_keys=ON;\nPRAGMA foreign_keys=OFF;\nCREATE TABLE "new_users" (${columns},\n    "last_login_at" DATETIME\n);\nINSERT INTO "new_users" (${copied}) SELECT ${copied} FROM "users";\nDROP TABLE "users";\nALTER TABLE "new_users" RENAME TO "users";\nCREATE UNIQUE INDEX "users_email_key" ON "users"("email");\nCREATE INDEX "users_invited_by_id_idx" ON "users"("invited_by_id");\nPRAGMA foreign_keys=ON;\nPRAGMA defer_foreign_keys=OFF;\n`);
-      const r = migrateSafe(p, ['--dry-run']);
+      const r = await migrateSafe(p, ['--dry-run']);
       expect(r.code, r.stderr).toBe(0);
       const findings = r.json.plan.findings.filter((f) => f.severity === 'block');
       expect(findings.map((f) => [f.rule, f.column, f.measured])).toEqual([
@@ -292,7 +292,7 @@ for (const dialect of DIALECTS) {
       const lock = await conn.lock(OPERATION_LOCK, 0);
       try {
         const dumpBefore = oracleDump(p.db.url);
-        const refused = runCli(['migrate-safe', '--lock-wait', '0', '--backup-dir', p.backups], p.env, ENTRY);
+        const refused = await runCli(['migrate-safe', '--lock-wait', '0', '--backup-dir', p.backups], p.env, ENTRY);
         expect(refused.code).toBe(ExitCode.LOCKED);
         expect(refused.stderr).toMatch(/busy|lock/i);
         expect(oracleDump(p.db.url)).toBe(dumpBefore);

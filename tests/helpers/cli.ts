@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -12,13 +12,23 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a TypeScript entry point of this repo (default the prisma-guard CLI) as a real process. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, script = 'bin/prisma-guard.ts'): CliResult {
-  const r = spawnSync(process.execPath, [TSX, path.join(ROOT, script), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, CI: 'true', ...env },
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
+/**
+ * Runs a TypeScript entry point of this repo (default the prisma-guard CLI) as a real process.
+ * Asynchronous on purpose: a test worker blocked in spawnSync cannot answer vitest's own messages,
+ * and vitest then fails the run with "Timeout calling onTaskUpdate" (vitest-dev/vitest#8164).
+ */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, script = 'bin/prisma-guard.ts'): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TSX, path.join(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, CI: 'true', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

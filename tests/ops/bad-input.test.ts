@@ -63,15 +63,15 @@ for (const dialect of DIALECTS) {
     ];
 
     for (const [what, make, code] of cases) {
-      it(`rejects a ${what} backup in verify and restore, database unchanged`, () => {
+      it(`rejects a ${what} backup in verify and restore, database unchanged`, async () => {
         const name = make();
         const before = oracleDump(db.url);
-        const v = runCli(['verify', name, '--json'], env);
+        const v = await runCli(['verify', name, '--json'], env);
         expect(v.code).toBe(code);
         const report = JSON.parse(v.stdout);
         expect(report.ok).toBe(false);
         expect(report.error.message).toMatch(/truncated|corrupt|not a|version|checksum|empty|no data/i);
-        const r = runCli(['restore', name, '--yes'], env);
+        const r = await runCli(['restore', name, '--yes'], env);
         expect(r.code).toBe(code);
         expect(r.stderr).toMatch(/^error: /m);
         expect(r.stderr).toMatch(/^hint: /m);
@@ -79,33 +79,33 @@ for (const dialect of DIALECTS) {
       });
     }
 
-    it('refuses names that escape the backup folder, and missing files', () => {
+    it('refuses names that escape the backup folder, and missing files', async () => {
       copyFileSync(path.join(dir, good), path.join(os.tmpdir(), good));
-      const out = runCli(['restore', `../${good}`, '--yes'], env);
+      const out = await runCli(['restore', `../${good}`, '--yes'], env);
       expect(out.code).toBe(ExitCode.NOT_FOUND);
       expect(out.stderr).toMatch(/outside the backup folder/);
-      const abs = runCli(['verify', path.join(os.tmpdir(), good)], env);
+      const abs = await runCli(['verify', path.join(os.tmpdir(), good)], env);
       expect(abs.code).toBe(ExitCode.NOT_FOUND);
       rmSync(path.join(os.tmpdir(), good), { force: true });
-      const missing = runCli(['restore', 'backup-2020-01-01T00-00-00-000Z-nope.jsonl.gz', '--yes'], env);
+      const missing = await runCli(['restore', 'backup-2020-01-01T00-00-00-000Z-nope.jsonl.gz', '--yes'], env);
       expect(missing.code).toBe(ExitCode.NOT_FOUND);
       expect(missing.stderr).toMatch(/does not exist/);
     });
 
-    it('refuses to restore without --yes when not interactive', () => {
+    it('refuses to restore without --yes when not interactive', async () => {
       const before = oracleDump(db.url);
-      const r = runCli(['restore', good], env);
+      const r = await runCli(['restore', good], env);
       expect(r.code).toBe(ExitCode.NOT_CONFIRMED);
       expect(oracleDump(db.url)).toBe(before);
     });
 
-    it('reports a database that is down or a wrong URL with exit code 4', () => {
+    it('reports a database that is down or a wrong URL with exit code 4', async () => {
       const down = dialect === 'sqlite' ? `file:${path.join(dir, 'no-such-dir', 'x.db')}` : 'postgresql://postgres:s3cret-pw@127.0.0.1:1/nope';
-      const r = runCli(['backup', '--url', down], env);
+      const r = await runCli(['backup', '--url', down], env);
       expect(r.code).toBe(ExitCode.DATABASE);
       expect(r.stderr).toMatch(/hint: /);
       expect(r.stderr).not.toContain('s3cret-pw');
-      const wrong = runCli(['backup', '--url', 'mongodb://x'], env);
+      const wrong = await runCli(['backup', '--url', 'mongodb://x'], env);
       expect(wrong.code).toBe(ExitCode.DATABASE);
       expect(wrong.stderr).toMatch(/Unrecognised database URL/);
     });

@@ -112,14 +112,14 @@ describe('prune', () => {
     expect(r.entries.some((e) => e.file === '.scheduler-state.json')).toBe(false);
   });
 
-  it('the CLI shows the same decision as JSON and in words', () => {
+  it('the CLI shows the same decision as JSON and in words', async () => {
     const env = { DATABASE_URL: `file:${DB}`, BACKUP_DIR: DIR };
-    const json = runCli(['prune', '--dry-run', '--json'], env);
+    const json = await runCli(['prune', '--dry-run', '--json'], env);
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout);
     expect(out.dryRun).toBe(true);
     expect(out.removed).toEqual([]);
-    const words = runCli(['prune', '--dry-run'], env);
+    const words = await runCli(['prune', '--dry-run'], env);
     expect(words.code).toBe(0);
     expect(words.stdout).toContain(`would remove  ${sameHourOlder}`);
     expect(words.stdout).toMatch(new RegExp(`keep +${newestVerified.replace(/\./g, '\\.')} +\\(.*newest verified backup`));
@@ -128,10 +128,10 @@ describe('prune', () => {
 
   it('pin and unpin through the CLI change what prune keeps', async () => {
     const env = { DATABASE_URL: `file:${DB}`, BACKUP_DIR: DIR };
-    const unpin = runCli(['unpin', unpinLater, '--json'], env);
+    const unpin = await runCli(['unpin', unpinLater, '--json'], env);
     expect(unpin.code, unpin.stderr).toBe(0);
     expect(JSON.parse(unpin.stdout)).toMatchObject({ ok: true, pinned: false });
-    const pin = runCli(['pin', sameHourOlder, '--until', '2099-01-01'], env);
+    const pin = await runCli(['pin', sameHourOlder, '--until', '2099-01-01'], env);
     expect(pin.code, pin.stderr).toBe(0);
     const r = await prune(ctx, { dryRun: true, policy: DEFAULT_POLICY });
     expect(r.entries.find((e) => e.file === unpinLater)?.action).toBe('remove');
@@ -163,7 +163,7 @@ describe('prune', () => {
     const r = await prune(ctx, { dryRun: true, policy: keepAll });
     expect(r.entries.filter((e) => e.action === 'remove')).toEqual([]);
     expect(() => retentionPolicyFromEnv({ BACKUP_KEEP_DAILY: 'forever' })).toThrow(/not a retention duration/);
-    const cli = runCli(['prune', '--dry-run'], { BACKUP_DIR: DIR, BACKUP_RETENTION_TZ: 'Mars/Olympus' });
+    const cli = await runCli(['prune', '--dry-run'], { BACKUP_DIR: DIR, BACKUP_RETENTION_TZ: 'Mars/Olympus' });
     expect(cli.code).toBe(2);
     expect(cli.stderr).toContain('Mars/Olympus');
   });

@@ -42,8 +42,8 @@ function dir(name: string): string {
   return path.join(tmp.dir, name);
 }
 
-function status(backupDir: string, extra: Record<string, string> = {}) {
-  const r = runCli(['status', '--json'], { ...ENV, BACKUP_DIR: backupDir, ...extra });
+async function status(backupDir: string, extra: Record<string, string> = {}) {
+  const r = await runCli(['status', '--json'], { ...ENV, BACKUP_DIR: backupDir, ...extra });
   return { code: r.code, report: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
@@ -77,14 +77,14 @@ describe('scheduled runs', () => {
     expect(JSON.parse(fs.readFileSync(sqliteRecordPath(DB), 'utf8')).slots[slot.at.toISOString()].file).toBe(r.file);
 
     // Healthy: fresh verified backup, last run succeeded.
-    const s = status(dir('a'));
+    const s = await status(dir('a'));
     expect(s.code, JSON.stringify(s.report.reasons)).toBe(0);
     expect(s.report.health).toBe('HEALTHY');
     expect(s.report.last).toMatchObject({ file: r.file, rowsTotal: 2, verified: true });
     expect(s.report.backups).toMatchObject({ count: 1, verified: 1 });
     expect(s.report.schedule.nextRuns).toHaveLength(5);
     expect(s.report.tiers).toMatchObject({ hourly: 1, daily: 1, weekly: 1, monthly: 1, newest: 1, 'newest-verified': 1, remove: 0 });
-    const words = runCli(['status'], { ...ENV, BACKUP_DIR: dir('a') });
+    const words = await runCli(['status'], { ...ENV, BACKUP_DIR: dir('a') });
     expect(words.code).toBe(0);
     expect(words.stdout).toMatch(/^HEALTHY/);
     expect(words.stdout).toContain('Next runs:');
@@ -103,14 +103,14 @@ describe('scheduled runs', () => {
     expect(state?.consecutiveFailures).toBe(1);
     expect(state?.lastSuccess?.outcome).toBe('succeeded');
 
-    const s = status(d);
+    const s = await status(d);
     expect(s.code).toBe(2);
     expect(s.report.health).toBe('CRITICAL');
     expect(s.report.reasons.map((x: { code: string }) => x.code)).toEqual(['last-run-failed']);
     expect(s.report.reasons[0].message).toContain(state!.lastRun!.error!.slice(0, 40));
 
     await runScheduledBackup(ctxOk, { at: new Date(Date.now() + 1000), jobs: ['interval'] }, never, { policy: DEFAULT_POLICY });
-    expect(status(d).code).toBe(0);
+    expect((await status(d)).code).toBe(0);
   });
 
   it('an aborted run leaves no file and is not a failure', async () => {
@@ -152,13 +152,13 @@ describe('status health', () => {
     const f = (await backup(ctx, { reason: 'scheduled-interval' })).manifest.file;
     expect((await verifyBackup(ctx, f)).ok).toBe(true);
     // Default schedule: every 6 h plus 02:00, so the limit is 1.5 x 6 h = 9 h.
-    const s = status(d);
+    const s = await status(d);
     expect(s.code).toBe(1);
     expect(s.report.health).toBe('WARNING');
     expect(s.report.maxAgeMs).toBe(9 * HOUR);
     expect(s.report.reasons.map((x: { code: string }) => x.code)).toEqual(['stale']);
     // A looser BACKUP_MAX_AGE makes the same folder healthy.
-    expect(status(d, { BACKUP_MAX_AGE: '1d' }).code).toBe(0);
+    expect((await status(d, { BACKUP_MAX_AGE: '1d' })).code).toBe(0);
   });
 
   it('CRITICAL (exit 2) when the newest backup fails verification, or there is none', async () => {
@@ -170,11 +170,11 @@ describe('status health', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     fs.writeFileSync(p, bytes);
     expect((await verifyBackup(ctx, f)).ok).toBe(false);
-    const s = status(d);
+    const s = await status(d);
     expect(s.code).toBe(2);
     expect(s.report.reasons.map((x: { code: string }) => x.code).sort()).toEqual(['no-backup', 'verify-failed']);
 
-    const empty = status(dir('empty'));
+    const empty = await status(dir('empty'));
     expect(empty.code).toBe(2);
     expect(empty.report.reasons.map((x: { code: string }) => x.code)).toEqual(['no-backup']);
   });

@@ -60,7 +60,8 @@ function parseLine(buf: Buffer, start: number, end: number): (string | null)[] {
   return fields;
 }
 
-function decodeField(buf: Buffer, start: number, end: number): string | null {
+/** Decodes one field of a COPY text line (bytes start..end, no separators): its text, or null for \\N. */
+export function decodeField(buf: Buffer, start: number, end: number): string | null {
   if (end - start === 2 && buf[start] === BACKSLASH && buf[start + 1] === 0x4e /* N */) return null;
   const bs = buf.indexOf(BACKSLASH, start);
   if (bs < 0 || bs >= end) return buf.toString('utf8', start, end);
@@ -153,4 +154,151 @@ export function encodeCopyLine(values: readonly unknown[]): string {
     line += encodeCopyField(values[i]);
   }
   return line + '\n';
+}
+
+/** How a column's COPY text becomes its JSON value in a backup line (see EncodedValue). */
+export type CopyJsonKind = 'number' | 'boolean' | 'string';
+
+const QUOTE = 0x22;
+
+/**
+ * Turns COPY TO text output straight into canonical backup lines: for each row, the UTF-8 bytes of
+ * `JSON.stringify(row) + "\n"` where `row` is what the row decoder builds (numbers from int columns,
+ * true/false from booleans, strings otherwise). A text field without backslash escapes, quotes or
+ * control characters is copied as raw bytes between quotes, which is exactly what JSON.stringify
+ * prints for it (PostgreSQL sends valid UTF-8, so no lone surrogates); any other field goes through
+ * the decoder and JSON.stringify. Chunks may split lines anywhere; only whole lines are returned.
+ */
+export class CopyToJsonLines {
+  private tail: Buffer | null = null;
+  private out: Buffer = Buffer.allocUnsafe(1 << 16);
+  private o = 0;
+  rows = 0;
+
+  constructor(private readonly kinds: readonly CopyJsonKind[], private readonly tableName: string) {}
+
+  /** Converts every complete line of `chunk` (plus the kept tail); the result is valid until the next call. */
+  push(chunk: Buffer): Buffer {
+    this.o = 0;
+    this.reserve(chunk.length + (chunk.length >> 1) + 64);
+    let buf = chunk;
+    let start = 0;
+    if (this.tail) {
+      // Only the line split across chunks is joined (no copy of the whole chunk).
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        this.tail = Buffer.concat([this.tail, chunk]);
+        return this.out.subarray(0, 0);
+      }
+      const joined = Buffer.concat([this.tail, chunk.subarray(0, nl + 1)]);
+      this.tail = null;
+      this.reserve(joined.length + 64);
+      this.line(joined, 0, joined.length - 1);
+      buf = chunk;
+      start = nl + 1;
+    }
+    for (;;) {
+      const nl = buf.indexOf(NL, start);
+      if (nl < 0) break;
+      this.line(buf, start, nl);
+      start = nl + 1;
+    }
+    if (start < buf.length) this.tail = Buffer.from(buf.subarray(start));
+    return this.out.subarray(0, this.o);
+  }
+
+  /** COPY output always ends with a newline, so a tail means truncation. */
+  end(): void {
+    if (this.tail && this.tail.length > 0) {
+      throw new Error(`COPY output ended in the middle of a row (${this.tail.length} bytes without a newline)`);
+    }
+  }
+
+  private reserve(extra: number): void {
+    if (this.o + extra <= this.out.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.o + extra));
+    this.out.copy(next, 0, 0, this.o);
+    this.out = next;
+  }
+
+  private line(buf: Buffer, start: number, end: number): void {
+    const kinds = this.kinds;
+    const width = kinds.length;
+    this.rows++;
+    // Worst case without fallbacks: every field quoted plus separators.
+    this.reserve(end - start + 3 * width + 8);
+    let out = this.out;
+    out[this.o++] = 0x5b; // [
+    let field = 0;
+    let fieldStart = start;
+    for (let i = start; i <= end; i++) {
+      if (i !== end && buf[i] !== TAB) continue;
+      if (field >= width) throw new Error(`COPY of table "${this.tableName}" returned more than ${width} columns on row ${this.rows}`);
+      if (field > 0) out[this.o++] = 0x2c; // ,
+      this.field(buf, fieldStart, i, kinds[field]);
+      out = this.out; // field() may have grown the buffer
+      field++;
+      fieldStart = i + 1;
+    }
+    if (field !== width) throw new Error(`COPY of table "${this.tableName}" returned ${field} columns on row ${this.rows}, expected ${width}`);
+    this.reserve(2);
+    this.out[this.o++] = 0x5d; // ]
+    this.out[this.o++] = NL;
+  }
+
+  private field(buf: Buffer, start: number, end: number, kind: CopyJsonKind): void {
+    const out = this.out;
+    if (end - start === 2 && buf[start] === BACKSLASH && buf[start + 1] === 0x4e) {
+      this.ascii('null');
+      return;
+    }
+    if (kind === 'boolean') {
+      this.ascii(end - start === 1 && buf[start] === 0x74 ? 'true' : 'false');
+      return;
+    }
+    if (kind === 'string') {
+      // Copy while scanning (byte loop: cheaper than Buffer#copy for short fields); undo on a special byte.
+      let o = this.o;
+      out[o++] = QUOTE;
+      let i = start;
+      for (; i < end; i++) {
+        const b = buf[i];
+        if (b < 0x20 || b === QUOTE || b === BACKSLASH) break;
+        out[o++] = b;
+      }
+      if (i === end) {
+        out[o++] = QUOTE;
+        this.o = o;
+        return;
+      }
+    }
+    if (kind === 'number' && end - start > 0 && end - start <= 15) {
+      // int2/int4 print as canonical decimals ("-12", "0"): the same text JSON.stringify gives.
+      let digits = true;
+      for (let i = start; i < end; i++) {
+        const b = buf[i];
+        if (!((b >= 0x30 && b <= 0x39) || (b === 0x2d && i === start))) {
+          digits = false;
+          break;
+        }
+      }
+      if (digits && !(buf[start] === 0x30 && end - start > 1) && !(buf[start] === 0x2d && (end - start === 1 || buf[start + 1] === 0x30))) {
+        let o = this.o;
+        for (let i = start; i < end; i++) out[o++] = buf[i];
+        this.o = o;
+        return;
+      }
+    }
+    // Numbers, and strings with escapes or JSON-special characters: exactly as the row decoder + JSON.stringify.
+    const text = decodeField(buf, start, end) as string;
+    const json = kind === 'number' ? JSON.stringify(Number(text)) : JSON.stringify(text);
+    const bytes = Buffer.byteLength(json);
+    this.reserve(bytes + 4);
+    this.o += this.out.write(json, this.o);
+  }
+
+  private ascii(s: string): void {
+    this.reserve(s.length + 4);
+    this.o += this.out.write(s, this.o, 'latin1');
+  }
 }

@@ -3,7 +3,7 @@ import copyStreams from 'pg-copy-streams';
 import type { ColumnSchema, DbSchema, TableSchema } from '../../core/types.ts';
 import type { EncodedRow, EncodedValue, RowFilter, SnapshotReader } from '../dialect.ts';
 import { copyOutWhereSql } from './postgres-rows-where.ts';
-import { CopyTextParser } from './postgres-copy-text.ts';
+import { CopyTextParser, CopyToJsonLines, type CopyJsonKind } from './postgres-copy-text.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
@@ -45,6 +45,11 @@ class PostgresSnapshotReader implements SnapshotReader {
 
   rows(table: TableSchema, batchSize = DEFAULT_BATCH_ROWS): AsyncIterable<EncodedRow[]> {
     return streamTable(this.client, this.namespace, table, batchSize);
+  }
+
+  /** The canonical lines straight from COPY output (see SnapshotReader.canonicalLines). */
+  canonicalLines(table: TableSchema): AsyncIterable<Uint8Array> {
+    return streamCanonicalLines(this.client, copyOutSql(this.namespace, table), table);
   }
 
   /** Added for backup-before-delete: see postgres-rows-where.ts. */
@@ -105,6 +110,56 @@ function decoderFor(column: ColumnSchema): Decoder {
   if (column.kind === 'int') return asInt;
   if (column.kind === 'boolean') return asBool;
   return asText;
+}
+
+/** The JSON shape decoderFor gives a column's values (kept next to it: they must agree). */
+function jsonKindFor(column: ColumnSchema): CopyJsonKind {
+  if (column.kind === 'int') return 'number';
+  if (column.kind === 'boolean') return 'boolean';
+  return 'string';
+}
+
+/**
+ * COPY TO a table converted chunk by chunk into canonical backup lines (CopyToJsonLines): the same
+ * bytes as rowLine() over what streamTable yields, without building row arrays. A yielded chunk is
+ * only valid until the consumer asks for the next one (the converter reuses its buffer, so the
+ * proof allocates next to nothing per row).
+ */
+async function* streamCanonicalLines(client: pg.Client, sql: string, table: TableSchema): AsyncGenerator<Uint8Array> {
+  const converter = new CopyToJsonLines(table.columns.map(jsonKindFor), table.name);
+  const stream = client.query(copyStreams.to(sql));
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let finished = false;
+  let failed = false;
+  try {
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+      if (next.done) {
+        finished = true;
+        break;
+      }
+      const out = converter.push(next.value);
+      if (out.length > 0) yield out;
+    }
+    converter.end();
+  } finally {
+    if (!finished && !failed) {
+      // Stopped early or a row was malformed: leave COPY mode so the transaction can end (see streamTable).
+      try {
+        while (!(await chunks.next()).done) {
+          /* discard */
+        }
+      } catch {
+        /* the caller rolls back */
+      }
+    }
+  }
 }
 
 /**

@@ -16,6 +16,9 @@ import { qualify, quoteIdent } from './postgres-sql.ts';
  */
 const LOCK_TIMEOUT = '15s';
 
+/** maintenance_work_mem for the index builds after the load (server memory, this transaction only). */
+const INDEX_BUILD_MEMORY = '256MB';
+
 /** Where the load was when it failed, for the error message. */
 interface Progress {
   stage: string;
@@ -38,6 +41,19 @@ interface LiveForeignKey {
   schema: string;
   table: string;
   name: string;
+  definition: string;
+}
+
+/**
+ * An index (or the PRIMARY KEY / UNIQUE / EXCLUDE constraint it backs) of a table being loaded, dropped
+ * before the COPY and rebuilt after it inside the same transaction: one sorted build per index is
+ * several times cheaper than maintaining every index row by row (this is what pg_restore does too).
+ */
+interface DeferredIndex {
+  table: string;
+  name: string;
+  /** Set when the index backs a constraint (re-added with ALTER TABLE ... ADD CONSTRAINT). */
+  constraint: string | null;
   definition: string;
 }
 
@@ -66,6 +82,8 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     // The load may legitimately run long, or wait on the backup reader between statements.
     await client.query(`SET LOCAL statement_timeout = 0`);
     await client.query(`SET LOCAL idle_in_transaction_session_timeout = 0`);
+    // Index builds after the load sort in memory up to this much instead of spilling to disk.
+    await client.query(`SET LOCAL maintenance_work_mem = '${INDEX_BUILD_MEMORY}'`);
     // Every name below is qualified; pg_catalog first keeps catalog definitions fully qualified.
     await client.query(`SET LOCAL search_path = pg_catalog`);
 
@@ -75,6 +93,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
 
     let foreignKeys: LiveForeignKey[] = [];
     let triggers: LiveTrigger[] = [];
+    let deferred: DeferredIndex[] = [];
     if (options.mode === 'full') {
       if (options.schema.namespace && options.schema.namespace !== namespace) {
         throw new GuardError(
@@ -88,6 +107,8 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       await dropSchemaObjects(q, namespace);
       progress.stage = 'creating the schema';
       for (const statement of options.schema.ddl) await q.query(statement);
+      // The ddl creates each table with its PRIMARY KEY (the rest is in postDdl): build it after the load.
+      deferred = await dropIndexesForLoad(q, namespace, options.tables);
     } else {
       progress.stage = 'preparing the tables';
       await checkTablesExist(q, namespace, options.tables);
@@ -103,6 +124,8 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       }
       if (options.tables.length > 0 && !options.keepExisting) {
         await q.query(`TRUNCATE TABLE ${options.tables.map((t) => qualify(namespace, t)).join(', ')}`);
+        // The tables are empty now and their foreign keys are gone: build their indexes after the load.
+        deferred = await dropIndexesForLoad(q, namespace, options.tables);
       }
     }
 
@@ -126,6 +149,13 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     progress.row = undefined;
     const missing = options.tables.filter((t) => !seen.has(t));
     if (missing.length > 0) throw new Error(`the backup has no rows section for ${missing.map((t) => `"${t}"`).join(', ')}`);
+
+    progress.stage = 'building primary keys, unique constraints and indexes (checks every row)';
+    for (const d of deferred) {
+      progress.table = d.table;
+      await q.query(d.constraint === null ? d.definition : `ALTER TABLE ${qualify(namespace, d.table)} ADD CONSTRAINT ${quoteIdent(d.constraint)} ${d.definition}`);
+    }
+    progress.table = undefined;
 
     if (options.mode === 'full') {
       progress.stage = 'creating indexes, constraints and foreign keys (checks every row)';
@@ -249,7 +279,8 @@ async function copyIn(
     return count;
   }
   const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN`));
-  await pipeline(Readable.from(lines()), sink);
+  // Two encoded batches ahead of the socket are enough to keep the server busy; more only costs memory.
+  await pipeline(Readable.from(lines(), { highWaterMark: 2 }), sink);
   progress.row = undefined;
   return count;
 }
@@ -283,6 +314,46 @@ async function foreignKeysTouching(q: Queryable, namespace: string, tables: stri
       ORDER BY n.nspname, c.relname, k.conname`,
     [tables.map((t) => qualify(namespace, t))],
   );
+}
+
+/**
+ * Drops the indexes of `tables` (with the PRIMARY KEY / UNIQUE / EXCLUDE constraints they back) and
+ * returns how to rebuild them. Only what the catalog can re-create exactly is deferred: indexes with a
+ * tablespace, comment, statistics target, replica-identity or CLUSTER mark, partitioned tables, and
+ * indexes or constraints something else depends on (a foreign key from a table not being restored, a
+ * view grouping by the primary key) are left in place and maintained row by row as before.
+ */
+async function dropIndexesForLoad(q: Queryable, namespace: string, tables: string[]): Promise<DeferredIndex[]> {
+  if (tables.length === 0) return [];
+  const found = await q.query<DeferredIndex & { index: string }>(
+    `SELECT c.relname AS table, i.relname AS name, k.conname AS constraint,
+            CASE WHEN k.oid IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(k.oid) END AS definition
+       FROM pg_index x
+       JOIN pg_class i ON i.oid = x.indexrelid
+       JOIN pg_class c ON c.oid = x.indrelid
+       LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
+      WHERE x.indrelid = ANY($1::text[]::regclass[])
+        AND c.relkind = 'r' AND NOT c.relispartition
+        AND x.indisvalid AND x.indisready AND NOT x.indisreplident AND NOT x.indisclustered
+        AND i.reltablespace = 0
+        AND obj_description(x.indexrelid, 'pg_class') IS NULL
+        AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.indexrelid AND COALESCE(a.attstattarget, -1) <> -1)
+        -- nothing else depends on the index or its constraint (a foreign key from outside, a view
+        -- relying on the primary key for GROUP BY...): dropping it would fail or cascade
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                         WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
+                                OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
+                           AND NOT (d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid)
+                           AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid = k.oid))
+      ORDER BY c.relname, (k.contype = 'p') IS NOT TRUE, i.relname`,
+    [tables.map((t) => qualify(namespace, t))],
+  );
+  for (const d of found) {
+    await q.query(d.constraint === null ? `DROP INDEX ${qualify(namespace, d.name)}` : `ALTER TABLE ${qualify(namespace, d.table)} DROP CONSTRAINT ${quoteIdent(d.constraint)}`);
+  }
+  return found.map(({ table, name, constraint, definition }) => ({ table, name, constraint, definition }));
 }
 
 async function enabledUserTriggers(q: Queryable, namespace: string, tables: string[]): Promise<LiveTrigger[]> {
