@@ -127,8 +127,20 @@ function jsonKindFor(column: ColumnSchema): CopyJsonKind {
  */
 async function* streamCanonicalLines(client: pg.Client, sql: string, table: TableSchema): AsyncGenerator<Uint8Array> {
   const converter = new CopyToJsonLines(table.columns.map(jsonKindFor), table.name);
-  const stream = client.query(copyStreams.to(sql));
-  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  for await (const chunk of copyOut(client, sql)) {
+    const out = converter.push(chunk);
+    if (out.length > 0) yield out;
+  }
+  converter.end();
+}
+
+/**
+ * The chunks of a `COPY ... TO STDOUT`. When the consumer stops early (or throws while handling a
+ * chunk) the rest is read and discarded, so the connection leaves COPY mode and can still
+ * COMMIT/ROLLBACK; a for-await over the raw stream would destroy it and leave the connection stuck.
+ */
+async function* copyOut(client: pg.Client, sql: string): AsyncGenerator<Buffer> {
+  const chunks = client.query(copyStreams.to(sql))[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let finished = false;
   let failed = false;
   try {
@@ -142,21 +154,18 @@ async function* streamCanonicalLines(client: pg.Client, sql: string, table: Tabl
       }
       if (next.done) {
         finished = true;
-        break;
+        return;
       }
-      const out = converter.push(next.value);
-      if (out.length > 0) yield out;
+      yield next.value;
     }
-    converter.end();
   } finally {
     if (!finished && !failed) {
-      // Stopped early or a row was malformed: leave COPY mode so the transaction can end (see streamTable).
       try {
         while (!(await chunks.next()).done) {
           /* discard */
         }
       } catch {
-        /* the caller rolls back */
+        /* the stream failed while draining: the transaction is rolled back by the caller */
       }
     }
   }
@@ -170,62 +179,31 @@ async function* streamCanonicalLines(client: pg.Client, sql: string, table: Tabl
 async function* streamTable(client: pg.Client, namespace: string, table: TableSchema, batchSize: number, sql = copyOutSql(namespace, table)): AsyncGenerator<EncodedRow[]> {
   const decoders = table.columns.map(decoderFor);
   const width = decoders.length;
-  const stream = client.query(copyStreams.to(sql));
-  // Iterate without for-await: leaving a for-await loop early would destroy the stream and leave
-  // the connection stuck in COPY mode. We drain it instead (see finally).
-  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const parser = new CopyTextParser();
-  let finished = false;
-  let failed = false;
   let rowNumber = 0;
   let batch: EncodedRow[] = [];
   let batchBytes = 0;
-  try {
-    for (;;) {
-      let next: IteratorResult<Buffer>;
-      try {
-        next = await chunks.next();
-      } catch (e) {
-        failed = true;
-        throw e;
+  for await (const chunk of copyOut(client, sql)) {
+    batchBytes += chunk.length;
+    for (const fields of parser.push(chunk)) {
+      rowNumber++;
+      if (fields.length !== width) {
+        throw new Error(`COPY of table "${table.name}" returned ${fields.length} columns on row ${rowNumber}, expected ${width}`);
       }
-      if (next.done) {
-        finished = true;
-        break;
+      const row: EncodedRow = new Array(width);
+      for (let i = 0; i < width; i++) {
+        const text = fields[i];
+        row[i] = text === null ? null : decoders[i](text);
       }
-      batchBytes += next.value.length;
-      for (const fields of parser.push(next.value)) {
-        rowNumber++;
-        if (fields.length !== width) {
-          throw new Error(`COPY of table "${table.name}" returned ${fields.length} columns on row ${rowNumber}, expected ${width}`);
-        }
-        const row: EncodedRow = new Array(width);
-        for (let i = 0; i < width; i++) {
-          const text = fields[i];
-          row[i] = text === null ? null : decoders[i](text);
-        }
-        batch.push(row);
-        if (batch.length >= batchSize || batchBytes >= MAX_BATCH_BYTES) {
-          const out = batch;
-          batch = [];
-          batchBytes = parser.pendingBytes;
-          yield out;
-        }
-      }
-    }
-    parser.end();
-    if (batch.length > 0) yield batch;
-  } finally {
-    if (!finished && !failed) {
-      // The consumer stopped early (or a row was malformed): read the rest so the connection
-      // leaves COPY mode and can still COMMIT/ROLLBACK.
-      try {
-        while (!(await chunks.next()).done) {
-          /* discard */
-        }
-      } catch {
-        /* the stream failed while draining: the transaction is rolled back by the caller */
+      batch.push(row);
+      if (batch.length >= batchSize || batchBytes >= MAX_BATCH_BYTES) {
+        const out = batch;
+        batch = [];
+        batchBytes = parser.pendingBytes;
+        yield out;
       }
     }
   }
+  parser.end();
+  if (batch.length > 0) yield batch;
 }
