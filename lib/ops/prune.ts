@@ -96,7 +96,9 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
   }
   const candidates = candidatesFromManifests(
     listing.backups,
-    names.filter((n) => !isSchedulerStateName(n)),
+    // prisma-guard's own files in the folder (run state, migrate-safe reports) and a repository's
+    // .gitkeep are neither backups nor strays worth reporting.
+    names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && !/^migrate-report-.*\.json$/.test(n)),
   );
   const decision = applyPolicy(candidates, policy, now);
   const byFile = new Map<string, BackupManifest>(listing.backups.map((m) => [m.file, m]));
