@@ -179,6 +179,52 @@ function latestBackup(dir: string): string {
   return path.join(dir, f);
 }
 
+/**
+ * prisma-guard's own cases, the same for every database: backup, the naive hand-written backup,
+ * verify, and restores in data mode (into an empty schema) and full mode (into nothing).
+ */
+function prismaGuardCases(o: { srcUrl: string; tgtUrl: string; ours: string; work: string; naive: boolean; emptySchema: () => Promise<void>; noDatabase: () => Promise<void>; noDatabaseLabel: string }): { backup: Case; naive: Case[]; verifyAndRestores: Case[] } {
+  const { srcUrl, tgtUrl, ours } = o;
+  const restore = (mode: 'data' | 'full', label: string, setup: () => Promise<void>): Case => ({
+    op: 'restore',
+    tool: `prisma-guard restore --mode ${mode} (${label})`,
+    command: `${CLI_CMD} restore <backup> --mode ${mode} --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
+    setup,
+    run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', mode, '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
+  });
+  const out = path.join(o.work, 'naive.json');
+  return {
+    backup: {
+      op: 'backup',
+      tool: 'prisma-guard backup',
+      command: `${CLI_CMD} backup --url ${srcUrl} --backup-dir ${ours}`,
+      setup: async () => rmSync(ours, { recursive: true, force: true }),
+      run: () => timed(process.execPath, node(CLI, ['backup', '--url', srcUrl, '--backup-dir', ours, '--json']), { output: () => statSync(latestBackup(ours)).size }),
+    },
+    naive: o.naive
+      ? [
+          {
+            op: 'backup',
+            tool: 'naive (SELECT * + JSON.stringify)',
+            command: `node --import tsx bench/naive.ts --url ${srcUrl} --out ${out}`,
+            setup: async () => rmSync(out, { force: true }),
+            run: () => timed(process.execPath, node(NAIVE, ['--url', srcUrl, '--out', out]), { output: () => statSync(out).size }),
+          },
+        ]
+      : [],
+    verifyAndRestores: [
+      {
+        op: 'verify',
+        tool: 'prisma-guard verify',
+        command: `${CLI_CMD} verify <backup> --backup-dir ${ours}`,
+        run: () => timed(process.execPath, node(CLI, ['verify', path.basename(latestBackup(ours)), '--backup-dir', ours, '--json'])),
+      },
+      restore('data', 'empty schema', o.emptySchema),
+      restore('full', o.noDatabaseLabel, o.noDatabase),
+    ],
+  };
+}
+
 function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean): Case[] {
   const srcUrl = dbUrl(admin, src);
   const tgt = `pg_guard_bench_target`;
@@ -187,14 +233,12 @@ function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean
   const conn = ['-h', admin.host, '-p', admin.port, '-U', admin.user];
   const fc = path.join(work, 'dump.fc');
   const fd = path.join(work, 'dump.d');
+  const ourCases = prismaGuardCases({ srcUrl, tgtUrl, ours, work, naive, emptySchema: async () => {
+    await recreateDb(admin, tgt);
+    await generatePostgres(tgtUrl, 1, { schemaOnly: true });
+  }, noDatabase: () => recreateDb(admin, tgt), noDatabaseLabel: 'empty database' });
   const cases: Case[] = [
-    {
-      op: 'backup',
-      tool: 'prisma-guard backup',
-      command: `${CLI_CMD} backup --url ${srcUrl} --backup-dir ${ours}`,
-      setup: async () => rmSync(ours, { recursive: true, force: true }),
-      run: () => timed(process.execPath, node(CLI, ['backup', '--url', srcUrl, '--backup-dir', ours, '--json']), { output: () => statSync(latestBackup(ours)).size }),
-    },
+    ourCases.backup,
     {
       op: 'backup',
       tool: 'pg_dump -Fc',
@@ -211,40 +255,9 @@ function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean
       run: () => timed('pg_dump', ['-Fd', '-j', '2', ...conn, '-f', fd, src], { output: () => dirSize(fd) }),
     },
   ];
-  if (naive) {
-    const out = path.join(work, 'naive.json');
-    cases.push({
-      op: 'backup',
-      tool: 'naive (SELECT * + JSON.stringify)',
-      command: `node --import tsx bench/naive.ts --url ${srcUrl} --out ${out}`,
-      setup: async () => rmSync(out, { force: true }),
-      run: () => timed(process.execPath, node(NAIVE, ['--url', srcUrl, '--out', out]), { output: () => statSync(out).size }),
-    });
-  }
   cases.push(
-    {
-      op: 'verify',
-      tool: 'prisma-guard verify',
-      command: `${CLI_CMD} verify <backup> --backup-dir ${ours}`,
-      run: () => timed(process.execPath, node(CLI, ['verify', path.basename(latestBackup(ours)), '--backup-dir', ours, '--json'])),
-    },
-    {
-      op: 'restore',
-      tool: 'prisma-guard restore --mode data (empty schema)',
-      command: `${CLI_CMD} restore <backup> --mode data --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
-      setup: async () => {
-        await recreateDb(admin, tgt);
-        await generatePostgres(tgtUrl, 1, { schemaOnly: true });
-      },
-      run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', 'data', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
-    },
-    {
-      op: 'restore',
-      tool: 'prisma-guard restore --mode full (empty database)',
-      command: `${CLI_CMD} restore <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
-      setup: () => recreateDb(admin, tgt),
-      run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
-    },
+    ...ourCases.naive,
+    ...ourCases.verifyAndRestores,
     {
       op: 'restore',
       tool: 'pg_restore --single-transaction',
@@ -274,14 +287,12 @@ function sqliteCases(src: string, work: string, naive: boolean): Case[] {
   const clearTarget = async () => {
     for (const s of ['', '-journal', '-wal', '-shm', '.prisma-guard.lock']) rmSync(tgt + s, { force: true });
   };
+  const ourCases = prismaGuardCases({ srcUrl, tgtUrl, ours, work, naive, emptySchema: async () => {
+    await clearTarget();
+    generateSqlite(tgt, 1, { schemaOnly: true });
+  }, noDatabase: clearTarget, noDatabaseLabel: 'no file' });
   const cases: Case[] = [
-    {
-      op: 'backup',
-      tool: 'prisma-guard backup',
-      command: `${CLI_CMD} backup --url ${srcUrl} --backup-dir ${ours}`,
-      setup: async () => rmSync(ours, { recursive: true, force: true }),
-      run: () => timed(process.execPath, node(CLI, ['backup', '--url', srcUrl, '--backup-dir', ours, '--json']), { output: () => statSync(latestBackup(ours)).size }),
-    },
+    ourCases.backup,
     {
       op: 'backup',
       tool: 'sqlite3 .dump',
@@ -297,40 +308,9 @@ function sqliteCases(src: string, work: string, naive: boolean): Case[] {
       run: () => timed('sqlite3', [src, `.backup ${copy}`], { output: () => statSync(copy).size }),
     },
   ];
-  if (naive) {
-    const out = path.join(work, 'naive.json');
-    cases.push({
-      op: 'backup',
-      tool: 'naive (SELECT * + JSON.stringify)',
-      command: `node --import tsx bench/naive.ts --url ${srcUrl} --out ${out}`,
-      setup: async () => rmSync(out, { force: true }),
-      run: () => timed(process.execPath, node(NAIVE, ['--url', srcUrl, '--out', out]), { output: () => statSync(out).size }),
-    });
-  }
   cases.push(
-    {
-      op: 'verify',
-      tool: 'prisma-guard verify',
-      command: `${CLI_CMD} verify <backup> --backup-dir ${ours}`,
-      run: () => timed(process.execPath, node(CLI, ['verify', path.basename(latestBackup(ours)), '--backup-dir', ours, '--json'])),
-    },
-    {
-      op: 'restore',
-      tool: 'prisma-guard restore --mode data (empty schema)',
-      command: `${CLI_CMD} restore <backup> --mode data --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
-      setup: async () => {
-        await clearTarget();
-        generateSqlite(tgt, 1, { schemaOnly: true });
-      },
-      run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', 'data', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
-    },
-    {
-      op: 'restore',
-      tool: 'prisma-guard restore --mode full (no file)',
-      command: `${CLI_CMD} restore <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
-      setup: clearTarget,
-      run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
-    },
+    ...ourCases.naive,
+    ...ourCases.verifyAndRestores,
     {
       op: 'restore',
       tool: 'sqlite3 < dump.sql',

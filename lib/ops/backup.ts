@@ -76,7 +76,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   const createdAt = ctx.clock.now();
   const reason = sanitizeReason(options.reason ?? 'manual');
   const file = backupFileName(createdAt, reason);
-  const schemaPrismaHash = await schemaHash(ctx.projectDir).catch(() => null);
+  const schemaPrismaHash = await schemaHash(ctx.projectDir, undefined, { evaluateConfig: false }).catch(() => null);
   const result: EncodeResult & { header?: BackupHeader } = {};
   const written = await conn.snapshot(async (reader) => {
     const selected = options.selectRows ? await options.selectRows(reader) : null;

@@ -110,17 +110,23 @@ function defaultMigrationsDir(schemaPath: string): string {
 }
 
 /** Finds the Prisma schema and migrations folder of the project containing `cwd` (see the module comment). */
-export async function findPrismaProject(cwd: string = process.cwd()): Promise<PrismaProject> {
+export async function findPrismaProject(cwd: string = process.cwd(), options: { evaluateConfig?: boolean } = {}): Promise<PrismaProject> {
   const root = findRoot(cwd);
   const configPath = findConfigFile(root);
   let configWarning: string | undefined;
   if (configPath) {
     let paths: ConfigPaths;
-    try {
-      paths = await evaluateConfig(root, configPath);
-    } catch (e) {
-      configWarning = `Could not evaluate ${path.basename(configPath)} (${messageOf(e)}); read its text instead.`;
+    if (options.evaluateConfig === false) {
+      // Cheap mode (a backup's informational schema hash): evaluating the config loads Prisma and
+      // costs about 1.5 s; its text gives literal paths.
       paths = scanConfigText(configPath);
+    } else {
+      try {
+        paths = await evaluateConfig(root, configPath);
+      } catch (e) {
+        configWarning = `Could not evaluate ${path.basename(configPath)} (${messageOf(e)}); read its text instead.`;
+        paths = scanConfigText(configPath);
+      }
     }
     if (paths.schema) {
       return {
@@ -172,8 +178,8 @@ function schemaFolderFiles(dir: string): string[] {
  * exact bytes (so it equals `sha256sum schema.prisma`); a multi-file schema folder hashes, for each
  * .prisma file in path order, its relative path, a NUL, its length and its bytes.
  */
-export async function schemaHash(projectDir: string, schemaPath?: string): Promise<string | null> {
-  const target = schemaPath ? path.resolve(projectDir, schemaPath) : (await findPrismaProject(projectDir)).schemaPath;
+export async function schemaHash(projectDir: string, schemaPath?: string, options: { evaluateConfig?: boolean } = {}): Promise<string | null> {
+  const target = schemaPath ? path.resolve(projectDir, schemaPath) : (await findPrismaProject(projectDir, options)).schemaPath;
   if (!target) return null;
   let stat: fs.Stats;
   try {
