@@ -102,26 +102,16 @@ export function parseScheduleConfig(env: Record<string, string | undefined>): Sc
       });
     }
   }
-  const candidates: Array<{ job: ScheduleJob; cronVar: string; tzVar: string }> = [
-    {
-      job: {
-        name: 'daily',
-        cron: envValue(env, SCHEDULE_ENV.daily) ?? DEFAULT_DAILY_CRON,
-        timeZone: envValue(env, SCHEDULE_ENV.dailyTz) ?? baseTz,
-      },
-      cronVar: SCHEDULE_ENV.daily,
-      tzVar: envValue(env, SCHEDULE_ENV.dailyTz) ? SCHEDULE_ENV.dailyTz : SCHEDULE_ENV.tz,
-    },
-    {
-      job: {
-        name: 'interval',
-        cron: envValue(env, SCHEDULE_ENV.interval) ?? DEFAULT_INTERVAL_CRON,
-        timeZone: envValue(env, SCHEDULE_ENV.intervalTz) ?? baseTz,
-      },
-      cronVar: SCHEDULE_ENV.interval,
-      tzVar: envValue(env, SCHEDULE_ENV.intervalTz) ? SCHEDULE_ENV.intervalTz : SCHEDULE_ENV.tz,
-    },
-  ];
+  const DEFAULT_CRON = { daily: DEFAULT_DAILY_CRON, interval: DEFAULT_INTERVAL_CRON } as const;
+  const candidates: Array<{ job: ScheduleJob; cronVar: string; tzVar: string }> = JOB_NAMES.map((name) => {
+    const cronVar = SCHEDULE_ENV[name];
+    const ownTzVar = SCHEDULE_ENV[`${name}Tz`];
+    return {
+      job: { name, cron: envValue(env, cronVar) ?? DEFAULT_CRON[name], timeZone: envValue(env, ownTzVar) ?? baseTz },
+      cronVar,
+      tzVar: envValue(env, ownTzVar) ? ownTzVar : SCHEDULE_ENV.tz,
+    };
+  });
   const jobs: ScheduleJob[] = [];
   for (const c of candidates) {
     if (disabled.has('all') || disabled.has(c.job.name)) continue;

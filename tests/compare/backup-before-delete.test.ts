@@ -11,7 +11,7 @@ import { verifyBackup } from '../../lib/ops/verify.ts';
 import { createAdapter } from '../../prisma/adapter.ts';
 import type { PrismaClient } from '../../prisma/generated/sqlite/client.ts';
 import { runCli } from '../helpers/cli.ts';
-import { DIALECTS, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, rawQueryable, type FreshDatabase, demoDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
 async function client(dialect: string, url: string): Promise<PrismaClient> {
@@ -37,9 +37,7 @@ for (const dialect of DIALECTS) {
     const ctx = () => resolveContext({ url: db.url, backupDir: dir, env: {} });
 
     beforeAll(async () => {
-      db = await freshDatabase(dialect);
-      await migrateDemo(db.url, dialect);
-      await seedDemo(db.url, dialect);
+      db = await demoDatabase(dialect);
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-bbd-'));
       prisma = await client(dialect, db.url);
     });

@@ -7,7 +7,7 @@ import { resolveContext } from '../../lib/ops/context.ts';
 import { diffTable, type DiffReport, type RowSource } from '../../lib/ops/diff.ts';
 import { BackupFileSide, diffBackups, diffWithLive } from '../../lib/ops/diff-sources.ts';
 import { runCli } from '../helpers/cli.ts';
-import { DIALECTS, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, rawQueryable, type FreshDatabase, demoDatabase } from '../helpers/db.ts';
 
 /** Every column of `users` except the key and created_at: the update below changes each of them. */
 const USER_COLUMNS_CHANGED = ['email', 'name', 'role', 'bio', 'is_active', 'karma', 'balance_cents', 'rating', 'credit', 'birth_date', 'updated_at', 'preferences', 'avatar', 'last_login_at'];
@@ -44,9 +44,7 @@ for (const dialect of DIALECTS) {
     const runVerb = (args: string[]) => runCli(args, env());
 
     beforeAll(async () => {
-      db = await freshDatabase(dialect);
-      await migrateDemo(db.url, dialect);
-      await seedDemo(db.url, dialect);
+      db = await demoDatabase(dialect);
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-diff-'));
       before = (await backup(ctx(), { reason: 'before' })).manifest.file;
     });

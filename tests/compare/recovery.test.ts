@@ -7,7 +7,7 @@ import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { listBackups } from '../../lib/ops/store.ts';
 import { runCli } from '../helpers/cli.ts';
-import { DIALECTS, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, rawQueryable, type FreshDatabase, demoDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
 /** Lines of `b` that are not in `a`. */
@@ -26,9 +26,7 @@ for (const dialect of DIALECTS) {
     const verb = (args: string[]) => runCli(args, env());
 
     beforeAll(async () => {
-      db = await freshDatabase(dialect);
-      await migrateDemo(db.url, dialect);
-      await seedDemo(db.url, dialect);
+      db = await demoDatabase(dialect);
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-recovery-'));
     });
     afterAll(async () => {

@@ -7,7 +7,7 @@ import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { restore } from '../../lib/ops/restore.ts';
 import { runCli } from '../helpers/cli.ts';
-import { DIALECTS, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, rawQueryable, type FreshDatabase, demoDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
 const APP_TABLES = ['users', 'posts', 'tags', '_PostToTag', 'comments', 'products', 'orders', 'order_items'];
@@ -21,9 +21,7 @@ for (const dialect of DIALECTS) {
     const ctx = () => resolveContext({ url: db.url, backupDir: dir, env: {} });
 
     beforeAll(async () => {
-      db = await freshDatabase(dialect);
-      await migrateDemo(db.url, dialect);
-      await seedDemo(db.url, dialect);
+      db = await demoDatabase(dialect);
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-tables-'));
       file = (await backup(ctx(), { reason: 'before' })).manifest.file;
       original = oracleDump(db.url, { dataOnly: true });

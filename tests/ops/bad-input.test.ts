@@ -7,7 +7,7 @@ import { ExitCode } from '../../lib/core/errors.ts';
 import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { runCli } from '../helpers/cli.ts';
-import { DIALECTS, freshDatabase, migrateDemo, seedDemo, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, type FreshDatabase, demoDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
 /**
@@ -23,9 +23,7 @@ for (const dialect of DIALECTS) {
     let env: Record<string, string>;
 
     beforeAll(async () => {
-      db = await freshDatabase(dialect);
-      await migrateDemo(db.url, dialect);
-      await seedDemo(db.url, dialect);
+      db = await demoDatabase(dialect);
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-bad-'));
       env = { DATABASE_URL: db.url, BACKUP_DIR: dir };
       good = (await backup(resolveContext({ url: db.url, backupDir: dir, env: {} }), { reason: 'good' })).manifest.file;

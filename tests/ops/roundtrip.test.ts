@@ -7,7 +7,7 @@ import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { restore } from '../../lib/ops/restore.ts';
 import { verifyBackup } from '../../lib/ops/verify.ts';
-import { DIALECTS, freshDatabase, migrateDemo, seedDemo, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, type FreshDatabase, demoDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
 /**
@@ -22,9 +22,7 @@ for (const dialect of DIALECTS) {
     const ctx = () => resolveContext({ url: db.url, backupDir: dir, env: {} });
 
     beforeAll(async () => {
-      db = await freshDatabase(dialect);
-      await migrateDemo(db.url, dialect);
-      await seedDemo(db.url, dialect);
+      db = await demoDatabase(dialect);
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-rt-'));
     });
     afterAll(async () => {

@@ -11,6 +11,7 @@ import { LEDGER_SCHEMA, LEDGER_TABLE } from '../../lib/ops/slot-ledger.ts';
 import { listBackups } from '../../lib/ops/store.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { createPgDatabase, rawQueryable, tempDir, type FreshDatabase } from '../helpers/db.ts';
+import { testScheduleEnv } from './test-schedule-env.ts';
 
 const SLOT_MS = 3000;
 let db: FreshDatabase;
@@ -43,13 +44,7 @@ function startScheduler(backupDir: string): Child {
       CI: 'true',
       DATABASE_URL: db.url,
       BACKUP_DIR: backupDir,
-      BACKUP_SCHEDULE_INTERVAL: `*/${SLOT_MS / 1000} * * * * *`,
-      BACKUP_SCHEDULE_DISABLE: 'daily',
-      BACKUP_SCHEDULE_TZ: 'UTC',
-      BACKUP_KEEP_HOURLY: '0',
-      BACKUP_KEEP_DAILY: '0',
-      BACKUP_KEEP_WEEKLY: '0',
-      BACKUP_KEEP_MONTHLY: '0',
+      ...testScheduleEnv(SLOT_MS / 1000),
     },
   });
   let out = '';

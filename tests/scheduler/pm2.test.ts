@@ -16,6 +16,7 @@ import { listBackups } from '../../lib/ops/store.ts';
 import { verifyBackup } from '../../lib/ops/verify.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/db.ts';
+import { testScheduleEnv } from './test-schedule-env.ts';
 
 const PM2 = path.join(ROOT, 'node_modules/.bin/pm2');
 const ECOSYSTEM = path.join(ROOT, 'ecosystem.config.cjs');
@@ -29,15 +30,8 @@ const DB_FILE = path.join(tmp.dir, 'big.db');
 const appEnv = {
   DATABASE_URL: `file:${DB_FILE}`,
   BACKUP_DIR,
-  // A slot every 5 seconds (node-schedule/cron-parser cron with a seconds field); no daily job.
-  BACKUP_SCHEDULE_INTERVAL: '*/5 * * * * *',
-  BACKUP_SCHEDULE_DISABLE: 'daily',
-  BACKUP_SCHEDULE_TZ: 'UTC',
-  // Keep everything: this test counts backups, retention has its own tests.
-  BACKUP_KEEP_HOURLY: '0',
-  BACKUP_KEEP_DAILY: '0',
-  BACKUP_KEEP_WEEKLY: '0',
-  BACKUP_KEEP_MONTHLY: '0',
+  // A slot every 5 seconds; no daily job; retention off (this test counts backups).
+  ...testScheduleEnv(5),
 };
 
 function pm2(args: string[]): { code: number; stdout: string; stderr: string } {
