@@ -54,11 +54,35 @@ export interface SnapshotReader {
    * may be reused by the reader once the consumer asks for the next one (hash it, do not keep it).
    */
   canonicalLines?(table: TableSchema): AsyncIterable<Uint8Array>;
+  /**
+   * Optional (added for the restore proof): a second reader on its own connection that sees exactly
+   * this snapshot (PostgreSQL exported snapshots), so two tables can be read at once. Valid while
+   * this reader's snapshot lasts; close it before the snapshot ends.
+   */
+  fork?(): Promise<SnapshotReader & { close(): Promise<void> }>;
+}
+
+/**
+ * A run of a table's rows as their canonical backup lines: UTF-8 bytes of whole lines, each
+ * `JSON.stringify(row) + "\n"` as written by the backup. The reader has counted and hashed them but
+ * not parsed them (the table's checksum is checked after its last run, before the load commits).
+ */
+export interface RowLines {
+  bytes: Uint8Array;
+  /** Number of lines in `bytes`. */
+  rows: number;
+  /** The error to throw for the `index`-th line of this run (0-based) when it is not a valid row. */
+  invalid(index: number, why: string): Error;
 }
 
 export interface TableData {
   table: TableSchema;
   rows: AsyncIterable<EncodedRow[]>;
+  /**
+   * Optional fast path (added for restore speed): the same rows as unparsed canonical lines. A loader
+   * that can translate lines itself reads `lines` instead of `rows`; it must read exactly one of them.
+   */
+  lines?: AsyncIterable<RowLines>;
 }
 
 export interface LoadOptions {

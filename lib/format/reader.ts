@@ -3,59 +3,138 @@ import { createReadStream, promises as fs } from 'node:fs';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
-import type { EncodedRow } from '../dialects/dialect.ts';
+import type { EncodedRow, RowLines } from '../dialects/dialect.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
 import { validateHeader } from './validate.ts';
 
 /** Longest line accepted (a row with large binary values); longer means corrupt, not an OOM. */
 export const MAX_LINE_BYTES = 256 * 1024 * 1024;
-const BATCH = 1000;
+
+const NL = 0x0a;
+const OPEN_BRACKET = 0x5b;
 
 /**
- * Yields the lines of a gzip file without their "\n", with bounded memory. gzip errors become
- * GuardErrors that say whether the file is truncated, corrupt or not gzip at all.
+ * The decompressed bytes of a gzip file, chunk by chunk. gzip errors become GuardErrors that say
+ * whether the file is truncated, corrupt or not gzip at all.
  */
-export async function* gzipLines(filePath: string, displayName: string): AsyncGenerator<string> {
-  const stream = createReadStream(filePath, { highWaterMark: 1 << 20 }).pipe(zlib.createGunzip({ chunkSize: 1 << 16 }));
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+async function* gunzipChunks(filePath: string, displayName: string): AsyncGenerator<Buffer> {
+  const stream = createReadStream(filePath, { highWaterMark: 1 << 20 }).pipe(zlib.createGunzip({ chunkSize: 1 << 18 }));
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let start = 0;
-      let nl = chunk.indexOf(10, start);
-      if (nl === -1) {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-      } else {
-        // First line of this chunk completes the pending part.
-        const first = pending.length ? Buffer.concat([...pending, chunk.subarray(0, nl)]) : chunk.subarray(0, nl);
-        pending = [];
-        pendingBytes = 0;
-        yield first.toString('utf8');
-        start = nl + 1;
-        const last = chunk.lastIndexOf(10);
-        if (last >= start) {
-          const text = chunk.toString('utf8', start, last);
-          for (const line of text.split('\n')) yield line;
-          start = last + 1;
-        }
-        if (start < chunk.length) {
-          pending.push(chunk.subarray(start));
-          pendingBytes = chunk.length - start;
-        }
-      }
-      if (pendingBytes > MAX_LINE_BYTES) {
-        throw new GuardError('BACKUP_CORRUPT', `${displayName} holds a line longer than ${MAX_LINE_BYTES} bytes.`, { hint: 'The file is damaged or not a prisma-guard backup; use another backup.' });
-      }
-    }
+    for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
   } catch (e) {
-    stream.destroy();
     if (e instanceof GuardError) throw e;
     throw classifyGzipError(e, displayName);
+  } finally {
+    stream.destroy();
   }
-  if (pendingBytes > 0) {
-    // A final line without "\n": our writer always ends lines, so the file was cut.
-    throw new GuardError('BACKUP_TRUNCATED', `${displayName} ends in the middle of a line: the file is truncated.`, { hint: 'Use another backup (`prisma-guard list`); this one was cut off while being copied or written.' });
+}
+
+/**
+ * Splits decompressed chunks into lines without copying them: a line is a view into its chunk,
+ * except one that straddles two chunks, which is joined on its own. Memory is bounded by a chunk
+ * plus the longest line (MAX_LINE_BYTES).
+ */
+class LineSource {
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  private queued: Buffer | null = null;
+  private ended = false;
+  /** Number of the last line handed out (1-based). */
+  lineNo = 0;
+
+  constructor(
+    private readonly chunks: AsyncGenerator<Buffer>,
+    private readonly displayName: string,
+  ) {}
+
+  /**
+   * Makes sure buf[pos..] holds at least one complete line; false at a clean end of file. A file
+   * that ends in the middle of a line is truncated (our writer ends every line).
+   */
+  private async ensureLine(): Promise<boolean> {
+    if (this.buf.indexOf(NL, this.pos) >= 0) return true;
+    const pieces: Buffer[] = this.pos < this.buf.length ? [this.buf.subarray(this.pos)] : [];
+    let size = pieces.length ? pieces[0].length : 0;
+    for (;;) {
+      const chunk = await this.nextChunk();
+      if (chunk === undefined) {
+        this.buf = Buffer.alloc(0);
+        this.pos = 0;
+        if (size > 0) throw new GuardError('BACKUP_TRUNCATED', `${this.displayName} ends in the middle of a line: the file is truncated.`, { hint: 'Use another backup (`prisma-guard list`); this one was cut off while being copied or written.' });
+        return false;
+      }
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        pieces.push(chunk);
+        size += chunk.length;
+        if (size > MAX_LINE_BYTES) {
+          throw new GuardError('BACKUP_CORRUPT', `${this.displayName} holds a line longer than ${MAX_LINE_BYTES} bytes.`, { hint: 'The file is damaged or not a prisma-guard backup; use another backup.' });
+        }
+        continue;
+      }
+      if (pieces.length === 0) {
+        this.buf = chunk;
+        this.pos = 0;
+        return true;
+      }
+      pieces.push(chunk.subarray(0, nl + 1));
+      this.buf = Buffer.concat(pieces);
+      this.pos = 0;
+      this.queued = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : null;
+      return true;
+    }
+  }
+
+  private async nextChunk(): Promise<Buffer | undefined> {
+    if (this.queued) {
+      const q = this.queued;
+      this.queued = null;
+      return q;
+    }
+    if (this.ended) return undefined;
+    const r = await this.chunks.next();
+    if (r.done) {
+      this.ended = true;
+      return undefined;
+    }
+    return r.value;
+  }
+
+  /** The next line including its "\n", or undefined at the end of the file. */
+  async line(): Promise<Buffer | undefined> {
+    if (!(await this.ensureLine())) return undefined;
+    const nl = this.buf.indexOf(NL, this.pos);
+    const line = this.buf.subarray(this.pos, nl + 1);
+    this.pos = nl + 1;
+    this.lineNo++;
+    return line;
+  }
+
+  /**
+   * If the next line is a row (starts with "["), the longest run of consecutive complete row lines
+   * available without reading further, each with its "\n"; otherwise undefined (the line stays).
+   */
+  async rowRun(): Promise<{ bytes: Buffer; rows: number; firstLine: number } | undefined> {
+    if (!(await this.ensureLine())) return undefined;
+    const buf = this.buf;
+    if (buf[this.pos] !== OPEN_BRACKET) return undefined;
+    const start = this.pos;
+    let p = start;
+    let rows = 0;
+    while (p < buf.length && buf[p] === OPEN_BRACKET) {
+      const nl = buf.indexOf(NL, p);
+      if (nl < 0) break;
+      rows++;
+      p = nl + 1;
+    }
+    this.pos = p;
+    const firstLine = this.lineNo + 1;
+    this.lineNo += rows;
+    return { bytes: buf.subarray(start, p), rows, firstLine };
+  }
+
+  async close(): Promise<void> {
+    await this.chunks.return(undefined);
   }
 }
 
@@ -74,10 +153,21 @@ function classifyGzipError(e: unknown, name: string): GuardError {
   return new GuardError('BACKUP_CORRUPT', `${name} is corrupt: ${msg}.`, { hint: 'The compressed data is damaged; use another backup (`prisma-guard list`).', cause: e });
 }
 
+/** A run of row lines as the reader hands it out (the bytes are a view into a decompressed chunk). */
+type BufferRun = RowLines & { bytes: Buffer };
+
 export interface BackupSection {
   table: TableSchema;
-  /** Row batches; the table's count and checksum are checked when the section ends. */
-  rows: AsyncIterable<EncodedRow[]>;
+  /**
+   * Row batches, each row parsed and checked to be an array of one value per column. The table's
+   * count and checksum are checked when the section ends (after the last batch was handed out).
+   */
+  readonly rows: AsyncIterable<EncodedRow[]>;
+  /**
+   * The same rows as their raw canonical lines (checksummed, counted, not parsed): for consumers
+   * that translate the bytes themselves (the PostgreSQL loader). Read either `rows` or `lines`.
+   */
+  readonly lines: AsyncIterable<RowLines>;
 }
 
 export interface OpenedBackup {
@@ -103,22 +193,16 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
     if (e instanceof GuardError) throw e;
     throw classifyGzipError(e, displayName);
   }
-  const lines = gzipLines(filePath, displayName);
+  const source = new LineSource(gunzipChunks(filePath, displayName), displayName);
   const whole = createHash('sha256');
-  let lineNo = 0;
-  const next = async (): Promise<string | undefined> => {
-    const r = await lines.next();
-    if (r.done) return undefined;
-    lineNo++;
-    return r.value;
-  };
-  const first = await next();
-  if (first === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} holds no data.`, { hint: 'Use another backup.' });
+  const firstBytes = await source.line();
+  if (firstBytes === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} holds no data.`, { hint: 'Use another backup.' });
+  const first = firstBytes.toString('utf8', 0, firstBytes.length - 1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(first);
   } catch {
-    await lines.return(undefined);
+    await source.close();
     // Our header starts like this: a damaged header of one of our backups is corruption, not a foreign file.
     if (first.startsWith(`{"type":"header","format":"${BACKUP_FORMAT}"`)) {
       throw new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: its header (line 1) is damaged and is no longer valid JSON.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
@@ -127,23 +211,31 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
   }
   const p = parsed as Partial<BackupHeader>;
   if (!p || typeof p !== 'object' || p.format !== BACKUP_FORMAT) {
-    await lines.return(undefined);
+    await source.close();
     throw new GuardError('BACKUP_NOT_OURS', `${displayName} is not a prisma-guard backup (its first line has no "format": "${BACKUP_FORMAT}").`, { hint: 'Pass a backup written by prisma-guard.' });
   }
   if (typeof p.formatVersion === 'number' && p.formatVersion > BACKUP_FORMAT_VERSION) {
-    await lines.return(undefined);
+    await source.close();
     throw new GuardError('BACKUP_VERSION', `${displayName} uses backup format version ${p.formatVersion}; this prisma-guard reads up to version ${BACKUP_FORMAT_VERSION}.`, { hint: 'Upgrade prisma-guard to restore this backup.' });
   }
   let header: BackupHeader;
   try {
     header = validateHeader(parsed, displayName);
   } catch (e) {
-    await lines.return(undefined);
+    await source.close();
     throw e;
   }
-  whole.update(first + '\n');
+  whole.update(firstBytes);
   const byName = new Map(header.schema.tables.map((t) => [t.name, t]));
   const corrupt = (why: string) => new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
+  /** A control line (header, table start/end, trailer) as parsed JSON. */
+  const controlLine = (bytes: Buffer, what: () => string): Record<string, unknown> => {
+    try {
+      return JSON.parse(bytes.toString('utf8', 0, bytes.length - 1));
+    } catch {
+      throw corrupt(what());
+    }
+  };
 
   const opened: OpenedBackup = {
     header,
@@ -152,14 +244,9 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
       const tables: TrailerLine['tables'] = {};
       let rowsTotal = 0;
       for (;;) {
-        const line = await next();
+        const line = await source.line();
         if (line === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is truncated: it ends after ${seen.size} table(s) without its trailer.`, { hint: 'Use another backup (`prisma-guard list`).' });
-        let obj: { type?: string; name?: string; columns?: string[] } & Partial<TrailerLine>;
-        try {
-          obj = JSON.parse(line);
-        } catch {
-          throw corrupt(`line ${lineNo} is not valid JSON`);
-        }
+        const obj = controlLine(line, () => `line ${source.lineNo} is not valid JSON`) as { type?: string; name?: string; columns?: string[] } & Partial<TrailerLine>;
         if (obj?.type === 'trailer') {
           const trailer = obj as TrailerLine;
           const expected = whole.digest('hex');
@@ -172,82 +259,96 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
           if (Object.keys(trailer.tables ?? {}).length !== Object.keys(tables).length) throw corrupt('the trailer lists tables the file does not hold');
           const missing = header.schema.tables.filter((t) => !seen.has(t.name)).map((t) => t.name);
           if (missing.length) throw corrupt(`tables in the header have no data: ${missing.join(', ')}`);
-          const extra = await next();
-          if (extra !== undefined) throw corrupt(`data follows the trailer (line ${lineNo})`);
+          const extra = await source.line();
+          if (extra !== undefined) throw corrupt(`data follows the trailer (line ${source.lineNo})`);
           opened.trailer = trailer;
           return;
         }
-        if (obj?.type !== 'table' || typeof obj.name !== 'string') throw corrupt(`line ${lineNo} should start a table or be the trailer`);
+        if (obj?.type !== 'table' || typeof obj.name !== 'string') throw corrupt(`line ${source.lineNo} should start a table or be the trailer`);
         const table = byName.get(obj.name);
         if (!table) throw corrupt(`table "${obj.name}" is not in the header's schema`);
         if (seen.has(obj.name)) throw corrupt(`table "${obj.name}" appears twice`);
         const cols = table.columns.map((c) => c.name);
         if (!Array.isArray(obj.columns) || obj.columns.join('\u0000') !== cols.join('\u0000')) throw corrupt(`the columns of "${obj.name}" differ from the header`);
         seen.add(obj.name);
-        whole.update(line + '\n');
+        whole.update(line);
         const hash = createHash('sha256');
+        const tableName = obj.name;
         let count = 0;
         let done = false;
-        const width = cols.length;
-        const tableName = obj.name;
-        const rows = async function* (): AsyncGenerator<EncodedRow[]> {
-          let batch: EncodedRow[] = [];
-          let text = '';
-          for (;;) {
-            const l = await next();
-            if (l === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is truncated inside table "${tableName}" after ${count} rows.`, { hint: 'Use another backup (`prisma-guard list`).' });
-            if (l.charCodeAt(0) !== 91 /* [ */) {
-              let end: { type?: string; name?: string; rows?: number; sha256?: string };
-              try {
-                end = JSON.parse(l);
-              } catch {
-                throw corrupt(`line ${lineNo} in table "${tableName}" is not valid JSON`);
-              }
-              if (end?.type !== 'table-end' || end.name !== tableName) throw corrupt(`line ${lineNo} in table "${tableName}" is neither a row nor the table's end`);
-              if (text) hash.update(text);
-              whole.update(text);
-              const digest = hash.digest('hex');
-              if (end.rows !== count + batch.length) throw corrupt(`table "${tableName}" should hold ${end.rows} rows but holds ${count + batch.length}`);
-              if (end.sha256 !== digest) throw corrupt(`the checksum of table "${tableName}" does not match its rows (a row was changed)`);
-              count += batch.length;
-              if (batch.length) yield batch;
-              whole.update(l + '\n');
-              tables[tableName] = { rows: count, sha256: digest };
-              rowsTotal += count;
-              done = true;
-              return;
-            }
-            let row: unknown;
-            try {
-              row = JSON.parse(l);
-            } catch {
-              throw corrupt(`row line ${lineNo} of table "${tableName}" is not valid JSON`);
-            }
-            if (!Array.isArray(row) || row.length !== width) throw corrupt(`row line ${lineNo} of table "${tableName}" does not have ${width} values`);
-            batch.push(row as EncodedRow);
-            text += l + '\n';
-            if (batch.length >= BATCH) {
-              hash.update(text);
-              whole.update(text);
-              text = '';
-              count += batch.length;
-              const out = batch;
-              batch = [];
-              yield out;
-            }
+
+        /**
+         * The next run of row lines, hashed and counted; undefined after the table's end line, whose
+         * count and checksum are checked here. Not a generator, so a consumer that stops early
+         * cannot close it and the section can still be drained.
+         */
+        const nextRun = async (): Promise<BufferRun | undefined> => {
+          if (done) return undefined;
+          const run = await source.rowRun();
+          if (run) {
+            hash.update(run.bytes);
+            whole.update(run.bytes);
+            count += run.rows;
+            const firstLine = run.firstLine;
+            return { bytes: run.bytes, rows: run.rows, invalid: (index, why) => corrupt(`row line ${firstLine + index} of table "${tableName}" ${why}`) };
           }
+          const l = await source.line();
+          if (l === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is truncated inside table "${tableName}" after ${count} rows.`, { hint: 'Use another backup (`prisma-guard list`).' });
+          const end = controlLine(l, () => `line ${source.lineNo} in table "${tableName}" is not valid JSON`) as { type?: string; name?: string; rows?: number; sha256?: string };
+          if (end?.type !== 'table-end' || end.name !== tableName) throw corrupt(`line ${source.lineNo} in table "${tableName}" is neither a row nor the table's end`);
+          const digest = hash.digest('hex');
+          if (end.rows !== count) throw corrupt(`table "${tableName}" should hold ${end.rows} rows but holds ${count}`);
+          if (end.sha256 !== digest) throw corrupt(`the checksum of table "${tableName}" does not match its rows (a row was changed)`);
+          whole.update(l);
+          tables[tableName] = { rows: count, sha256: digest };
+          rowsTotal += count;
+          done = true;
+          return undefined;
         };
-        const gen = rows();
-        yield { table, rows: gen };
-        if (!done) {
-          // The consumer skipped (part of) the section: read it to its end so checks still run.
-          for await (const _ of gen) void _;
+        const width = cols.length;
+        const section: BackupSection = {
+          table,
+          get lines() {
+            return (async function* () {
+              for (let run = await nextRun(); run; run = await nextRun()) yield run;
+            })();
+          },
+          get rows() {
+            return (async function* () {
+              for (let run = await nextRun(); run; run = await nextRun()) yield parseRows(run, width);
+            })();
+          },
+        };
+        yield section;
+        // The consumer skipped (part of) the section: read it to its end so the checks still run.
+        while (await nextRun()) {
+          /* drain */
         }
       }
     },
     async close() {
-      await lines.return(undefined);
+      await source.close();
     },
   };
   return opened;
+}
+
+/** Parses a run of row lines into rows, each checked to be an array of `width` values. */
+function parseRows(run: BufferRun, width: number): EncodedRow[] {
+  const { bytes } = run;
+  const rows: EncodedRow[] = new Array(run.rows);
+  let start = 0;
+  for (let i = 0; i < run.rows; i++) {
+    const nl = bytes.indexOf(NL, start);
+    let row: unknown;
+    try {
+      row = JSON.parse(bytes.toString('utf8', start, nl));
+    } catch {
+      throw run.invalid(i, 'is not valid JSON');
+    }
+    if (!Array.isArray(row) || row.length !== width) throw run.invalid(i, `does not have ${width} values`);
+    rows[i] = row as EncodedRow;
+    start = nl + 1;
+  }
+  return rows;
 }

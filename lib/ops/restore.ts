@@ -1,9 +1,9 @@
-import { GuardError } from '../core/errors.ts';
+import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, TableSchema } from '../core/types.ts';
-import type { Connection, TableData } from '../dialects/dialect.ts';
+import type { Connection } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
-import { openBackup, type OpenedBackup } from '../format/reader.ts';
+import { openBackup } from '../format/reader.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
@@ -224,7 +224,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           schema: header.schema,
           tables,
           keepExisting: merge,
-          data: sectionsOf(opened),
+          data: opened.sections(), // a BackupSection is a TableData (rows, and lines for loaders that read bytes)
           onProgress: (table, rows) => ctx.reporter.progress(`restore ${table}`, rows, tableRows[table]),
         });
         // The loader read the whole file, trailer included, before committing.
@@ -237,7 +237,19 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       } finally {
         await opened.close();
       }
-      const proof = await prove(conn, header, expected, tables, mode);
+      let proof: Awaited<ReturnType<typeof prove>>;
+      try {
+        proof = await prove(conn, header, expected, tables, mode);
+      } catch (e) {
+        // The data is in: say so, or the user would believe nothing changed.
+        const err = isGuardError(e) ? e : new GuardError('DATABASE_ERROR', messageOf(e), { cause: e });
+        throw new GuardError(err.code, `The restore of ${file} was committed, but the proof afterwards could not run: ${err.message}`, {
+          hint: `Compare the database with the backup once it is reachable: \`prisma-guard diff ${file} --live\`.${safetyBackup ? ` The safety backup ${safetyBackup.split('/').pop()} holds the state before the restore.` : ''}`,
+          cause: e,
+          exitCode: err.exitCode,
+          details: { committed: true },
+        });
+      }
       if (merge) {
         // The live tables hold more than the backup: prove instead that every backup row is there, unchanged.
         const changes = await restoreRowChanges(conn, filePath, file, tables);
@@ -294,10 +306,6 @@ async function tableRowCounts(ctx: OpsContext, filePath: string, file: string): 
   }
 }
 
-async function* sectionsOf(opened: OpenedBackup): AsyncGenerator<TableData> {
-  for await (const s of opened.sections()) yield { table: s.table, rows: s.rows };
-}
-
 export async function countRows(conn: Connection, schema: DbSchema): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of schema.tables) {
@@ -320,7 +328,8 @@ async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<s
 
 async function prove(conn: Connection, header: BackupHeader, expectedByTable: Record<string, { rows: number; sha256: string }>, tables: string[], mode: RestoreMode): Promise<NonNullable<RestoreResult['proof']>> {
   return conn.snapshot(async (reader) => {
-    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name));
+    // Biggest first, so the two lanes of checksumTables finish together.
+    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name)).sort((a, b) => (expectedByTable[b.name]?.rows ?? 0) - (expectedByTable[a.name]?.rows ?? 0));
     const actual = await checksumTables(reader, wanted);
     const out: NonNullable<RestoreResult['proof']>['tables'] = {};
     let matches = true;

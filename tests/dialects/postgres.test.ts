@@ -7,6 +7,8 @@ import type { DbSchema, TableSchema } from '../../lib/core/types.ts';
 import { parseDatabaseUrl } from '../../lib/core/url.ts';
 import type { Connection, EncodedRow, TableData } from '../../lib/dialects/dialect.ts';
 import { CopyTextParser, encodeCopyLine, pgConnectionString, postgresDialect } from '../../lib/dialects/postgres/index.ts';
+import { CopyToJsonLines, CopyValueError, JsonLinesToCopy } from '../../lib/dialects/postgres/postgres-copy-text.ts';
+import { seededRandom } from '../../lib/core/random.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -224,6 +226,96 @@ describe('COPY text codec', () => {
     const p = new CopyTextParser();
     p.push(Buffer.from('1\t2\n3\t'));
     expect(() => p.end()).toThrow(/middle of a row/);
+  });
+
+  test('backup lines become the same COPY text without parsing as through JSON.parse and encodeCopyLine', () => {
+    const random = seededRandom(7);
+    const pieces = ['a', 'Z', ' ', '\\', '"', '\t', '\n', '\r', '\b', '\u0001', '\u001f', '\u007f', '\u00e9', '\u{1F389}', '\ud800', 'N', '\\N', ',', ']', '[', 'null'];
+    const value = (): string | number | boolean | null => {
+      const k = Math.floor(random() * 7);
+      if (k === 0) return null;
+      if (k === 1) return random() < 0.5;
+      if (k === 2) return Math.floor((random() - 0.5) * 2 ** Math.floor(random() * 53));
+      if (k === 3) return [0, -0, -1, 2147483647, -2147483648, 9007199254740991, 1e21, 0.5][Math.floor(random() * 8)];
+      let s = '';
+      for (let n = Math.floor(random() * 6); n > 0; n--) s += pieces[Math.floor(random() * pieces.length)];
+      return s;
+    };
+    const width = 5;
+    const include = [0, 2, 3, 4]; // column 1 is generated: left out of the COPY
+    const rows = Array.from({ length: 3000 }, () => Array.from({ length: width }, value));
+    rows.push([null, null, null, null, null], ['', '', '', '', ''], [true, false, 0, -0, '\\N']);
+    const lines = rows.map((r) => JSON.stringify(r) + '\n');
+    const expected = rows.map((r) => encodeCopyLine(include.map((i) => r[i]))).join('');
+    const converter = new JsonLinesToCopy(width, include, (i) => `c${i}`);
+    const noError = () => new Error('unexpected');
+    const got: Buffer[] = [];
+    // Several runs of different sizes, as the reader hands them out.
+    for (let at = 0; at < lines.length; ) {
+      const n = Math.min(lines.length - at, 1 + Math.floor(random() * 50));
+      got.push(converter.convert(Buffer.from(lines.slice(at, at + n).join('')), n, noError));
+      at += n;
+    }
+    // Bytes, not strings: a lone surrogate goes to the server as U+FFFD on both paths.
+    expect(Buffer.concat(got).equals(Buffer.from(expected))).toBe(true);
+    expect(converter.rows).toBe(rows.length);
+  });
+
+  test('COPY output becomes the canonical line bytes of the decoded rows, however it is split', () => {
+    const random = seededRandom(11);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+    // Fields as PostgreSQL may print them: plain, escaped (\\b \\f \\v, octal, hex), raw control bytes, quotes, multi-byte.
+    const textPieces = ['a', 'Z', ' ', '"', '\\\\', '\\t', '\\n', '\\r', '\\b', '\\f', '\\v', '\\101', '\\x42', '\u0001', '\u001f', '\u007f', '\u00e9', '\u{1F389}', ',', '['];
+    const kinds = ['string', 'number', 'boolean', 'string', 'boolean', 'boolean', 'boolean', 'number'] as const;
+    const field = (kind: (typeof kinds)[number]): string => {
+      if (random() < 0.15) return '\\N';
+      if (kind === 'number') return pick(['0', '-1', '42', '2147483647', '-2147483648', '-32768', '007', '1e3']);
+      if (kind === 'boolean') return pick(['t', 'f']);
+      let s = '';
+      for (let n = Math.floor(random() * 8); n > 0; n--) s += pick(textPieces);
+      return s;
+    };
+    const lines = Array.from({ length: 2000 }, () => kinds.map(field).join('\t') + '\n');
+    const whole = Buffer.from(lines.join(''));
+    const parser = new CopyTextParser();
+    const expected = parser
+      .push(whole)
+      .map((fields) => JSON.stringify(fields.map((t, i) => (t === null ? null : kinds[i] === 'number' ? Number(t) : kinds[i] === 'boolean' ? t === 't' : t))) + '\n')
+      .join('');
+    for (let round = 0; round < 20; round++) {
+      const converter = new CopyToJsonLines(kinds, 'T');
+      const got: Buffer[] = [];
+      for (let at = 0; at < whole.length; ) {
+        const n = Math.min(whole.length - at, 1 + Math.floor(random() * 300));
+        got.push(Buffer.from(converter.push(whole.subarray(at, at + n))));
+        at += n;
+      }
+      converter.end();
+      expect(Buffer.concat(got).toString('utf8')).toBe(expected);
+    }
+  });
+
+  test('a line that is not a row of the table is refused with the reader\'s error, a value no column takes with its row number', () => {
+    const converter = new JsonLinesToCopy(2, [0, 1], (i) => `c${i}`);
+    const invalid = (index: number, why: string) => new Error(`line ${index} ${why}`);
+    for (const [bad, why] of [['[1,2', 'is not valid JSON'], ['[1,2,3]', 'does not have 2 values'], ['{"a":1}', 'does not have 2 values'], ['[01,2]', 'is not valid JSON'], ['["a\tb",2]', 'is not valid JSON'], ['[1, 2]', '']] as const) {
+      const run = Buffer.from(`[1,2]\n${bad}\n`);
+      if (why === '') {
+        expect(converter.convert(run, 2, invalid).toString()).toBe('1\t2\n1\t2\n'); // JSON with a space is still the same row
+        continue;
+      }
+      expect(() => converter.convert(run, 2, invalid), bad).toThrow(`line 1 ${why}`);
+    }
+    const err = (() => {
+      try {
+        new JsonLinesToCopy(2, [0, 1], (i) => `c${i}`).convert(Buffer.from('[1,2]\n[{"$int":"1"},2]\n'), 2, invalid);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(CopyValueError);
+    expect((err as CopyValueError).row).toBe(2);
+    expect((err as Error).message).toMatch(/column "c0"/);
   });
 
   test('pg gets the URL without Prisma-only parameters', () => {

@@ -177,8 +177,9 @@ describe('PostgreSQL going away mid-run (pg_terminate_backend)', () => {
     await q.close();
     const before = await fingerprint(db.url);
     const run = startCli(['restore', b.manifest.file, '--yes', '--no-safety-backup', '--json'], env);
-    while (!(await pgLockHeld(db.url)) && run.child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
-    await new Promise((res) => setTimeout(res, 300));
+    // Terminate while rows are being loaded (a COPY into the database is running), not after COMMIT.
+    const loading = () => withPg(db.url, async (c) => (await c.query(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY % FROM STDIN%' AND state = 'active'`, [db.name])).rowCount! > 0);
+    while (!(await loading()) && run.child.exitCode === null) await new Promise((res) => setTimeout(res, 5));
     await terminateAll();
     const out = await run.done;
     expect([ExitCode.DATABASE, ExitCode.ROLLED_BACK], out.stdout + out.stderr).toContain(out.code);

@@ -221,84 +221,258 @@ export class CopyToJsonLines {
     this.out = next;
   }
 
+  /**
+   * One COPY line buf[start..end) (without its "\n") in a single pass: a plain text field is copied
+   * byte by byte while it is scanned, up to its tab; anything unusual (an escape, a quote, a control
+   * byte, \N, a number that is not a plain decimal) goes through slowField.
+   */
   private line(buf: Buffer, start: number, end: number): void {
     const kinds = this.kinds;
     const width = kinds.length;
     this.rows++;
-    // Worst case without fallbacks: every field quoted plus separators.
-    this.reserve(end - start + 3 * width + 8);
+    // Worst case without fallbacks: the raw bytes plus, per field, quotes or "false" for "f" and a
+    // comma (slowField reserves its own room).
+    this.reserve(end - start + 6 * width + 8);
     let out = this.out;
-    out[this.o++] = 0x5b; // [
-    let field = 0;
-    let fieldStart = start;
-    for (let i = start; i <= end; i++) {
-      if (i !== end && buf[i] !== TAB) continue;
-      if (field >= width) throw new Error(`COPY of table "${this.tableName}" returned more than ${width} columns on row ${this.rows}`);
-      if (field > 0) out[this.o++] = 0x2c; // ,
-      this.field(buf, fieldStart, i, kinds[field]);
-      out = this.out; // field() may have grown the buffer
-      field++;
-      fieldStart = i + 1;
-    }
-    if (field !== width) throw new Error(`COPY of table "${this.tableName}" returned ${field} columns on row ${this.rows}, expected ${width}`);
-    this.reserve(2);
-    this.out[this.o++] = 0x5d; // ]
-    this.out[this.o++] = NL;
-  }
-
-  private field(buf: Buffer, start: number, end: number, kind: CopyJsonKind): void {
-    const out = this.out;
-    if (end - start === 2 && buf[start] === BACKSLASH && buf[start + 1] === 0x4e) {
-      this.ascii('null');
-      return;
-    }
-    if (kind === 'boolean') {
-      this.ascii(end - start === 1 && buf[start] === 0x74 ? 'true' : 'false');
-      return;
-    }
-    if (kind === 'string') {
-      // Copy while scanning (byte loop: cheaper than Buffer#copy for short fields); undo on a special byte.
-      let o = this.o;
-      out[o++] = QUOTE;
-      let i = start;
-      for (; i < end; i++) {
-        const b = buf[i];
-        if (b < 0x20 || b === QUOTE || b === BACKSLASH) break;
-        out[o++] = b;
+    let o = this.o;
+    out[o++] = 0x5b; // [
+    let i = start;
+    for (let f = 0; f < width; f++) {
+      if (f > 0) {
+        if (i >= end) throw new Error(`COPY of table "${this.tableName}" returned ${f} columns on row ${this.rows}, expected ${width}`);
+        i++; // the tab
+        out[o++] = 0x2c; // ,
       }
-      if (i === end) {
+      const kind = kinds[f];
+      if (kind === 'string') {
+        const mark = o;
         out[o++] = QUOTE;
-        this.o = o;
-        return;
-      }
-    }
-    if (kind === 'number' && end - start > 0 && end - start <= 15) {
-      // int2/int4 print as canonical decimals ("-12", "0"): the same text JSON.stringify gives.
-      let digits = true;
-      for (let i = start; i < end; i++) {
+        let j = i;
+        for (; j < end; j++) {
+          const b = buf[j];
+          if (b < 0x20 || b === QUOTE || b === BACKSLASH) break;
+          out[o++] = b;
+        }
+        if (j === end || buf[j] === TAB) {
+          out[o++] = QUOTE;
+          i = j;
+          continue;
+        }
+        o = mark;
+      } else if (kind === 'number') {
+        // int2/int4 print as canonical decimals ("-12", "0"): the same text JSON.stringify gives.
+        let j = i;
+        if (buf[j] === 0x2d) j++;
+        const d = j;
+        while (j < end && buf[j] >= 0x30 && buf[j] <= 0x39) j++;
+        const digits = j - d;
+        if ((j === end || buf[j] === TAB) && digits > 0 && digits <= 15 && !(buf[d] === 0x30 && (digits > 1 || d > i))) {
+          while (i < j) out[o++] = buf[i++]; // a byte loop beats Buffer#copy for a few bytes
+          continue;
+        }
+      } else {
         const b = buf[i];
-        if (!((b >= 0x30 && b <= 0x39) || (b === 0x2d && i === start))) {
-          digits = false;
-          break;
+        const e = i + 1;
+        if ((b === 0x74 || b === 0x66) && (e === end || buf[e] === TAB)) {
+          o += out.write(b === 0x74 ? 'true' : 'false', o, 'latin1');
+          i = e;
+          continue;
         }
       }
-      if (digits && !(buf[start] === 0x30 && end - start > 1) && !(buf[start] === 0x2d && (end - start === 1 || buf[start + 1] === 0x30))) {
-        let o = this.o;
-        for (let i = start; i < end; i++) out[o++] = buf[i];
-        this.o = o;
-        return;
-      }
+      // The rest of this field goes through the decoder.
+      let fe = buf.indexOf(TAB, i);
+      if (fe < 0 || fe > end) fe = end;
+      this.o = o;
+      this.slowField(buf, i, fe, kind, end - fe + 6 * (width - f) + 8);
+      out = this.out; // may have grown
+      o = this.o;
+      i = fe;
     }
-    // Numbers, and strings with escapes or JSON-special characters: exactly as the row decoder + JSON.stringify.
-    const text = decodeField(buf, start, end) as string;
-    const json = kind === 'number' ? JSON.stringify(Number(text)) : JSON.stringify(text);
-    const bytes = Buffer.byteLength(json);
-    this.reserve(bytes + 4);
-    this.o += this.out.write(json, this.o);
+    if (i !== end) throw new Error(`COPY of table "${this.tableName}" returned more than ${width} columns on row ${this.rows}`);
+    out[o++] = 0x5d; // ]
+    out[o++] = NL;
+    this.o = o;
   }
 
-  private ascii(s: string): void {
-    this.reserve(s.length + 4);
-    this.o += this.out.write(s, this.o, 'latin1');
+  /** NULL, and fields with escapes or JSON-special characters: exactly as the row decoder + JSON.stringify. */
+  private slowField(buf: Buffer, start: number, end: number, kind: CopyJsonKind, restOfLine: number): void {
+    if (end - start === 2 && buf[start] === BACKSLASH && buf[start + 1] === 0x4e) {
+      this.reserve(4 + restOfLine);
+      this.o += this.out.write('null', this.o, 'latin1');
+      return;
+    }
+    const text = decodeField(buf, start, end) as string;
+    const json = kind === 'number' ? JSON.stringify(Number(text)) : kind === 'boolean' ? String(text === 't') : JSON.stringify(text);
+    const bytes = Buffer.byteLength(json);
+    // Room for this field and the worst case of the rest of the line.
+    this.reserve(bytes + restOfLine);
+    this.o += this.out.write(json, this.o);
+  }
+}
+
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+
+/** A well-formed row with a value no PostgreSQL column takes (a tagged SQLite value, say). */
+export class CopyValueError extends Error {
+  constructor(
+    /** The row's number in its table (1-based). */
+    readonly row: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The inverse of CopyToJsonLines: turns canonical backup lines (`JSON.stringify(row) + "\n"`, a JSON
+ * array of null, true/false, integers and strings per row) straight into COPY FROM text lines,
+ * without building row objects. What JSON.stringify prints maps byte for byte: null -> \N,
+ * true/false -> t/f, an integer's digits as they are, and a string without escapes as its raw
+ * UTF-8 bytes between the quotes (JSON strings never hold a raw tab, newline or backslash, the only
+ * bytes COPY needs escaped). Any line outside that shape (a string with escapes, another number
+ * form, a tagged value) goes through JSON.parse and encodeCopyField, exactly like the row path, so
+ * every line gives the same COPY text either way. Columns not in `include` (generated columns) are
+ * skipped.
+ */
+export class JsonLinesToCopy {
+  private readonly keep: boolean[];
+  /** Rows converted so far (for error messages and progress). */
+  rows = 0;
+
+  constructor(
+    private readonly width: number,
+    private readonly include: readonly number[],
+    private readonly columnName: (index: number) => string,
+  ) {
+    this.keep = Array.from({ length: width }, (_, i) => include.includes(i));
+  }
+
+  /**
+   * Converts `rows` whole lines. Returns a new buffer each time (the COPY stream may still hold the
+   * previous one). `invalid(i, why)` builds the error for the i-th line of this call.
+   */
+  convert(bytes: Uint8Array, rows: number, invalid: (index: number, why: string) => Error): Buffer {
+    const src = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // COPY text is never longer than the JSON it comes from (quotes and brackets go, escapes shrink),
+    // except through the fallback, which grows the buffer when it must.
+    let out = Buffer.allocUnsafe(src.length + 64);
+    let o = 0;
+    let start = 0;
+    for (let r = 0; r < rows; r++) {
+      const nl = src.indexOf(NL, start);
+      this.rows++;
+      const fast = this.fastLine(src, start, nl, out, o);
+      if (fast >= 0) {
+        o = fast;
+      } else {
+        const line = this.slowLine(src.toString('utf8', start, nl), (why) => invalid(r, why));
+        const need = Buffer.byteLength(line);
+        if (o + need > out.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 64));
+          out.copy(bigger, 0, 0, o);
+          out = bigger;
+        }
+        o += out.write(line, o);
+      }
+      start = nl + 1;
+    }
+    return out.subarray(0, o);
+  }
+
+  /**
+   * Converts one line src[start..end) (without its "\n") into out at o; returns the new end, or -1
+   * when the line is not in the simple shape (nothing written that matters: the caller rewrites at o).
+   */
+  private fastLine(src: Buffer, start: number, end: number, out: Buffer, o: number): number {
+    if (src[start] !== OPEN_BRACKET || src[end - 1] !== CLOSE_BRACKET) return -1;
+    const keep = this.keep;
+    let i = start + 1;
+    let col = 0;
+    let written = 0;
+    if (i === end - 1) return -1; // [] : no values
+    for (;;) {
+      if (col >= this.width) return -1;
+      const k = keep[col];
+      if (k && written > 0) out[o++] = TAB;
+      const b = src[i];
+      if (b === QUOTE) {
+        // Copy while scanning (cheaper than scanning, then Buffer#copy); the slow path rewrites at o.
+        i++;
+        if (k) {
+          for (; i < end; i++) {
+            const c = src[i];
+            if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+            out[o++] = c;
+          }
+        } else {
+          for (; i < end; i++) {
+            const c = src[i];
+            if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+          }
+        }
+        if (i >= end || src[i] !== QUOTE) return -1; // an escape or a control byte: slow path
+        i++;
+      } else if (b === 0x6e /* n */) {
+        if (src[i + 1] !== 0x75 || src[i + 2] !== 0x6c || src[i + 3] !== 0x6c) return -1;
+        if (k) {
+          out[o++] = BACKSLASH;
+          out[o++] = 0x4e; // N
+        }
+        i += 4;
+      } else if (b === 0x74 /* t */) {
+        if (src[i + 1] !== 0x72 || src[i + 2] !== 0x75 || src[i + 3] !== 0x65) return -1;
+        if (k) out[o++] = 0x74;
+        i += 4;
+      } else if (b === 0x66 /* f */) {
+        if (src[i + 1] !== 0x61 || src[i + 2] !== 0x6c || src[i + 3] !== 0x73 || src[i + 4] !== 0x65) return -1;
+        if (k) out[o++] = 0x66;
+        i += 5;
+      } else {
+        // An integer exactly as JSON.stringify prints one: -?(0|[1-9][0-9]*), at most 15 digits.
+        const s = i;
+        if (src[i] === 0x2d) i++;
+        const d = i;
+        while (i < end && src[i] >= 0x30 && src[i] <= 0x39) i++;
+        const digits = i - d;
+        if (digits === 0 || digits > 15 || (src[d] === 0x30 && (digits > 1 || d > s))) return -1;
+        if (k) for (let x = s; x < i; x++) out[o++] = src[x];
+      }
+      if (k) written++;
+      col++;
+      const sep = src[i];
+      if (sep === COMMA) {
+        i++;
+        continue;
+      }
+      if (sep === CLOSE_BRACKET && i === end - 1) break;
+      return -1;
+    }
+    if (col !== this.width) return -1;
+    out[o++] = NL;
+    return o;
+  }
+
+  /** The general path: parse the line, then encode each kept value like encodeCopyLine. */
+  private slowLine(text: string, invalid: (why: string) => Error): string {
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch {
+      throw invalid('is not valid JSON');
+    }
+    if (!Array.isArray(row) || row.length !== this.width) throw invalid(`does not have ${this.width} values`);
+    let line = '';
+    for (let k = 0; k < this.include.length; k++) {
+      if (k > 0) line += '\t';
+      const index = this.include[k];
+      try {
+        line += encodeCopyField(row[index]);
+      } catch (e) {
+        throw new CopyValueError(this.rows, `column "${this.columnName(index)}": ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return line + '\n';
   }
 }

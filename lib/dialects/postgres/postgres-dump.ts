@@ -16,12 +16,12 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  * table stream and count see the same snapshot of the database. Commits when `fn` resolves, rolls
  * back when it throws. The reader's streams must be consumed one after the other (one connection).
  */
-export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>, openClient?: () => Promise<pg.Client>): Promise<T> {
   const q = { query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[] };
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const schema = await introspectPostgres(q, namespace);
-    const reader = new PostgresSnapshotReader(client, namespace, schema);
+    const reader = new PostgresSnapshotReader(client, namespace, schema, openClient);
     const result = await fn(reader);
     await client.query('COMMIT');
     return result;
@@ -32,11 +32,36 @@ export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (
 }
 
 class PostgresSnapshotReader implements SnapshotReader {
+  readonly fork?: () => Promise<SnapshotReader & { close(): Promise<void> }>;
+
   constructor(
     private readonly client: pg.Client,
     private readonly namespace: string,
     readonly schema: DbSchema,
-  ) {}
+    openClient?: () => Promise<pg.Client>,
+  ) {
+    if (openClient) this.fork = () => this.forkOn(openClient);
+  }
+
+  /** A reader on a new connection importing this transaction's snapshot (as pg_dump -j does). */
+  private async forkOn(openClient: () => Promise<pg.Client>): Promise<SnapshotReader & { close(): Promise<void> }> {
+    const { rows } = await this.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    const helper = await openClient();
+    try {
+      await helper.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await helper.query(`SET TRANSACTION SNAPSHOT '${rows[0].id.replace(/'/g, "''")}'`);
+    } catch (e) {
+      await helper.end().catch(() => {});
+      throw e;
+    }
+    const reader = new PostgresSnapshotReader(helper, this.namespace, this.schema);
+    return Object.assign(reader, {
+      close: async () => {
+        await helper.query('COMMIT').catch(() => {});
+        await helper.end().catch(() => {});
+      },
+    });
+  }
 
   async count(table: TableSchema): Promise<number> {
     const res = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualify(this.namespace, table.name)}`);

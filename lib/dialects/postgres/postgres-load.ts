@@ -5,8 +5,8 @@ import copyStreams from 'pg-copy-streams';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import type { EncodedRow, LoadOptions, LoadResult } from '../dialect.ts';
-import { encodeCopyField } from './postgres-copy-text.ts';
+import type { EncodedRow, LoadOptions, LoadResult, RowLines, TableData } from '../dialect.ts';
+import { CopyValueError, encodeCopyField, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
 /**
@@ -134,7 +134,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     for await (const section of options.data) {
       const name = section.table.name;
       if (!restoring.has(name)) {
-        for await (const _batch of section.rows) {
+        for await (const _ of section.lines ?? section.rows) {
           /* not restored: consume the section to reach the next one */
         }
         continue;
@@ -143,7 +143,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       seen.add(name);
       progress.table = name;
       progress.row = undefined;
-      rowsByTable[name] = await copyIn(client, q, namespace, section.table, section.rows, progress, options.onProgress);
+      rowsByTable[name] = await copyIn(client, q, namespace, section, progress, options.onProgress);
     }
     progress.table = undefined;
     progress.row = undefined;
@@ -220,15 +220,8 @@ function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, n
  * COPY FROM STDIN for one section, streaming: a batch is encoded only when the server has taken the
  * previous ones (pipeline backpressure). Stored generated columns are left to the server.
  */
-async function copyIn(
-  client: pg.Client,
-  q: Queryable,
-  namespace: string,
-  table: TableSchema,
-  rows: AsyncIterable<EncodedRow[]>,
-  progress: Progress,
-  onProgress?: (table: string, rows: number) => void,
-): Promise<number> {
+async function copyIn(client: pg.Client, q: Queryable, namespace: string, section: TableData, progress: Progress, onProgress?: (table: string, rows: number) => void): Promise<number> {
+  const table = section.table;
   const live = await q.query<{ name: string; generated: string }>(
     `SELECT attname AS name, attgenerated::text AS generated FROM pg_attribute
       WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
@@ -246,7 +239,26 @@ async function copyIn(
   const columnList = include.map((i) => quoteIdent(table.columns[i].name)).join(', ');
   let count = 0;
 
-  async function* lines(): AsyncGenerator<string> {
+  /** Canonical lines translated to COPY bytes without parsing them (the common path). */
+  async function* fromLines(lines: AsyncIterable<RowLines>): AsyncGenerator<Buffer> {
+    const converter = new JsonLinesToCopy(width, include, (i) => table.columns[i].name);
+    for await (const run of lines) {
+      let out: Buffer;
+      try {
+        out = converter.convert(run.bytes, run.rows, run.invalid);
+      } catch (e) {
+        if (e instanceof CopyValueError) throw new RowError(table.name, e.row, e.message);
+        throw e;
+      }
+      count += run.rows;
+      progress.row = count;
+      if (out.length) yield out;
+      onProgress?.(table.name, count);
+    }
+  }
+
+  /** Parsed rows encoded one by one (sources that only have rows). */
+  async function* fromRows(rows: AsyncIterable<EncodedRow[]>): AsyncGenerator<string> {
     for await (const batch of rows) {
       let chunk = '';
       for (const row of batch) {
@@ -271,16 +283,17 @@ async function copyIn(
     }
   }
 
+  const chunks = section.lines ? fromLines(section.lines) : fromRows(section.rows);
   if (include.length === 0) {
     // Nothing to write (only generated columns): still consume the section.
-    for await (const _ of lines()) {
+    for await (const _ of chunks) {
       /* empty */
     }
     return count;
   }
   const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN`));
   // Two encoded batches ahead of the socket are enough to keep the server busy; more only costs memory.
-  await pipeline(Readable.from(lines(), { highWaterMark: 2 }), sink);
+  await pipeline(Readable.from(chunks, { highWaterMark: 2 }), sink);
   progress.row = undefined;
   return count;
 }
