@@ -333,6 +333,68 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
   return opened;
 }
 
+/**
+ * Checks a run of row lines without keeping any row: each must be a JSON array of `width` values.
+ * Lines in the shape JSON.stringify prints for most rows (null, true, false, plain integers, strings
+ * without escapes) are checked on their bytes; the others go through JSON.parse. For consumers that
+ * need no rows (verify).
+ */
+export function checkRowLines(run: RowLines, width: number): void {
+  const bytes = run.bytes as Buffer;
+  let start = 0;
+  for (let i = 0; i < run.rows; i++) {
+    const nl = bytes.indexOf(NL, start);
+    if (!isPlainRow(bytes, start, nl, width)) {
+      let row: unknown;
+      try {
+        row = JSON.parse(bytes.toString('utf8', start, nl));
+      } catch {
+        throw run.invalid(i, 'is not valid JSON');
+      }
+      if (!Array.isArray(row) || row.length !== width) throw run.invalid(i, `does not have ${width} values`);
+    }
+    start = nl + 1;
+  }
+}
+
+/** Whether b[start..end) is `[v,...]` with exactly `width` plain values (see checkRowLines). */
+function isPlainRow(b: Buffer, start: number, end: number, width: number): boolean {
+  if (b[start] !== OPEN_BRACKET || b[end - 1] !== 0x5d || end - start < 3) return false;
+  let i = start + 1;
+  for (let col = 0; ; col++) {
+    if (col >= width) return false;
+    const c = b[i];
+    if (c === 0x22) {
+      for (i++; i < end; i++) {
+        const x = b[i];
+        if (x === 0x22 || x === 0x5c || x < 0x20) break;
+      }
+      if (b[i] !== 0x22) return false;
+      i++;
+    } else if (c === 0x6e) {
+      if (b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return false;
+      i += 4;
+    } else if (c === 0x74) {
+      if (b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return false;
+      i += 4;
+    } else if (c === 0x66) {
+      if (b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65) return false;
+      i += 5;
+    } else {
+      if (b[i] === 0x2d) i++;
+      const d = i;
+      while (b[i] >= 0x30 && b[i] <= 0x39) i++;
+      if (i === d || (b[d] === 0x30 && i - d > 1)) return false;
+    }
+    const sep = b[i];
+    if (sep === 0x2c) {
+      i++;
+      continue;
+    }
+    return sep === 0x5d && i === end - 1 && col + 1 === width;
+  }
+}
+
 /** Parses a run of row lines into rows, each checked to be an array of `width` values. */
 function parseRows(run: BufferRun, width: number): EncodedRow[] {
   const { bytes } = run;

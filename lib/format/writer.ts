@@ -16,6 +16,11 @@ export const DEFAULT_COMPRESSION_LEVEL = 1;
 export interface TableSection {
   table: TableSchema;
   rows: AsyncIterable<EncodedRow[]>;
+  /**
+   * Optional: the same rows already as canonical line bytes (SnapshotReader.canonicalLines); when
+   * present the encoder writes these instead of encoding `rows`, and reads only one of the two.
+   */
+  lines?: AsyncIterable<Uint8Array>;
 }
 
 export interface EncodeResult {
@@ -43,18 +48,30 @@ export class TableHasher {
     this.rows += rows.length;
     return text;
   }
+  /** Adds rows that are already canonical line bytes (whole lines). */
+  addLines(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+    this.rows += countLines(chunk);
+  }
   digest(): string {
     return this.hash.digest('hex');
   }
+}
+
+/** Number of "\n" in a chunk of whole lines. */
+export function countLines(chunk: Uint8Array): number {
+  let n = 0;
+  for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+  return n;
 }
 
 /**
  * Produces the lines of a backup: header, then per table a start line, row lines and an end line
  * with count and checksum, then the trailer. `result.trailer` is set once the stream is complete.
  */
-export async function* encodeBackup(header: BackupHeader, sections: AsyncIterable<TableSection>, result: EncodeResult, onRows?: (table: string, rows: number) => void): AsyncGenerator<string> {
+export async function* encodeBackup(header: BackupHeader, sections: AsyncIterable<TableSection>, result: EncodeResult, onRows?: (table: string, rows: number) => void): AsyncGenerator<string | Buffer> {
   const whole = createHash('sha256');
-  const emit = (text: string) => {
+  const emit = <T extends string | Buffer>(text: T): T => {
     whole.update(text);
     return text;
   };
@@ -65,10 +82,20 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
     const start: TableStartLine = { type: 'table', name: section.table.name, columns: section.table.columns.map((c) => c.name) };
     yield emit(JSON.stringify(start) + '\n');
     const hasher = new TableHasher();
-    for await (const batch of section.rows) {
-      const text = hasher.add(batch);
-      if (text) yield emit(text);
-      onRows?.(section.table.name, hasher.rows);
+    if (section.lines) {
+      for await (const chunk of section.lines) {
+        // A copy: the reader may reuse its buffer while gzip still holds this one.
+        const bytes = Buffer.from(chunk);
+        hasher.addLines(bytes);
+        yield emit(bytes);
+        onRows?.(section.table.name, hasher.rows);
+      }
+    } else {
+      for await (const batch of section.rows) {
+        const text = hasher.add(batch);
+        if (text) yield emit(text);
+        onRows?.(section.table.name, hasher.rows);
+      }
     }
     const end: TableEndLine = { type: 'table-end', name: section.table.name, rows: hasher.rows, sha256: hasher.digest() };
     tables[end.name] = { rows: end.rows, sha256: end.sha256 };
@@ -92,7 +119,7 @@ export interface WrittenFile {
  * fsync, rename, fsync of the folder. On any error or abort the temporary file is removed and no
  * file appears under `fileName`.
  */
-export async function writeFileAtomically(dir: string, fileName: string, lines: AsyncIterable<string>, options: { compressionLevel?: number; signal?: AbortSignal } = {}): Promise<WrittenFile> {
+export async function writeFileAtomically(dir: string, fileName: string, lines: AsyncIterable<string | Uint8Array>, options: { compressionLevel?: number; signal?: AbortSignal } = {}): Promise<WrittenFile> {
   const finalPath = path.join(dir, fileName);
   const tmpPath = path.join(dir, temporaryName(fileName));
   try {

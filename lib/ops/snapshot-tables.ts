@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { PrismaMigrationRow, TableSchema } from '../core/types.ts';
 import { PRISMA_MIGRATIONS_TABLE } from '../core/types.ts';
 import type { EncodedValue, SnapshotReader } from '../dialects/dialect.ts';
@@ -9,7 +8,8 @@ import { TableHasher } from '../format/writer.ts';
 export async function* tableSections(reader: SnapshotReader, only?: Set<string>): AsyncGenerator<TableSection> {
   for (const table of reader.schema.tables) {
     if (only && !only.has(table.name)) continue;
-    yield { table, rows: reader.rows(table) };
+    // Both are lazy: the encoder reads the canonical lines where the dialect has them, else the rows.
+    yield { table, rows: reader.rows(table), lines: reader.canonicalLines?.(table) };
   }
 }
 
@@ -74,21 +74,18 @@ export async function checksumTables(reader: SnapshotReader, tables: TableSchema
 }
 
 async function checksumTable(reader: SnapshotReader, table: TableSchema, onRows?: (table: string, rows: number) => void): Promise<TableChecksum> {
-  if (reader.canonicalLines) {
-    // Same bytes as TableHasher would hash, without building row objects (restore proof, check).
-    const hash = createHash('sha256');
-    let rows = 0;
-    for await (const chunk of reader.canonicalLines(table)) {
-      hash.update(chunk);
-      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
-      onRows?.(table.name, rows);
-    }
-    return { rows, sha256: hash.digest('hex') };
-  }
   const hasher = new TableHasher();
-  for await (const batch of reader.rows(table)) {
-    hasher.add(batch);
-    onRows?.(table.name, hasher.rows);
+  if (reader.canonicalLines) {
+    // Same bytes as TableHasher.add would hash, without building row objects.
+    for await (const chunk of reader.canonicalLines(table)) {
+      hasher.addLines(chunk);
+      onRows?.(table.name, hasher.rows);
+    }
+  } else {
+    for await (const batch of reader.rows(table)) {
+      hasher.add(batch);
+      onRows?.(table.name, hasher.rows);
+    }
   }
   return { rows: hasher.rows, sha256: hasher.digest() };
 }

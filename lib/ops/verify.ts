@@ -5,7 +5,7 @@ import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { openBackup } from '../format/reader.ts';
+import { checkRowLines, openBackup } from '../format/reader.ts';
 import type { OpsContext } from './context.ts';
 import { readManifest, resolveBackup, writeManifest } from './store.ts';
 
@@ -92,8 +92,10 @@ async function readWholeBackup(filePath: string, file: string, ctx: OpsContext):
     let n = 0;
     for await (const section of opened.sections()) {
       let rows = 0;
-      for await (const batch of section.rows) {
-        rows += batch.length;
+      const width = section.table.columns.length;
+      for await (const run of section.lines) {
+        checkRowLines(run, width);
+        rows += run.rows;
         ctx.reporter.progress(`verify ${section.table.name} (${n + 1}/${total})`, rows);
       }
       n++;
