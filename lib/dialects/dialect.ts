@@ -52,14 +52,11 @@ export interface SnapshotReader {
    * UTF-8 bytes of their canonical lines, each exactly `JSON.stringify(row) + "\n"` for the row
    * rows() would yield, in chunks of whole lines. Lets checksums skip building row objects. A chunk
    * may be reused by the reader once the consumer asks for the next one (hash it, do not keep it).
+   * `order: 'stored'` (added for the restore proof) skips the sort and yields the rows in the order
+   * the database stores them: the canonical order only for a table filled in that order since it
+   * was emptied, which a consumer must check (compare the checksum, re-read canonically if it differs).
    */
-  canonicalLines?(table: TableSchema): AsyncIterable<Uint8Array>;
-  /**
-   * Optional (added for the restore proof): a second reader on its own connection that sees exactly
-   * this snapshot (PostgreSQL exported snapshots), so two tables can be read at once. Valid while
-   * this reader's snapshot lasts; close it before the snapshot ends.
-   */
-  fork?(): Promise<SnapshotReader & { close(): Promise<void> }>;
+  canonicalLines?(table: TableSchema, order?: 'canonical' | 'stored'): AsyncIterable<Uint8Array>;
 }
 
 /**

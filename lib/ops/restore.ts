@@ -239,7 +239,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       }
       let proof: Awaited<ReturnType<typeof prove>>;
       try {
-        proof = await prove(conn, header, expected, tables, mode);
+        proof = await prove(conn, header, expected, tables, mode, !merge);
       } catch (e) {
         // The data is in: say so, or the user would believe nothing changed.
         const err = isGuardError(e) ? e : new GuardError('DATABASE_ERROR', messageOf(e), { cause: e });
@@ -326,11 +326,15 @@ async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<s
   return rows.map((r) => r.migration_name);
 }
 
-async function prove(conn: Connection, header: BackupHeader, expectedByTable: Record<string, { rows: number; sha256: string }>, tables: string[], mode: RestoreMode): Promise<NonNullable<RestoreResult['proof']>> {
+/**
+ * Re-reads the restored tables after COMMIT and compares their checksums with the backup's.
+ * `emptiedFirst`: the tables were emptied before the load, so they are stored in the backup's
+ * order and can be read without a sort (checksumTables falls back to the sorted read if not).
+ */
+async function prove(conn: Connection, header: BackupHeader, expectedByTable: Record<string, { rows: number; sha256: string }>, tables: string[], mode: RestoreMode, emptiedFirst: boolean): Promise<NonNullable<RestoreResult['proof']>> {
   return conn.snapshot(async (reader) => {
-    // Biggest first, so the two lanes of checksumTables finish together.
-    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name)).sort((a, b) => (expectedByTable[b.name]?.rows ?? 0) - (expectedByTable[a.name]?.rows ?? 0));
-    const actual = await checksumTables(reader, wanted);
+    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name));
+    const actual = await checksumTables(reader, wanted, emptiedFirst ? { expected: expectedByTable } : {});
     const out: NonNullable<RestoreResult['proof']>['tables'] = {};
     let matches = true;
     for (const name of tables) {

@@ -41,43 +41,39 @@ export interface TableChecksum {
   sha256: string;
 }
 
-/**
- * Row count and checksum of every table, computed exactly as backups and `verify` compute them.
- * Where the reader can fork (PostgreSQL), two tables are read at once on two connections of the
- * same snapshot, in the order given (pass the biggest first); otherwise one after the other.
- */
-export async function checksumTables(reader: SnapshotReader, tables: TableSchema[] = reader.schema.tables, onRows?: (table: string, rows: number) => void): Promise<Record<string, TableChecksum>> {
-  const out: Record<string, TableChecksum> = {};
-  const queue = [...tables];
-  const lane = async (r: SnapshotReader) => {
-    try {
-      for (let table = queue.shift(); table; table = queue.shift()) out[table.name] = await checksumTable(r, table, onRows);
-    } catch (e) {
-      queue.length = 0; // the other lane stops after its current table
-      throw e;
-    }
-  };
-  const helper = tables.length > 1 && reader.fork ? await reader.fork().catch(() => null) : null; // no second connection: one lane
-  if (!helper) {
-    await lane(reader);
-  } else {
-    try {
-      const lanes = [lane(reader), lane(helper)];
-      await Promise.all(lanes.map((l) => l.catch(() => {}))); // both settle before the helper closes
-      await Promise.all(lanes);
-    } finally {
-      await helper.close();
-    }
-  }
-  // In the caller's order, whichever lane finished first.
-  return Object.fromEntries(tables.map((t) => [t.name, out[t.name]]));
+export interface ChecksumOptions {
+  onRows?: (table: string, rows: number) => void;
+  /**
+   * The checksums the tables should have (a restore's proof). Tables are then first read in stored
+   * order, which skips the sort and matches when a table was filled in canonical order since it was
+   * emptied (as a restore fills it); a table that does not match is read again in canonical order,
+   * so the result is always the canonical checksum.
+   */
+  expected?: Record<string, TableChecksum>;
 }
 
-async function checksumTable(reader: SnapshotReader, table: TableSchema, onRows?: (table: string, rows: number) => void): Promise<TableChecksum> {
+/** Row count and checksum of every table, computed exactly as backups and `verify` compute them. */
+export async function checksumTables(reader: SnapshotReader, tables: TableSchema[] = reader.schema.tables, options: ChecksumOptions = {}): Promise<Record<string, TableChecksum>> {
+  const out: Record<string, TableChecksum> = {};
+  for (const table of tables) {
+    const want = options.expected?.[table.name];
+    if (want && reader.canonicalLines) {
+      const stored = await checksumTable(reader, table, options.onRows, 'stored');
+      if (stored.rows === want.rows && stored.sha256 === want.sha256) {
+        out[table.name] = stored;
+        continue;
+      }
+    }
+    out[table.name] = await checksumTable(reader, table, options.onRows);
+  }
+  return out;
+}
+
+async function checksumTable(reader: SnapshotReader, table: TableSchema, onRows?: (table: string, rows: number) => void, order: 'canonical' | 'stored' = 'canonical'): Promise<TableChecksum> {
   const hasher = new TableHasher();
   if (reader.canonicalLines) {
     // Same bytes as TableHasher.add would hash, without building row objects.
-    for await (const chunk of reader.canonicalLines(table)) {
+    for await (const chunk of reader.canonicalLines(table, order)) {
       hasher.addLines(chunk);
       onRows?.(table.name, hasher.rows);
     }

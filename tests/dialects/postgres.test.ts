@@ -9,6 +9,7 @@ import type { Connection, EncodedRow, TableData } from '../../lib/dialects/diale
 import { CopyTextParser, encodeCopyLine, pgConnectionString, postgresDialect } from '../../lib/dialects/postgres/index.ts';
 import { CopyToJsonLines, CopyValueError, JsonLinesToCopy } from '../../lib/dialects/postgres/postgres-copy-text.ts';
 import { seededRandom } from '../../lib/core/random.ts';
+import { checksumTables } from '../../lib/ops/snapshot-tables.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -445,6 +446,32 @@ describe('snapshot encoding', () => {
       });
       expect(result).toEqual({ batches: 60, rows: 30000, maxBatch: 500, count: 30000 });
       expect(await conn.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await conn.close();
+    }
+  });
+
+  test('checksums read in stored order count only when they match; otherwise the sorted read decides', async () => {
+    const db = await createDb('stored');
+    // Stored order 3,1,2 for "shuffled"; 1..500 in order for "ordered".
+    await sql(db, `CREATE TABLE shuffled (id int PRIMARY KEY, v text); INSERT INTO shuffled VALUES (3, 'c'), (1, 'a'), (2, 'b');
+      CREATE TABLE ordered (id int PRIMARY KEY, v text); INSERT INTO ordered SELECT g, 'v' || g FROM generate_series(1, 500) g`);
+    const conn = await connect(db);
+    try {
+      await conn.snapshot(async (reader) => {
+        const tables = reader.schema.tables;
+        const canonical = await checksumTables(reader, tables);
+        expect(canonical.shuffled.rows).toBe(3);
+        // Right expectations: the same canonical checksums, whichever read produced them.
+        expect(await checksumTables(reader, tables, { expected: canonical })).toEqual(canonical);
+        // A wrong expectation never turns into a match: the result is still the canonical checksum.
+        const wrong = { ...canonical, ordered: { rows: 500, sha256: '0'.repeat(64) } };
+        expect(await checksumTables(reader, tables, { expected: wrong })).toEqual(canonical);
+        // The stored order really differs for "shuffled" (so the first case did fall back).
+        let stored = '';
+        for await (const chunk of reader.canonicalLines!(tables.find((t) => t.name === 'shuffled')!, 'stored')) stored += Buffer.from(chunk).toString();
+        expect(stored).toBe('[3,"c"]\n[1,"a"]\n[2,"b"]\n');
+      });
     } finally {
       await conn.close();
     }

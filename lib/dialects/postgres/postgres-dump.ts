@@ -16,12 +16,12 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  * table stream and count see the same snapshot of the database. Commits when `fn` resolves, rolls
  * back when it throws. The reader's streams must be consumed one after the other (one connection).
  */
-export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>, openClient?: () => Promise<pg.Client>): Promise<T> {
+export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
   const q = { query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[] };
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const schema = await introspectPostgres(q, namespace);
-    const reader = new PostgresSnapshotReader(client, namespace, schema, openClient);
+    const reader = new PostgresSnapshotReader(client, namespace, schema);
     const result = await fn(reader);
     await client.query('COMMIT');
     return result;
@@ -32,36 +32,11 @@ export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (
 }
 
 class PostgresSnapshotReader implements SnapshotReader {
-  readonly fork?: () => Promise<SnapshotReader & { close(): Promise<void> }>;
-
   constructor(
     private readonly client: pg.Client,
     private readonly namespace: string,
     readonly schema: DbSchema,
-    openClient?: () => Promise<pg.Client>,
-  ) {
-    if (openClient) this.fork = () => this.forkOn(openClient);
-  }
-
-  /** A reader on a new connection importing this transaction's snapshot (as pg_dump -j does). */
-  private async forkOn(openClient: () => Promise<pg.Client>): Promise<SnapshotReader & { close(): Promise<void> }> {
-    const { rows } = await this.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-    const helper = await openClient();
-    try {
-      await helper.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await helper.query(`SET TRANSACTION SNAPSHOT '${rows[0].id.replace(/'/g, "''")}'`);
-    } catch (e) {
-      await helper.end().catch(() => {});
-      throw e;
-    }
-    const reader = new PostgresSnapshotReader(helper, this.namespace, this.schema);
-    return Object.assign(reader, {
-      close: async () => {
-        await helper.query('COMMIT').catch(() => {});
-        await helper.end().catch(() => {});
-      },
-    });
-  }
+  ) {}
 
   async count(table: TableSchema): Promise<number> {
     const res = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualify(this.namespace, table.name)}`);
@@ -73,8 +48,8 @@ class PostgresSnapshotReader implements SnapshotReader {
   }
 
   /** The canonical lines straight from COPY output (see SnapshotReader.canonicalLines). */
-  canonicalLines(table: TableSchema): AsyncIterable<Uint8Array> {
-    return streamCanonicalLines(this.client, copyOutSql(this.namespace, table), table);
+  canonicalLines(table: TableSchema, order: 'canonical' | 'stored' = 'canonical'): AsyncIterable<Uint8Array> {
+    return streamCanonicalLines(this.client, copyOutSql(this.namespace, table, order), table, order === 'stored' ? STORED_ORDER_SETTINGS : undefined);
   }
 
   /** Added for backup-before-delete: see postgres-rows-where.ts. */
@@ -83,11 +58,20 @@ class PostgresSnapshotReader implements SnapshotReader {
   }
 }
 
-/** `COPY (SELECT ...) TO STDOUT` for a table, in canonical order. */
-export function copyOutSql(namespace: string, table: TableSchema): string {
+/**
+ * `COPY (SELECT ...) TO STDOUT` for a table, in canonical order, or in stored order (one sequential
+ * scan, no sort: see SnapshotReader.canonicalLines).
+ */
+export function copyOutSql(namespace: string, table: TableSchema, order: 'canonical' | 'stored' = 'canonical'): string {
   const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
-  return `COPY (SELECT ${cols} FROM ${qualify(namespace, table.name)} ORDER BY ${orderBy(table)}) TO STDOUT`;
+  return `COPY (SELECT ${cols} FROM ${qualify(namespace, table.name)}${order === 'canonical' ? ` ORDER BY ${orderBy(table)}` : ''}) TO STDOUT`;
 }
+
+/**
+ * A stored-order scan starts at the first block and runs on one process: no joining another scan
+ * midway (synchronize_seqscans) and no parallel workers interleaving their rows.
+ */
+const STORED_ORDER_SETTINGS = 'SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0';
 
 /**
  * Canonical row order. With a primary key: its columns, text ones in byte order (COLLATE "C") so
@@ -150,7 +134,8 @@ function jsonKindFor(column: ColumnSchema): CopyJsonKind {
  * only valid until the consumer asks for the next one (the converter reuses its buffer, so the
  * proof allocates next to nothing per row).
  */
-async function* streamCanonicalLines(client: pg.Client, sql: string, table: TableSchema): AsyncGenerator<Uint8Array> {
+async function* streamCanonicalLines(client: pg.Client, sql: string, table: TableSchema, settings?: string): AsyncGenerator<Uint8Array> {
+  if (settings) await client.query(settings);
   const converter = new CopyToJsonLines(table.columns.map(jsonKindFor), table.name);
   for await (const chunk of copyOut(client, sql)) {
     const out = converter.push(chunk);
