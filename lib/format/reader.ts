@@ -344,15 +344,7 @@ export function checkRowLines(run: RowLines, width: number): void {
   let start = 0;
   for (let i = 0; i < run.rows; i++) {
     const nl = bytes.indexOf(NL, start);
-    if (!isPlainRow(bytes, start, nl, width)) {
-      let row: unknown;
-      try {
-        row = JSON.parse(bytes.toString('utf8', start, nl));
-      } catch {
-        throw run.invalid(i, 'is not valid JSON');
-      }
-      if (!Array.isArray(row) || row.length !== width) throw run.invalid(i, `does not have ${width} values`);
-    }
+    if (!isPlainRow(bytes, start, nl, width)) parseRowLine(run, i, start, nl, width);
     start = nl + 1;
   }
 }
@@ -402,15 +394,20 @@ function parseRows(run: BufferRun, width: number): EncodedRow[] {
   let start = 0;
   for (let i = 0; i < run.rows; i++) {
     const nl = bytes.indexOf(NL, start);
-    let row: unknown;
-    try {
-      row = JSON.parse(bytes.toString('utf8', start, nl));
-    } catch {
-      throw run.invalid(i, 'is not valid JSON');
-    }
-    if (!Array.isArray(row) || row.length !== width) throw run.invalid(i, `does not have ${width} values`);
-    rows[i] = row as EncodedRow;
+    rows[i] = parseRowLine(run, i, start, nl, width);
     start = nl + 1;
   }
   return rows;
+}
+
+/** The `index`-th line of a run (bytes start..end) as a row of `width` values, or the run's error. */
+function parseRowLine(run: RowLines, index: number, start: number, end: number, width: number): EncodedRow {
+  let row: unknown;
+  try {
+    row = JSON.parse((run.bytes as Buffer).toString('utf8', start, end));
+  } catch {
+    throw run.invalid(index, 'is not valid JSON');
+  }
+  if (!Array.isArray(row) || row.length !== width) throw run.invalid(index, `does not have ${width} values`);
+  return row as EncodedRow;
 }
