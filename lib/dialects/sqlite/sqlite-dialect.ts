@@ -24,6 +24,10 @@ export const sqliteDialect: Dialect = {
     try {
       db = new Database(file, { fileMustExist: !options.create });
       db.pragma('busy_timeout = 5000');
+      // Every prisma-guard operation reads or writes tables front to back (snapshots, bulk loads in key
+      // order, index builds through the sorter): a 4 MB page cache is as fast as better-sqlite3's
+      // default 16 MB and keeps memory flat (BENCHMARKS.md, round 3).
+      db.pragma('cache_size = -4000');
       // Reading the schema proves the file is a SQLite database.
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (e) {

@@ -15,10 +15,6 @@ import type { Queryable } from '../../core/types.ts';
 export async function loadSqlite(db: Database.Database, queryable: Queryable, options: LoadOptions): Promise<LoadResult> {
   const fkWasOn = (db.pragma('foreign_keys', { simple: true }) as number) === 1;
   db.pragma('foreign_keys = OFF');
-  // A bulk load appends in key order and builds indexes with the sorter: a 4 MB page cache is as
-  // fast as better-sqlite3's default 16 MB here and keeps the restore's memory flat (BENCHMARKS.md).
-  const cacheSize = db.pragma('cache_size', { simple: true }) as number;
-  db.pragma('cache_size = -4000');
   const rowsByTable: Record<string, number> = {};
   let current = '';
   let rowNo = 0;
@@ -79,7 +75,6 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
       cause: e,
     });
   } finally {
-    db.pragma(`cache_size = ${Number(cacheSize)}`);
     if (fkWasOn) db.pragma('foreign_keys = ON');
   }
 }
