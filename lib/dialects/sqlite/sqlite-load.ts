@@ -18,6 +18,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
   const rowsByTable: Record<string, number> = {};
   let current = '';
   let rowNo = 0;
+  let deferredIndexes: string[] = [];
   try {
     db.exec('BEGIN IMMEDIATE');
     const wanted = new Set(options.tables);
@@ -26,6 +27,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
       for (const stmt of options.schema.ddl) db.exec(stmt);
     } else if (!options.keepExisting) {
       for (const t of options.schema.tables) if (wanted.has(t.name)) db.exec(`DELETE FROM ${quoteSqlite(t.name)}`);
+      deferredIndexes = dropIndexesForLoad(db, wanted);
     }
     for await (const section of options.data) {
       const table = section.table;
@@ -51,6 +53,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
     }
     current = '';
     if (options.mode === 'full') for (const stmt of options.schema.postDdl) db.exec(stmt);
+    for (const stmt of deferredIndexes) db.exec(stmt); // a duplicate key fails here: rolled back
     restoreSequences(db, options.schema, options.mode === 'full' ? null : wanted);
     const broken = db.prepare('PRAGMA foreign_key_check').all() as { table: string; rowid: number; parent: string }[];
     if (broken.length) {
@@ -89,6 +92,19 @@ function dropEverything(db: Database.Database): void {
   }
   const hasSeq = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'`).get();
   if (hasSeq) db.exec('DELETE FROM sqlite_sequence');
+}
+
+/**
+ * Data mode: the explicit indexes (CREATE [UNIQUE] INDEX, which is how Prisma makes @unique and
+ * @@index) of the emptied tables are dropped inside the transaction and created again from their
+ * own SQL after the rows are in: one sorted build each instead of maintaining them row by row, as
+ * the full mode does with postDdl. Indexes SQLite makes for PRIMARY KEY/UNIQUE constraints (no SQL)
+ * stay.
+ */
+function dropIndexesForLoad(db: Database.Database, tables: Set<string>): string[] {
+  const indexes = (db.prepare(`SELECT name, tbl_name AS tbl, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`).all() as { name: string; tbl: string; sql: string }[]).filter((i) => tables.has(i.tbl));
+  for (const i of indexes) db.exec(`DROP INDEX ${quoteSqlite(i.name)}`);
+  return indexes.map((i) => i.sql);
 }
 
 function isAutoIndex(name: string): boolean {
