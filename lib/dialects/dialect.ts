@@ -72,6 +72,21 @@ export interface RowLines {
   invalid(index: number, why: string): Error;
 }
 
+/**
+ * The one definition of a valid row line: JSON text of an array of `width` values. `invalid(why)`
+ * builds the error (RowLines.invalid for the line). Used by the reader and by loaders that read lines.
+ */
+export function parseRowLine(text: string, width: number, invalid: (why: string) => Error): EncodedRow {
+  let row: unknown;
+  try {
+    row = JSON.parse(text);
+  } catch {
+    throw invalid('is not valid JSON');
+  }
+  if (!Array.isArray(row) || row.length !== width) throw invalid(`does not have ${width} values`);
+  return row as EncodedRow;
+}
+
 export interface TableData {
   table: TableSchema;
   rows: AsyncIterable<EncodedRow[]>;

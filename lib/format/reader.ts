@@ -3,7 +3,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
-import type { EncodedRow, RowLines } from '../dialects/dialect.ts';
+import { parseRowLine as parseLine, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
 import { validateHeader } from './validate.ts';
 
@@ -402,12 +402,5 @@ function parseRows(run: BufferRun, width: number): EncodedRow[] {
 
 /** The `index`-th line of a run (bytes start..end) as a row of `width` values, or the run's error. */
 function parseRowLine(run: RowLines, index: number, start: number, end: number, width: number): EncodedRow {
-  let row: unknown;
-  try {
-    row = JSON.parse((run.bytes as Buffer).toString('utf8', start, end));
-  } catch {
-    throw run.invalid(index, 'is not valid JSON');
-  }
-  if (!Array.isArray(row) || row.length !== width) throw run.invalid(index, `does not have ${width} values`);
-  return row as EncodedRow;
+  return parseLine((run.bytes as Buffer).toString('utf8', start, end), width, (why) => run.invalid(index, why));
 }

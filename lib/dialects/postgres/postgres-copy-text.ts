@@ -5,6 +5,8 @@
  * decoded column texts, incrementally and chunk by chunk, and encodes values back into COPY FROM lines.
  */
 
+import { parseRowLine } from '../dialect.ts';
+
 const TAB = 0x09;
 const NL = 0x0a;
 const BACKSLASH = 0x5c;
@@ -314,6 +316,24 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c;
 
+/**
+ * The COPY FROM line (with its newline) for the `include`d values of a parsed row; a value no
+ * PostgreSQL column takes throws CopyValueError naming the column and `rowNumber`.
+ */
+export function encodeCopyRow(row: readonly unknown[], include: readonly number[], columnName: (index: number) => string, rowNumber: number): string {
+  let line = '';
+  for (let k = 0; k < include.length; k++) {
+    if (k > 0) line += '\t';
+    const index = include[k];
+    try {
+      line += encodeCopyField(row[index]);
+    } catch (e) {
+      throw new CopyValueError(rowNumber, `column "${columnName(index)}": ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return line + '\n';
+}
+
 /** A well-formed row with a value no PostgreSQL column takes (a tagged SQLite value, say). */
 export class CopyValueError extends Error {
   constructor(
@@ -454,25 +474,8 @@ export class JsonLinesToCopy {
     return o;
   }
 
-  /** The general path: parse the line, then encode each kept value like encodeCopyLine. */
+  /** The general path: parse the line, then encode the kept values like any parsed row. */
   private slowLine(text: string, invalid: (why: string) => Error): string {
-    let row: unknown;
-    try {
-      row = JSON.parse(text);
-    } catch {
-      throw invalid('is not valid JSON');
-    }
-    if (!Array.isArray(row) || row.length !== this.width) throw invalid(`does not have ${this.width} values`);
-    let line = '';
-    for (let k = 0; k < this.include.length; k++) {
-      if (k > 0) line += '\t';
-      const index = this.include[k];
-      try {
-        line += encodeCopyField(row[index]);
-      } catch (e) {
-        throw new CopyValueError(this.rows, `column "${this.columnName(index)}": ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
-    return line + '\n';
+    return encodeCopyRow(parseRowLine(text, this.width, invalid), this.include, this.columnName, this.rows);
   }
 }

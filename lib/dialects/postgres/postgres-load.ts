@@ -6,7 +6,7 @@ import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
 import type { EncodedRow, LoadOptions, LoadResult, RowLines, TableData } from '../dialect.ts';
-import { CopyValueError, encodeCopyField, JsonLinesToCopy } from './postgres-copy-text.ts';
+import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
 /**
@@ -239,17 +239,22 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
   const columnList = include.map((i) => quoteIdent(table.columns[i].name)).join(', ');
   let count = 0;
 
+  const columnName = (i: number) => table.columns[i].name;
+  /** Runs `fn`, naming the table in a CopyValueError (a value no column takes). */
+  const valueErrors = <T,>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof CopyValueError) throw new RowError(table.name, e.row, e.message);
+      throw e;
+    }
+  };
+
   /** Canonical lines translated to COPY bytes without parsing them (the common path). */
   async function* fromLines(lines: AsyncIterable<RowLines>): AsyncGenerator<Buffer> {
-    const converter = new JsonLinesToCopy(width, include, (i) => table.columns[i].name);
+    const converter = new JsonLinesToCopy(width, include, columnName);
     for await (const run of lines) {
-      let out: Buffer;
-      try {
-        out = converter.convert(run.bytes, run.rows, run.invalid);
-      } catch (e) {
-        if (e instanceof CopyValueError) throw new RowError(table.name, e.row, e.message);
-        throw e;
-      }
+      const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
       count += run.rows;
       progress.row = count;
       if (out.length) yield out;
@@ -267,16 +272,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
         if (!Array.isArray(row) || row.length !== width) {
           throw new RowError(table.name, count, `the row has ${Array.isArray(row) ? row.length : 'no'} values, the table has ${width} columns`);
         }
-        let line = '';
-        for (let k = 0; k < include.length; k++) {
-          if (k > 0) line += '\t';
-          try {
-            line += encodeCopyField(row[include[k]]);
-          } catch (e) {
-            throw new RowError(table.name, count, `column "${table.columns[include[k]].name}": ${messageOf(e)}`);
-          }
-        }
-        chunk += line + '\n';
+        chunk += valueErrors(() => encodeCopyRow(row, include, columnName, count));
       }
       if (chunk) yield chunk;
       onProgress?.(table.name, count);
