@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isFresh } from './dist-stamp.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -52,28 +52,36 @@ try {
     process.exit(1);
   }
   // Files the code reads at run time beside itself: JSON Schemas, and package.json (version, "type": "module").
-  for (const dir of ['lib', 'bin']) copyJson(path.join(root, dir), path.join(tmp, dir));
+  const copied = ['lib', 'bin'].flatMap((dir) => copyJson(path.join(root, dir), path.join(tmp, dir)));
   cpSync(path.join(root, 'package.json'), path.join(tmp, 'package.json'));
+  // The JSON Schema validators compiled ahead of time (ajv standalone): ~0.15 s less start-up per command.
+  const validate = await import(pathToFileURL(path.join(tmp, 'lib', 'format', 'validate.js')).href);
+  writeFileSync(path.join(tmp, 'lib', 'format', validate.PRECOMPILED_VALIDATORS), validate.precompiledValidatorsSource());
   const sources = emitted
     .map((f) => path.relative(tmp, f).replace(/\.js$/, '.ts'))
     .filter((f) => existsSync(path.join(root, f)));
-  sources.push('package.json');
+  // The copied JSON (the schemas the validators are compiled from) counts as a source too.
+  sources.push(...copied.map((f) => path.relative(root, f)), 'package.json');
   writeFileSync(path.join(tmp, 'build-stamp.json'), JSON.stringify({ builtAtMs: startedAt, sources }, null, 1));
   rmSync(config);
   rmSync(dist, { recursive: true, force: true });
   renameSync(tmp, dist);
-  process.stderr.write(`prisma-guard build: ${sources.length - 1} files compiled to dist/ in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(`prisma-guard build: ${sources.length - 1 - copied.length} files compiled to dist/ in ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
 
+/** Copies every .json file under `from` to the same place under `to`; returns the source paths. */
 function copyJson(from, to) {
+  const copied = [];
   for (const entry of readdirSync(from, { withFileTypes: true })) {
     const src = path.join(from, entry.name);
-    if (entry.isDirectory()) copyJson(src, path.join(to, entry.name));
+    if (entry.isDirectory()) copied.push(...copyJson(src, path.join(to, entry.name)));
     else if (entry.name.endsWith('.json') && statSync(src).isFile()) {
       mkdirSync(to, { recursive: true });
       cpSync(src, path.join(to, entry.name));
+      copied.push(src);
     }
   }
+  return copied;
 }

@@ -57,6 +57,32 @@ export interface SnapshotReader {
    * was emptied, which a consumer must check (compare the checksum, re-read canonically if it differs).
    */
   canonicalLines?(table: TableSchema, order?: 'canonical' | 'stored'): AsyncIterable<Uint8Array>;
+  /**
+   * Optional (added for the restore proof): whether the table, read in stored order, prints exactly
+   * the bytes a loader wrote into it (LoadReceipt). True only on a byte-for-byte match; false means
+   * "not shown this way", and the caller falls back to the checksum.
+   */
+  matchesLoad?(table: TableSchema, receipt: LoadReceipt): Promise<boolean>;
+  /**
+   * Optional (added for the restore proof): a second reader on its own connection that sees exactly
+   * this snapshot (PostgreSQL exported snapshots, as `pg_dump -j` uses), so two tables can be read
+   * at once. Valid while this reader's snapshot lasts; close it before the snapshot ends.
+   */
+  fork?(): Promise<SnapshotReader & { close(): Promise<void> }>;
+}
+
+/**
+ * What a loader wrote into one emptied table (added for the restore proof): the SHA-256 of the exact
+ * bytes the database was given in its own bulk-load format (PostgreSQL: COPY text), for these
+ * columns in this order. Those bytes are a deterministic translation of the backup's lines, which
+ * the loader checked against the backup's checksum before COMMIT; a table that prints the same
+ * bytes back (SnapshotReader.matchesLoad) holds exactly the backup's rows, without translating them
+ * back into backup lines to recompute the checksum.
+ */
+export interface LoadReceipt {
+  columns: string[];
+  rows: number;
+  sha256: string;
 }
 
 /**
@@ -122,6 +148,8 @@ export interface LoadOptions {
 
 export interface LoadResult {
   rowsByTable: Record<string, number>;
+  /** Optional: per table emptied and loaded with every column, what was written (see LoadReceipt). */
+  receipts?: Record<string, LoadReceipt>;
 }
 
 /** Held until released; released automatically when the connection closes. */

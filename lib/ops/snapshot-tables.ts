@@ -52,6 +52,33 @@ export interface ChecksumOptions {
   expected?: Record<string, TableChecksum>;
 }
 
+/**
+ * Runs `fn` for every table, two tables at once when the reader can fork a second connection on the
+ * same snapshot (PostgreSQL), else one after the other. Tables are taken from one queue in the order
+ * given (pass the biggest first, so the lanes end together). On a failure the other lane stops after
+ * its current table, and the fork is closed once both lanes have settled.
+ */
+export async function forEachTableInLanes(reader: SnapshotReader, tables: TableSchema[], fn: (reader: SnapshotReader, table: TableSchema) => Promise<void>): Promise<void> {
+  const queue = [...tables];
+  const lane = async (r: SnapshotReader) => {
+    try {
+      for (let table = queue.shift(); table; table = queue.shift()) await fn(r, table);
+    } catch (e) {
+      queue.length = 0;
+      throw e;
+    }
+  };
+  const helper = tables.length > 1 && reader.fork ? await reader.fork().catch(() => null) : null; // no second connection: one lane
+  if (!helper) return lane(reader);
+  try {
+    const lanes = [lane(reader), lane(helper)];
+    await Promise.all(lanes.map((l) => l.catch(() => {})));
+    await Promise.all(lanes);
+  } finally {
+    await helper.close();
+  }
+}
+
 /** Row count and checksum of every table, computed exactly as backups and `verify` compute them. */
 export async function checksumTables(reader: SnapshotReader, tables: TableSchema[] = reader.schema.tables, options: ChecksumOptions = {}): Promise<Record<string, TableChecksum>> {
   const out: Record<string, TableChecksum> = {};

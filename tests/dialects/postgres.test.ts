@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { GuardError } from '../../lib/core/errors.ts';
 import type { DbSchema, TableSchema } from '../../lib/core/types.ts';
 import { parseDatabaseUrl } from '../../lib/core/url.ts';
-import type { Connection, EncodedRow, TableData } from '../../lib/dialects/dialect.ts';
+import type { Connection, EncodedRow, LoadReceipt, TableData } from '../../lib/dialects/dialect.ts';
 import { CopyTextParser, encodeCopyLine, pgConnectionString, postgresDialect } from '../../lib/dialects/postgres/index.ts';
 import { CopyToJsonLines, CopyValueError, JsonLinesToCopy } from '../../lib/dialects/postgres/postgres-copy-text.ts';
 import { seededRandom } from '../../lib/core/random.ts';
@@ -551,6 +551,41 @@ describe('load', () => {
       // A full load over a database that already holds the schema replaces it (second run).
       await conn.load({ mode: 'full', schema: sourceDump.schema, tables: sourceDump.schema.tables.map((t) => t.name), data: sectionsOf(sourceDump) });
       expect(notEmployeeSeq(dataLines(db))).toEqual(notEmployeeSeq(oracle));
+    } finally {
+      await conn.close();
+    }
+  });
+
+  test('a load hands back receipts the tables match byte for byte, until a row changes (the proof without conversion)', async () => {
+    const db = await createDb('receipts');
+    const conn = await connect(db);
+    try {
+      const names = sourceDump.schema.tables.map((t) => t.name);
+      const result = await conn.load({ mode: 'full', schema: sourceDump.schema, tables: names, data: sectionsOf(sourceDump) });
+      const receipts = result.receipts!;
+      // A table with a generated column is not written whole, so it gets no receipt.
+      expect(Object.keys(receipts).sort()).toEqual(names.filter((n) => n !== 'Awkward').sort());
+      expect(receipts.Employee.rows).toBe(4);
+      const matches = (receiptOf: (name: string) => LoadReceipt) =>
+        conn.snapshot(async (r) => {
+          const out: Record<string, boolean> = {};
+          for (const t of r.schema.tables) if (receipts[t.name]) out[t.name] = await r.matchesLoad!(t, receiptOf(t.name));
+          return out;
+        });
+      const all = (v: boolean) => Object.fromEntries(Object.keys(receipts).map((n) => [n, v]));
+      expect(await matches((n) => receipts[n])).toEqual(all(true));
+      // A receipt for other bytes, or for the columns in another order, does not match.
+      expect(await matches((n) => ({ ...receipts[n], sha256: '0'.repeat(64) }))).toEqual(all(false));
+      expect(await matches((n) => ({ ...receipts[n], columns: [...receipts[n].columns].reverse() }))).toEqual(
+        Object.fromEntries(Object.keys(receipts).map((n) => [n, receipts[n].columns.length === 1])),
+      );
+      // One changed value is seen, in that table only.
+      await conn.query(`UPDATE "Employee" SET name = name || '!' WHERE id = 1`);
+      expect(await matches((n) => receipts[n])).toEqual({ ...all(true), Employee: false });
+      // A merge load (rows put beside existing ones) hands back no receipts.
+      const merged = await conn.load({ mode: 'data', schema: sourceDump.schema, tables: ['NoKey'], keepExisting: true, data: sectionsOf(sourceDump) });
+      expect(merged.rowsByTable).toEqual({ NoKey: 6 });
+      expect(merged.receipts ?? {}).toEqual({});
     } finally {
       await conn.close();
     }

@@ -52,6 +52,11 @@ for (const dialect of DIALECTS) {
       const r = await restore(ctx(), { backup: b.manifest.file, yes: true });
       expect(r.executed).toBe(true);
       expect(r.proof?.matches).toBe(true);
+      // PostgreSQL proves each emptied and reloaded table by the bytes it prints back (LoadReceipt);
+      // SQLite recomputes every checksum.
+      const methods = new Set(Object.values(r.proof!.tables).map((t) => t.method));
+      expect([...methods]).toEqual([dialect === 'postgres' ? 'load' : 'checksum']);
+      expect(r.phasesMs!.load).toBeGreaterThan(0);
       expect(r.safetyBackup).toBeTruthy();
       expect(oracleDump(db.url, { dataOnly: true })).toBe(original);
     });
@@ -91,6 +96,7 @@ for (const dialect of DIALECTS) {
 
       const r = await restore(ctx(), { backup: b.manifest.file, yes: true, mode: 'full' });
       expect(r.proof?.matches).toBe(true);
+      if (dialect === 'postgres') expect(Object.values(r.proof!.tables).every((t) => t.method === 'load')).toBe(true);
       expect(r.plan.dropTables.map((t) => t.name)).toContain('Extra');
       expect(oracleDump(db.url)).toBe(full);
     });

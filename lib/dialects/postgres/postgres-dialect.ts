@@ -188,7 +188,7 @@ export class PostgresConnection implements Connection {
   snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
     return this.exclusive('snapshot', async () => {
       try {
-        return await runSnapshot(this.client, this.namespace, fn);
+        return await runSnapshot(this.client, this.namespace, fn, () => openClient(this.target));
       } catch (e) {
         // The server or the connection failed mid-snapshot (restart, pg_terminate_backend, network):
         // a DATABASE_ERROR naming the server, not an "unexpected error". Other errors pass unchanged.

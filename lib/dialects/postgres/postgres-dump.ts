@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { ColumnSchema, DbSchema, TableSchema } from '../../core/types.ts';
-import type { EncodedRow, EncodedValue, RowFilter, SnapshotReader } from '../dialect.ts';
+import type { EncodedRow, EncodedValue, LoadReceipt, RowFilter, SnapshotReader } from '../dialect.ts';
 import { copyOutWhereSql } from './postgres-rows-where.ts';
 import { CopyTextParser, CopyToJsonLines, type CopyJsonKind } from './postgres-copy-text.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
@@ -16,12 +17,12 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  * table stream and count see the same snapshot of the database. Commits when `fn` resolves, rolls
  * back when it throws. The reader's streams must be consumed one after the other (one connection).
  */
-export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>, openClient?: () => Promise<pg.Client>): Promise<T> {
   const q = { query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[] };
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const schema = await introspectPostgres(q, namespace);
-    const reader = new PostgresSnapshotReader(client, namespace, schema);
+    const reader = new PostgresSnapshotReader(client, namespace, schema, openClient);
     const result = await fn(reader);
     await client.query('COMMIT');
     return result;
@@ -32,11 +33,36 @@ export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (
 }
 
 class PostgresSnapshotReader implements SnapshotReader {
+  readonly fork?: () => Promise<SnapshotReader & { close(): Promise<void> }>;
+
   constructor(
     private readonly client: pg.Client,
     private readonly namespace: string,
     readonly schema: DbSchema,
-  ) {}
+    openClient?: () => Promise<pg.Client>,
+  ) {
+    if (openClient) this.fork = () => this.forkOn(openClient);
+  }
+
+  /** A reader on a new connection importing this transaction's snapshot (as pg_dump -j does). */
+  private async forkOn(openClient: () => Promise<pg.Client>): Promise<SnapshotReader & { close(): Promise<void> }> {
+    const { rows } = await this.client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    const helper = await openClient();
+    try {
+      await helper.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await helper.query(`SET TRANSACTION SNAPSHOT '${rows[0].id.replace(/'/g, "''")}'`);
+    } catch (e) {
+      await helper.end().catch(() => {});
+      throw e;
+    }
+    const reader = new PostgresSnapshotReader(helper, this.namespace, this.schema);
+    return Object.assign(reader, {
+      close: async () => {
+        await helper.query('COMMIT').catch(() => {});
+        await helper.end().catch(() => {});
+      },
+    });
+  }
 
   async count(table: TableSchema): Promise<number> {
     const res = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualify(this.namespace, table.name)}`);
@@ -50,6 +76,20 @@ class PostgresSnapshotReader implements SnapshotReader {
   /** The canonical lines straight from COPY output (see SnapshotReader.canonicalLines). */
   canonicalLines(table: TableSchema, order: 'canonical' | 'stored' = 'canonical'): AsyncIterable<Uint8Array> {
     return streamCanonicalLines(this.client, copyOutSql(this.namespace, table, order), table, order === 'stored' ? STORED_ORDER_SETTINGS : undefined);
+  }
+
+  /**
+   * The table's COPY text in stored order, hashed as it arrives, against the COPY text the loader
+   * sent (see SnapshotReader.matchesLoad). Server-side this is the proof's one sequential scan; the
+   * client only hashes, no conversion back into backup lines.
+   */
+  async matchesLoad(table: TableSchema, receipt: LoadReceipt): Promise<boolean> {
+    const names = table.columns.map((c) => c.name);
+    if (names.length !== receipt.columns.length || names.some((n, i) => n !== receipt.columns[i])) return false;
+    await this.client.query(STORED_ORDER_SETTINGS);
+    const hash = createHash('sha256');
+    for await (const chunk of copyOut(this.client, copyOutSql(this.namespace, table, 'stored'))) hash.update(chunk);
+    return hash.digest('hex') === receipt.sha256;
   }
 
   /** Added for backup-before-delete: see postgres-rows-where.ts. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -5,7 +6,7 @@ import copyStreams from 'pg-copy-streams';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import type { EncodedRow, LoadOptions, LoadResult, RowLines, TableData } from '../dialect.ts';
+import type { EncodedRow, LoadOptions, LoadReceipt, LoadResult, RowLines, TableData } from '../dialect.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
@@ -73,10 +74,13 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
   const q: Queryable = { query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[] };
   const progress: Progress = { stage: 'starting the transaction' };
   const rowsByTable: Record<string, number> = {};
+  const receipts: Record<string, LoadReceipt> = {};
   const backupTables = new Map(options.schema.tables.map((t) => [t.name, t]));
   const restoring = new Set(options.tables);
 
-  await client.query('BEGIN');
+  // READ COMMITTED whatever default_transaction_isolation says: COPY FREEZE (below) refuses to run
+  // in a transaction that holds a snapshot from an earlier statement.
+  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
   try {
     await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
     // The load may legitimately run long, or wait on the backup reader between statements.
@@ -143,7 +147,9 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       seen.add(name);
       progress.table = name;
       progress.row = undefined;
-      rowsByTable[name] = await copyIn(client, q, namespace, section, progress, options.onProgress);
+      const copied = await copyIn(client, q, namespace, section, progress, !options.keepExisting, options.onProgress);
+      rowsByTable[name] = copied.rows;
+      if (copied.receipt) receipts[name] = copied.receipt;
     }
     progress.table = undefined;
     progress.row = undefined;
@@ -181,7 +187,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     }
     progress.stage = 'committing';
     await client.query('COMMIT');
-    return { rowsByTable };
+    return { rowsByTable, receipts };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     if (isGuardError(e)) throw e;
@@ -219,14 +225,21 @@ function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, n
 /**
  * COPY FROM STDIN for one section, streaming: a batch is encoded only when the server has taken the
  * previous ones (pipeline backpressure). Stored generated columns are left to the server.
+ * `emptied`: the table was created or truncated earlier in this transaction. The COPY then runs
+ * with FREEZE: rows are written frozen and all-visible, so the first reads after COMMIT (the proof,
+ * the application) need not set hint bits and rewrite every page; TRUNCATE already gave up MVCC
+ * for older snapshots, so FREEZE gives up nothing more. When every column is written, the result
+ * also carries a LoadReceipt (the SHA-256 of the COPY bytes sent) for the proof.
  */
-async function copyIn(client: pg.Client, q: Queryable, namespace: string, section: TableData, progress: Progress, onProgress?: (table: string, rows: number) => void): Promise<number> {
+async function copyIn(client: pg.Client, q: Queryable, namespace: string, section: TableData, progress: Progress, emptied: boolean, onProgress?: (table: string, rows: number) => void): Promise<{ rows: number; receipt?: LoadReceipt }> {
   const table = section.table;
-  const live = await q.query<{ name: string; generated: string }>(
-    `SELECT attname AS name, attgenerated::text AS generated FROM pg_attribute
-      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+  const live = await q.query<{ name: string; generated: string; kind: string }>(
+    `SELECT attname AS name, attgenerated::text AS generated, (SELECT relkind::text FROM pg_class WHERE oid = attrelid) AS kind
+       FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
     [qualify(namespace, table.name)],
   );
+  // A partitioned table takes no FREEZE (its partitions were not truncated as such).
+  const freeze = emptied && live[0]?.kind === 'r';
   const liveGenerated = new Map(live.map((c) => [c.name, c.generated === 's']));
   const missing = table.columns.filter((c) => !liveGenerated.has(c.name)).map((c) => c.name);
   if (missing.length > 0) {
@@ -237,6 +250,8 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
   const width = table.columns.length;
   const include = table.columns.map((c, i) => (liveGenerated.get(c.name) ? -1 : i)).filter((i) => i >= 0);
   const columnList = include.map((i) => quoteIdent(table.columns[i].name)).join(', ');
+  // Generated columns are not written, so what was sent would not show all of a row: no receipt.
+  const sent = emptied && include.length === width ? createHash('sha256') : null;
   let count = 0;
 
   const columnName = (i: number) => table.columns[i].name;
@@ -257,6 +272,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
       const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
       count += run.rows;
       progress.row = count;
+      sent?.update(out);
       if (out.length) yield out;
       onProgress?.(table.name, count);
     }
@@ -274,6 +290,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
         }
         chunk += valueErrors(() => encodeCopyRow(row, include, columnName, count));
       }
+      sent?.update(chunk, 'utf8');
       if (chunk) yield chunk;
       onProgress?.(table.name, count);
     }
@@ -285,13 +302,13 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
     for await (const _ of chunks) {
       /* empty */
     }
-    return count;
+    return { rows: count };
   }
-  const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN`));
+  const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`));
   // Two encoded batches ahead of the socket are enough to keep the server busy; more only costs memory.
   await pipeline(Readable.from(chunks, { highWaterMark: 2 }), sink);
   progress.row = undefined;
-  return count;
+  return { rows: count, receipt: sent ? { columns: table.columns.map((c) => c.name), rows: count, sha256: sent.digest('hex') } : undefined };
 }
 
 async function checkTablesExist(q: Queryable, namespace: string, tables: string[]): Promise<void> {
