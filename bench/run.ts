@@ -12,13 +12,14 @@
  *
  * Results: bench/results/<time>.json (every measurement) and <time>.md (the tables).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { generatePostgres, generateSqlite, totalRows, datasetCounts } from './dataset.ts';
+import { manifestFileName } from '../lib/format/naming.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'bin/prisma-guard.js');
@@ -180,6 +181,23 @@ function latestBackup(dir: string): string {
 }
 
 /**
+ * Restores are measured on a verified backup (as after a scheduled verification): without a
+ * verified manifest the restore verifies the whole file first. When `verify` was not among the cases
+ * run (`--only backup,restore`), this verifies the backup outside the timing.
+ */
+function ensureVerified(dir: string): void {
+  const file = latestBackup(dir);
+  const manifest = path.join(dir, manifestFileName(path.basename(file)));
+  try {
+    if (JSON.parse(readFileSync(manifest, 'utf8')).verification?.ok === true) return;
+  } catch {
+    // no readable manifest: verify writes one
+  }
+  const r = spawnSync(process.execPath, node(CLI, ['verify', path.basename(file), '--backup-dir', dir, '--json']), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`verify of ${file} failed before the restore cases: ${r.stdout}${r.stderr}`);
+}
+
+/**
  * prisma-guard's own cases, the same for every database: backup, the naive hand-written backup,
  * verify, and restores in data mode (into an empty schema) and full mode (into nothing).
  */
@@ -189,7 +207,10 @@ function prismaGuardCases(o: { srcUrl: string; tgtUrl: string; ours: string; wor
     op: 'restore',
     tool: `prisma-guard restore --mode ${mode} (${label})`,
     command: `${CLI_CMD} restore <backup> --mode ${mode} --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
-    setup,
+    setup: async () => {
+      ensureVerified(ours);
+      await setup();
+    },
     run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', mode, '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
   });
   const out = path.join(o.work, 'naive.json');

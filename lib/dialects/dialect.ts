@@ -72,9 +72,9 @@ export interface SnapshotReader {
 }
 
 /**
- * What a loader wrote into one emptied table (added for the restore proof): the SHA-256 of the exact
- * bytes the database was given in its own bulk-load format (PostgreSQL: COPY text), for these
- * columns in this order. Those bytes are a deterministic translation of the backup's lines, which
+ * What a loader wrote into one emptied table (added for the restore proof): a SHA-256 of the exact
+ * bytes the database was given in its own bulk-load format (PostgreSQL: the COPY text, framed one
+ * message per row as the server frames COPY output), for these columns in this order. Those bytes are a deterministic translation of the backup's lines, which
  * the loader checked against the backup's checksum before COMMIT; a table that prints the same
  * bytes back (SnapshotReader.matchesLoad) holds exactly the backup's rows, without translating them
  * back into backup lines to recompute the checksum.

@@ -155,25 +155,44 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
   const started = Date.now();
   const mode = options.mode ?? 'data';
   const { path: filePath, file } = await resolveBackup(ctx.backupDir, options.backup);
-  await checkBeforeRestore(ctx, filePath, file);
-  const first = await openBackup(filePath, file);
-  const header = first.header;
-  await first.close();
-  if (header.dialect !== ctx.target.dialect) {
-    throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
-  }
-  const tableRows = await tableRowCounts(ctx, filePath, file);
+  // The file check (its SHA-256 against a verified manifest, else a full verify) runs while the header
+  // is read and the target inspected, which only read. Its error comes before any other, and before
+  // anything is created or changed.
+  const checked = checkBeforeRestore(ctx, filePath, file);
+  checked.catch(() => {}); // awaited below
+  const checkFirst = async (e: unknown): Promise<never> => {
+    await checked;
+    throw e;
+  };
+  const [header, tableRows] = await (async () => {
+    const first = await openBackup(filePath, file);
+    await first.close();
+    if (first.header.dialect !== ctx.target.dialect) {
+      throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${first.header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
+    }
+    return [first.header, await tableRowCounts(ctx, filePath, file)] as const;
+  })().catch(checkFirst);
   const held = options.connection;
-  const conn = held ?? (await connect(ctx.target, { create: mode === 'full' }));
+  const conn =
+    held ??
+    (await connect(ctx.target).catch(async (e) => {
+      await checked;
+      if (mode !== 'full') throw e;
+      return connect(ctx.target, { create: true }); // a full restore may recreate a lost database
+    }));
   try {
-    const lock = held ? { release: async () => {} } : await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+    const lock = held ? { release: async () => {} } : await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS).catch(checkFirst);
     try {
-      const live = await conn.introspect();
-      const liveCounts = await countRows(conn, live);
-      const liveMigrations = await readLiveMigrations(conn, live);
-      const hasData = live.tables.length > 0;
-      const wantSafety = options.safetyBackup !== false && hasData;
-      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: wantSafety });
+      const plan = await (async () => {
+        const live = await conn.introspect();
+        const liveCounts = await countRows(conn, live);
+        const liveMigrations = await readLiveMigrations(conn, live);
+        const hasData = live.tables.length > 0;
+        const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && hasData });
+        return plan;
+      })().catch(checkFirst);
+      await checked;
+      const wantSafety = plan.safetyBackup;
       const merge = options.merge ?? header.reason.startsWith(PRE_DELETE_REASON_PREFIX);
       if (merge) {
         if (mode !== 'data') throw new GuardError('USAGE', 'A merge restore puts rows back beside the live ones; it only works in data mode.', { hint: 'Drop --mode full.' });

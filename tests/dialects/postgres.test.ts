@@ -8,6 +8,8 @@ import { parseDatabaseUrl } from '../../lib/core/url.ts';
 import type { Connection, EncodedRow, LoadReceipt, TableData } from '../../lib/dialects/dialect.ts';
 import { CopyTextParser, encodeCopyLine, pgConnectionString, postgresDialect } from '../../lib/dialects/postgres/index.ts';
 import { CopyToJsonLines, CopyValueError, JsonLinesToCopy } from '../../lib/dialects/postgres/postgres-copy-text.ts';
+import { CopyFrameHasher, CopyOutDigest, copyOutDigest } from '../../lib/dialects/postgres/postgres-copy-digest.ts';
+import { EventEmitter } from 'node:events';
 import { seededRandom } from '../../lib/core/random.ts';
 import { checksumTables } from '../../lib/ops/snapshot-tables.ts';
 
@@ -317,6 +319,71 @@ describe('COPY text codec', () => {
     expect(err).toBeInstanceOf(CopyValueError);
     expect((err as CopyValueError).row).toBe(2);
     expect((err as Error).message).toMatch(/column "c0"/);
+  });
+
+  test('the digest of COPY output read off the wire equals the digest of the COPY text framed, however the socket splits it', async () => {
+    const message = (type: string, body: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.write(type, 0, 'latin1');
+      head.writeUInt32BE(body.length + 4, 1);
+      return Buffer.concat([head, body]);
+    };
+    const rows = ['1\tä\\n\n', '2\t\\N\n', '3\t' + 'x'.repeat(300) + '\n'].map((r) => Buffer.from(r));
+    const framed = new CopyFrameHasher();
+    framed.update(Buffer.concat(rows));
+    expect(framed.rows).toBe(3);
+    const expected = framed.digest();
+    const after = Buffer.concat([message('C', Buffer.from('COPY 3\0')), message('Z', Buffer.from('I'))]);
+    // CopyOutResponse, the rows with a NoticeResponse between them (not hashed), CopyDone, then what pg must get back.
+    const wire = Buffer.concat([message('H', Buffer.from([0, 0, 2, 0, 0, 0, 0])), message('d', rows[0]), message('N', Buffer.from('Snotice\0\0')), message('d', rows[1]), message('d', rows[2]), message('c', Buffer.alloc(0)), after]);
+    const run = (cuts: number[]) => {
+      const stream = new EventEmitter();
+      const handedBack: Buffer[] = [];
+      stream.on('data', (b: Buffer) => handedBack.push(Buffer.from(b)));
+      const query = new CopyOutDigest('COPY x TO STDOUT');
+      let sent = '';
+      query.submit({ stream: stream as never, query: (text: string) => (sent = text) });
+      expect(sent).toBe('COPY x TO STDOUT');
+      let at = 0;
+      for (const cut of [...cuts, wire.length]) {
+        stream.emit('data', wire.subarray(at, cut));
+        at = cut;
+      }
+      expect(Buffer.concat(handedBack)).toEqual(after); // pg sees CommandComplete and ReadyForQuery, nothing else
+      query.handleReadyForQuery();
+      return query.done;
+    };
+    for (let a = 1; a < wire.length; a++) {
+      await expect(run([a])).resolves.toEqual({ rows: 3, sha256: expected });
+      for (const b of [a + 1, a + 7]) if (b < wire.length) await expect(run([a, b])).resolves.toEqual({ rows: 3, sha256: expected });
+    }
+    // An error is handed to pg unread (pg then calls handleError): the digest never resolves to a value.
+    const stream = new EventEmitter();
+    const handedBack: Buffer[] = [];
+    stream.on('data', (b: Buffer) => handedBack.push(Buffer.from(b)));
+    const failing = new CopyOutDigest('COPY x TO STDOUT');
+    failing.submit({ stream: stream as never, query: () => {} });
+    const error = message('E', Buffer.from('SERROR\0\0'));
+    stream.emit('data', Buffer.concat([message('d', rows[0]), error]));
+    expect(Buffer.concat(handedBack)).toEqual(error);
+    failing.handleError(new Error('server error'));
+    await expect(failing.done).rejects.toThrow('server error');
+  });
+
+  test('a COPY that fails on the server rejects with its error and leaves the connection usable', async () => {
+    const client = new pg.Client({ host: HOST, port: PORT, user: 'postgres', database: source });
+    await client.connect();
+    try {
+      await expect(copyOutDigest(client, 'COPY (SELECT * FROM "NoSuchTable") TO STDOUT')).rejects.toThrow(/NoSuchTable/);
+      await expect(copyOutDigest(client, 'COPY (SELECT 1/(3 - g) FROM generate_series(1, 5) g) TO STDOUT')).rejects.toThrow(/division by zero/);
+      const ok = await copyOutDigest(client, `COPY (SELECT g, 'é' FROM generate_series(1, 3) g) TO STDOUT`);
+      const framed = new CopyFrameHasher();
+      framed.update(Buffer.from('1\té\n2\té\n3\té\n'));
+      expect(ok).toEqual({ rows: 3, sha256: framed.digest() });
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await client.end();
+    }
   });
 
   test('pg gets the URL without Prisma-only parameters', () => {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { ColumnSchema, DbSchema, TableSchema } from '../../core/types.ts';
 import type { EncodedRow, EncodedValue, LoadReceipt, RowFilter, SnapshotReader } from '../dialect.ts';
+import { copyOutDigest } from './postgres-copy-digest.ts';
 import { copyOutWhereSql } from './postgres-rows-where.ts';
 import { CopyTextParser, CopyToJsonLines, type CopyJsonKind } from './postgres-copy-text.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
@@ -79,17 +79,16 @@ class PostgresSnapshotReader implements SnapshotReader {
   }
 
   /**
-   * The table's COPY text in stored order, hashed as it arrives, against the COPY text the loader
-   * sent (see SnapshotReader.matchesLoad). Server-side this is the proof's one sequential scan; the
-   * client only hashes, no conversion back into backup lines.
+   * The table's COPY text in stored order, hashed off the wire, against the COPY text the loader
+   * sent (see SnapshotReader.matchesLoad and postgres-copy-digest.ts). Server-side this is the
+   * proof's one sequential scan; the client only hashes, no conversion back into backup lines.
    */
   async matchesLoad(table: TableSchema, receipt: LoadReceipt): Promise<boolean> {
     const names = table.columns.map((c) => c.name);
     if (names.length !== receipt.columns.length || names.some((n, i) => n !== receipt.columns[i])) return false;
     await this.client.query(STORED_ORDER_SETTINGS);
-    const hash = createHash('sha256');
-    for await (const chunk of copyOut(this.client, copyOutSql(this.namespace, table, 'stored'))) hash.update(chunk);
-    return hash.digest('hex') === receipt.sha256;
+    const read = await copyOutDigest(this.client, copyOutSql(this.namespace, table, 'stored'));
+    return read.rows === receipt.rows && read.sha256 === receipt.sha256;
   }
 
   /** Added for backup-before-delete: see postgres-rows-where.ts. */

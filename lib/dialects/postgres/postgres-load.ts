@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -7,6 +6,7 @@ import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
 import type { EncodedRow, LoadOptions, LoadReceipt, LoadResult, RowLines, TableData } from '../dialect.ts';
+import { CopyFrameHasher } from './postgres-copy-digest.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
@@ -229,7 +229,8 @@ function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, n
  * with FREEZE: rows are written frozen and all-visible, so the first reads after COMMIT (the proof,
  * the application) need not set hint bits and rewrite every page; TRUNCATE already gave up MVCC
  * for older snapshots, so FREEZE gives up nothing more. When every column is written, the result
- * also carries a LoadReceipt (the SHA-256 of the COPY bytes sent) for the proof.
+ * also carries a LoadReceipt for the proof: the digest of the COPY text sent, framed as the server
+ * frames COPY output (CopyFrameHasher), so that reading the table back needs only a hash.
  */
 async function copyIn(client: pg.Client, q: Queryable, namespace: string, section: TableData, progress: Progress, emptied: boolean, onProgress?: (table: string, rows: number) => void): Promise<{ rows: number; receipt?: LoadReceipt }> {
   const table = section.table;
@@ -251,7 +252,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
   const include = table.columns.map((c, i) => (liveGenerated.get(c.name) ? -1 : i)).filter((i) => i >= 0);
   const columnList = include.map((i) => quoteIdent(table.columns[i].name)).join(', ');
   // Generated columns are not written, so what was sent would not show all of a row: no receipt.
-  const sent = emptied && include.length === width ? createHash('sha256') : null;
+  const sent = emptied && include.length === width ? new CopyFrameHasher() : null;
   let count = 0;
 
   const columnName = (i: number) => table.columns[i].name;
@@ -290,7 +291,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
         }
         chunk += valueErrors(() => encodeCopyRow(row, include, columnName, count));
       }
-      sent?.update(chunk, 'utf8');
+      sent?.update(Buffer.from(chunk, 'utf8'));
       if (chunk) yield chunk;
       onProgress?.(table.name, count);
     }
@@ -308,7 +309,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
   // Two encoded batches ahead of the socket are enough to keep the server busy; more only costs memory.
   await pipeline(Readable.from(chunks, { highWaterMark: 2 }), sink);
   progress.row = undefined;
-  return { rows: count, receipt: sent ? { columns: table.columns.map((c) => c.name), rows: count, sha256: sent.digest('hex') } : undefined };
+  return { rows: count, receipt: sent ? { columns: table.columns.map((c) => c.name), rows: count, sha256: sent.digest() } : undefined };
 }
 
 async function checkTablesExist(q: Queryable, namespace: string, tables: string[]): Promise<void> {
