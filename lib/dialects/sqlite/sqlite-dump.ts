@@ -26,6 +26,7 @@ export async function sqliteSnapshot<T>(db: Database.Database, fn: (reader: Snap
       count: async (table) => Number((db.prepare(`SELECT count(*) AS n FROM ${quoteSqlite(table.name)}`).get() as { n: number }).n),
       rows: (table, batchSize = 1000) => streamRows(db, table, batchSize),
       rowsWhere: (table, filter, batchSize = 1000) => streamRowsWhere(db, table, filter, batchSize),
+      canonicalLines: (table, order = 'canonical') => streamLines(db, table, order),
     };
     const result = await fn(reader);
     db.exec('COMMIT');
@@ -51,6 +52,44 @@ async function* streamRowsWhere(db: Database.Database, table: TableSchema, filte
     const list = width === 1 ? chunk.map(() => tuple).join(', ') : `VALUES ${chunk.map(() => tuple).join(', ')}`;
     const params = chunk.flat().map((v) => (typeof v === 'bigint' ? v : decodeSqliteValue(v)));
     yield* streamRows(db, table, batchSize, `WHERE ${target} IN (${list})`, params);
+  }
+}
+
+/** Bytes of lines gathered before a chunk is handed out. */
+const LINES_CHUNK = 256 * 1024;
+
+/**
+ * The canonical lines of a table (SnapshotReader.canonicalLines): each row encoded and turned into
+ * its line as it comes from SQLite, into one reused buffer, so that no batch of row objects or
+ * strings outlives its row. Stored order is the table b-tree's (rowid, or the primary key of a
+ * WITHOUT ROWID table), never a covering index's: NOT INDEXED.
+ */
+async function* streamLines(db: Database.Database, table: TableSchema, order: 'canonical' | 'stored'): AsyncGenerator<Uint8Array> {
+  const cols = table.columns.map((c) => quoteSqlite(c.name)).join(', ');
+  const from = quoteSqlite(table.name);
+  const sql = order === 'stored' ? `SELECT ${cols} FROM ${from} NOT INDEXED` : `SELECT ${cols} FROM ${from} ORDER BY ${canonicalOrder(table)}`;
+  const it = db.prepare(sql).raw(true).safeIntegers(true).iterate() as IterableIterator<unknown[]>;
+  const row: EncodedRow = new Array(table.columns.length);
+  let buf = Buffer.allocUnsafe(LINES_CHUNK);
+  let o = 0;
+  try {
+    for (const raw of it) {
+      for (let i = 0; i < raw.length; i++) row[i] = encodeSqliteValue(raw[i]);
+      const line = JSON.stringify(row); // the canonical line (SnapshotReader.canonicalLines)
+      const most = line.length * 3 + 1; // UTF-8 bytes at most, and the newline
+      if (o + most > buf.length) {
+        if (o > 0) {
+          yield buf.subarray(0, o); // valid until the consumer asks for more: the buffer is reused
+          o = 0;
+        }
+        if (most > buf.length) buf = Buffer.allocUnsafe(most);
+      }
+      o += buf.write(line, o);
+      buf[o++] = 0x0a;
+    }
+    if (o > 0) yield buf.subarray(0, o);
+  } finally {
+    it.return?.();
   }
 }
 

@@ -1,11 +1,13 @@
 import type Database from 'better-sqlite3';
 import { GuardError, messageOf } from '../../core/errors.ts';
 import type { DbSchema } from '../../core/types.ts';
-import type { LoadOptions, LoadResult } from '../dialect.ts';
+import { parseRowLine, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
 import { isInternalTable } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { decodeSqliteValue } from './sqlite-values.ts';
 import type { Queryable } from '../../core/types.ts';
+
+const NL = 0x0a;
 
 /**
  * All-or-nothing load in one IMMEDIATE transaction. Foreign keys are switched off for the load
@@ -32,22 +34,39 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
     for await (const section of options.data) {
       const table = section.table;
       if (!wanted.has(table.name)) {
-        for await (const _ of section.rows) void _;
+        for await (const _ of section.lines ?? section.rows) void _;
         continue;
       }
       current = table.name;
       rowNo = 0;
       const cols = table.columns.map((c) => quoteSqlite(c.name));
       const insert = db.prepare(`INSERT INTO ${quoteSqlite(table.name)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
-      const insertBatch = db.transaction((rows: unknown[][]) => {
-        for (const r of rows) {
-          rowNo++;
-          insert.run(r.map((v) => decodeSqliteValue(v as never)));
+      const width = cols.length;
+      // One parameter array for every row; with `lines`, each row is parsed just before its insert,
+      // so no batch of row objects lives long enough to be copied by the garbage collector (the
+      // memory of a 4M-row restore stays flat).
+      const params: unknown[] = new Array(width);
+      const insertRow = (row: EncodedRow) => {
+        rowNo++;
+        for (let i = 0; i < width; i++) params[i] = decodeSqliteValue(row[i]);
+        insert.run(params);
+      };
+      if (section.lines) {
+        for await (const run of section.lines) {
+          const bytes = Buffer.isBuffer(run.bytes) ? run.bytes : Buffer.from(run.bytes.buffer, run.bytes.byteOffset, run.bytes.length);
+          let start = 0;
+          for (let i = 0; i < run.rows; i++) {
+            const nl = bytes.indexOf(NL, start);
+            insertRow(parseRowLine(bytes.toString('utf8', start, nl), width, (why) => run.invalid(i, why)));
+            start = nl + 1;
+          }
+          options.onProgress?.(table.name, rowNo);
         }
-      });
-      for await (const batch of section.rows) {
-        insertBatch(batch);
-        options.onProgress?.(table.name, rowNo);
+      } else {
+        for await (const batch of section.rows) {
+          for (const row of batch) insertRow(row);
+          options.onProgress?.(table.name, rowNo);
+        }
       }
       rowsByTable[table.name] = rowNo;
     }
