@@ -24,7 +24,7 @@ const OPEN_BRACKET = 0x5b;
  * garbage until a full collection (about 60 MB more peak memory in a 4M-row SQLite restore).
  */
 async function* gunzipChunks(filePath: string, displayName: string): AsyncGenerator<Buffer> {
-  const stream = createReadStream(filePath, { highWaterMark: 1 << 18 }).pipe(zlib.createGunzip({ chunkSize: 1 << 18 }));
+  const stream = createReadStream(filePath, { highWaterMark: 1 << 16 }).pipe(zlib.createGunzip({ chunkSize: 1 << 18 }));
   const ring = [Buffer.alloc(0), Buffer.alloc(0)];
   let turn = 0;
   try {

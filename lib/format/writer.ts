@@ -134,7 +134,7 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
     });
     const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
     const gzip = zlib.createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, chunkSize: 1 << 16 });
-    await pipeline(Readable.from(lines, { objectMode: false, highWaterMark: 1 << 20 }), gzip, tap, out, { signal: options.signal });
+    await pipeline(Readable.from(lines, { objectMode: false, highWaterMark: 1 << 16 }), gzip, tap, out, { signal: options.signal });
     // fsync flushes the file whichever descriptor asks, so the data is on disk before the rename.
     const handle = await fs.open(tmpPath, 'r');
     try {
