@@ -18,7 +18,7 @@ export interface Validators {
 
 /**
  * Where `bin/build.mjs` writes the validators compiled ahead of time (ajv standalone code), beside
- * the schemas in dist/. Compiling the two schemas at start-up costs ~0.15 s of every command; the
+ * the schemas in dist/. Compiling the two schemas at start-up costs ~0.1 s of every command; the
  * source tree has no such file and compiles them on first use.
  */
 export const PRECOMPILED_VALIDATORS = 'schemas/validators.cjs';
