@@ -113,6 +113,20 @@ export function parseRowLine(text: string, width: number, invalid: (why: string)
   return row as EncodedRow;
 }
 
+/**
+ * The rows of a run, each parsed (parseRowLine) only when it is asked for, so a consumer that handles
+ * one row at a time never holds the run's rows at once. Errors name the row's line (RowLines.invalid).
+ */
+export function* rowsOfRun(run: RowLines, width: number): Generator<EncodedRow> {
+  const bytes = Buffer.isBuffer(run.bytes) ? run.bytes : Buffer.from(run.bytes.buffer, run.bytes.byteOffset, run.bytes.length);
+  let start = 0;
+  for (let i = 0; i < run.rows; i++) {
+    const nl = bytes.indexOf(0x0a, start);
+    yield parseRowLine(bytes.toString('utf8', start, nl), width, (why) => run.invalid(i, why));
+    start = nl + 1;
+  }
+}
+
 export interface TableData {
   table: TableSchema;
   rows: AsyncIterable<EncodedRow[]>;

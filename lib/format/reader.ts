@@ -3,7 +3,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
-import { parseRowLine as parseLine, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
+import { parseRowLine as parseLine, rowsOfRun, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
 import { validateHeader } from './validate.ts';
 
@@ -331,7 +331,7 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
           },
           get rows() {
             return (async function* () {
-              for (let run = await nextRun(); run; run = await nextRun()) yield parseRows(run, width);
+              for (let run = await nextRun(); run; run = await nextRun()) yield Array.from(rowsOfRun(run, width));
             })();
           },
         };
@@ -401,19 +401,6 @@ function isPlainRow(b: Buffer, start: number, end: number, width: number): boole
     }
     return sep === 0x5d && i === end - 1 && col + 1 === width;
   }
-}
-
-/** Parses a run of row lines into rows, each checked to be an array of `width` values. */
-function parseRows(run: BufferRun, width: number): EncodedRow[] {
-  const { bytes } = run;
-  const rows: EncodedRow[] = new Array(run.rows);
-  let start = 0;
-  for (let i = 0; i < run.rows; i++) {
-    const nl = bytes.indexOf(NL, start);
-    rows[i] = parseRowLine(run, i, start, nl, width);
-    start = nl + 1;
-  }
-  return rows;
 }
 
 /** The `index`-th line of a run (bytes start..end) as a row of `width` values, or the run's error. */

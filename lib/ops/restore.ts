@@ -188,8 +188,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         const liveCounts = await countRows(conn, live);
         const liveMigrations = await readLiveMigrations(conn, live);
         const hasData = live.tables.length > 0;
-        const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && hasData });
-        return plan;
+        return planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && hasData });
       })().catch(checkFirst);
       await checked;
       const wantSafety = plan.safetyBackup;

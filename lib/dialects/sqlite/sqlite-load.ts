@@ -1,13 +1,12 @@
 import type Database from 'better-sqlite3';
 import { GuardError, messageOf } from '../../core/errors.ts';
 import type { DbSchema } from '../../core/types.ts';
-import { parseRowLine, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
+import { rowsOfRun, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
 import { isInternalTable } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { decodeSqliteValue } from './sqlite-values.ts';
 import type { Queryable } from '../../core/types.ts';
 
-const NL = 0x0a;
 
 /**
  * All-or-nothing load in one IMMEDIATE transaction. Foreign keys are switched off for the load
@@ -53,13 +52,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
       };
       if (section.lines) {
         for await (const run of section.lines) {
-          const bytes = Buffer.isBuffer(run.bytes) ? run.bytes : Buffer.from(run.bytes.buffer, run.bytes.byteOffset, run.bytes.length);
-          let start = 0;
-          for (let i = 0; i < run.rows; i++) {
-            const nl = bytes.indexOf(NL, start);
-            insertRow(parseRowLine(bytes.toString('utf8', start, nl), width, (why) => run.invalid(i, why)));
-            start = nl + 1;
-          }
+          for (const row of rowsOfRun(run, width)) insertRow(row);
           options.onProgress?.(table.name, rowNo);
         }
       } else {
