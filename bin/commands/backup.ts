@@ -1,11 +1,14 @@
+import { describeLocation, describeScope } from '../../lib/format/source.ts';
 import { backup } from '../../lib/ops/backup.ts';
 import { formatBytes, listOption, type Command } from '../cli.ts';
 
 export const backupCommand: Command = {
   name: 'backup',
   summary: 'Take a consistent, checksummed backup of the database into the backup folder.',
-  usage: 'prisma-guard backup [--reason TEXT] [--pin] [--tables A,B] [--level 1-9] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard backup [--reason TEXT] [--pin] [--tables A,B | --schema-only] [--allow-empty] [--level 1-9] [--url URL] [--backup-dir DIR] [--json]',
   options: {
+    'schema-only': { type: 'boolean' },
+    'allow-empty': { type: 'boolean' },
     reason: { type: 'string' },
     pin: { type: 'boolean' },
     tables: { type: 'string' },
@@ -14,10 +17,10 @@ export const backupCommand: Command = {
   async run(io) {
     const ctx = io.context();
     const level = io.values.level === undefined ? undefined : Number(io.values.level);
-    const result = await backup(ctx, { reason: io.values.reason as string | undefined, pinned: Boolean(io.values.pin), tables: listOption(io.values.tables), compressionLevel: level });
+    const result = await backup(ctx, { reason: io.values.reason as string | undefined, pinned: Boolean(io.values.pin), tables: listOption(io.values.tables), schemaOnly: Boolean(io.values['schema-only']), allowEmpty: Boolean(io.values['allow-empty']), compressionLevel: level });
     const m = result.manifest;
     io.printJson({ ok: true, path: result.path, manifest: m });
-    io.print(`${m.file}\n  ${m.rowsTotal} rows in ${Object.keys(m.tables).length} tables, ${formatBytes(m.sizeBytes)}, ${m.durationMs} ms\n  sha256 ${m.sha256}`);
+    io.print(`${m.file}\n  ${m.kind}, ${describeScope(m.scope)}, of ${describeLocation(m.source)}\n  ${m.rowsTotal} rows in ${Object.keys(m.tables).length} tables, ${formatBytes(m.sizeBytes)}, ${m.durationMs} ms\n  sha256 ${m.sha256}`);
     return 0;
   },
 };

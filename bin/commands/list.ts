@@ -1,19 +1,23 @@
-import { listBackups } from '../../lib/ops/store.ts';
+import { describeScope } from '../../lib/format/source.ts';
+import { listByDatabase } from '../../lib/ops/list.ts';
 import { formatBytes, type Command } from '../cli.ts';
 
 export const listCommand: Command = {
   name: 'list',
-  summary: 'List the backups in the backup folder (reads manifests only), and any stray files.',
-  usage: 'prisma-guard list [--backup-dir DIR] [--json]',
-  options: {},
+  summary: 'List the backups in the backup folder by source database (reads manifests only), and any stray files.',
+  usage: 'prisma-guard list [--database TEXT] [--backup-dir DIR] [--json]',
+  options: { database: { type: 'string' } },
   async run(io) {
     const ctx = io.context();
-    const listing = await listBackups(ctx.backupDir);
-    io.printJson(listing);
-    if (!listing.backups.length) io.print(`No backups in ${ctx.backupDir}.`);
-    for (const m of listing.backups) {
-      const v = m.verification ? (m.verification.ok ? 'verified' : 'VERIFY FAILED') : 'not verified';
-      io.print(`${m.file}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  ${v}${m.pinned ? '  pinned' : ''}`);
+    const listing = await listByDatabase(ctx, { database: io.values.database as string | undefined });
+    io.printJson({ backups: listing.backups, stray: listing.stray, databases: listing.databases.map((g) => ({ database: g.database, label: g.label, backups: g.backups.map((m) => m.file) })) });
+    if (!listing.backups.length) io.print(`No backups${io.values.database ? ` of a database matching "${io.values.database}"` : ''} in ${ctx.backupDir}.`);
+    for (const g of listing.databases) {
+      io.print(`${g.label}  [${g.database}]  ${g.backups.length} backup${g.backups.length === 1 ? '' : 's'}`);
+      for (const m of g.backups) {
+        const v = m.verification ? (m.verification.ok ? 'verified' : 'VERIFY FAILED') : 'not verified';
+        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  ${v}${m.pinned ? '  pinned' : ''}`);
+      }
     }
     for (const s of listing.stray) io.print(`! ${s.file}: ${s.problem}${s.detail ? ` (${s.detail})` : ''}`);
     return 0;

@@ -1,33 +1,27 @@
 import { GuardError } from '../../lib/core/errors.ts';
-import { parseDatabaseUrl } from '../../lib/core/url.ts';
+import { describeScope } from '../../lib/format/source.ts';
 import { restore, type RestorePlan } from '../../lib/ops/restore.ts';
 import { listOption, type Command } from '../cli.ts';
 
-/** True when two database identities (as backups record them: URLs without password) name the same database. */
-export function sameDatabase(a: string, b: string): boolean {
-  try {
-    const x = parseDatabaseUrl(a);
-    const y = parseDatabaseUrl(b);
-    if (x.dialect !== y.dialect) return false;
-    if (x.dialect === 'sqlite') return x.file === y.file;
-    const ux = new URL(x.url);
-    const uy = new URL(y.url);
-    return ux.hostname.toLowerCase() === uy.hostname.toLowerCase() && (ux.port || '5432') === (uy.port || '5432') && x.database === y.database && x.schema === y.schema;
-  } catch {
-    return a === b;
-  }
-}
-
 /** The plan as a person reads it. */
 export function describePlan(plan: RestorePlan): string {
-  const lines = [
-    `Restore ${plan.backup.file} (${plan.backup.reason}, taken ${plan.backup.createdAt})`,
-    // A backup copied over from another database (prod -> staging) is allowed, but never silently.
-    `  of ${plan.backup.database}${sameDatabase(plan.backup.database, plan.target) ? '' : '  <-- ANOTHER DATABASE than the target'}`,
+  const lines: string[] = [];
+  if (plan.selection) {
+    const passed = [...plan.selection.failed.map((f) => `${f.file}: fails verification (${f.error})`), ...plan.selection.skipped.map((s) => `${s.file}: ${s.why}`)];
+    lines.push(`latest = the newest full backup of this database${plan.selection.matchedBy === 'location' ? ' (matched on its location: the database has no identity to compare)' : ''}${passed.length ? `; passed over ${passed.length}:` : ''}`);
+    for (const p of passed.slice(0, 10)) lines.push(`  - ${p}`);
+    if (passed.length > 10) lines.push(`  ... and ${passed.length - 10} more`);
+    lines.push('');
+  }
+  lines.push(
+    `Restore ${plan.backup.file} (${plan.backup.kind}, ${describeScope(plan.backup.scope)}, reason ${plan.backup.reason}, taken ${plan.backup.createdAt})`,
+    `  of ${plan.backup.database}`,
     `  into ${plan.target}, ${plan.mode} mode${plan.safetyBackup ? ', after a safety backup of the current data' : ', WITHOUT a safety backup'}`,
-    ...(plan.merge ? ['  merge: the backup\'s rows are added back beside the live rows; nothing is removed'] : []),
-    '',
-  ];
+  );
+  // A backup of another database (prod -> staging) is allowed when named, but never silently.
+  if (plan.otherDatabase) lines.push('', `  !!! ANOTHER DATABASE: this is a backup of ${plan.otherDatabase.backup},`, `  !!! not of the target ${plan.otherDatabase.target} (${plan.otherDatabase.why}).`, `  !!! Its data will replace the target's.`);
+  if (plan.merge) lines.push("  merge: the backup's rows are added back beside the live rows; nothing is removed");
+  lines.push('');
   const detailed = plan.tables.some((t) => t.rows);
   if (detailed) {
     // Dry run: row by row against the live data (primary key; multiset for tables without one).

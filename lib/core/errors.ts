@@ -29,6 +29,8 @@ export const ExitCode = {
   WRITE_FAILED: 10,
   /** The project's prisma CLI is missing, failed, or its migrations/client cannot be read. */
   PRISMA: 11,
+  /** Nothing to back up: the URL's schema does not exist, or the database has no tables (without --allow-empty). */
+  NOTHING_TO_BACK_UP: 12,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -73,6 +75,7 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   PRISMA_MIGRATIONS_UNREADABLE: ExitCode.PRISMA,
   PRISMA_CLIENT_NOT_GENERATED: ExitCode.PRISMA,
   SEED_NOT_EMPTY: ExitCode.USAGE,
+  NOTHING_TO_BACK_UP: ExitCode.NOTHING_TO_BACK_UP,
 };
 
 export interface GuardErrorOptions {

@@ -1,5 +1,6 @@
 import type { DbSchema, Queryable, TableSchema } from '../core/types.ts';
 import type { DatabaseTarget, DialectName } from '../core/url.ts';
+import type { DatabaseIdentity } from '../format/source.ts';
 
 /**
  * A row as stored in a backup line: a JSON array, one encoded value per column in schema order.
@@ -185,6 +186,16 @@ export interface Connection extends Queryable {
    * Waits up to `waitMs` (0: try once) then throws GuardError LOCKED naming the holder if known.
    */
   lock(name: string, waitMs?: number): Promise<Lock>;
+  /**
+   * The database's fingerprint (BackupSource.fingerprint), kept in the database itself outside
+   * every table Prisma manages. Reads never write: null when none is stored yet. `create` stores a
+   * new random one (backups do); `adopt` stores the given one when none is stored (a database
+   * recreated from its own backup). Null also when it cannot be stored (read-only): the caller then
+   * derives one from the location.
+   */
+  identity(options?: { create?: boolean; adopt?: string }): Promise<DatabaseIdentity | null>;
+  /** Whether what the URL names exists: PostgreSQL its `?schema=`; SQLite the open file (always). */
+  exists(): Promise<boolean>;
   close(): Promise<void>;
 }
 

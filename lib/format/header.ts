@@ -1,9 +1,14 @@
 import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
 import type { DialectName } from '../core/url.ts';
+import type { BackupKind, BackupScope, BackupSource } from './source.ts';
 
 export const BACKUP_FORMAT = 'prisma-guard-backup';
-/** Bumped on any incompatible change of the line format; readers refuse newer versions. */
-export const BACKUP_FORMAT_VERSION = 1;
+/**
+ * Bumped on any incompatible change of the line format; readers refuse newer versions.
+ * 2: the header records `kind`, `scope` and `source` (version 1 files stay readable; the reader
+ * infers those fields, see lib/format/source.ts inferV1).
+ */
+export const BACKUP_FORMAT_VERSION = 2;
 
 /** Line 1 of every backup. */
 export interface BackupHeader {
@@ -22,6 +27,12 @@ export interface BackupHeader {
   prismaMigrations: PrismaMigrationRow[];
   /** SHA-256 of prisma/schema.prisma at backup time, when known. */
   schemaPrismaHash: string | null;
+  /** Why it was taken (decides how `latest` and retention treat it); the free-text `reason` is only a label. */
+  kind: BackupKind;
+  /** What it holds: every table, some tables, or the schema without rows. */
+  scope: BackupScope;
+  /** The database it is of (no password). */
+  source: BackupSource;
 }
 
 /** Starts a table's rows. */

@@ -1,7 +1,9 @@
 import type { DialectName } from '../core/url.ts';
+import type { BackupKind, BackupScope, BackupSource } from './source.ts';
 
 export const MANIFEST_FORMAT = 'prisma-guard-manifest';
-export const MANIFEST_FORMAT_VERSION = 1;
+/** 2: kind, scope and source (read from the backup's header for version-1 manifests). */
+export const MANIFEST_FORMAT_VERSION = 2;
 
 export interface TableSummary {
   rows: number;
@@ -44,4 +46,8 @@ export interface BackupManifest {
   pinnedUntil?: string | null;
   /** Result of the last verification, when one ran. */
   verification?: VerificationRecord | null;
+  /** As in the header (format version 2). listBackups fills them in for version-1 manifests. */
+  kind: BackupKind;
+  scope: BackupScope;
+  source: BackupSource;
 }

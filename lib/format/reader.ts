@@ -5,6 +5,7 @@ import { GuardError, messageOf } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
 import { parseRowLine as parseLine, rowsOfRun, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
+import { inferV1 } from './source.ts';
 import { validateHeader } from './validate.ts';
 
 /** Longest line accepted (a row with large binary values); longer means corrupt, not an OOM. */
@@ -241,6 +242,8 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
     await source.close();
     throw e;
   }
+  // Version 1 predates kind, scope and source: infer them so every caller sees typed fields.
+  if (header.formatVersion < 2) header = { ...header, ...inferV1(header) };
   whole.update(firstBytes);
   const byName = new Map(header.schema.tables.map((t) => [t.name, t]));
   const corrupt = (why: string) => new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });

@@ -256,7 +256,7 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
 
   async function snapshot(reason: string, pinned: boolean): Promise<BackupResult> {
     ctx.reporter.info(`Taking the ${reason} backup...`);
-    const b = await backupWithConnection(ctx, conn, { reason, pinned });
+    const b = await backupWithConnection(ctx, conn, { reason, pinned, kind: reason.startsWith('post') ? 'post-migration' : 'pre-migration' });
     const v = await verifyBackup(ctx, b.path);
     if (!v.ok) {
       throw new GuardError('BACKUP_CORRUPT', `The ${reason} backup ${b.manifest.file} does not verify (${v.error?.message}); nothing was migrated${reason.startsWith('post') ? ' after it' : ''}.`, {

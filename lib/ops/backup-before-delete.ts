@@ -80,6 +80,7 @@ export async function backupRowsBeforeDelete(ctx: OpsContext, args: { table: str
       let counts: Record<string, number> = {};
       const result = await backupWithConnection(ctx, conn, {
         reason: args.reason,
+        kind: 'pre-delete',
         selectRows: async (reader) => {
           const rows = await cascadeRows(reader, args.table, args.filter);
           counts = Object.fromEntries([...rows].map(([k, v]) => [k, v.length]));

@@ -1,4 +1,6 @@
-import { GuardError } from '../core/errors.ts';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { GuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema } from '../core/types.ts';
 import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
@@ -11,10 +13,18 @@ import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
 import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
+import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
+import { PRISMA_MIGRATIONS_TABLE } from '../core/types.ts';
 
 export interface BackupOptions {
-  /** Why the backup was taken; part of the file name (`manual`, `scheduled`, `pre-restore`...). */
+  /** A label for the file name (`manual`, `scheduled-daily`, `pre-migration-<name>`...); free text. */
   reason?: string;
+  /** Why it was taken, as a typed field (default `manual`): `latest` and retention go by this, never by the reason. */
+  kind?: BackupKind;
+  /** The schema, sequences and `_prisma_migrations` only: no rows of the other tables. */
+  schemaOnly?: boolean;
+  /** Write a backup of a database that has no tables (refused otherwise: usually a wrong URL). */
+  allowEmpty?: boolean;
   /** Keep for ever (retention never removes it). */
   pinned?: boolean;
   /** Keep at least until this time (pre-restore safety backups). */
@@ -77,8 +87,13 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   const reason = sanitizeReason(options.reason ?? 'manual');
   const file = backupFileName(createdAt, reason);
   const schemaPrismaHash = await schemaHash(ctx.projectDir, undefined, { evaluateConfig: false }).catch(() => null);
+  if (options.schemaOnly && (options.tables || options.selectRows)) {
+    throw new GuardError('USAGE', 'A schema-only backup holds every table without rows; it cannot be limited to some tables.', { hint: 'Drop --tables or --schema-only.' });
+  }
+  const source = await backupSource(conn);
   const result: EncodeResult & { header?: BackupHeader } = {};
   const written = await conn.snapshot(async (reader) => {
+    if (!reader.schema.tables.length && !options.allowEmpty) throw await nothingToBackUp(conn);
     const selected = options.selectRows ? await options.selectRows(reader) : null;
     const only = selected ? new Set(selected.keys()) : options.tables ? new Set(options.tables) : undefined;
     const schema = only ? { ...reader.schema, tables: reader.schema.tables.filter((t) => only.has(t.name)) } : reader.schema;
@@ -86,11 +101,14 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
       const missing = [...only].filter((t) => !schema.tables.some((s) => s.name === t));
       if (missing.length) throw new GuardError('USAGE', `No such table(s): ${missing.join(', ')}.`, { hint: `Tables are: ${reader.schema.tables.map((t) => t.name).join(', ')}` });
     }
+    const scope: BackupScope = options.schemaOnly ? { type: 'schema-only' } : only ? { type: 'tables', tables: schema.tables.map((t) => t.name) } : { type: 'full' };
+    // Rows a schema-only backup keeps: Prisma's migration history, so a restore knows which migrations the empty schema has.
+    const rowsOf = (name: string) => !options.schemaOnly || name === PRISMA_MIGRATIONS_TABLE;
     const prismaMigrations = await readPrismaMigrations(reader);
     const totals = new Map<string, number>();
     let expected = 0;
     for (const t of schema.tables) {
-      const n = selected ? selected.get(t.name)!.length : await reader.count(t);
+      const n = selected ? selected.get(t.name)!.length : rowsOf(t.name) ? await reader.count(t) : 0;
       totals.set(t.name, n);
       expected += n;
     }
@@ -106,12 +124,15 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
       schema,
       prismaMigrations,
       schemaPrismaHash,
+      kind: options.kind ?? 'manual',
+      scope,
+      source,
     };
     result.header = header;
     let before = 0;
     let current = '';
     // Backup-before-delete: only the selected rows; otherwise whole tables streamed from the snapshot.
-    const sections = selected ? selectedSections(schema, selected) : tableSections(reader, only);
+    const sections = selected ? selectedSections(schema, selected) : options.schemaOnly ? schemaOnlySections(reader, rowsOf) : tableSections(reader, only);
     const lines = encodeBackup(header, sections, result, (table, rows) => {
       if (table !== current) {
         if (current) before += totals.get(current) ?? 0;
@@ -142,11 +163,53 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     pinned: Boolean(options.pinned || options.pinnedUntil),
     pinnedUntil: options.pinnedUntil ? options.pinnedUntil.toISOString() : null,
     verification: null,
+    kind: result.header!.kind,
+    scope: result.header!.scope,
+    source: result.header!.source,
   };
-  await writeManifest(ctx.backupDir, manifest).catch(async (e) => {
-    // Without its manifest the backup is still complete and verifiable; say so rather than delete it.
-    ctx.reporter.warn(`The backup ${file} was written but its manifest ${manifestFileName(file)} could not be: ${(e as Error).message}`);
-  });
+  try {
+    await writeManifest(ctx.backupDir, manifest);
+  } catch (e) {
+    // A backup without its manifest is invisible to `list`, `latest` and retention: a success that
+    // nobody can use. Remove it and fail, as for any other write failure.
+    await fs.rm(written.path, { force: true }).catch(() => {});
+    await fs.rm(path.join(ctx.backupDir, manifestFileName(file)), { force: true }).catch(() => {});
+    throw new GuardError('WRITE_FAILED', `The backup ${file} was written but its manifest ${manifestFileName(file)} could not be (${messageOf(e)}), so the backup was removed: without a manifest nothing would find it.`, {
+      hint: `Free space or fix the permissions of ${ctx.backupDir}, then back up again.`,
+      cause: e,
+    });
+  }
   ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes)`);
   return { path: written.path, manifest };
+}
+
+/** Whole tables with no rows, except the ones `rowsOf` keeps (schema-only backups). */
+async function* schemaOnlySections(reader: SnapshotReader, rowsOf: (table: string) => boolean): AsyncGenerator<TableSection> {
+  for (const table of reader.schema.tables) {
+    if (rowsOf(table.name)) yield { table, rows: reader.rows(table), lines: reader.canonicalLines?.(table) };
+    else yield { table, rows: (async function* () {})() };
+  }
+}
+
+/**
+ * The source fields of a backup of `conn`'s database: its location and its fingerprint, stored in
+ * the database on the first backup (Connection.identity), else derived from the location.
+ */
+export async function backupSource(conn: Connection): Promise<BackupSource> {
+  const location = targetLocation(conn.target);
+  const id = await conn.identity({ create: true });
+  return { ...location, fingerprint: id?.fingerprint ?? derivedFingerprint(location), fingerprintMethod: id?.method ?? 'derived' };
+}
+
+/** The error for a database with no tables: a schema that does not exist, or an empty database. */
+async function nothingToBackUp(conn: Connection): Promise<GuardError> {
+  const where = conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
+  if (!(await conn.exists())) {
+    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} does not exist.`, {
+      hint: 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
+    });
+  }
+  return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} has no tables.`, {
+    hint: 'Check DATABASE_URL points at the right database (has `prisma migrate deploy` run?); pass --allow-empty to back up an empty database anyway.',
+  });
 }

@@ -6,9 +6,10 @@ import { connect } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { manifestFileName } from '../format/naming.ts';
 import { openBackup, type BackupSection, type OpenedBackup } from '../format/reader.ts';
+import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { diffSides, type DiffOptions, type DiffReport, type DiffSide } from './diff.ts';
-import { readManifest, resolveBackup } from './store.ts';
+import { readManifest } from './store.ts';
 
 /**
  * A backup file as a diff side. Tables are read in file order from one open stream; asking for a
@@ -117,8 +118,8 @@ function sameDialect(a: { dialect: string }, b: { dialect: string }, what: strin
 
 /** Compares two backups of the backup folder (names, `latest`, or paths inside it). */
 export async function diffBackups(ctx: OpsContext, a: string, b: string, options: DiffOptions = {}): Promise<DiffReport> {
-  const ra = await resolveBackup(ctx.backupDir, a);
-  const rb = await resolveBackup(ctx.backupDir, b);
+  const ra = await resolveGiven(ctx, a);
+  const rb = await resolveGiven(ctx, b);
   const left = await BackupFileSide.open(ra.path, ra.file);
   const right = await BackupFileSide.open(rb.path, rb.file);
   try {
@@ -137,7 +138,7 @@ export async function diffBackups(ctx: OpsContext, a: string, b: string, options
 
 /** Compares a backup (left, older) with the live database (right) inside one consistent snapshot. */
 export async function diffWithLive(ctx: OpsContext, a: string, options: DiffOptions = {}): Promise<DiffReport> {
-  const ra = await resolveBackup(ctx.backupDir, a);
+  const ra = await resolveGiven(ctx, a);
   const left = await BackupFileSide.open(ra.path, ra.file);
   try {
     sameDialect(left.header, ctx.target, `${ra.file} with ${ctx.target.display}`);

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { manifestFileName } from '../format/naming.ts';
+import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
-import { readManifest, resolveBackup, writeManifest } from './store.ts';
+import { readManifest, writeManifest } from './store.ts';
 
 export interface PinOptions {
   /** true: keep whatever the retention policy says; false: let retention decide again. */
@@ -20,7 +21,7 @@ export interface PinOptions {
  * @returns the manifest as written
  */
 export async function setPinned(ctx: OpsContext, given: string, options: PinOptions): Promise<BackupManifest> {
-  const { path: filePath, file } = await resolveBackup(ctx.backupDir, given);
+  const { path: filePath, file } = await resolveGiven(ctx, given);
   const mPath = path.join(path.dirname(filePath), manifestFileName(file));
   if (!existsSync(mPath)) {
     throw new GuardError('BACKUP_NOT_FOUND', `${file} has no manifest, so it cannot be pinned.`, {

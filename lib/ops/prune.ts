@@ -3,8 +3,9 @@ import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { applyPolicy, candidatesFromManifests, DEFAULT_POLICY, type RetentionDecision, type RetentionPolicy } from '../policy/retention.ts';
+import { applyPolicy, candidatesFromManifests, databaseKeys, DEFAULT_POLICY, type RetentionDecision, type RetentionPolicy } from '../policy/retention.ts';
 import type { OpsContext } from './context.ts';
+import { describeScope } from '../format/source.ts';
 import { isSchedulerStateName } from './scheduler-state.ts';
 import { listBackups, readManifest } from './store.ts';
 
@@ -17,6 +18,8 @@ export const RETENTION_ENV = {
   /** Zone of the hour/day/week/month buckets; falls back to BACKUP_SCHEDULE_TZ, then Europe/London. */
   timeZone: 'BACKUP_RETENTION_TZ',
   preRestorePin: 'BACKUP_PRE_RESTORE_PIN',
+  /** How long pre-delete, --tables and schema-only backups are kept. */
+  partial: 'BACKUP_KEEP_PARTIAL',
 } as const;
 
 function envValue(env: Record<string, string | undefined>, name: string): string | undefined {
@@ -36,6 +39,7 @@ export function retentionPolicyFromEnv(env: Record<string, string | undefined>):
     monthly: envValue(env, RETENTION_ENV.monthly) ?? DEFAULT_POLICY.monthly,
     timeZone: envValue(env, RETENTION_ENV.timeZone) ?? envValue(env, 'BACKUP_SCHEDULE_TZ') ?? DEFAULT_POLICY.timeZone,
     preRestorePin: envValue(env, RETENTION_ENV.preRestorePin) ?? DEFAULT_POLICY.preRestorePin,
+    partial: envValue(env, RETENTION_ENV.partial) ?? DEFAULT_POLICY.partial,
   };
   applyPolicy([], policy, new Date()); // validates durations and zone now, not at the first prune
   return policy;
@@ -46,6 +50,10 @@ export interface PruneEntry {
   file: string;
   createdAt: string | null;
   reason: string | null;
+  /** Kind, scope and source database (label) from the manifest; null for reported files. */
+  kind: string | null;
+  scope: string | null;
+  database: string | null;
   /** keep: retained (see `why`); remove: deleted (or would be, with --dry-run); report: not a valid backup, left for a human. */
   action: 'keep' | 'remove' | 'report';
   /** Keep reasons (`daily within 30d`, `pinned`, `newest verified backup`...) or the problem of a reported file. */
@@ -103,10 +111,17 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
   const decision = applyPolicy(candidates, policy, now);
   const byFile = new Map<string, BackupManifest>(listing.backups.map((m) => [m.file, m]));
 
-  // Belt and braces over the pure policy: the newest verified backup is never a deletion candidate.
-  const newestVerified = listing.backups.find((m) => m.verification?.ok === true);
-  if (newestVerified && decision.remove.some((c) => c.file === newestVerified.file)) {
-    throw new GuardError('INTERNAL', `Retention chose to delete ${newestVerified.file}, the newest verified backup; nothing was deleted.`, {
+  // Belt and braces over the pure policy: the newest verified full backup of every database is
+  // never a deletion candidate (listing.backups is newest first).
+  const databaseOf = databaseKeys(listing.backups);
+  const protectedFiles = new Map<string, string>();
+  for (const m of listing.backups) {
+    const key = databaseOf(m);
+    if (!protectedFiles.has(key) && m.verification?.ok === true && m.scope.type === 'full' && m.kind !== 'pre-restore' && m.kind !== 'pre-delete') protectedFiles.set(key, m.file);
+  }
+  const wrong = decision.remove.find((c) => [...protectedFiles.values()].includes(c.file));
+  if (wrong) {
+    throw new GuardError('INTERNAL', `Retention chose to delete ${wrong.file}, the newest verified backup of its database; nothing was deleted.`, {
       hint: 'This is a bug in prisma-guard; please report it with `prisma-guard prune --dry-run --json`.',
     });
   }
@@ -150,7 +165,7 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
 
 function entry(c: RetentionDecision['remove'][number], action: PruneEntry['action'], why: string[], byFile: Map<string, BackupManifest>): PruneEntry {
   const m = byFile.get(c.file);
-  return { file: c.file, createdAt: c.createdAt?.toISOString() ?? null, reason: c.reason, action, why, sizeBytes: m?.sizeBytes ?? null, verified: c.verified };
+  return { file: c.file, createdAt: c.createdAt?.toISOString() ?? null, reason: c.reason, kind: m?.kind ?? null, scope: m ? describeScope(m.scope) : null, database: c.databaseLabel ?? null, action, why, sizeBytes: m?.sizeBytes ?? null, verified: c.verified };
 }
 
 /**

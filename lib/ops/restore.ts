@@ -12,7 +12,10 @@ import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
 export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
-import { readManifest, resolveBackup } from './store.ts';
+import { readManifest } from './store.ts';
+import { resolveGiven } from './select.ts';
+import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
+import type { SkippedBackup } from '../policy/selection.ts';
 import { sha256File, verifyBackup } from './verify.ts';
 import { manifestFileName } from '../format/naming.ts';
 import path from 'node:path';
@@ -61,7 +64,14 @@ export interface TablePlan {
 }
 
 export interface RestorePlan {
-  backup: { file: string; createdAt: string; reason: string; dialect: string; database: string; rowsTotal: number; migrations: string[] };
+  backup: { file: string; createdAt: string; reason: string; dialect: string; database: string; rowsTotal: number; migrations: string[]; kind: BackupKind; scope: BackupScope; source: BackupSource };
+  /** How `latest` was resolved, when it was given: what it passed over and why. */
+  selection?: { latest: true; matchedBy: 'fingerprint' | 'location'; skipped: SkippedBackup[]; failed: { file: string; error: string }[] };
+  /**
+   * Set when the backup is of another database than the target (a copy to staging): restoring it is
+   * allowed because it was named, and the plan says so loudly.
+   */
+  otherDatabase?: { backup: string; target: string; why: string };
   target: string;
   mode: RestoreMode;
   tables: TablePlan[];
@@ -120,10 +130,20 @@ export function planRestore(args: {
   if (mode === 'full' && args.tables?.length) {
     throw new GuardError('USAGE', 'A full restore recreates the whole database; --tables only works in data mode.', { hint: 'Drop --mode full, or drop --tables.' });
   }
+  if (mode === 'full' && header.scope.type === 'tables') {
+    throw new GuardError('USAGE', `${args.file} holds only the tables ${header.scope.tables.join(', ')}; a full restore of it would drop every other table.`, {
+      hint: 'Restore its tables in data mode (drop --mode full), or restore a full backup (`prisma-guard list`).',
+    });
+  }
+  if (mode === 'data' && header.scope.type === 'schema-only') {
+    throw new GuardError('USAGE', `${args.file} is a schema-only backup: it holds no rows, so a data-mode restore would empty every table.`, {
+      hint: 'Use --mode full to create the empty schema (with its migration history) from it.',
+    });
+  }
   const liveNames = new Set(live?.tables.map((t) => t.name) ?? []);
   const applied = header.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null).map((m) => m.migration_name);
   return {
-    backup: { file: args.file, createdAt: header.createdAt, reason: header.reason, dialect: header.dialect, database: header.database, rowsTotal: chosen.reduce((s, t) => s + (args.tableRows[t] ?? 0), 0), migrations: applied },
+    backup: { file: args.file, createdAt: header.createdAt, reason: header.reason, dialect: header.dialect, database: header.database, rowsTotal: chosen.reduce((s, t) => s + (args.tableRows[t] ?? 0), 0), migrations: applied, kind: header.kind, scope: header.scope, source: header.source },
     target: args.target,
     mode,
     tables: chosen.map((name) => ({ name, insert: args.tableRows[name] ?? 0, remove: liveNames.has(name) ? (args.liveCounts[name] ?? 0) : null })),
@@ -153,8 +173,7 @@ export function foreignKeyNeighbours(schema: DbSchema, chosen: string[]): { tabl
  */
 export async function restore(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
-  const mode = options.mode ?? 'data';
-  const { path: filePath, file } = await resolveBackup(ctx.backupDir, options.backup);
+  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true });
   // The file check (its SHA-256 against a verified manifest, else a full verify) runs while the header
   // is read and the target inspected, which only read. Its error comes before any other, and before
   // anything is created or changed.
@@ -172,6 +191,8 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
     }
     return [first.header, await tableRowCounts(ctx, filePath, file)] as const;
   })().catch(checkFirst);
+  // A schema-only backup has no rows to put back: by default it recreates the empty schema.
+  const mode = options.mode ?? (header.scope.type === 'schema-only' ? 'full' : 'data');
   const held = options.connection;
   const conn =
     held ??
@@ -183,6 +204,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
   try {
     const lock = held ? { release: async () => {} } : await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS).catch(checkFirst);
     try {
+      const liveIdentity = await conn.identity().catch(checkFirst);
       const plan = await (async () => {
         const live = await conn.introspect();
         const liveCounts = await countRows(conn, live);
@@ -190,9 +212,15 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         const hasData = live.tables.length > 0;
         return planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && hasData });
       })().catch(checkFirst);
+      if (latest) plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
+      const other = otherDatabase(header.source, liveIdentity, targetLocation(ctx.target));
+      if (other) {
+        plan.otherDatabase = other;
+        ctx.reporter.warn(`${file} is a backup of ANOTHER database: ${other.backup}. It will replace the data of ${other.target} (${other.why}).`);
+      }
       await checked;
       const wantSafety = plan.safetyBackup;
-      const merge = options.merge ?? header.reason.startsWith(PRE_DELETE_REASON_PREFIX);
+      const merge = options.merge ?? header.kind === 'pre-delete';
       if (merge) {
         if (mode !== 'data') throw new GuardError('USAGE', 'A merge restore puts rows back beside the live ones; it only works in data mode.', { hint: 'Drop --mode full.' });
         plan.merge = true;
@@ -239,7 +267,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         ctx.reporter.info('Taking a safety backup of the current database first...');
         // Retention keeps `pre-restore` backups for BACKUP_PRE_RESTORE_PIN (lib/policy/retention.ts)
         // unless a pin is asked for here.
-        const safety = await backupWithConnection(ctx, conn, { reason: 'pre-restore', pinnedUntil: options.safetyPinMs ? new Date(ctx.clock.now().getTime() + options.safetyPinMs) : undefined });
+        const safety = await backupWithConnection(ctx, conn, { reason: 'pre-restore', kind: 'pre-restore', pinnedUntil: options.safetyPinMs ? new Date(ctx.clock.now().getTime() + options.safetyPinMs) : undefined });
         safetyBackup = safety.path;
         phasesMs.safetyBackup = Date.now() - phaseStart;
         phaseStart = Date.now();
@@ -302,6 +330,11 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         });
       }
       phasesMs.proof = Date.now() - phaseStart;
+      // A database recreated from its own backup (file lost, database dropped and created again, so
+      // it has no identity of its own yet) takes the backup's, so its older backups stay its own.
+      if (mode === 'full' && !liveIdentity && header.source.fingerprint && header.source.fingerprintMethod === 'stored' && sameLocation(header.source, targetLocation(ctx.target))) {
+        await conn.identity({ adopt: header.source.fingerprint }).catch(() => null);
+      }
       return { plan, executed: true, safetyBackup, proof, durationMs: Date.now() - started, phasesMs };
     } finally {
       await lock.release();
@@ -399,4 +432,17 @@ async function prove(conn: Connection, header: BackupHeader, expectedByTable: Re
     if (schemaDifferences.some((d) => d.blocking)) matches = false;
     return { matches, tables: out, schemaDifferences };
   });
+}
+
+/**
+ * Whether a backup of `source` is of another database than the target: fingerprints differ, or (no
+ * fingerprint on one side) locations differ.
+ */
+export function otherDatabase(source: BackupSource, live: DatabaseIdentity | null, location: SourceLocation): RestorePlan['otherDatabase'] {
+  if (live && source.fingerprint) {
+    if (source.fingerprint === live.fingerprint) return undefined;
+    return { backup: describeLocation(source), target: describeLocation(location), why: `its identity ${source.fingerprint} is not this database's ${live.fingerprint}` };
+  }
+  if (sameLocation(source, location)) return undefined;
+  return { backup: describeLocation(source), target: describeLocation(location), why: 'it was taken at another location' };
 }

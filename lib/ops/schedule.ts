@@ -73,7 +73,7 @@ export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, s
         return { outcome: 'taken-elsewhere', takenBy: claim.by };
       }
       try {
-        written = await backupWithConnection(ctx, conn, { reason: scheduledReason(slot), signal, compressionLevel: options.compressionLevel });
+        written = await backupWithConnection(ctx, conn, { reason: scheduledReason(slot), kind: 'scheduled', signal, compressionLevel: options.compressionLevel });
         await claim.record(written.manifest.file);
       } finally {
         await claim.release();

@@ -8,6 +8,8 @@ import type { OpsContext } from './context.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
 import { listBackups, type StrayFile } from './store.ts';
+import { groupByDatabase, matchesDatabase } from './list.ts';
+import { describeLocation, describeScope, sameLocation, targetLocation, type SourceLocation } from '../format/source.ts';
 
 export type Health = 'HEALTHY' | 'WARNING' | 'CRITICAL';
 
@@ -26,6 +28,9 @@ export interface BackupSummary {
   createdAt: string;
   ageMs: number;
   reason: string;
+  kind: string;
+  scope: string;
+  database: string;
   sizeBytes: number;
   durationMs: number;
   rowsTotal: number;
@@ -54,6 +59,20 @@ export interface StatusReport {
   tiers: Record<string, number>;
   stray: StrayFile[];
   disk: { freeBytes: number; totalBytes: number; minFreeBytes: number } | null;
+  /** Per source database in the folder; `watched` ones decide the health. */
+  databases: DatabaseStatus[];
+}
+
+export interface DatabaseStatus {
+  database: string;
+  label: string;
+  /** Decides the health: the database DATABASE_URL names, or matches --database, or (neither given) has full backups. */
+  watched: boolean;
+  count: number;
+  /** Full backups of regular kinds (what `latest` may restore). */
+  full: number;
+  last: BackupSummary | null;
+  lastVerified: BackupSummary | null;
 }
 
 export interface StatusOptions {
@@ -64,6 +83,8 @@ export interface StatusOptions {
   maxAgeMs?: number;
   /** Free space under this is WARNING (default: BACKUP_MIN_FREE_MB, else 1024 MiB). */
   minFreeBytes?: number;
+  /** Only the databases matching this (list.ts matchesDatabase). */
+  database?: string;
 }
 
 /** Environment variables read by `status` (besides the schedule's and retention's). */
@@ -95,12 +116,29 @@ function durationMs(text: string, name: string): number {
   return Duration.fromObject(d).as('milliseconds');
 }
 
+/** A full backup of a regular kind: what `latest` may restore. */
+function isWhole(m: BackupManifest): boolean {
+  return m.scope.type === 'full' && m.kind !== 'pre-restore' && m.kind !== 'pre-delete';
+}
+
+/** The location the configured URL names, without connecting; null when no URL is set. */
+function urlLocation(ctx: OpsContext): SourceLocation | null {
+  try {
+    return targetLocation(ctx.target);
+  } catch {
+    return null;
+  }
+}
+
 function summary(m: BackupManifest, now: Date): BackupSummary {
   return {
     file: m.file,
     createdAt: m.createdAt,
     ageMs: now.getTime() - Date.parse(m.createdAt),
     reason: m.reason,
+    kind: m.kind,
+    scope: describeScope(m.scope),
+    database: describeLocation(m.source),
     sizeBytes: m.sizeBytes,
     durationMs: m.durationMs,
     rowsTotal: m.rowsTotal,
@@ -156,22 +194,42 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const crit = (code: string, message: string) => reasons.push({ level: 'CRITICAL', code, message });
   const warn = (code: string, message: string) => reasons.push({ level: 'WARNING', code, message });
 
-  const backups = listing.backups;
-  const usable = backups.filter((m) => m.verification?.ok !== false);
-  const newest = usable[0] ?? null;
-  const lastVerified = backups.find((m) => m.verification?.ok === true) ?? null;
-
-  if (!newest) {
-    crit('no-backup', backups.length ? `None of the ${backups.length} backups in ${ctx.backupDir} passed verification.` : `There is no backup in ${ctx.backupDir}.`);
-  } else {
-    const age = now.getTime() - Date.parse(newest.createdAt);
-    if (age > maxAgeMs) warn('stale', `The newest backup (${newest.file}) is ${ago(age)} old; one is expected at least every ${ago(maxAgeMs)}.`);
+  // Health is about the full backups (what `latest` restores) of each database that is watched:
+  // the one DATABASE_URL names, or those matching --database, or else every database with a full
+  // backup in the folder. Other databases' backups (a copy restored once) are listed, not judged.
+  const groups = groupByDatabase(listing.backups).filter((g) => matchesDatabase(g, options.database));
+  const targetAt = urlLocation(ctx);
+  const watched = options.database ? groups : targetAt ? groups.filter((g) => g.backups.some((m) => sameLocation(m.source, targetAt))) : groups.filter((g) => g.backups.some(isWhole));
+  const backups = watched.flatMap((g) => g.backups);
+  const databases: DatabaseStatus[] = groups.map((g) => {
+    const whole = g.backups.filter(isWhole);
+    const newestWhole = whole.find((m) => m.verification?.ok !== false) ?? null;
+    const verified = whole.find((m) => m.verification?.ok === true) ?? null;
+    return { database: g.database, label: g.label, watched: watched.includes(g), count: g.backups.length, full: whole.length, last: newestWhole ? summary(newestWhole, now) : null, lastVerified: verified ? summary(verified, now) : null };
+  });
+  const watchedStatus = databases.filter((d) => d.watched);
+  if (!watchedStatus.length) {
+    const what = targetAt ? `of ${describeLocation(targetAt)} ` : options.database ? `of a database matching "${options.database}" ` : '';
+    crit('no-backup', `There is no backup ${what}in ${ctx.backupDir}.`);
   }
-  const latest = backups[0];
-  if (latest && latest.verification?.ok === false) {
-    crit('verify-failed', `The newest backup ${latest.file} failed verification at ${latest.verification.at}: ${latest.verification.error ?? 'no detail'}.`);
+  for (const g of watched) {
+    const label = watched.length > 1 || targetAt ? ` of ${g.label}` : '';
+    const whole = g.backups.filter(isWhole);
+    const newestWhole = whole.find((m) => m.verification?.ok !== false);
+    if (!newestWhole) {
+      crit('no-backup', whole.length ? `None of the ${whole.length} full backups${label} in ${ctx.backupDir} passed verification.` : `There is no full backup${label} in ${ctx.backupDir} (only ${g.backups.map((m) => m.kind).join(', ')}).`);
+    } else {
+      const age = now.getTime() - Date.parse(newestWhole.createdAt);
+      if (age > maxAgeMs) warn('stale', `The newest full backup${label} (${newestWhole.file}) is ${ago(age)} old; one is expected at least every ${ago(maxAgeMs)}.`);
+    }
+    if (whole[0] && whole[0].verification?.ok === false) {
+      crit('verify-failed', `The newest full backup${label} ${whole[0].file} failed verification at ${whole[0].verification.at}: ${whole[0].verification.error ?? 'no detail'}.`);
+    }
   }
-  const olderFailed = backups.slice(1).filter((m) => m.verification?.ok === false);
+  const newest = watchedStatus[0]?.last ?? null;
+  const lastVerified = watchedStatus[0]?.lastVerified ?? null;
+  const latestFailed = new Set(watched.map((g) => g.backups.find(isWhole)?.file));
+  const olderFailed = backups.filter((m) => m.verification?.ok === false && !latestFailed.has(m.file));
   if (olderFailed.length) warn('old-verify-failed', `${olderFailed.length} older backup(s) failed verification: ${olderFailed.map((m) => m.file).join(', ')}.`);
 
   const state = scheduler.state;
@@ -232,8 +290,9 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
       failedVerification: backups.filter((m) => m.verification?.ok === false).length,
       pinned: backups.filter((m) => m.pinned).length,
     },
-    last: newest ? summary(newest, now) : null,
-    lastVerified: lastVerified ? summary(lastVerified, now) : null,
+    last: newest,
+    lastVerified,
+    databases,
     maxAgeMs,
     scheduler,
     schedule: { jobs: schedule.jobs, nextRuns: nextRunsOut },

@@ -2,9 +2,11 @@ import { promises as fs, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { BACKUP_SUFFIX, isTemporaryName, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { BACKUP_SUFFIX, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { validateManifest } from '../format/validate.ts';
 import { writeSmallFileAtomically } from '../format/writer.ts';
+import { openBackup } from '../format/reader.ts';
+import { inferV1 } from '../format/source.ts';
 
 /** Creates the backup folder (mode 0700) if needed. */
 export async function ensureBackupDir(dir: string): Promise<void> {
@@ -39,9 +41,8 @@ export async function resolveBackup(backupDir: string, given: string): Promise<{
   }
   const dir = real(path.resolve(backupDir));
   if (given === 'latest') {
-    const latest = (await listBackups(backupDir)).backups[0];
-    if (!latest) throw new GuardError('BACKUP_NOT_FOUND', `There is no backup in ${backupDir}.`, { hint: 'Run `prisma-guard backup` first.' });
-    return { path: path.join(dir, latest.file), file: latest.file };
+    // `latest` depends on the target database: lib/ops/select.ts resolves it (resolveGiven).
+    throw new GuardError('INTERNAL', '`latest` must be resolved against a target database (resolveGiven).', { hint: 'This is a bug in prisma-guard; please report it.' });
   }
   const candidates = [path.resolve(given), path.resolve(dir, given)];
   const within = candidates.map((c) => real(c)).find((c) => inside(dir, c));
@@ -61,7 +62,7 @@ export async function resolveBackup(backupDir: string, given: string): Promise<{
 
 export interface StrayFile {
   file: string;
-  problem: 'unfinished' | 'no-manifest' | 'bad-manifest' | 'orphan-manifest';
+  problem: 'unfinished' | 'no-manifest' | 'bad-manifest' | 'orphan-manifest' | 'not-a-file';
   detail?: string;
 }
 
@@ -74,16 +75,24 @@ export interface BackupListing {
 
 /** Reads every manifest in the folder without decompressing any backup. */
 export async function listBackups(backupDir: string): Promise<BackupListing> {
-  let names: string[];
+  let entries: import('node:fs').Dirent[];
   try {
-    names = await fs.readdir(backupDir);
+    entries = await fs.readdir(backupDir, { withFileTypes: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { backups: [], stray: [] };
     throw e;
   }
-  const set = new Set(names);
   const backups: BackupManifest[] = [];
   const stray: StrayFile[] = [];
+  // Only regular files are ever opened: a symlink (it may lead out of the folder), a FIFO (a read
+  // would hang) or a device under a backup or manifest name is reported, never followed or read.
+  const names: string[] = [];
+  for (const d of entries) {
+    const ours = parseBackupFileName(d.name) || d.name.endsWith(MANIFEST_SUFFIX);
+    if (d.isFile() || !ours) names.push(d.name);
+    else stray.push({ file: d.name, problem: 'not-a-file', detail: `a ${d.isSymbolicLink() ? 'symbolic link' : d.isDirectory() ? 'directory' : d.isFIFO() ? 'FIFO' : 'special file'}, not a regular file: never opened; remove it or replace it with the real file` });
+  }
+  const set = new Set(names);
   for (const name of names) {
     if (isTemporaryName(name)) {
       stray.push({ file: name, problem: 'unfinished', detail: 'temporary file of a backup that did not finish' });
@@ -121,7 +130,24 @@ export async function readManifest(manifestPath: string): Promise<BackupManifest
   } catch {
     throw new GuardError('BACKUP_CORRUPT', `The manifest ${path.basename(manifestPath)} is not valid JSON.`, { hint: 'Run `prisma-guard verify` on its backup to rewrite it.' });
   }
-  return validateManifest(value, path.basename(manifestPath));
+  const m = validateManifest(value, path.basename(manifestPath));
+  return m.formatVersion < 2 ? withV1Identity(m, path.join(path.dirname(manifestPath), m.file)) : m;
+}
+
+/**
+ * A version-1 manifest has no kind, scope or source: take them from its backup's header (the reader
+ * infers them for version-1 headers, see lib/format/source.ts), or from the manifest's own fields
+ * when the header cannot be read.
+ */
+async function withV1Identity(m: BackupManifest, backupPath: string): Promise<BackupManifest> {
+  try {
+    const opened = await openBackup(backupPath, m.file);
+    await opened.close();
+    return { ...m, kind: opened.header.kind, scope: opened.header.scope, source: opened.header.source };
+  } catch {
+    const tables = Object.keys(m.tables);
+    return { ...m, ...inferV1({ reason: m.reason, dialect: m.dialect, database: m.database, schema: { tables: tables.map((name) => ({ name })), ddl: [] } }) };
+  }
 }
 
 /** Validates then writes a manifest atomically beside its backup. */

@@ -6,8 +6,9 @@ import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { checkRowLines, openBackup } from '../format/reader.ts';
+import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
-import { readManifest, resolveBackup, writeManifest } from './store.ts';
+import { readManifest, writeManifest } from './store.ts';
 
 export interface VerifyResult {
   ok: boolean;
@@ -17,7 +18,7 @@ export interface VerifyResult {
   sha256: string;
   /** What went wrong, when not ok. */
   error?: { code: string; message: string; hint?: string };
-  header?: Pick<BackupHeader, 'formatVersion' | 'toolVersion' | 'createdAt' | 'reason' | 'dialect' | 'database'> & { migrations: number };
+  header?: Pick<BackupHeader, 'formatVersion' | 'toolVersion' | 'createdAt' | 'reason' | 'dialect' | 'database' | 'kind' | 'scope' | 'source'> & { migrations: number };
   tables?: Record<string, { rows: number; sha256: string }>;
   rowsTotal?: number;
   /** ok: present and agrees; rebuilt: was missing and was written from the verified backup. */
@@ -39,7 +40,7 @@ export async function sha256File(filePath: string): Promise<string> {
  */
 export async function verifyBackup(ctx: OpsContext, given: string, options: { record?: boolean } = {}): Promise<VerifyResult> {
   const started = Date.now();
-  const { path: filePath, file } = await resolveBackup(ctx.backupDir, given);
+  const { path: filePath, file } = await resolveGiven(ctx, given);
   const st = await fs.stat(filePath);
   const result: VerifyResult = { ok: false, file, path: filePath, sizeBytes: st.size, sha256: '', manifest: 'missing', durationMs: 0 };
   let manifest: BackupManifest | null = null;
@@ -102,7 +103,7 @@ async function readWholeBackup(filePath: string, file: string, ctx: OpsContext):
     }
     const trailer = opened.trailer!;
     return {
-      header: { formatVersion: h.formatVersion, toolVersion: h.toolVersion, createdAt: h.createdAt, reason: h.reason, dialect: h.dialect, database: h.database, migrations: h.prismaMigrations.length },
+      header: { formatVersion: h.formatVersion, toolVersion: h.toolVersion, createdAt: h.createdAt, reason: h.reason, dialect: h.dialect, database: h.database, kind: h.kind, scope: h.scope, source: h.source, migrations: h.prismaMigrations.length },
       tables: trailer.tables,
       rowsTotal: trailer.rowsTotal,
       full: h,
@@ -149,6 +150,9 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         pinned: false,
         pinnedUntil: null,
         verification,
+        kind: h.kind,
+        scope: h.scope,
+        source: h.source,
       };
       await writeManifest(ctx.backupDir, rebuilt);
       result.manifest = 'rebuilt';

@@ -15,12 +15,25 @@
  *   anchor the windows, as in restic.
  * - Pins are the only thing measured from `now`: a pin with an expiry protects until that instant.
  *
+ * - Like restic's groups (host + paths), the policy runs once per source database: backups of one
+ *   database never make retention remove a backup of another. Only full backups of the regular
+ *   kinds (manual, scheduled, post-migration, drill) fill the hour/day/week/month buckets and anchor
+ *   the windows; a safety copy or a partial backup can never take a real backup's bucket.
+ * - As restic does (snapshot_policy.go: `nr == len(list)-1`), the oldest bucketed backup of a
+ *   database is kept by every rule whose window it lies in, even when a newer backup holds its
+ *   bucket: the history reaches as far back as the policy allows.
+ * - Month arithmetic clamps (31 March minus 1 month is 29 February), where restic's Go
+ *   `AddDate` rolls over (to 2 March): the clamped cutoff is earlier, so the window is longer and
+ *   keeps more. We keep ours: it is the safer side.
+ * - Kinds with rules of their own: pre-migration snapshots are pinned for ever; pre-restore safety
+ *   copies for `preRestorePin`; pre-delete, `--tables` and schema-only backups are kept for
+ *   `partial`, measured back from the database's newest backup like the windows.
+ *
  * On top of restic, some backups are never removed:
  * - pinned backups (pre-migration snapshots, user pins; pre-restore backups for
  *   `policy.preRestorePin` unless their manifest says until when),
- * - the newest backup that passed verification,
- * - the newest valid backup (so the result is never empty while a valid backup exists, whatever
- *   the policy),
+ * - per database: the newest full backup that passed verification, the newest full backup and
+ *   the newest backup of any kind (so no database loses the backup `latest` would restore),
  * - anything that is not a valid backup of ours (status corrupt, unfinished or foreign): those are
  *   reported for a human to look at, never deleted by retention.
  * And like restic, an empty policy (every rule disabled) keeps everything.
@@ -29,6 +42,7 @@ import { DateTime, Duration, IANAZone } from 'luxon';
 import { ExitCode, GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { BACKUP_SUFFIX, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { describeLocation, kindFromReason, sameLocation, type BackupKind, type BackupScope } from '../format/source.ts';
 
 /** A calendar duration; the units luxon's `minus` understands. */
 export interface RetentionDuration {
@@ -58,6 +72,8 @@ export interface RetentionPolicy {
   timeZone: string;
   /** How long a pre-restore safety backup stays pinned when its manifest does not say (default `30d`). */
   preRestorePin: string;
+  /** How long pre-delete, `--tables` and schema-only backups are kept (default `30d`; null/`0`: only while newest). */
+  partial?: string | null;
 }
 
 /** The issue's default: hourly 7 days, daily 30 days, weekly 3 months, monthly 1 year, UK time. */
@@ -68,6 +84,7 @@ export const DEFAULT_POLICY: Readonly<RetentionPolicy> = Object.freeze({
   monthly: '1y',
   timeZone: 'Europe/London',
   preRestorePin: '30d',
+  partial: '30d',
 });
 
 /** What retention knows about one file of the backup folder. */
@@ -93,6 +110,31 @@ export interface RetentionCandidate {
   status: CandidateStatus;
   /** Why the status is not `ok`, for the report. */
   detail?: string;
+  /** Its kind (manifest); default: implied by `reason`. */
+  kind?: BackupKind | null;
+  /** What it holds (manifest); default full. */
+  scope?: BackupScope['type'] | null;
+  /** The source database it belongs to (a fingerprint or a location key); retention runs per database. Default: one shared group. */
+  database?: string | null;
+  /** A readable name of that database, for reports. */
+  databaseLabel?: string;
+}
+
+/** The kind of a candidate: its own, else the one its reason implies. */
+function kindOf(c: RetentionCandidate): BackupKind {
+  return c.kind ?? (c.reason ? kindFromReason(c.reason) : 'manual');
+}
+
+/** A full backup of a regular kind: the backups that the buckets are about. */
+function isBucketed(c: RetentionCandidate): boolean {
+  const kind = kindOf(c);
+  return (c.scope ?? 'full') === 'full' && kind !== 'pre-restore' && kind !== 'pre-delete' && kind !== 'pre-migration';
+}
+
+/** A backup `latest` may restore: full scope, not a safety copy (pre-migration snapshots are whole databases). */
+function isWhole(c: RetentionCandidate): boolean {
+  const kind = kindOf(c);
+  return (c.scope ?? 'full') === 'full' && kind !== 'pre-restore' && kind !== 'pre-delete';
 }
 
 export interface KeptBackup {
@@ -115,23 +157,10 @@ export interface RetentionDecision {
   keep: KeptBackup[];
   remove: RetentionCandidate[];
   report: ReportedFile[];
-  /** The instant the windows are measured from (the newest backup not after `now`), or null. */
+  /** The newest of the databases' anchors (see `groups`), or null. */
   anchor: Date | null;
-}
-
-/** Reasons (as in backup file names) of pre-migration snapshots: pinned for ever. */
-export const PRE_MIGRATION_REASON = 'pre-migration';
-/** Reason of the safety backup taken before a restore: pinned for `preRestorePin`. */
-export const PRE_RESTORE_REASON = 'pre-restore';
-
-/** True for `pre-migration`, `pre-migrate` and reasons extended with a suffix (`pre-migration-20240101_init`). */
-export function isPreMigrationReason(reason: string | null): boolean {
-  return reason !== null && /^pre-migrat(?:e|ion)(?:[-._]|$)/.test(reason);
-}
-
-/** True for `pre-restore` and reasons extended with a suffix. */
-export function isPreRestoreReason(reason: string | null): boolean {
-  return reason !== null && /^pre-restore(?:[-._]|$)/.test(reason);
+  /** Per source database: the instant its windows are measured from (its newest bucketed backup not after `now`). */
+  groups: { database: string; label: string; anchor: Date | null; backups: number }[];
 }
 
 const RESTIC_DURATION_RE = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/;
@@ -208,7 +237,8 @@ function compilePolicy(policy: RetentionPolicy) {
   }
   const rules = RULES.map((r) => ({ ...r, within: parseDuration(policy[r.name]) }));
   const preRestorePin = parseDuration(policy.preRestorePin);
-  return { rules, preRestorePin };
+  const partial = parseDuration(policy.partial === undefined ? DEFAULT_POLICY.partial : policy.partial);
+  return { rules, preRestorePin, partial };
 }
 
 function byNewest(a: RetentionCandidate, b: RetentionCandidate): number {
@@ -236,21 +266,42 @@ function problemOf(c: RetentionCandidate): string {
  * @throws GuardError `POLICY_INVALID` for an invalid policy
  */
 export function applyPolicy(backups: readonly RetentionCandidate[], policy: RetentionPolicy, now: Date): RetentionDecision {
-  const { rules, preRestorePin } = compilePolicy(policy);
-  const zone = policy.timeZone;
-  const nowMs = now.getTime();
-
+  const compiled = compilePolicy(policy);
   const report: ReportedFile[] = [];
-  const valid: RetentionCandidate[] = [];
+  const groups = new Map<string, RetentionCandidate[]>();
   for (const c of backups) {
-    if (c.status === 'ok' && c.createdAt && !Number.isNaN(c.createdAt.getTime())) valid.push(c);
-    else if (c.status === 'ok') report.push({ candidate: c, problem: 'backup without a valid creation time: left alone' });
+    if (c.status === 'ok' && c.createdAt && !Number.isNaN(c.createdAt.getTime())) {
+      const key = c.database ?? '';
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key)!.push(c);
+    } else if (c.status === 'ok') report.push({ candidate: c, problem: 'backup without a valid creation time: left alone' });
     else report.push({ candidate: c, problem: problemOf(c) });
   }
-  valid.sort(byNewest);
+  const keep: KeptBackup[] = [];
+  const remove: RetentionCandidate[] = [];
+  const summary: RetentionDecision['groups'] = [];
+  for (const [database, list] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const d = decideGroup(list, compiled, policy.timeZone, now);
+    keep.push(...d.keep);
+    remove.push(...d.remove);
+    summary.push({ database, label: list.find((c) => c.databaseLabel)?.databaseLabel ?? (database || 'all backups'), anchor: d.anchor, backups: list.length });
+  }
+  keep.sort((a, b) => byNewest(a.candidate, b.candidate));
+  remove.sort(byNewest);
+  const anchors = summary.map((g) => g.anchor).filter((a): a is Date => a !== null);
+  const anchor = anchors.length ? new Date(Math.max(...anchors.map((a) => a.getTime()))) : null;
+  return { keep, remove, report, anchor, groups: summary };
+}
 
-  const notFuture = valid.filter((c) => (c.createdAt as Date).getTime() <= nowMs);
-  const anchor = notFuture.length > 0 ? (notFuture[0].createdAt as Date) : null;
+/** The policy over the backups of one database. */
+function decideGroup(list: RetentionCandidate[], compiled: ReturnType<typeof compilePolicy>, zone: string, now: Date): { keep: KeptBackup[]; remove: RetentionCandidate[]; anchor: Date | null } {
+  const { rules, preRestorePin, partial } = compiled;
+  const nowMs = now.getTime();
+  const valid = [...list].sort(byNewest);
+  const bucketed = valid.filter(isBucketed);
+  const anchorOf = (cs: RetentionCandidate[]) => cs.find((c) => (c.createdAt as Date).getTime() <= nowMs)?.createdAt ?? null;
+  // Windows are measured from the newest real backup; a database with only side backups measures from its newest backup.
+  const anchor = anchorOf(bucketed) ?? anchorOf(valid);
   const anchorDt = anchor ? DateTime.fromJSDate(anchor, { zone }) : null;
   const active = rules
     .filter((r) => r.within !== null)
@@ -261,8 +312,11 @@ export function applyPolicy(backups: readonly RetentionCandidate[], policy: Rete
       reason: `${r.name} within ${formatDuration(r.within as RetentionDuration)}`,
       seen: new Set<string>(),
     }));
+  const partialCutoff = partial && anchorDt ? anchorDt.minus(partial).toMillis() : partial ? -Infinity : Infinity;
   const policyEmpty = active.length === 0;
-  const newestVerified = valid.find((c) => c.verified === true);
+  const newestWhole = valid.find(isWhole);
+  const newestVerifiedWhole = valid.find((c) => isWhole(c) && c.verified === true);
+  const oldestBucketed = bucketed[bucketed.length - 1];
 
   const keep: KeptBackup[] = [];
   const remove: RetentionCandidate[] = [];
@@ -272,35 +326,45 @@ export function applyPolicy(backups: readonly RetentionCandidate[], policy: Rete
     const pin = pinReason(c, now, preRestorePin, zone);
     if (pin) reasons.push(pin);
     if (index === 0) reasons.push('newest backup');
-    if (c === newestVerified) reasons.push('newest verified backup');
+    if (c === newestWhole && index !== 0) reasons.push('newest full backup');
+    if (c === newestVerifiedWhole) reasons.push('newest verified backup');
     if (policyEmpty) reasons.push('policy is empty');
-    const local = DateTime.fromJSDate(c.createdAt as Date, { zone });
-    for (const r of active) {
-      if (t <= r.cutoff) continue;
-      const key = r.bucket(local);
-      // Newest first, so the first backup seen in a bucket is its newest.
-      if (r.seen.has(key)) continue;
-      r.seen.add(key);
-      reasons.push(r.reason);
+    if (isBucketed(c)) {
+      const local = DateTime.fromJSDate(c.createdAt as Date, { zone });
+      for (const r of active) {
+        if (t <= r.cutoff) continue;
+        const key = r.bucket(local);
+        // Newest first, so the first backup seen in a bucket is its newest; the oldest is kept too (restic).
+        if (r.seen.has(key) && c !== oldestBucketed) continue;
+        r.seen.add(key);
+        reasons.push(r.reason);
+      }
+    } else if (kindOf(c) !== 'pre-restore' && kindOf(c) !== 'pre-migration' && t > partialCutoff) {
+      reasons.push(`${describeKind(c)} within ${formatDuration(partial!)}`);
     }
     if (reasons.length > 0) keep.push({ candidate: c, reasons });
     else remove.push(c);
   });
-  return { keep, remove, report, anchor };
+  return { keep, remove, anchor };
+}
+
+function describeKind(c: RetentionCandidate): string {
+  const scope = c.scope ?? 'full';
+  return scope === 'full' ? kindOf(c) : scope;
 }
 
 /** The pin protecting `c` at `now`, as a keep reason, or null. */
 function pinReason(c: RetentionCandidate, now: Date, preRestorePin: RetentionDuration | null, zone: string): string | null {
   let until: Date | null;
   let label: string;
-  if (isPreMigrationReason(c.reason)) {
+  if (kindOf(c) === 'pre-migration') {
     // The state before a migration is the one backup that cannot be re-taken: for ever.
     return 'pinned (pre-migration)';
   } else if (c.pinned) {
     // The manifest's pin wins: null pinnedUntil means for ever (manifest.ts).
     until = c.pinnedUntil;
-    label = isPreRestoreReason(c.reason) ? 'pinned (pre-restore)' : 'pinned';
-  } else if (isPreRestoreReason(c.reason)) {
+    label = kindOf(c) === 'pre-restore' ? 'pinned (pre-restore)' : 'pinned';
+  } else if (kindOf(c) === 'pre-restore') {
     if (!c.pinnedUntil && !preRestorePin) return null;
     until = c.pinnedUntil ?? DateTime.fromJSDate(c.createdAt as Date, { zone }).plus(preRestorePin as RetentionDuration).toJSDate();
     label = 'pinned (pre-restore)';
@@ -325,6 +389,7 @@ function pinReason(c: RetentionCandidate, now: Date, preRestorePin: RetentionDur
 export function candidatesFromManifests(manifests: readonly BackupManifest[], strayFiles: readonly string[]): RetentionCandidate[] {
   const out: RetentionCandidate[] = [];
   const known = new Set<string>();
+  const databaseOf = databaseKeys(manifests);
   for (const m of manifests) {
     known.add(m.file);
     if (m.file.endsWith(BACKUP_SUFFIX)) known.add(manifestFileName(m.file));
@@ -340,6 +405,10 @@ export function candidatesFromManifests(manifests: readonly BackupManifest[], st
       verified: m.verification ? m.verification.ok : null,
       status: failed ? 'corrupt' : 'ok',
       detail: failed ? `verification at ${m.verification?.at} failed: ${m.verification?.error ?? 'no detail'}` : undefined,
+      kind: m.kind,
+      scope: m.scope.type,
+      database: databaseOf(m),
+      databaseLabel: describeLocation(m.source),
     });
   }
   for (const name of strayFiles) {
@@ -359,4 +428,18 @@ export function candidatesFromManifests(manifests: readonly BackupManifest[], st
     }
   }
   return out;
+}
+
+/**
+ * The retention group of each manifest: its source fingerprint. A version-1 backup (no fingerprint)
+ * joins the database found at the same location when there is exactly one, else a group of its
+ * location: it is never pooled with another database's backups.
+ */
+export function databaseKeys(manifests: readonly Pick<BackupManifest, 'source'>[]): (m: Pick<BackupManifest, 'source'>) => string {
+  const fingerprinted = manifests.filter((m) => m.source.fingerprint);
+  return (m) => {
+    if (m.source.fingerprint) return m.source.fingerprint;
+    const there = [...new Set(fingerprinted.filter((o) => sameLocation(o.source, m.source)).map((o) => o.source.fingerprint!))];
+    return there.length === 1 ? there[0] : `location:${describeLocation(m.source)}`;
+  };
 }

@@ -14,6 +14,7 @@ import {
   type RetentionPolicy,
 } from '../../lib/policy/retention.ts';
 import { seededRandom } from '../../lib/core/random.ts';
+import { kindFromReason } from '../../lib/format/source.ts';
 
 const LONDON = 'Europe/London';
 const HOUR = 3600_000;
@@ -87,17 +88,18 @@ describe('applyPolicy', () => {
 
   it('uses wall-clock buckets in the policy zone: the repeated autumn hour is one bucket', () => {
     const backups = [
+      backup('2024-10-26T20:00:00Z'), // the oldest: kept inside the window whatever its bucket (restic)
       backup('2024-10-27T00:30:00Z'), // 01:30 BST
       backup('2024-10-27T01:30:00Z'), // 01:30 GMT, same wall hour
       backup('2024-10-27T02:30:00Z'), // 02:30 GMT
     ];
     const policy: RetentionPolicy = { ...DEFAULT_POLICY, daily: null, weekly: null, monthly: null };
     const d = applyPolicy(backups, policy, new Date('2024-10-28T00:00:00Z'));
-    expect(d.keep.map((k) => k.candidate.createdAt?.toISOString())).toEqual(['2024-10-27T02:30:00.000Z', '2024-10-27T01:30:00.000Z']);
+    expect(d.keep.map((k) => k.candidate.createdAt?.toISOString())).toEqual(['2024-10-27T02:30:00.000Z', '2024-10-27T01:30:00.000Z', '2024-10-26T20:00:00.000Z']);
     expect(d.remove.map((c) => c.createdAt?.toISOString())).toEqual(['2024-10-27T00:30:00.000Z']);
-    // In UTC they are three different hours.
+    // In UTC they are four different hours.
     const utc = applyPolicy(backups, { ...policy, timeZone: 'UTC' }, new Date('2024-10-28T00:00:00Z'));
-    expect(utc.keep).toHaveLength(3);
+    expect(utc.keep).toHaveLength(4);
   });
 
   it('counts days and ISO weeks (Monday first) in the policy zone, not in UTC', () => {
@@ -105,14 +107,18 @@ describe('applyPolicy', () => {
     const sun = backup('2024-06-16T22:30:00Z');
     const mon = backup('2024-06-16T23:30:00Z');
     const earlierSun = backup('2024-06-16T10:00:00Z');
+    // The oldest backup is kept inside the window whatever its bucket (restic); it is here so that
+    // earlierSun shows the bucket rule.
+    const saturday = backup('2024-06-15T09:00:00Z');
     const weekly: RetentionPolicy = { ...DEFAULT_POLICY, hourly: null, daily: null, monthly: null };
-    const london = applyPolicy([earlierSun, sun, mon], weekly, new Date('2024-06-20T00:00:00Z'));
+    const london = applyPolicy([saturday, earlierSun, sun, mon], weekly, new Date('2024-06-20T00:00:00Z'));
     expect(london.keep.map((k) => [k.candidate.createdAt?.toISOString(), k.reasons])).toEqual([
       ['2024-06-16T23:30:00.000Z', ['newest backup', 'weekly within 3m']],
       ['2024-06-16T22:30:00.000Z', ['weekly within 3m']],
+      ['2024-06-15T09:00:00.000Z', ['weekly within 3m']],
     ]);
-    const utc = applyPolicy([earlierSun, sun, mon], { ...weekly, timeZone: 'UTC' }, new Date('2024-06-20T00:00:00Z'));
-    expect(utc.keep.map((k) => k.candidate.createdAt?.toISOString())).toEqual(['2024-06-16T23:30:00.000Z']);
+    const utc = applyPolicy([saturday, earlierSun, sun, mon], { ...weekly, timeZone: 'UTC' }, new Date('2024-06-20T00:00:00Z'));
+    expect(utc.keep.map((k) => k.candidate.createdAt?.toISOString())).toEqual(['2024-06-16T23:30:00.000Z', '2024-06-15T09:00:00.000Z']);
   });
 
   it('measures months with calendar arithmetic and keeps only backups strictly after the cutoff', () => {
@@ -228,6 +234,9 @@ describe('candidatesFromManifests', () => {
       schemaPrismaHash: null,
       migrations: { count: 0, latest: null },
       pinned: false,
+      kind: kindFromReason(reason),
+      scope: { type: 'full' },
+      source: { dialect: 'sqlite', host: null, port: null, database: '/srv/dev.db', schemas: ['main'], fingerprint: 'sqlite-70000001', fingerprintMethod: 'stored' },
       ...extra,
     };
   }
@@ -309,8 +318,11 @@ describe('invariants (seeded random folders)', () => {
       if (valid.length > 0) expect(d.keep.length, ctx).toBeGreaterThan(0);
       const newestFirst = valid.slice().sort((a, b) => b.createdAt!.getTime() - a.createdAt!.getTime() || (a.file < b.file ? 1 : -1));
       if (newestFirst[0]) expect(d.keep[0].candidate, ctx).toBe(newestFirst[0]);
-      const nv = newestFirst.find((b) => b.verified === true);
+      // The newest whole backup (what `latest` restores) and the newest verified one are kept.
+      const whole = newestFirst.filter((b) => !/^pre-(restore|delete)/.test(b.reason ?? ''));
+      const nv = whole.find((b) => b.verified === true);
       if (nv) expect(d.keep.some((k) => k.candidate === nv), ctx).toBe(true);
+      if (whole[0]) expect(d.keep.some((k) => k.candidate === whole[0]), ctx).toBe(true);
       // Every kept backup says why.
       for (const k of d.keep) expect(k.reasons.length, ctx).toBeGreaterThan(0);
       // Pins still in force are never removed.
@@ -321,7 +333,12 @@ describe('invariants (seeded random folders)', () => {
       // Oracle for the bucket rules (quadratic, written differently): a backup is kept by rule R
       // iff it is strictly after the cutoff and no other valid backup in its bucket is newer
       // (ties: the larger file name counts as newer).
-      const anchor = newestFirst.find((b) => b.createdAt!.getTime() <= now.getTime())?.createdAt;
+      // Only full backups of the regular kinds fill buckets and anchor the windows; the oldest of
+      // them is kept inside a window whatever its bucket (restic).
+      const members = newestFirst.filter((b) => !/^pre-(restore|delete|migrat)/.test(b.reason ?? ''));
+      const oldest = members[members.length - 1];
+      const notFuture = (b: RetentionCandidate) => b.createdAt!.getTime() <= now.getTime();
+      const anchor = (members.find(notFuture) ?? newestFirst.find(notFuture))?.createdAt;
       const rules: Array<[string, string | null, string]> = [
         ['hourly', policy.hourly, "yyyy-MM-dd HH"],
         ['daily', policy.daily, 'yyyy-MM-dd'],
@@ -335,8 +352,8 @@ describe('invariants (seeded random folders)', () => {
         const keys = new Map(valid.map((b) => [b, DateTime.fromJSDate(b.createdAt!, { zone: policy.timeZone }).toFormat(fmt)]));
         const key = (b: RetentionCandidate) => keys.get(b);
         for (const b of valid) {
-          const newer = valid.some((o) => o !== b && key(o) === key(b) && (o.createdAt!.getTime() > b.createdAt!.getTime() || (o.createdAt!.getTime() === b.createdAt!.getTime() && o.file > b.file)));
-          const expected = b.createdAt!.getTime() > cutoff && !newer;
+          const newer = members.some((o) => o !== b && key(o) === key(b) && (o.createdAt!.getTime() > b.createdAt!.getTime() || (o.createdAt!.getTime() === b.createdAt!.getTime() && o.file > b.file)));
+          const expected = members.includes(b) && b.createdAt!.getTime() > cutoff && (!newer || b === oldest);
           const got = d.keep.find((k) => k.candidate === b)?.reasons.some((r) => r.startsWith(`${name} within`)) ?? false;
           expect(got, `${ctx} ${name} ${b.file} ${b.createdAt!.toISOString()}`).toBe(expected);
         }
@@ -344,7 +361,8 @@ describe('invariants (seeded random folders)', () => {
       // Idempotent: applied again to what is left, nothing more goes and the same reasons come out.
       const again = applyPolicy([...d.keep.map((k) => k.candidate), ...d.report.map((r) => r.candidate)], policy, now);
       expect(again.remove, ctx).toEqual([]);
-      expect(again.keep, ctx).toEqual(d.keep);
+      // (The same backups; reasons may differ only for the new oldest one, which restic's rule now reaches.)
+      expect(again.keep.map((k) => k.candidate), ctx).toEqual(d.keep.map((k) => k.candidate));
       // Input order does not matter.
       const shuffled = backups.slice().sort(() => rnd() - 0.5);
       expect(applyPolicy(shuffled, policy, now).keep, ctx).toEqual(d.keep);

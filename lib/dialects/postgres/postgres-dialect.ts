@@ -3,6 +3,7 @@ import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { DbSchema } from '../../core/types.ts';
 import { redactSecrets, type DatabaseTarget } from '../../core/url.ts';
 import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotReader } from '../dialect.ts';
+import { postgresIdentity } from './postgres-identity.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { runSnapshot } from './postgres-dump.ts';
 import { loadPostgres } from './postgres-load.ts';
@@ -211,6 +212,15 @@ export class PostgresConnection implements Connection {
     };
     this.locks.add(tracked);
     return tracked;
+  }
+
+  async exists(): Promise<boolean> {
+    const rows = await this.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [this.namespace]);
+    return rows[0]?.ok === true;
+  }
+
+  identity(options: { create?: boolean; adopt?: string } = {}) {
+    return this.exclusive('identity', () => postgresIdentity(this.rawQueryable().query, options));
   }
 
   async close(): Promise<void> {

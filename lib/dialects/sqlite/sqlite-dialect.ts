@@ -6,6 +6,7 @@ import type { Connection, Dialect, Lock, SnapshotReader } from '../dialect.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
 import { sqliteSnapshot } from './sqlite-dump.ts';
 import { loadSqlite } from './sqlite-load.ts';
+import { sqliteIdentity } from './sqlite-identity.ts';
 import { acquireFileLock } from './sqlite-lock.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 
@@ -73,6 +74,12 @@ class SqliteConnection implements Connection {
     };
     this.locks.add(lock);
     return lock;
+  }
+  async exists() {
+    return true;
+  }
+  async identity(options: { create?: boolean; adopt?: string } = {}) {
+    return sqliteIdentity(this.db, options);
   }
   async close(): Promise<void> {
     for (const l of [...this.locks]) await l.release();

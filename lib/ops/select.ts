@@ -1,0 +1,151 @@
+import path from 'node:path';
+import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
+import { connect } from '../dialects/index.ts';
+import { openBackup } from '../format/reader.ts';
+import { describeLocation, targetLocation } from '../format/source.ts';
+import { databaseKeys } from '../policy/retention.ts';
+import { rankRestorable, type Candidate, type SelectionEntry, type SelectionTarget, type SkippedBackup } from '../policy/selection.ts';
+import type { OpsContext } from './context.ts';
+import { listBackups, resolveBackup, type BackupListing } from './store.ts';
+import { sha256File, verifyBackup } from './verify.ts';
+
+/** What `latest` resolved to, and what it passed over. */
+export interface LatestChoice {
+  file: string;
+  path: string;
+  createdAt: string;
+  /** How the backup was found to be of the target: its fingerprint, or (no fingerprint to compare) its location. */
+  matchedBy: 'fingerprint' | 'location';
+  /** Backups that are not what `latest` means for this database, newest first, with the reason. */
+  skipped: SkippedBackup[];
+  /** Newer candidates that failed verification (only when verification was asked for). */
+  failed: { file: string; error: string }[];
+  /** The database `latest` was resolved for. */
+  target: string;
+}
+
+/**
+ * Every backup in the folder as a selection entry: valid manifests, plus complete-looking backup
+ * files whose manifest is missing or bad (their header says what they are; they count as never
+ * verified). Non-regular files never get here (listBackups reports them).
+ */
+export async function selectionEntries(backupDir: string, listing?: BackupListing): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
+  const l = listing ?? (await listBackups(backupDir));
+  const entries: SelectionEntry[] = l.backups.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null }));
+  const unreadable: SkippedBackup[] = [];
+  for (const s of l.stray) {
+    if (s.problem !== 'no-manifest' && s.problem !== 'bad-manifest') continue;
+    try {
+      const opened = await openBackup(path.join(backupDir, s.file), s.file);
+      await opened.close();
+      const h = opened.header;
+      entries.push({ file: s.file, createdAt: h.createdAt, kind: h.kind, scope: h.scope, source: h.source, verified: null });
+    } catch (e) {
+      unreadable.push({ file: s.file, why: `its header cannot be read: ${messageOf(e)}` });
+    }
+  }
+  return { entries, unreadable };
+}
+
+/**
+ * The target as selection sees it: its location from the URL, and the fingerprint stored in the
+ * database (read only: nothing is written). A database that is gone or unreachable has no
+ * fingerprint to read; selection then matches on the location.
+ */
+export async function selectionTarget(ctx: OpsContext): Promise<SelectionTarget & { reachable: boolean }> {
+  const target = ctx.target;
+  const location = targetLocation(target);
+  try {
+    const conn = await connect(target);
+    try {
+      return { dialect: target.dialect, location, identity: await conn.identity(), reachable: true };
+    } finally {
+      await conn.close();
+    }
+  } catch (e) {
+    if (isGuardError(e) && (e.code === 'DATABASE_UNREACHABLE' || e.code === 'DATABASE_ERROR')) return { dialect: target.dialect, location, identity: null, reachable: false };
+    throw e;
+  }
+}
+
+/**
+ * Resolves `latest` for the context's database (README "What latest means"): the newest full backup
+ * of that database; with `verify`, the newest one that also verifies (a manifest recording a
+ * successful verification of exactly these bytes counts, else a full verification runs and is recorded).
+ * Without a database URL, `latest` is allowed only while the folder holds backups of one database.
+ */
+export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean } = {}): Promise<LatestChoice> {
+  const listing = await listBackups(ctx.backupDir);
+  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing);
+  let target: SelectionTarget;
+  let label: string;
+  if (hasUrl(ctx)) {
+    target = await selectionTarget(ctx);
+    label = describeLocation(target.location);
+  } else {
+    const key = databaseKeys(entries);
+    const databases = [...new Map(entries.map((e) => [key(e), e])).values()];
+    if (databases.length > 1) {
+      throw new GuardError('USAGE', `The backup folder ${ctx.backupDir} holds backups of ${databases.length} databases (${databases.map((e) => describeLocation(e.source)).join('; ')}), so \`latest\` needs to know which one.`, {
+        hint: 'Set DATABASE_URL (or pass --url) to the database you mean, or name the backup file (`prisma-guard list`).',
+      });
+    }
+    const only = databases[0];
+    target = only ? { dialect: only.source.dialect, location: only.source, identity: only.source.fingerprint ? { fingerprint: only.source.fingerprint, method: 'stored' } : null } : { dialect: 'sqlite', location: { dialect: 'sqlite', host: null, port: null, database: '', schemas: ['main'] }, identity: null };
+    label = only ? describeLocation(only.source) : 'any database';
+  }
+  const { candidates, skipped } = rankRestorable(entries, target, { reverify: options.verify });
+  skipped.push(...unreadable);
+  const failed: LatestChoice['failed'] = [];
+  for (const c of candidates) {
+    if (options.verify) {
+      const problem = await verificationProblem(ctx, c, listing);
+      if (problem) {
+        failed.push({ file: c.file, error: problem });
+        ctx.reporter.warn(`Skipping ${c.file}: ${problem}`);
+        continue;
+      }
+    }
+    return { file: c.file, path: path.join(path.resolve(ctx.backupDir), c.file), createdAt: c.createdAt, matchedBy: c.matchedBy, skipped, failed, target: label };
+  }
+  const others = skipped.length ? `\nNot used:\n${skipped.slice(0, 12).map((s) => `  - ${s.file}: ${s.why}`).join('\n')}${skipped.length > 12 ? `\n  ... and ${skipped.length - 12} more` : ''}` : '';
+  const broken = failed.length ? `\nFailed verification:\n${failed.map((f) => `  - ${f.file}: ${f.error}`).join('\n')}` : '';
+  throw new GuardError('BACKUP_NOT_FOUND', `There is no full backup of ${label} in ${ctx.backupDir}${options.verify ? ' that verifies' : ''}.${broken}${others}`, {
+    hint: skipped.length || failed.length ? 'To use one of the backups above anyway, name it: `prisma-guard restore <file>` (check it with `--dry-run` first).' : 'Run `prisma-guard backup` first, or check BACKUP_DIR / --backup-dir.',
+    details: { skipped, failed },
+  });
+}
+
+/** Null when `c` verifies; else why not. */
+async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<string | null> {
+  const m = listing.backups.find((b) => b.file === c.file);
+  const filePath = path.join(ctx.backupDir, c.file);
+  if (m?.verification?.ok && (await sha256File(filePath).catch(() => '')) === m.sha256) return null;
+  ctx.reporter.info(`Verifying ${c.file}...`);
+  const v = await verifyBackup(ctx, c.file);
+  return v.ok ? null : (v.error?.message ?? 'verification failed');
+}
+
+/** Whether a database URL was given at all (a URL that is given but wrong still throws). */
+function hasUrl(ctx: OpsContext): boolean {
+  try {
+    void ctx.target;
+    return true;
+  } catch (e) {
+    // parseDatabaseUrl's error for an absent URL (lib/core/url.ts).
+    if (isGuardError(e) && e.code === 'DATABASE_URL_INVALID' && /^No database URL/.test(e.message)) return false;
+    throw e;
+  }
+}
+
+/**
+ * What a command argument names: `latest` (see chooseLatest), else a file name or a path inside
+ * the backup folder (store.ts resolveBackup).
+ */
+export async function resolveGiven(ctx: OpsContext, given: string, options: { verify?: boolean } = {}): Promise<{ path: string; file: string; latest?: LatestChoice }> {
+  if (given === 'latest') {
+    const latest = await chooseLatest(ctx, options);
+    return { path: latest.path, file: latest.file, latest };
+  }
+  return resolveBackup(ctx.backupDir, given);
+}
