@@ -62,8 +62,9 @@ export const restoreCommand: Command = {
   async run(io) {
     const given = io.positionals[0];
     if (!given) throw new GuardError('USAGE', 'restore needs a backup name.', { hint: 'prisma-guard restore latest --dry-run' });
-    const mode = (io.values.mode as string | undefined) ?? 'data';
-    if (mode !== 'data' && mode !== 'full') throw new GuardError('USAGE', `--mode must be data or full, not "${mode}".`);
+    // Unset: data mode, or full mode for a schema-only backup (lib/ops/restore.ts).
+    const mode = io.values.mode as string | undefined;
+    if (mode !== undefined && mode !== 'data' && mode !== 'full') throw new GuardError('USAGE', `--mode must be data or full, not "${mode}".`);
     const result = await restore(io.context(), {
       backup: given,
       mode,

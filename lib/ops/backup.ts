@@ -90,6 +90,8 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   if (options.schemaOnly && (options.tables || options.selectRows)) {
     throw new GuardError('USAGE', 'A schema-only backup holds every table without rows; it cannot be limited to some tables.', { hint: 'Drop --tables or --schema-only.' });
   }
+  // A schema that does not exist is a wrong URL: refuse before anything is written (the identity).
+  if (!(await conn.exists())) throw await nothingToBackUp(conn);
   const source = await backupSource(conn);
   const result: EncodeResult & { header?: BackupHeader } = {};
   const written = await conn.snapshot(async (reader) => {

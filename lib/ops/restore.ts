@@ -130,16 +130,7 @@ export function planRestore(args: {
   if (mode === 'full' && args.tables?.length) {
     throw new GuardError('USAGE', 'A full restore recreates the whole database; --tables only works in data mode.', { hint: 'Drop --mode full, or drop --tables.' });
   }
-  if (mode === 'full' && header.scope.type === 'tables') {
-    throw new GuardError('USAGE', `${args.file} holds only the tables ${header.scope.tables.join(', ')}; a full restore of it would drop every other table.`, {
-      hint: 'Restore its tables in data mode (drop --mode full), or restore a full backup (`prisma-guard list`).',
-    });
-  }
-  if (mode === 'data' && header.scope.type === 'schema-only') {
-    throw new GuardError('USAGE', `${args.file} is a schema-only backup: it holds no rows, so a data-mode restore would empty every table.`, {
-      hint: 'Use --mode full to create the empty schema (with its migration history) from it.',
-    });
-  }
+  checkScope(header, mode, args.file);
   const liveNames = new Set(live?.tables.map((t) => t.name) ?? []);
   const applied = header.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null).map((m) => m.migration_name);
   return {
@@ -152,6 +143,20 @@ export function planRestore(args: {
     liveMigrations: args.liveMigrations,
     safetyBackup: args.safetyBackup,
   };
+}
+
+/** What a backup's scope allows: a partial backup never replaces a whole database, a schema-only one never empties tables in data mode. */
+function checkScope(header: BackupHeader, mode: RestoreMode, file: string): void {
+  if (mode === 'full' && header.scope.type === 'tables') {
+    throw new GuardError('USAGE', `${file} holds only the tables ${header.scope.tables.join(', ')}; a full restore of it would drop every other table.`, {
+      hint: 'Restore its tables in data mode (drop --mode full), or restore a full backup (`prisma-guard list`).',
+    });
+  }
+  if (mode === 'data' && header.scope.type === 'schema-only') {
+    throw new GuardError('USAGE', `${file} is a schema-only backup: it holds no rows, so a data-mode restore would empty every table.`, {
+      hint: 'Use --mode full to create the empty schema (with its migration history) from it.',
+    });
+  }
 }
 
 /** Tables outside `chosen` that rows of `chosen` reference, or that reference `chosen` (their rows would dangle). */
@@ -193,6 +198,11 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
   })().catch(checkFirst);
   // A schema-only backup has no rows to put back: by default it recreates the empty schema.
   const mode = options.mode ?? (header.scope.type === 'schema-only' ? 'full' : 'data');
+  try {
+    checkScope(header, mode, file);
+  } catch (e) {
+    await checkFirst(e);
+  }
   const held = options.connection;
   const conn =
     held ??
