@@ -13,9 +13,10 @@ import { scheduleCommand } from './commands/schedule.ts';
 import { statusCommand } from './commands/status.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
+import { keygenCommand } from './commands/keygen.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, keygenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -31,6 +31,8 @@ export const ExitCode = {
   PRISMA: 11,
   /** Nothing to back up: the URL's schema does not exist, or the database has no tables (without --allow-empty). */
   NOTHING_TO_BACK_UP: 12,
+  /** BACKUP_VERIFY_KEY is set and the backup is unsigned, signed by another key, or its signature does not match. */
+  UNTRUSTED_BACKUP: 13,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -76,6 +78,8 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   PRISMA_CLIENT_NOT_GENERATED: ExitCode.PRISMA,
   SEED_NOT_EMPTY: ExitCode.USAGE,
   NOTHING_TO_BACK_UP: ExitCode.NOTHING_TO_BACK_UP,
+  BACKUP_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
+  KEY_INVALID: ExitCode.USAGE,
 };
 
 export interface GuardErrorOptions {

@@ -1,5 +1,6 @@
 import type { DialectName } from '../core/url.ts';
 import type { BackupKind, BackupScope, BackupSource } from './source.ts';
+import type { BackupSignature } from './signature.ts';
 
 export const MANIFEST_FORMAT = 'prisma-guard-manifest';
 /** 2: kind, scope and source (read from the backup's header for version-1 manifests). */
@@ -50,4 +51,8 @@ export interface BackupManifest {
   kind: BackupKind;
   scope: BackupScope;
   source: BackupSource;
+  /** The trailer's SHA-256 over the uncompressed content (what a signature binds besides the file's sha256). */
+  contentSha256?: string;
+  /** Ed25519 signature over the fields above that never change (lib/format/signature.ts); absent when unsigned. */
+  signature?: BackupSignature | null;
 }

@@ -15,6 +15,7 @@ import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
 import { PRISMA_MIGRATIONS_TABLE } from '../core/types.ts';
+import { signManifest } from '../format/signature.ts';
 
 export interface BackupOptions {
   /** A label for the file name (`manual`, `scheduled-daily`, `pre-migration-<name>`...); free text. */
@@ -81,6 +82,8 @@ async function* selectedSections(schema: DbSchema, selected: Map<string, Encoded
  * backup while holding the lock).
  */
 export async function backupWithConnection(ctx: OpsContext, conn: Connection, options: BackupOptions = {}): Promise<BackupResult> {
+  // A bad key file fails here, before anything is written.
+  const signingKey = ctx.keys?.signing ?? null;
   await ensureBackupDir(ctx.backupDir);
   const started = Date.now();
   const createdAt = ctx.clock.now();
@@ -168,7 +171,9 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     kind: result.header!.kind,
     scope: result.header!.scope,
     source: result.header!.source,
+    contentSha256: trailer.sha256,
   };
+  if (signingKey) manifest.signature = signManifest(manifest, signingKey);
   try {
     await writeManifest(ctx.backupDir, manifest);
   } catch (e) {

@@ -3,6 +3,8 @@ import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import { silentReporter, type Reporter } from '../core/logger.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
+import type { KeyObject } from 'node:crypto';
+import { loadSigningKey, loadVerifyKeys, type TrustedKey } from '../format/signature.ts';
 
 /** What every use case needs: where the database is, where backups live, how to report. */
 export interface OpsContext {
@@ -12,6 +14,11 @@ export interface OpsContext {
   projectDir: string;
   reporter: Reporter;
   clock: Clock;
+  /**
+   * Signing (BACKUP_SIGNING_KEY: sign every backup) and trust (BACKUP_VERIFY_KEY: accept only
+   * backups signed by these keys). Read on first use: a bad key file fails the command that needs it.
+   */
+  readonly keys?: { signing: KeyObject | null; trusted: TrustedKey[] | null };
 }
 
 export interface ContextInput {
@@ -28,6 +35,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   const env = input.env ?? process.env;
   const projectDir = path.resolve(input.projectDir ?? process.cwd());
   let target: DatabaseTarget | undefined;
+  let keys: OpsContext['keys'];
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
@@ -37,6 +45,12 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
     projectDir,
     reporter: input.reporter ?? silentReporter,
     clock: input.clock ?? systemClock,
+    get keys() {
+      return (keys ??= {
+        signing: env.BACKUP_SIGNING_KEY?.trim() ? loadSigningKey(path.resolve(projectDir, env.BACKUP_SIGNING_KEY.trim())) : null,
+        trusted: env.BACKUP_VERIFY_KEY?.trim() ? loadVerifyKeys(env.BACKUP_VERIFY_KEY.trim().split(',').map((k) => (k.trim().startsWith('ed25519:') ? k.trim() : path.resolve(projectDir, k.trim()))).join(',')) : null,
+      });
+    },
   };
 }
 

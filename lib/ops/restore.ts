@@ -14,6 +14,7 @@ import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
 import { readManifest } from './store.ts';
 import { resolveGiven } from './select.ts';
+import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
 import type { SkippedBackup } from '../policy/selection.ts';
 import { sha256File, verifyBackup } from './verify.ts';
@@ -356,6 +357,8 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
 
 /** A verified manifest whose checksum matches lets us skip the deep pre-check (the load re-checks everything while streaming and rolls back on any mismatch). */
 async function checkBeforeRestore(ctx: OpsContext, filePath: string, file: string): Promise<void> {
+  // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
+  if (ctx.keys?.trusted) await requireTrusted(ctx, filePath, file, await sha256File(filePath));
   const mPath = path.join(path.dirname(filePath), manifestFileName(file));
   if (existsSync(mPath)) {
     try {

@@ -8,6 +8,8 @@ import { rankRestorable, type Candidate, type SelectionEntry, type SelectionTarg
 import type { OpsContext } from './context.ts';
 import { listBackups, resolveBackup, type BackupListing } from './store.ts';
 import { sha256File, verifyBackup } from './verify.ts';
+import { trustOf } from './trust.ts';
+import type { BackupManifest } from '../format/manifest.ts';
 
 /** What `latest` resolved to, and what it passed over. */
 export interface LatestChoice {
@@ -29,9 +31,9 @@ export interface LatestChoice {
  * files whose manifest is missing or bad (their header says what they are; they count as never
  * verified). Non-regular files never get here (listBackups reports them).
  */
-export async function selectionEntries(backupDir: string, listing?: BackupListing): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
+export async function selectionEntries(backupDir: string, listing?: BackupListing, trust?: (m: BackupManifest | null) => SelectionEntry['trust']): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
   const l = listing ?? (await listBackups(backupDir));
-  const entries: SelectionEntry[] = l.backups.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null }));
+  const entries: SelectionEntry[] = l.backups.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: trust?.(m) }));
   const unreadable: SkippedBackup[] = [];
   for (const s of l.stray) {
     if (s.problem !== 'no-manifest' && s.problem !== 'bad-manifest') continue;
@@ -39,7 +41,7 @@ export async function selectionEntries(backupDir: string, listing?: BackupListin
       const opened = await openBackup(path.join(backupDir, s.file), s.file);
       await opened.close();
       const h = opened.header;
-      entries.push({ file: s.file, createdAt: h.createdAt, kind: h.kind, scope: h.scope, source: h.source, verified: null });
+      entries.push({ file: s.file, createdAt: h.createdAt, kind: h.kind, scope: h.scope, source: h.source, verified: null, trust: trust?.(null) });
     } catch (e) {
       unreadable.push({ file: s.file, why: `its header cannot be read: ${messageOf(e)}` });
     }
@@ -76,7 +78,7 @@ export async function selectionTarget(ctx: OpsContext): Promise<SelectionTarget 
  */
 export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean } = {}): Promise<LatestChoice> {
   const listing = await listBackups(ctx.backupDir);
-  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing);
+  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing, ctx.keys?.trusted ? (m) => trustOf(ctx, m) : undefined);
   let target: SelectionTarget;
   let label: string;
   if (hasUrl(ctx)) {

@@ -8,6 +8,8 @@ import type { OpsContext } from './context.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
 import { listBackups, type StrayFile } from './store.ts';
+import { createPublicKey } from 'node:crypto';
+import { checkSignature, keyIdOf } from '../format/signature.ts';
 import { groupByDatabase, matchesDatabase } from './list.ts';
 import { describeLocation, describeScope, sameLocation, targetLocation, type SourceLocation } from '../format/source.ts';
 
@@ -18,7 +20,7 @@ export const HEALTH_EXIT_CODE: Record<Health, number> = { HEALTHY: 0, WARNING: 1
 
 export interface HealthReason {
   level: Exclude<Health, 'HEALTHY'>;
-  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, prune-failed, stray-files, disk-low, state-unreadable. */
+  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable. */
   code: string;
   message: string;
 }
@@ -231,6 +233,14 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const latestFailed = new Set(watched.map((g) => g.backups.find(isWhole)?.file));
   const olderFailed = backups.filter((m) => m.verification?.ok === false && !latestFailed.has(m.file));
   if (olderFailed.length) warn('old-verify-failed', `${olderFailed.length} older backup(s) failed verification: ${olderFailed.map((m) => m.file).join(', ')}.`);
+
+  // Signing configured: every watched backup should carry a valid signature (restores refuse the others).
+  const keys = ctx.keys;
+  const trusted = keys?.trusted ?? (keys?.signing ? [{ keyId: keyIdOf(createPublicKey(keys.signing)), key: createPublicKey(keys.signing) }] : null);
+  if (trusted) {
+    const bad = backups.filter((m) => checkSignature(m, trusted) !== 'valid');
+    if (bad.length) warn('unsigned', `${bad.length} backup(s) are not signed by a trusted key, so restores refuse them: ${bad.slice(0, 5).map((m) => `${m.file} (${checkSignature(m, trusted)})`).join(', ')}${bad.length > 5 ? ', …' : ''}.`);
+  }
 
   const state = scheduler.state;
   if (scheduler.problem) warn('state-unreadable', `The scheduler state cannot be read: ${scheduler.problem}.`);

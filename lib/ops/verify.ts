@@ -8,6 +8,8 @@ import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { checkRowLines, openBackup } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
+import { trustOf, untrusted } from './trust.ts';
+import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
 
 export interface VerifyResult {
@@ -21,8 +23,12 @@ export interface VerifyResult {
   header?: Pick<BackupHeader, 'formatVersion' | 'toolVersion' | 'createdAt' | 'reason' | 'dialect' | 'database' | 'kind' | 'scope' | 'source'> & { migrations: number };
   tables?: Record<string, { rows: number; sha256: string }>;
   rowsTotal?: number;
+  /** The trailer's SHA-256 over the uncompressed content. */
+  contentSha256?: string;
   /** ok: present and agrees; rebuilt: was missing and was written from the verified backup. */
   manifest: 'ok' | 'missing' | 'rebuilt' | 'mismatch' | 'invalid';
+  /** With BACKUP_VERIFY_KEY set, what the signature check found; else `not-checked`. */
+  signature?: SignatureState | 'not-checked';
   durationMs: number;
 }
 
@@ -59,6 +65,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
     result.header = checked.header;
     result.tables = checked.tables;
     result.rowsTotal = checked.rowsTotal;
+    result.contentSha256 = checked.contentSha256;
     if (manifest) {
       const tablesAgree = JSON.stringify(sortKeys(manifest.tables)) === JSON.stringify(sortKeys(checked.tables));
       if (manifest.sha256 !== sha || !tablesAgree || manifest.file !== file) {
@@ -68,6 +75,11 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
         });
       }
     }
+    // With BACKUP_VERIFY_KEY set, a backup must also be signed by a trusted key, over these bytes.
+    const state = trustOf(ctx, manifest);
+    result.signature = state ?? 'not-checked';
+    if (state && state !== 'valid') throw untrusted(state, file);
+    if (state && manifest!.contentSha256 !== checked.contentSha256) throw untrusted('invalid', file);
     result.ok = true;
   } catch (e) {
     const err = isGuardError(e) ? e : new GuardError('BACKUP_CORRUPT', `${file} cannot be read: ${messageOf(e)}.`, { cause: e });
@@ -82,6 +94,7 @@ interface Checked {
   header: NonNullable<VerifyResult['header']>;
   tables: Record<string, { rows: number; sha256: string }>;
   rowsTotal: number;
+  contentSha256: string;
   full: BackupHeader;
 }
 
@@ -106,6 +119,7 @@ async function readWholeBackup(filePath: string, file: string, ctx: OpsContext):
       header: { formatVersion: h.formatVersion, toolVersion: h.toolVersion, createdAt: h.createdAt, reason: h.reason, dialect: h.dialect, database: h.database, kind: h.kind, scope: h.scope, source: h.source, migrations: h.prismaMigrations.length },
       tables: trailer.tables,
       rowsTotal: trailer.rowsTotal,
+      contentSha256: trailer.sha256,
       full: h,
     };
   } finally {
@@ -120,6 +134,8 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
   if (!parseBackupFileName(result.file) || path.dirname(filePath) !== path.resolve(ctx.backupDir)) return;
+  // Not trusted is not corrupt: the manifest keeps its verdict on the bytes.
+  if (result.error?.code === 'BACKUP_UNTRUSTED') return;
   const verification = { at: ctx.clock.now().toISOString(), ok: result.ok, ...(result.error ? { error: result.error.message } : {}) };
   try {
     if (manifest && result.manifest === 'ok') {
@@ -153,6 +169,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         kind: h.kind,
         scope: h.scope,
         source: h.source,
+        contentSha256: result.contentSha256,
       };
       await writeManifest(ctx.backupDir, rebuilt);
       result.manifest = 'rebuilt';

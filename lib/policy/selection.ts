@@ -22,6 +22,8 @@ export interface SelectionEntry {
   source: BackupSource;
   /** Last verification: true passed, false failed, null never verified. */
   verified: boolean | null;
+  /** With trusted keys configured, its signature state (only `valid` is chosen); null or absent without keys. */
+  trust?: 'valid' | 'unsigned' | 'invalid' | 'unknown-key' | null;
 }
 
 export interface SelectionTarget {
@@ -51,6 +53,7 @@ function notRestorable(e: SelectionEntry, target: SelectionTarget, reverify: boo
   if (e.kind === 'pre-delete') return 'holds only the rows of one delete';
   if (e.scope.type !== 'full') return `not a full backup (${describeScope(e.scope)})`;
   if (e.verified === false && !reverify) return 'failed its last verification';
+  if (e.trust && e.trust !== 'valid') return e.trust === 'unsigned' ? 'not signed (BACKUP_VERIFY_KEY requires a signature)' : e.trust === 'unknown-key' ? 'signed by a key not in BACKUP_VERIFY_KEY' : 'its signature does not match (changed after signing)';
   return null;
 }
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../lib/core/clock.ts';
 import { manifestFileName } from '../../lib/format/naming.ts';
 import { backup } from '../../lib/ops/backup.ts';
+import type { BackupKind } from '../../lib/format/source.ts';
 import { resolveContext, type OpsContext } from '../../lib/ops/context.ts';
 import { setPinned } from '../../lib/ops/pin.ts';
 import { prune, retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
@@ -28,9 +29,9 @@ const clock = new FakeClock(NOW);
 let ctx: OpsContext;
 
 /** A real backup taken at `at`. */
-async function backupAt(at: Date, options: { reason?: string; pinned?: boolean } = {}): Promise<string> {
+async function backupAt(at: Date, options: { reason?: string; pinned?: boolean; kind?: BackupKind } = {}): Promise<string> {
   clock.set(at);
-  return (await backup(ctx, { reason: options.reason ?? 'scheduled-interval', pinned: options.pinned })).manifest.file;
+  return (await backup(ctx, { reason: options.reason ?? 'scheduled-interval', kind: options.kind ?? 'scheduled', pinned: options.pinned })).manifest.file;
 }
 
 const files = () => fs.readdirSync(DIR).sort();
@@ -60,7 +61,7 @@ beforeAll(async () => {
 
   // Old ones no rule keeps, protected otherwise.
   pinnedOld = await backupAt(new Date(NOW.getTime() - 400 * 24 * HOUR), { pinned: true });
-  preMigration = await backupAt(new Date(NOW.getTime() - 380 * 24 * HOUR), { reason: 'pre-migration' });
+  preMigration = await backupAt(new Date(NOW.getTime() - 380 * 24 * HOUR), { reason: 'pre-migration', kind: 'pre-migration' });
   unpinLater = await backupAt(new Date(NOW.getTime() - 390 * 24 * HOUR));
   clock.set(NOW);
   await setPinned(ctx, unpinLater, { pinned: true });

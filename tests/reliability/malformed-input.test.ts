@@ -1,3 +1,4 @@
+import { BACKUP_FORMAT_VERSION } from '../../lib/format/header.ts';
 import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +49,7 @@ describe('malformed backup files', () => {
     ['not gzip', () => Buffer.from('id,email\n1,a@b.c\n'), 'BACKUP_NOT_OURS', /not a gzip/],
     ['gzip of garbage', () => zlib.gzipSync(Buffer.from('\x00\x01garbage that is not json\n')), 'BACKUP_NOT_OURS', /not start with a prisma-guard header/],
     ['gzip of another JSON file', () => zlib.gzipSync('{"name":"package.json"}\n'), 'BACKUP_NOT_OURS', /not a prisma-guard backup/],
-    ['future format version', () => zlib.gzipSync(JSON.stringify({ ...header, formatVersion: 2 }) + '\n'), 'BACKUP_VERSION', /version 2.*up to version 1/],
+    ['future format version', () => zlib.gzipSync(JSON.stringify({ ...header, formatVersion: BACKUP_FORMAT_VERSION + 1 }) + '\n'), 'BACKUP_VERSION', new RegExp(`version ${BACKUP_FORMAT_VERSION + 1}.*up to version ${BACKUP_FORMAT_VERSION}`)],
     ['header failing the JSON Schema', () => zlib.gzipSync(JSON.stringify({ ...header, schema: { tables: 'none' } }) + '\n'), 'BACKUP_CORRUPT', /JSON Schema/],
     ['header only', () => zlib.gzipSync(JSON.stringify(header) + '\n'), 'BACKUP_TRUNCATED', /truncated/],
   ];
@@ -190,6 +191,8 @@ describe('PostgreSQL going away mid-run (pg_terminate_backend)', () => {
   });
 });
 
+const json_otherDatabase = (r: { stdout: string }) => JSON.parse(r.stdout).plan.otherDatabase;
+
 describe('a valid backup of another database', () => {
   let target: FreshDatabase;
   let sameSchema: FreshDatabase;
@@ -223,7 +226,9 @@ describe('a valid backup of another database', () => {
     expect((await cli(['verify', foreign], env)).code).toBe(ExitCode.OK);
     const plan = await cli(['restore', foreign, '--dry-run'], env);
     expect(plan.code, plan.stderr).toBe(ExitCode.OK);
-    expect(plan.stdout).toContain(`of file:${sameSchema.name}  <-- ANOTHER DATABASE than the target`);
+    expect(plan.stdout).toContain(`of file:${sameSchema.name}\n`);
+    expect(plan.stdout).toContain(`!!! ANOTHER DATABASE: this is a backup of sqlite ${sameSchema.name},`);
+    expect(json_otherDatabase(await cli(['restore', foreign, '--dry-run', '--json'], env))).toMatchObject({ backup: `sqlite ${sameSchema.name}`, target: `sqlite ${target.name}` });
     const json = JSON.parse((await cli(['restore', foreign, '--dry-run', '--json'], env)).stdout);
     expect(json.plan.backup.database).toBe(`file:${sameSchema.name}`);
     expect(json.plan.target).toBe(`file:${target.name}`);
