@@ -267,18 +267,20 @@ db.transaction(() => {
   test('the public API from plain node: backup, verify, GuardError with its code and exit code', async () => {
     const out = await nodeInApp('api.mjs', `import { createRequire } from 'node:module';
 import * as guard from 'prisma-guard';
-import { resolveContext, backup, verifyBackup, listBackups, GuardError, ExitCode, applyPolicy, DEFAULT_POLICY, withBackupBeforeDelete, version } from 'prisma-guard';
+import { resolveContext, backup, verifyBackup, restore, listBackups, GuardError, ExitCode, applyPolicy, DEFAULT_POLICY, withBackupBeforeDelete, version } from 'prisma-guard';
 const ctx = resolveContext({ url: 'file:./dev.db', backupDir: './backups' });
 const made = await backup(ctx, { reason: 'from-the-api' });
 const verified = await verifyBackup(ctx, made.manifest.file);
 let error;
 try { await verifyBackup(ctx, 'no-such-backup.jsonl.gz'); } catch (e) { error = e; }
+const restored = await restore(ctx, { backup: made.manifest.file, yes: true, safetyBackup: false });
 const { backups } = await listBackups(ctx.backupDir);
 const decision = applyPolicy([], DEFAULT_POLICY, new Date());
 console.log(JSON.stringify({
   exports: Object.keys(guard).sort(),
   file: made.manifest.file,
   verified: verified.ok,
+  restored: restored.executed && restored.proof.matches,
   listed: backups.some((b) => b.file === made.manifest.file),
   error: { isGuardError: error instanceof GuardError, code: error.code, exitCode: error.exitCode, notFound: ExitCode.NOT_FOUND },
   keeps: Array.isArray(decision.keep),
@@ -290,6 +292,7 @@ console.log(JSON.stringify({
     expect(out.exports).toEqual(expect.arrayContaining(['backup', 'restore', 'verifyBackup', 'diffBackups', 'diffWithLive', 'checkDatabase', 'migrateSafe', 'withBackupBeforeDelete', 'applyPolicy', 'startScheduler', 'GuardError', 'ExitCode', 'resolveContext']));
     expect(out.file).toMatch(/-from-the-api\.jsonl\.gz$/);
     expect(out.verified).toBe(true);
+    expect(out.restored).toBe(true);
     expect(out.listed).toBe(true);
     expect(out.error).toEqual({ isGuardError: true, code: 'BACKUP_NOT_FOUND', exitCode: 7, notFound: 7 });
     expect(out.keeps).toBe(true);
