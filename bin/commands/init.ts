@@ -16,12 +16,13 @@ export const initCommand: Command = {
     io.printJson({ ok: true, dryRun, ...plan });
     const verb = (done: string, would: string) => (dryRun ? would : done);
     io.print(`prisma-guard init in ${plan.projectDir}${dryRun ? ' (dry run: nothing written)' : ''}:`);
-    for (const [name, command] of Object.entries(plan.scripts.add)) io.print(`  ${verb('added', 'would add')} script   ${name}: ${command}`);
-    for (const name of plan.scripts.unchanged) io.print(`  unchanged script ${name}`);
-    for (const c of plan.scripts.conflicts) io.print(`  left alone       ${c.name}: "${c.existing}" (prisma-guard's would be "${c.wanted}")`);
+    const line = (label: string, what: string) => io.print(`  ${label.padEnd(18)} ${what}`);
+    for (const [name, command] of Object.entries(plan.scripts.add)) line(verb('added script', 'would add script'), `${name}: ${command}`);
+    if (plan.scripts.unchanged.length) line('unchanged scripts', plan.scripts.unchanged.join(', '));
+    for (const c of plan.scripts.conflicts) line('left alone', `script ${c.name}: "${c.existing}" (prisma-guard's would be "${c.wanted}")`);
     for (const f of plan.files) {
       const label = { create: verb('created', 'would create'), update: verb('updated', 'would update'), unchanged: 'unchanged', conflict: 'left alone' }[f.action];
-      io.print(`  ${label.padEnd(16)} ${f.path}${f.why ? `: ${f.why}` : ''}`);
+      line(label, `${f.path}${f.why ? `: ${f.why}` : ''}`);
     }
     const changed = Object.keys(plan.scripts.add).length + plan.files.filter((f) => f.action === 'create' || f.action === 'update').length;
     if (!changed) io.print('Nothing to change: prisma-guard is already set up.');
