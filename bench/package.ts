@@ -42,20 +42,25 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Median wall seconds and peak RSS (MB) of `runs` runs of cmd in the project. */
-function timeIt(cmd: string, args: string[]): { wallS: number; rssMb: number; command: string } {
+/**
+ * Median wall seconds, CPU seconds (user + sys; on a loaded machine wall time grows with the wait
+ * for a core, CPU time hardly) and peak RSS (MB) of `runs` runs of cmd in the project.
+ */
+function timeIt(cmd: string, args: string[]): { wallS: number; cpuS: number; rssMb: number; command: string } {
   const walls: number[] = [];
+  const cpus: number[] = [];
   const rss: number[] = [];
   const tfile = path.join(work, 'time.txt');
   for (let i = 0; i < runs + 1; i++) {
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', tfile, cmd, ...args], { cwd: app, env, stdio: 'ignore' });
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tfile, cmd, ...args], { cwd: app, env, stdio: 'ignore' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
-    const [wall, kb] = readFileSync(tfile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+    const [wall, user, sys, kb] = readFileSync(tfile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
     if (i === 0) continue; // warm-up: file cache
     walls.push(wall);
+    cpus.push(user + sys);
     rss.push(kb / 1024);
   }
-  return { wallS: median(walls), rssMb: median(rss), command: [cmd.startsWith(app) ? path.relative(app, cmd) : cmd === process.execPath ? 'node' : cmd, ...args].join(' ') };
+  return { wallS: median(walls), cpuS: median(cpus), rssMb: median(rss), command: [cmd.startsWith(app) ? path.relative(app, cmd) : cmd === process.execPath ? 'node' : cmd, ...args].join(' ') };
 }
 
 sh(process.execPath, [path.join(ROOT, 'bin/build.mjs'), '--if-stale'], ROOT);
@@ -88,9 +93,9 @@ process.stdout.write(
     `tarball ${packed.filename}: ${(packed.size / 1e6).toFixed(2)} MB packed, ${(packed.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${packed.entryCount} files`,
     `installed node_modules (prisma-guard + its own dependencies, no Prisma, no driver): ${(result.nodeModules.bytes / 1e6).toFixed(1)} MB, ${modules.length} packages: ${modules.join(', ')}`,
     `install (npm install --prefer-offline <tarball>): ${installS.toFixed(1)} s`,
-    `${result.help.bin.command}: ${result.help.bin.wallS.toFixed(3)} s wall, ${result.help.bin.rssMb.toFixed(0)} MB peak RSS (median of ${runs})`,
-    `${result.help.npx.command}: ${result.help.npx.wallS.toFixed(3)} s wall, ${result.help.npx.rssMb.toFixed(0)} MB peak RSS (median of ${runs})`,
-    `node -e 0 (the floor): ${result.help.bareNode.wallS.toFixed(3)} s wall, ${result.help.bareNode.rssMb.toFixed(0)} MB; load average ${result.loadavg.join(' ')}`,
+    `${result.help.bin.command}: ${result.help.bin.wallS.toFixed(3)} s wall, ${result.help.bin.cpuS.toFixed(3)} s CPU, ${result.help.bin.rssMb.toFixed(0)} MB peak RSS (median of ${runs})`,
+    `${result.help.npx.command}: ${result.help.npx.wallS.toFixed(3)} s wall, ${result.help.npx.cpuS.toFixed(3)} s CPU, ${result.help.npx.rssMb.toFixed(0)} MB peak RSS (median of ${runs})`,
+    `node -e 0 (the floor): ${result.help.bareNode.wallS.toFixed(3)} s wall, ${result.help.bareNode.cpuS.toFixed(3)} s CPU, ${result.help.bareNode.rssMb.toFixed(0)} MB; load average ${result.loadavg.join(' ')}`,
     `results: ${path.relative(ROOT, out)}`,
   ].join('\n') + '\n',
 );
