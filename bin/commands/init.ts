@@ -24,6 +24,7 @@ export const initCommand: Command = {
       const label = { create: verb('created', 'would create'), update: verb('updated', 'would update'), unchanged: 'unchanged', conflict: 'left alone' }[f.action];
       line(label, `${f.path}${f.why ? `: ${f.why}` : ''}`);
     }
+    for (const w of plan.warnings) io.print(`warning: ${w}`);
     const changed = Object.keys(plan.scripts.add).length + plan.files.filter((f) => f.action === 'create' || f.action === 'update').length;
     if (!changed) io.print('Nothing to change: prisma-guard is already set up.');
     else if (!dryRun) io.print('Next: npm run db:backup, then pm2 start ecosystem.config.cjs for scheduled backups.');

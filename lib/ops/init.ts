@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 
@@ -41,7 +42,12 @@ export const ECOSYSTEM_SOURCE = `/**
 const path = require('node:path');
 
 // The prisma-guard installed in this project (node_modules here or in a parent folder).
-const pkg = require.resolve('prisma-guard/package.json', { paths: [__dirname] });
+let pkg;
+try {
+  pkg = require.resolve('prisma-guard/package.json', { paths: [__dirname] });
+} catch {
+  throw new Error(\`prisma-guard is not installed in \${__dirname}: run npm install prisma-guard there, then pm2 start ecosystem.config.cjs again.\`);
+}
 const cli = path.join(path.dirname(pkg), require(pkg).bin['prisma-guard']);
 
 module.exports = {
@@ -84,6 +90,8 @@ export interface InitPlan {
     conflicts: { name: string; existing: string; wanted: string }[];
   };
   files: { path: string; action: FileAction; why?: string }[];
+  /** Things to fix that init does not do itself (prisma-guard not installed in the project). */
+  warnings: string[];
 }
 
 interface FileChange {
@@ -97,6 +105,16 @@ export function packageJsonWithScripts(text: string, add: Record<string, string>
   pkg.scripts = { ...(pkg.scripts ?? {}), ...add };
   const indent = /^[ \t]+(?=")/m.exec(text)?.[0] ?? '  ';
   return JSON.stringify(pkg, null, indent) + (text.endsWith('\n') ? '\n' : '');
+}
+
+/** Whether Node finds a prisma-guard package from `projectDir`, as the scripts and the ecosystem file will. */
+function installedIn(projectDir: string): boolean {
+  try {
+    createRequire(path.join(projectDir, 'package.json')).resolve('prisma-guard/package.json');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a .gitignore already ignores the top-level backups folder. */
@@ -121,7 +139,10 @@ export function planInit(projectDir: string): { plan: InitPlan; changes: FileCha
     });
   }
   const existing = pkg.scripts && typeof pkg.scripts === 'object' ? pkg.scripts : {};
-  const plan: InitPlan = { projectDir, scripts: { add: {}, unchanged: [], conflicts: [] }, files: [] };
+  const plan: InitPlan = { projectDir, scripts: { add: {}, unchanged: [], conflicts: [] }, files: [], warnings: [] };
+  if (!installedIn(projectDir)) {
+    plan.warnings.push('prisma-guard is not installed in this project (npx ran a temporary copy): the scripts and ecosystem.config.cjs use the installed one. Run: npm install prisma-guard');
+  }
   for (const [name, wanted] of Object.entries(INIT_SCRIPTS)) {
     const have = existing[name];
     if (have === undefined) plan.scripts.add[name] = wanted;

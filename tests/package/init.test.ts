@@ -43,6 +43,8 @@ describe('prisma-guard init', () => {
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/left alone +script db:backup: "\.\/my-backup\.sh" \(prisma-guard's would be "prisma-guard backup"\)/);
     expect(first.stdout).toMatch(/added script +db:restore: prisma-guard restore/);
+    // Nothing installed here (as after `npx prisma-guard init` before `npm install prisma-guard`).
+    expect(first.stdout).toContain('warning: prisma-guard is not installed in this project');
     const written = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
     expect(written.scripts).toEqual({ dev: 'next dev', 'db:backup': './my-backup.sh', ...Object.fromEntries(Object.entries(INIT_SCRIPTS).filter(([k]) => k !== 'db:backup')) });
     expect(written.dependencies).toEqual({});
@@ -83,11 +85,18 @@ describe('prisma-guard init', () => {
     const installed = path.join(dir, 'node_modules', 'prisma-guard');
     fs.mkdirSync(path.join(installed, 'dist', 'bin'), { recursive: true });
     fs.writeFileSync(path.join(installed, 'package.json'), JSON.stringify({ name: 'prisma-guard', bin: { 'prisma-guard': 'dist/bin/prisma-guard.js' }, exports: { './package.json': './package.json' } }));
-    expect((await init(dir)).code).toBe(0);
+    const r = await init(dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('warning');
     const { createRequire } = await import('node:module');
     const app = createRequire(path.join(dir, 'x.js'))(path.join(dir, 'ecosystem.config.cjs')).apps[0];
     expect(app).toMatchObject({ name: 'backup-scheduler', args: 'schedule', interpreter: 'node', cwd: dir, kill_timeout: 20000, merge_logs: true });
     expect(app.script).toBe(path.join(fs.realpathSync(installed), 'dist', 'bin', 'prisma-guard.js'));
+    // Without the package, PM2 gets an error that says what to do (not "Cannot find module").
+    fs.rmSync(path.join(dir, 'node_modules'), { recursive: true });
+    const again = createRequire(path.join(dir, 'y.js'));
+    delete again.cache[path.join(dir, 'ecosystem.config.cjs')];
+    expect(() => again(path.join(dir, 'ecosystem.config.cjs'))).toThrow(/prisma-guard is not installed in .*: run npm install prisma-guard there/);
   });
 
   test('no package.json: exit 2 with a hint, nothing written', async () => {
