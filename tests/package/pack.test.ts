@@ -33,6 +33,9 @@ function packList(): Promise<PackEntry[]> {
   });
 }
 
+/** The lines that are not comments (comments say things like "from `now`" or show `from 'prisma-guard'`); tsc keeps one statement per line. */
+const codeLines = (src: string) => src.split('\n').filter((l) => !/^\s*(\/\/|\/?\*)/.test(l)).join('\n');
+
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 let files: string[] = [];
 
@@ -74,8 +77,7 @@ describe('the published tarball', () => {
     const builtins = new Set(builtinModules);
     const problems: string[] = [];
     for (const f of files.filter((f) => /\.(js|cjs)$/.test(f))) {
-      // Code lines only (comments mention words like `from now`); tsc keeps one statement per line.
-      const src = fs.readFileSync(path.join(ROOT, f), 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\/?\*)/.test(l)).join('\n');
+      const src = codeLines(fs.readFileSync(path.join(ROOT, f), 'utf8'));
       for (const m of src.matchAll(/(?:^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*|^\s*import\s*|\bimport\(\s*|\brequire\(\s*)(["'`])([^"'`]+)\1/gm)) {
         const spec = m[2];
         if (spec.includes('${')) continue; // computed (the precompiled validators' path): covered by the file list test
@@ -90,5 +92,24 @@ describe('the published tarball', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  test('the declarations of the public API import no package: a TypeScript project needs no @types/pg, @types/better-sqlite3 or @types/luxon', () => {
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (f: string) => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      expect(files, `${f} (imported by a shipped declaration)`).toContain(f);
+      const src = codeLines(fs.readFileSync(path.join(ROOT, f), 'utf8'));
+      for (const m of src.matchAll(/(?:\bfrom\s*|\bimport\(\s*)(["'])([^"']+)\1/g)) {
+        const spec = m[2];
+        if (spec.startsWith('.')) visit(path.posix.normalize(path.posix.join(path.posix.dirname(f), spec.replace(/\.js$/, '.d.ts'))));
+        else if (!spec.startsWith('node:')) bare.add(spec);
+      }
+    };
+    visit('dist/lib/index.d.ts');
+    expect(seen.size).toBeGreaterThan(10);
+    expect([...bare]).toEqual([]);
   });
 });
