@@ -1,5 +1,7 @@
 /**
- * PM2 process file for the prisma-guard backup scheduler.
+ * PM2 process file for the prisma-guard backup scheduler of this repository's demo (development
+ * only, not published: in your own project `npx prisma-guard init` writes one that runs the
+ * installed package).
  *
  *   pm2 start ecosystem.config.cjs      # start (or: npm run db:backup-schedule without PM2)
  *   pm2 logs backup-scheduler           # one JSON object per line
@@ -13,12 +15,11 @@ module.exports = {
   apps: [
     {
       name: 'backup-scheduler',
-      // Run TypeScript through tsx's loader inside the node process PM2 starts, so PM2's signals
-      // (SIGINT on stop/restart) reach the scheduler itself rather than a wrapper process.
-      script: 'bin/prisma-guard.ts',
+      // The compiled CLI (rebuilt first if a source changed), in the node process PM2 starts, so
+      // PM2's signals (SIGINT on stop/restart) reach the scheduler itself, not a wrapper process.
+      script: 'bin/prisma-guard.js',
       args: 'schedule',
       interpreter: 'node',
-      interpreter_args: '--import tsx',
       cwd: __dirname,
       exec_mode: 'fork',
       instances: 1,

@@ -8,7 +8,9 @@
  * (user + sys of the process and its waited-for children; the database server's own CPU is not
  * counted for anyone) and peak RSS (largest single process). Cases run round-robin (one run of
  * every case, then the next run) so a slow patch of the machine hits every tool alike; the table
- * shows medians. prisma-guard runs as the real installed CLI (node bin/prisma-guard.js).
+ * shows medians. prisma-guard runs as users run it: through this repo's npm scripts
+ * (`npm run db:backup -- ...`, the same compiled dist/ the published package's bin runs; npm's own
+ * start-up is part of the time, as it is for a user).
  *
  * Results: bench/results/<time>.json (every measurement) and <time>.md (the tables).
  */
@@ -96,20 +98,15 @@ function timed(cmd: string, args: string[], opts: { stdin?: string; stdout?: str
   });
 }
 
-/**
- * Node flags of the CLI's shebang (`#!/usr/bin/env -S node FLAGS`): the installed bin runs with them,
- * so the benchmark passes them too when it starts the CLI as `node FLAGS bin/prisma-guard.js`.
- */
-function shebangFlags(script: string): string[] {
-  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
-  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node\s*(.*)$/.exec(first);
-  return m && m[1].trim() ? m[1].trim().split(/\s+/) : [];
-}
-const CLI_FLAGS = shebangFlags(CLI);
-/** How BENCHMARKS.md shows the CLI invocation. */
-const CLI_CMD = ['node', ...CLI_FLAGS, 'bin/prisma-guard.js'].join(' ');
+const node = (script: string, args: string[]) => (script.endsWith('.ts') ? ['--import', 'tsx', script, ...args] : [script, ...args]);
 
-const node = (script: string, args: string[]) => (script.endsWith('.ts') ? ['--import', 'tsx', script, ...args] : script === CLI ? [...CLI_FLAGS, script, ...args] : [script, ...args]);
+/** The npm script a user runs for a verb (package.json: `db:<verb>` runs the compiled CLI). */
+const npmScript = (verb: 'backup' | 'verify' | 'restore') => `db:${verb}`;
+/** How BENCHMARKS.md shows a prisma-guard invocation. */
+const guardCmd = (verb: 'backup' | 'verify' | 'restore') => `npm run ${npmScript(verb)} --`;
+/** Times `npm run --silent db:<verb> -- args` in this repo, the command a user runs. */
+const timedGuard = (verb: 'backup' | 'verify' | 'restore', args: string[], opts: { output?: () => number | null } = {}) =>
+  timed('npm', ['run', '--silent', npmScript(verb), '--', ...args], opts);
 
 interface PgAdmin {
   url: string;
@@ -206,21 +203,21 @@ function prismaGuardCases(o: { srcUrl: string; tgtUrl: string; ours: string; wor
   const restore = (mode: 'data' | 'full', label: string, setup: () => Promise<void>): Case => ({
     op: 'restore',
     tool: `prisma-guard restore --mode ${mode} (${label})`,
-    command: `${CLI_CMD} restore <backup> --mode ${mode} --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
+    command: `${guardCmd('restore')} <backup> --mode ${mode} --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${ours}`,
     setup: async () => {
       ensureVerified(ours);
       await setup();
     },
-    run: () => timed(process.execPath, node(CLI, ['restore', path.basename(latestBackup(ours)), '--mode', mode, '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json'])),
+    run: () => timedGuard('restore', [path.basename(latestBackup(ours)), '--mode', mode, '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', ours, '--json']),
   });
   const out = path.join(o.work, 'naive.json');
   return {
     backup: {
       op: 'backup',
       tool: 'prisma-guard backup',
-      command: `${CLI_CMD} backup --url ${srcUrl} --backup-dir ${ours}`,
+      command: `${guardCmd('backup')} --url ${srcUrl} --backup-dir ${ours}`,
       setup: async () => rmSync(ours, { recursive: true, force: true }),
-      run: () => timed(process.execPath, node(CLI, ['backup', '--url', srcUrl, '--backup-dir', ours, '--json']), { output: () => statSync(latestBackup(ours)).size }),
+      run: () => timedGuard('backup', ['--url', srcUrl, '--backup-dir', ours, '--json'], { output: () => statSync(latestBackup(ours)).size }),
     },
     naive: o.naive
       ? [
@@ -237,8 +234,8 @@ function prismaGuardCases(o: { srcUrl: string; tgtUrl: string; ours: string; wor
       {
         op: 'verify',
         tool: 'prisma-guard verify',
-        command: `${CLI_CMD} verify <backup> --backup-dir ${ours}`,
-        run: () => timed(process.execPath, node(CLI, ['verify', path.basename(latestBackup(ours)), '--backup-dir', ours, '--json'])),
+        command: `${guardCmd('verify')} <backup> --backup-dir ${ours}`,
+        run: () => timedGuard('verify', [path.basename(latestBackup(ours)), '--backup-dir', ours, '--json']),
       },
       restore('data', 'empty schema', o.emptySchema),
       restore('full', o.noDatabaseLabel, o.noDatabase),
@@ -367,14 +364,12 @@ interface Row {
 }
 
 /**
- * Measures the CLI as installed: compiled to dist/ (what the package's build step produces), rebuilt
- * when a source changed (bin/prisma-guard.js would otherwise fall back to tsx in the middle of a
- * series). PRISMA_GUARD_NO_DIST=1 measures the tsx fallback instead.
+ * Rebuilds dist/ when a source changed, outside the timing (the npm scripts would otherwise rebuild
+ * inside the first measured run of a series).
  */
-async function ensureBuilt(log: (s: string) => void): Promise<void> {
-  if (process.env.PRISMA_GUARD_NO_DIST) return;
+async function ensureBuilt(): Promise<void> {
   const b = await new Promise<number | null>((resolve) => spawn(process.execPath, [path.join(ROOT, 'bin/build.mjs'), '--if-stale'], { stdio: 'inherit' }).on('close', resolve));
-  if (b !== 0) log('warning: bin/build.mjs failed; the CLI runs through tsx');
+  if (b !== 0) throw new Error('bin/build.mjs failed: fix the build before benchmarking');
 }
 
 async function runCases(cases: Case[], runs: number, only: Set<string> | null, log: (s: string) => void): Promise<Row[]> {
@@ -382,7 +377,7 @@ async function runCases(cases: Case[], runs: number, only: Set<string> | null, l
   const results = new Map<Case, Measure[]>(chosen.map((c) => [c, []]));
   for (let r = 1; r <= runs; r++) {
     for (const c of chosen) {
-      if (c.command.startsWith(CLI_CMD)) await ensureBuilt(log);
+      if (c.tool.startsWith('prisma-guard')) await ensureBuilt();
       await c.setup?.();
       const m = await c.run();
       results.get(c)!.push(m);
@@ -481,9 +476,7 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : null;
   const admin = pgAdmin(values['pg-admin']!);
   const log = (s: string) => process.stderr.write(s + '\n');
-  // Measure the CLI as installed: compiled to dist/ (what the package's build step produces), unless
-  // PRISMA_GUARD_NO_DIST is set to measure the tsx fallback.
-  await ensureBuilt(log);
+  await ensureBuilt();
   const started = new Date();
   const resultsDir = path.join(ROOT, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });

@@ -1,19 +1,19 @@
 #!/usr/bin/env node
-// Installed entry point. Runs the compiled JavaScript in dist/ (`node bin/build.mjs`) when it is
-// up to date with the sources, otherwise the TypeScript through tsx (a runtime dependency), so the
-// package also works with no build step. Compiled start-up is ~0.7 s faster and ~35 MB smaller:
-// tsx transpiles every module on the fly in a second V8 isolate (the module hooks thread).
-// PRISMA_GUARD_NO_DIST=1 forces the tsx path. (A smaller V8 nursery, --max-semi-space-size=4, was
-// tried: restore peaked ~20 MB lower but backup ~35 MB higher and slower, so node runs with defaults.)
-import path from 'node:path';
+// This repository's entry point for the CLI (the npm scripts, the tests, the bench): the same
+// compiled dist/bin/prisma-guard.js that the published package's bin runs, rebuilt first when the
+// sources changed (a content hash, ~5 ms), so a development checkout never runs stale code and
+// never needs a TypeScript loader. Not published: the package's bin is dist/bin/prisma-guard.js.
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
 import { isFresh } from './dist-stamp.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-if (!process.env.PRISMA_GUARD_NO_DIST && isFresh(root)) {
-  await import(pathToFileURL(path.join(root, 'dist', 'bin', 'prisma-guard.js')).href);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import('./prisma-guard.ts');
+if (!isFresh(root)) {
+  const built = spawnSync(process.execPath, [path.join(root, 'bin', 'build.mjs'), '--if-stale'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (built.status !== 0) {
+    process.stderr.write('error: the sources changed and `npm run build` failed (above), so dist/ is out of date.\nhint: fix the build error, then run `npm run build`.\n');
+    process.exit(1);
+  }
 }
+await import(pathToFileURL(path.join(root, 'dist', 'bin', 'prisma-guard.js')).href);

@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup.ts';
 import { checkCommand } from './commands/check.ts';
 import { diffCommand } from './commands/diff.ts';
 import { emergencyRestoreCommand } from './commands/emergency-restore.ts';
+import { initCommand } from './commands/init.ts';
 import { listCommand } from './commands/list.ts';
 import { migrateSafeCommand } from './commands/migrate-safe.ts';
 import { pinCommand, unpinCommand } from './commands/pin.ts';
@@ -16,7 +17,7 @@ import { verifyCommand } from './commands/verify.ts';
 import { keygenCommand } from './commands/keygen.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, keygenCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, keygenCommand, initCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

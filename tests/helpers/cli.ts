@@ -5,6 +5,8 @@ import path from 'node:path';
 const require = createRequire(import.meta.url);
 const TSX = require.resolve('tsx/cli');
 export const ROOT = path.resolve(import.meta.dirname, '../..');
+/** The compiled CLI, exactly what the published package's bin runs (built by the vitest global setup). */
+export const CLI_ENTRY = path.join(ROOT, 'dist/bin/prisma-guard.js');
 
 export interface CliResult {
   code: number;
@@ -13,14 +15,16 @@ export interface CliResult {
 }
 
 /**
- * Runs a TypeScript entry point of this repo (default the prisma-guard CLI) as a real process.
+ * Runs the prisma-guard CLI (compiled, plain node, as installed) as a real process; a `script`
+ * other than the default is a TypeScript entry point of this repo, run through tsx.
  * Asynchronous on purpose: a test worker blocked in spawnSync cannot answer vitest's own messages,
  * and vitest then fails the run with "Timeout calling onTaskUpdate" (vitest-dev/vitest#8164).
  */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, script = 'bin/prisma-guard.ts'): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, script = 'bin/prisma-guard.ts', cwd = ROOT): Promise<CliResult> {
+  const argv = script === 'bin/prisma-guard.ts' ? [CLI_ENTRY, ...args] : [TSX, path.join(ROOT, script), ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, path.join(ROOT, script), ...args], {
-      cwd: ROOT,
+    const child = spawn(process.execPath, argv, {
+      cwd,
       env: { ...process.env, CI: 'true', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
