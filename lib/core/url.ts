@@ -7,7 +7,10 @@ export interface DatabaseTarget {
   dialect: DialectName;
   /** The URL as given (may hold a password: never print or store it). */
   url: string;
-  /** The URL with the password replaced by `***`. */
+  /**
+   * The URL to print and store: rebuilt from its parsed parts (user name, `***` for a password,
+   * host, path, query with secret values as `***`), never by editing the text.
+   */
   display: string;
   /** SQLite: absolute file path. PostgreSQL: database name. */
   database: string;
@@ -32,7 +35,7 @@ const SECRET_ASSIGNMENT = new RegExp(String.raw`${SECRET_KEY}(\s*=\s*)(?:'(?:[^'
 const SECRET_JSON_MEMBER = new RegExp(String.raw`("${SECRET_KEY}"\s*:\s*)"(?:[^"\\]|\\.)*"`, 'gi');
 
 /** Placeholders our own hints print; not secrets. */
-const PLACEHOLDER_USER_INFO = new Set(['USER:PASSWORD', 'user:password', '***', 'USER', 'user']);
+const PLACEHOLDER_USER_INFO = new Set(['USER:PASSWORD', 'user:password']);
 /** A user name that cannot be holding part of a password. */
 const PLAIN_USER = /^[A-Za-z0-9._~%-]*$/;
 
