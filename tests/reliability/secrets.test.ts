@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../bench/dataset.ts';
+import { redactingLineWriter } from '../../bin/cli.ts';
 import { jsonLinesReporter } from '../../lib/core/logger.ts';
 import { describeUnparsedUrl, parseDatabaseUrl, redactSecrets, toRedactedJson } from '../../lib/core/url.ts';
 import { backup } from '../../lib/ops/backup.ts';
@@ -203,6 +204,17 @@ describe('redactSecrets and describeUnparsedUrl', () => {
       expect(redactSecrets(expected), `idempotent: ${expected}`).toBe(expected);
     }
     expect(toRedactedJson({ a: 'postgresql://u:p/w@h/db', n: 1n })).toBe('{"a":"postgresql://u:***@h/db","n":"1"}');
+  });
+
+  it('streamed output (the prisma CLI under migrate-safe) is redacted whole lines at a time', () => {
+    const out: string[] = [];
+    const w = redactingLineWriter((t) => out.push(t));
+    w.write('Datasource at postgresql://u:pa');
+    expect(out).toEqual([]);
+    w.write('ss/x@h/db\nlast line PGPASS');
+    w.write('WORD=abc');
+    w.flush();
+    expect(out.join('')).toBe('Datasource at postgresql://u:***@h/db\nlast line PGPASSWORD=***');
   });
 
   it('never echo an unparseable URL without an @: scheme and host at most', () => {
