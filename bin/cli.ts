@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util';
 import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
 import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
-import { redactSecrets } from '../lib/core/url.ts';
+import { redactSecrets, toRedactedJson } from '../lib/core/url.ts';
 import { resolveContext, type OpsContext } from '../lib/ops/context.ts';
 
 /** What a command gets: parsed options, output helpers and a context factory. */
@@ -29,6 +29,8 @@ export interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** How many positional arguments the command accepts at most (default 0); more is a usage error. */
+  positionals?: number;
   run(io: CommandIO): Promise<number>;
 }
 
@@ -41,7 +43,33 @@ export const COMMON_OPTIONS = {
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  return toRedactedJson(value, 2);
+}
+
+let brokenPipeQuiet = false;
+
+/**
+ * A reader that goes away (`prisma-guard status | head -1`) makes every later write fail with
+ * EPIPE, an 'error' event that would crash the process with a stack trace. Output nobody reads is
+ * dropped instead, and the command finishes and exits with its own code.
+ */
+export function quietOnBrokenPipe(streams: NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
+  if (brokenPipeQuiet) return;
+  brokenPipeQuiet = true;
+  for (const stream of streams) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
+  }
+}
+
+/** A usage error when `cmd` got more positional arguments than it declares. */
+function checkPositionals(cmd: Command, positionals: string[]): void {
+  const max = cmd.positionals ?? 0;
+  if (positionals.length <= max) return;
+  const extra = positionals.slice(max).map((p) => JSON.stringify(p)).join(' ');
+  const takes = max === 0 ? 'takes no arguments' : `takes at most ${max} argument${max === 1 ? '' : 's'}`;
+  throw new GuardError('USAGE', `${cmd.name} ${takes}; unexpected: ${extra}.`, { hint: `Usage: ${cmd.usage}` });
 }
 
 /**
@@ -61,6 +89,7 @@ export function withDotEnv(env: NodeJS.ProcessEnv, dir: string = process.cwd()):
 /** Runs one command with argv; returns the exit code. The only place that maps errors to codes. */
 export async function runCommand(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = withDotEnv(process.env)): Promise<number> {
   let json = argv.includes('--json');
+  quietOnBrokenPipe();
   try {
     let parsed;
     try {
@@ -74,6 +103,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
       return ExitCode.OK;
     }
     json = Boolean(values.json);
+    checkPositionals(cmd, parsed.positionals);
     const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !env.CI;
     const reporter = json ? silentReporter : consoleReporter();
     const io: CommandIO = {
@@ -86,7 +116,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
         if (!json) process.stdout.write(redactSecrets(text) + '\n');
       },
       printJson: (value) => {
-        if (json) process.stdout.write(redactSecrets(toJson(value)) + '\n');
+        if (json) process.stdout.write(toJson(value) + '\n');
       },
       context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, reporter, env }),
       confirm: async (question) => {
@@ -112,12 +142,33 @@ export function reportError(e: unknown, json: boolean): number {
     ? e
     : new GuardError('INTERNAL', `Unexpected error: ${messageOf(e)}`, { cause: e, hint: 'This is a bug in prisma-guard; please report it with the command you ran.' });
   if (json) {
-    process.stdout.write(redactSecrets(toJson({ ok: false, error: err.toJSON() })) + '\n');
+    process.stdout.write(toJson({ ok: false, error: err.toJSON() }) + '\n');
   } else {
     process.stderr.write(redactSecrets(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`));
     if (err.code === 'INTERNAL' && e instanceof Error && e.stack) process.stderr.write(redactSecrets(e.stack) + '\n');
   }
   return err.exitCode;
+}
+
+/**
+ * Redacts secrets from streamed text (a child's output) line by line, so a URL split across two
+ * chunks is still seen whole. `flush()` writes a last unterminated line.
+ */
+export function redactingLineWriter(write: (text: string) => void): { write(chunk: string): void; flush(): void } {
+  let pending = '';
+  return {
+    write(chunk) {
+      pending += chunk;
+      const nl = pending.lastIndexOf('\n');
+      if (nl < 0) return;
+      write(redactSecrets(pending.slice(0, nl + 1)));
+      pending = pending.slice(nl + 1);
+    },
+    flush() {
+      if (pending) write(redactSecrets(pending));
+      pending = '';
+    },
+  };
 }
 
 /** Human-readable byte size. */

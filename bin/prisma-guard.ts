@@ -1,6 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { ExitCode } from '../lib/core/errors.ts';
 import { runCommand, type Command } from './cli.ts';
+import { redactSecrets } from '../lib/core/url.ts';
 import { backupCommand } from './commands/backup.ts';
 import { checkCommand } from './commands/check.ts';
 import { diffCommand } from './commands/diff.ts';
@@ -39,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS.find((c) => c.name === verb);
   if (!cmd) {
-    process.stderr.write(`error: unknown command "${verb}".\n\n${usage()}\n`);
+    process.stderr.write(`error: unknown command "${redactSecrets(verb)}".\n\n${usage()}\n`);
     return ExitCode.USAGE;
   }
   return runCommand(cmd, rest);
@@ -50,7 +51,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e) => {
-    process.stderr.write(String(e?.stack ?? e) + '\n');
+    process.stderr.write(redactSecrets(String(e?.stack ?? e)) + '\n');
     process.exitCode = ExitCode.INTERNAL;
   },
 );

@@ -1,7 +1,7 @@
 import { migrateSafe, type MigrateSafeResult } from '../../lib/guard/run.ts';
 import type { MigratePlan } from '../../lib/guard/plan.ts';
 import { GuardError } from '../../lib/core/errors.ts';
-import type { Command } from '../cli.ts';
+import { redactingLineWriter, type Command } from '../cli.ts';
 
 const MARK = { block: 'BLOCK', warn: 'WARN ', info: 'info ' } as const;
 
@@ -105,6 +105,7 @@ export const migrateSafeCommand: Command = {
     const wait = io.values['lock-wait'];
     const lockWaitMs = wait === undefined ? undefined : Number(wait) * 1000;
     if (lockWaitMs !== undefined && !(lockWaitMs >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(wait)}".`);
+    const prismaOutput = redactingLineWriter((text) => (io.json ? process.stderr : process.stdout).write(text));
     const result = await migrateSafe(io.context(), {
       schema: io.values.schema as string | undefined,
       migrationsDir: io.values['migrations-dir'] as string | undefined,
@@ -115,7 +116,7 @@ export const migrateSafeCommand: Command = {
       lockWaitMs,
       backupDirArg: io.values['backup-dir'] as string | undefined,
       // Prisma's output is streamed; with --json it goes to stderr so stdout stays one JSON document.
-      onPrismaOutput: (chunk) => (io.json ? process.stderr : process.stdout).write(chunk),
+      onPrismaOutput: (chunk) => prismaOutput.write(chunk),
       confirm:
         io.interactive && !io.json
           ? async (plan, question) => {
@@ -123,7 +124,7 @@ export const migrateSafeCommand: Command = {
               return io.confirm(question);
             }
           : undefined,
-    });
+    }).finally(() => prismaOutput.flush());
     io.printJson({ ok: result.exitCode === 0, ...result });
     io.print(describeResult(result));
     return result.exitCode;

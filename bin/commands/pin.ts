@@ -5,6 +5,7 @@ import type { Command } from '../cli.ts';
 export const pinCommand: Command = {
   name: 'pin',
   summary: 'Pin a backup so retention (prune) never removes it; --until limits the pin.',
+  positionals: 1,
   usage: 'prisma-guard pin <backup|latest> [--until ISO-DATE] [--backup-dir DIR] [--json]',
   options: { until: { type: 'string' } },
   async run(io) {
@@ -25,6 +26,7 @@ export const pinCommand: Command = {
 export const unpinCommand: Command = {
   name: 'unpin',
   summary: 'Remove the pin of a backup (retention decides again; pre-migration snapshots stay protected).',
+  positionals: 1,
   usage: 'prisma-guard unpin <backup|latest> [--backup-dir DIR] [--json]',
   options: {},
   async run(io) {

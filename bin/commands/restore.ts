@@ -50,6 +50,7 @@ export function describePlan(plan: RestorePlan): string {
 export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup: plan, safety backup, all-or-nothing load, proof that the data matches.',
+  positionals: 1,
   usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--url URL] [--backup-dir DIR] [--json]',
   options: {
     'dry-run': { type: 'boolean' },

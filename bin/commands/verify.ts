@@ -6,6 +6,7 @@ import { formatBytes, type Command } from '../cli.ts';
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Check a backup end to end: gzip stream, header schema, every row count and checksum, the manifest.',
+  positionals: 1,
   usage: 'prisma-guard verify <backup|latest> [--backup-dir DIR] [--json]',
   options: {},
   async run(io) {

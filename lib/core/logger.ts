@@ -1,4 +1,4 @@
-import { redactSecrets } from './url.ts';
+import { redactSecrets, toRedactedJson } from './url.ts';
 
 /**
  * Where long operations report progress and events. The CLI gives a TTY reporter (a live progress
@@ -54,13 +54,22 @@ export function consoleReporter(stream: NodeJS.WriteStream = process.stderr): Re
   };
 }
 
+/**
+ * Error objects serialise to `{}` in JSON, which would hide what failed; their message (redacted
+ * like every string) is logged instead. Nothing else of an error (its `input`, `cause`, stack) is.
+ */
+function errorsAsText(fields: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(fields)) {
+    if (v instanceof Error) (out ??= { ...fields })[k] = v.message;
+  }
+  return out ?? fields;
+}
+
 /** One JSON object per line (what PM2 logs collect). Secrets are redacted from every string. */
 export function jsonLinesReporter(write: (line: string) => void = (l) => process.stdout.write(l)): Reporter {
   const emit = (event: string, fields: Record<string, unknown> = {}) => {
-    const line = JSON.stringify({ time: new Date().toISOString(), event, ...fields }, (_k, v) =>
-      typeof v === 'string' ? redactSecrets(v) : typeof v === 'bigint' ? v.toString() : v,
-    );
-    write(line + '\n');
+    write(toRedactedJson({ time: new Date().toISOString(), event, ...errorsAsText(fields) }) + '\n');
   };
   return {
     info: (message) => emit('info', { message }),

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
-import { redactSecrets } from '../core/url.ts';
+import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
 import { connect } from '../dialects/index.ts';
 import { openBackup } from '../format/reader.ts';
@@ -287,7 +287,7 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
     const stamp = ctx.clock.now().toISOString().replace(/:/g, '-').replace('.', '-');
     const file = path.join(ctx.backupDir, `migrate-report-${stamp}.json`);
     try {
-      await writeSmallFileAtomically(file, JSON.stringify({ ...result, reportFile: file }, null, 2) + '\n');
+      await writeSmallFileAtomically(file, toRedactedJson({ ...result, reportFile: file }, 2) + '\n');
       result.reportFile = file;
     } catch (e) {
       result.warnings.push(`Could not save the report ${file}: ${messageOf(e)}`);

@@ -9,6 +9,7 @@ import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '.
 import { backupFileName, manifestFileName, sanitizeReason } from '../format/naming.ts';
 import { encodeBackup, writeFileAtomically, type EncodeResult, type TableSection } from '../format/writer.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
+import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
 import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
@@ -47,6 +48,8 @@ export interface BackupOptions {
 export interface BackupResult {
   path: string;
   manifest: BackupManifest;
+  /** Problems worth a human's attention that did not stop the backup (also sent to the reporter). */
+  warnings: string[];
 }
 
 /** Takes a consistent, checksummed backup of the whole database into the backup folder. */
@@ -85,6 +88,12 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   // A bad key file fails here, before anything is written.
   const signingKey = ctx.keys?.signing ?? null;
   await ensureBackupDir(ctx.backupDir);
+  const warnings: string[] = [];
+  const exposure = await backupDirExposure(ctx.backupDir);
+  if (exposure) {
+    warnings.push(describeExposure(exposure));
+    ctx.reporter.warn(describeExposure(exposure));
+  }
   const started = Date.now();
   const createdAt = ctx.clock.now();
   const reason = sanitizeReason(options.reason ?? 'manual');
@@ -187,7 +196,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     });
   }
   ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes)`);
-  return { path: written.path, manifest };
+  return { path: written.path, manifest, warnings };
 }
 
 /** Whole tables with no rows, except the ones `rowsOf` keeps (schema-only backups). */

@@ -5,6 +5,7 @@ import type { BackupManifest } from '../format/manifest.ts';
 import { parseDuration, type RetentionPolicy } from '../policy/retention.ts';
 import { describeSlot, nextRuns, parseScheduleConfig, runsBetween, type ScheduleConfig, type ScheduleJob } from '../scheduler/schedule.ts';
 import type { OpsContext } from './context.ts';
+import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
 import { listBackups, type StrayFile } from './store.ts';
@@ -20,7 +21,7 @@ export const HEALTH_EXIT_CODE: Record<Health, number> = { HEALTHY: 0, WARNING: 1
 
 export interface HealthReason {
   level: Exclude<Health, 'HEALTHY'>;
-  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable. */
+  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable, backup-dir-open. */
   code: string;
   message: string;
 }
@@ -177,7 +178,8 @@ async function diskOf(dir: string): Promise<{ freeBytes: number; totalBytes: num
  * verification; free space below 1.2 × the newest backup (the next one would not fit).
  * WARNING: the newest backup is older than the expected interval; an older backup failed
  * verification; the last prune failed; stray files (no/bad manifest, unfinished writes older than
- * an hour); free space under the threshold or under 3 × the newest backup.
+ * an hour); free space under the threshold or under 3 × the newest backup; a backup folder that
+ * group or others can read, write or enter.
  */
 export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): Promise<StatusReport> {
   const env = options.env ?? process.env;
@@ -272,6 +274,9 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
       warn('disk-low', `Only ${disk.freeBytes} bytes are free on the backup folder's filesystem (threshold ${Math.max(minFreeBytes, 3 * size)}).`);
     }
   }
+
+  const exposure = await backupDirExposure(ctx.backupDir);
+  if (exposure) warn('backup-dir-open', describeExposure(exposure));
 
   const tiers: Record<string, number> = { hourly: 0, daily: 0, weekly: 0, monthly: 0, pinned: 0, newest: 0, 'newest-verified': 0, remove: 0, report: 0 };
   for (const e of plan.entries) {
