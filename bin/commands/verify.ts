@@ -19,6 +19,7 @@ export const verifyCommand: Command = {
       return ExitCode.OK;
     }
     io.print(`FAILED ${r.file}\n  ${r.error?.message}${r.error?.hint ? `\n  hint: ${r.error.hint}` : ''}`);
-    return ExitCode.INVALID_BACKUP;
+    // Untrusted (exit 13) is not corrupt (exit 3): the code of the error decides.
+    return r.error?.code === 'BACKUP_UNTRUSTED' ? ExitCode.UNTRUSTED_BACKUP : ExitCode.INVALID_BACKUP;
   },
 };
