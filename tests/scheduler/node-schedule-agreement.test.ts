@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SchedulerRunner } from '../../lib/scheduler/runner.ts';
 import { runsBetween, type ScheduledSlot, type ScheduleJob } from '../../lib/scheduler/schedule.ts';
 import { installFakeTime } from './fake-timers.ts';
+import { memoiseCronParserZoneOffsets } from './luxon-offset-memo.ts';
 
 const LONDON = 'Europe/London';
 const JOBS: ScheduleJob[] = [
@@ -22,30 +23,10 @@ const JOBS: ScheduleJob[] = [
 const FROM = DateTime.fromObject({ year: 2024, month: 1, day: 1 }, { zone: LONDON }).toJSDate();
 const TO = DateTime.fromObject({ year: 2026, month: 1, day: 1 }, { zone: LONDON }).toJSDate();
 
-// cron-parser (inside node-schedule, and in the pure computation) steps minute by minute and asks
-// luxon for the zone offset at every step; each answer is an ICU formatToParts call, which makes two
-// years of slots cost minutes. The offset is a pure function of (zone, instant), so memoising it
-// exactly changes no result, only the time: node-schedule, the runner and the reference below all
-// walk the same instants.
+// cron-parser (inside node-schedule, and in the pure computation) is slow in zones: see the memo's comment.
 let restoreOffset = () => {};
 beforeAll(() => {
-  const luxon = createRequire(createRequire(import.meta.url).resolve('cron-parser'))('luxon') as { IANAZone: { prototype: { name: string; offset(ts: number): number } } };
-  const proto = luxon.IANAZone.prototype;
-  const original = proto.offset;
-  const memo = new Map<string, Map<number, number>>();
-  proto.offset = function (this: { name: string }, ts: number) {
-    let zone = memo.get(this.name);
-    if (!zone) memo.set(this.name, (zone = new Map()));
-    let v = zone.get(ts);
-    if (v === undefined) {
-      v = original.call(this, ts);
-      zone.set(ts, v);
-    }
-    return v;
-  };
-  restoreOffset = () => {
-    proto.offset = original;
-  };
+  restoreOffset = memoiseCronParserZoneOffsets();
 });
 afterAll(() => restoreOffset());
 
