@@ -254,11 +254,11 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
     }
 
     const liveAfter = await conn.introspect();
-    // Prisma records a migration in _prisma_migrations before it runs its script. No new or changed
-    // row and no schema change (its own table aside) means the CLI or its engine failed before
-    // applying anything: a Prisma problem (exit 11), not a failed migration to recover from.
+    // Prisma records a migration in _prisma_migrations before it runs its script. A failed deploy
+    // with no new or changed row and no schema change (its own table aside) means the CLI or its
+    // engine failed before applying anything: a Prisma problem (exit 11), not a failed migration.
     const schemaChanged = compareSchemas(preSchema, liveAfter).some((d) => d.table !== '_prisma_migrations');
-    if (!schemaChanged && sameMigrationRows(rows, rowsAfter)) {
+    if (deploy.code !== 0 && !schemaChanged && sameMigrationRows(rows, rowsAfter)) {
       const prismaOutput = redactSecrets((deploy.stdout + deploy.stderr).trim());
       const explained = describePrismaFailure(prismaOutput, install.version);
       throw new GuardError(
