@@ -3,6 +3,9 @@
  * migration state), risk check measured on the live data, a verified pinned pre-migration backup,
  * the deploy through the project's own Prisma CLI, then either a before/after report or a recovery
  * (printed commands, or with autoRollback a full restore proven equal to the pre-migration state).
+ * A deploy that fails before Prisma records anything (its CLI or engine broke) is a GuardError
+ * PRISMA_CLI_FAILED (exit 11), not a failed migration. A database that does not exist yet is
+ * created, as `prisma migrate deploy` does, and gets no pre-migration backup (it holds nothing).
  */
 import fs from 'node:fs';
 import path from 'node:path';
