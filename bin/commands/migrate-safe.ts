@@ -33,6 +33,7 @@ export function describeResult(r: MigrateSafeResult): string {
   if (r.status === 'blocked') lines.push('', 'Stopped: the risk check found blocking problems, so nothing was changed.', 'Make the migration safe (see "safer" above), or run again with --accept-data-loss to apply it anyway (a verified pre-migration backup is taken first).');
   if (r.status === 'not-confirmed') lines.push('', 'Not confirmed: nothing was changed.');
   if (r.preMigrationBackup) lines.push('', `Pre-migration backup (verified, pinned): ${r.preMigrationBackup.path}`);
+  else if (r.createdDatabase && r.status !== 'dry-run') lines.push('', 'No pre-migration backup: the database was created by this run and held nothing.');
   if (r.status === 'applied' && r.report) {
     lines.push(`Post-migration backup (verified): ${r.postMigrationBackup?.path}`, '', `Applied ${r.plan.pending.length} migration(s).`);
     const changes = r.report.schemaChanges.filter((d) => d.kind !== 'column-default');
@@ -56,7 +57,7 @@ export function describeResult(r: MigrateSafeResult): string {
     lines.push('', `prisma migrate deploy FAILED in ${f.migration}.`);
     if (f.appliedBeforeFailure.length) lines.push(`Applied before the failure: ${f.appliedBeforeFailure.join(', ')}`);
     if (f.logs) lines.push('Prisma recorded:', ...f.logs.trim().split('\n').map((l) => `  | ${l}`));
-    lines.push(`Statements of ${f.migration} (compared with the pre-migration schema; Prisma does not run a migration in a transaction on PostgreSQL, so a partial application is possible):`);
+    lines.push(`Statements of ${f.migration} (compared with the pre-migration schema: "applied" only where its effect is visible now; Prisma does not run a migration in a transaction on PostgreSQL, so a partial application is possible):`);
     for (const s of f.statements) lines.push(`  [${s.outcome.padEnd(11)}] line ${s.line}: ${s.statement.replace(/\s+/g, ' ').slice(0, 100)}  (${s.evidence})`);
     if (f.rollback) {
       const rb = f.rollback;
@@ -72,8 +73,9 @@ export function describeResult(r: MigrateSafeResult): string {
       lines.push(
         '',
         'To recover, either:',
-        `  1. Put the database back as it was before this run (data, schema and migration history; no migrate resolve needed afterwards):`,
-        `       ${f.commands.restore}`,
+        ...(f.commands.restore
+          ? [`  1. Put the database back as it was before this run (data, schema and migration history; no migrate resolve needed afterwards):`, `       ${f.commands.restore}`]
+          : ['  1. The database was created by this run and held nothing before it: drop it (or delete the SQLite file), fix the migration and run migrate-safe again.']),
         `  2. Undo the applied statements above by hand, then mark the migration rolled back, fix it and deploy again:`,
         `       ${f.commands.resolveRolledBack}`,
         `  3. Finish the remaining statements by hand, then mark the migration applied:`,

@@ -105,82 +105,135 @@ const findColumn = (s: DbSchema, table: string, column: string) => findTable(s, 
 const hasIndex = (s: DbSchema, name: string) => s.tables.some((t) => t.indexes.some((i) => i.name.toLowerCase() === name.toLowerCase()));
 const hasConstraint = (s: DbSchema, name: string) => hasIndex(s, name) || s.tables.some((t) => t.foreignKeys.some((f) => f.name.toLowerCase() === name.toLowerCase()));
 
+/** Tables a statement creates, drops or renames (from and to), lower-cased: what a later statement can undo. */
+function tablesTouched(n: string): string[] {
+  let m: RegExpExecArray | null;
+  if ((m = new RegExp(`^(?:CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?|DROP\\s+)TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) return [objectName(m[1]).toLowerCase()];
+  if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+RENAME\\s+TO\\s+(${QNAME})`, 'i').exec(n))) return [objectName(m[1]).toLowerCase(), objectName(m[2]).toLowerCase()];
+  return [];
+}
+
+/** Indexes a statement creates or drops, lower-cased. */
+function indexesTouched(n: string): string[] {
+  const m = new RegExp(`^(?:CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?|DROP\\s+INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+EXISTS\\s+)?)(${QNAME})`, 'i').exec(n);
+  return m ? [objectName(m[1]).toLowerCase()] : [];
+}
+
 /**
- * Which statements of a failed migration took effect, judged by comparing the schema before the
- * deployment (`before`, from the pre-migration snapshot) with the live schema (`after`). Prisma does
- * not wrap migration scripts in a transaction on PostgreSQL, so the statements before the failing
- * one usually stay applied. Data statements (INSERT/UPDATE/DELETE) leave no schema trace: unknown.
+ * Which statements of a failed migration took effect, judged only from evidence: the schema before
+ * the deployment (`before`, the pre-migration snapshot's) against the live schema (`after`).
+ * - `applied`: the statement's effect is visible now and was not before (its table, column, index
+ *   or constraint exists now, or what it drops is gone).
+ * - `not-applied`: its effect is absent now (what it creates does not exist, what it drops is still
+ *   there), and no later statement of the migration touches the same table or index.
+ * - `unknown` otherwise: data statements (INSERT/UPDATE/DELETE) and settings leave no schema trace;
+ *   an object that existed before and exists now may have been dropped and recreated (SQLite's table
+ *   rebuild: `new_X`, copy, DROP X, RENAME new_X TO X, indexes again).
+ * Prisma does not wrap migration scripts in a transaction on PostgreSQL, so the statements before
+ * the failing one usually stay applied.
  */
 export function statementEffects(sql: string, before: DbSchema, after: DbSchema): StatementEffect[] {
-  return splitStatements(sql).map((s) => {
-    const [outcome, evidence] = effectOf(s.normalized, before, after);
+  const statements = splitStatements(sql);
+  const touched = statements.map((s) => ({ tables: tablesTouched(s.normalized), indexes: indexesTouched(s.normalized) }));
+  return statements.map((s, i) => {
+    const later = touched.slice(i + 1);
+    const laterTouches = { table: (t: string) => later.some((x) => x.tables.includes(t.toLowerCase())), index: (n: string) => later.some((x) => x.indexes.includes(n.toLowerCase())) };
+    const [outcome, evidence] = effectOf(s.normalized, before, after, laterTouches);
     return { index: s.index, line: s.line, statement: s.text, outcome, evidence };
   });
 }
 
-function effectOf(n: string, before: DbSchema, after: DbSchema): [StatementOutcome, string] {
-  const yes = (applied: boolean, what: string): [StatementOutcome, string] => [applied ? 'applied' : 'not-applied', what];
+interface LaterTouches {
+  table(name: string): boolean;
+  index(name: string): boolean;
+}
+
+function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouches): [StatementOutcome, string] {
+  /**
+   * `now`/`was`: whether the statement's effect (the object it creates, or the absence of what it
+   * drops) is visible now / was already there before. `undone`: a later statement may have undone it.
+   */
+  const judge = (now: boolean, was: boolean, undone: boolean, what: string): [StatementOutcome, string] => {
+    if (now && !was) return ['applied', what];
+    if (now) return ['unknown', `${what}, as before the deployment`];
+    return undone ? ['unknown', `${what}; a later statement of the migration changes the same object`] : ['not-applied', what];
+  };
   let m: RegExpExecArray | null;
   if ((m = new RegExp(`^CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?TABLE\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
     const t = objectName(m[1]);
-    return yes(Boolean(findTable(after, t)) && !findTable(before, t), `table ${t} ${findTable(after, t) ? 'exists' : 'does not exist'} now`);
+    return judge(Boolean(findTable(after, t)), Boolean(findTable(before, t)), later.table(t), `table ${t} ${findTable(after, t) ? 'exists' : 'does not exist'} now`);
   }
   if ((m = new RegExp(`^DROP\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
     const t = objectName(m[1]);
-    return yes(Boolean(findTable(before, t)) && !findTable(after, t), `table ${t} ${findTable(after, t) ? 'still exists' : 'is gone'}`);
+    return judge(!findTable(after, t), !findTable(before, t), later.table(t), `table ${t} ${findTable(after, t) ? 'still exists' : 'is gone'}`);
   }
-  if ((m = new RegExp(`^CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})\\s+ON`, 'i').exec(n))) {
+  if ((m = new RegExp(`^CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})\\s+ON\\s+(?:ONLY\\s+)?(${QNAME})`, 'i').exec(n))) {
     const i = objectName(m[1]);
-    return yes(hasIndex(after, i) && !hasIndex(before, i), `index ${i} ${hasIndex(after, i) ? 'exists' : 'does not exist'} now`);
+    return judge(hasIndex(after, i), hasIndex(before, i), later.index(i) || later.table(objectName(m[2])), `index ${i} ${hasIndex(after, i) ? 'exists' : 'does not exist'} now`);
   }
   if ((m = new RegExp(`^DROP\\s+INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
     const i = objectName(m[1]);
-    return yes(hasIndex(before, i) && !hasIndex(after, i), `index ${i} ${hasIndex(after, i) ? 'still exists' : 'is gone'}`);
+    return judge(!hasIndex(after, i), !hasIndex(before, i), later.index(i), `index ${i} ${hasIndex(after, i) ? 'still exists' : 'is gone'}`);
   }
   if ((m = /^CREATE\s+TYPE\s+(\S+)\s+AS\s+ENUM/i.exec(n))) {
     const e = objectName(m[1]);
     const has = (s: DbSchema) => s.enums.some((x) => x.name === e);
-    return yes(has(after) && !has(before), `enum ${e} ${has(after) ? 'exists' : 'does not exist'} now`);
+    return judge(has(after), has(before), false, `enum ${e} ${has(after) ? 'exists' : 'does not exist'} now`);
   }
   if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+(.*)$`, 'is').exec(n))) {
     const t = objectName(m[1]);
     const action = m[2];
+    const undone = later.table(t);
     let a: RegExpExecArray | null;
     if ((a = new RegExp(`^RENAME\\s+TO\\s+(${QNAME})`, 'i').exec(action))) {
       const to = objectName(a[1]);
-      return yes(Boolean(findTable(after, to)) && !findTable(after, t), `table ${to} ${findTable(after, to) ? 'exists' : 'does not exist'}`);
+      const toNow = Boolean(findTable(after, to));
+      const fromNow = Boolean(findTable(after, t));
+      // Visible only if the new name is new, or the table under it is not the one that was there.
+      const changed = !findTable(before, to) || JSON.stringify(findTable(before, to)?.columns) !== JSON.stringify(findTable(after, to)?.columns);
+      if (toNow && !fromNow && changed) return ['applied', `table ${to} exists now and ${t} does not`];
+      // The old name still there means the rename did not run (unless a later statement recreates it).
+      if (fromNow) return undone ? ['unknown', `table ${t} still exists; a later statement changes it`] : ['not-applied', `table ${t} still exists`];
+      return ['unknown', `table ${to} ${toNow ? 'exists' : 'does not exist'} now, as before the deployment; a rename leaves no other trace`];
     }
     if ((a = new RegExp(`^RENAME\\s+(?:COLUMN\\s+)?(${IDENT})\\s+TO\\s+(${IDENT})`, 'i').exec(action))) {
+      const from = unquote(a[1]);
       const to = unquote(a[2]);
-      return yes(Boolean(findColumn(after, t, to)) && !findColumn(after, t, unquote(a[1])), `column ${t}.${to} ${findColumn(after, t, to) ? 'exists' : 'does not exist'}`);
+      const toNow = Boolean(findColumn(after, t, to));
+      const fromNow = Boolean(findColumn(after, t, from));
+      if (toNow && !fromNow && !findColumn(before, t, to)) return ['applied', `column ${t}.${to} exists now and ${t}.${from} does not`];
+      if (fromNow && !undone) return ['not-applied', `column ${t}.${from} still exists`];
+      return ['unknown', `column ${t}.${to} ${toNow ? 'exists' : 'does not exist'} now`];
     }
     if ((a = new RegExp(`^ADD\\s+(?:COLUMN\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(${IDENT})\\s`, 'i').exec(action)) && !/^ADD\s+(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK)\b/i.test(action)) {
       const c = unquote(a[1]);
-      return yes(Boolean(findColumn(after, t, c)) && !findColumn(before, t, c), `column ${t}.${c} ${findColumn(after, t, c) ? 'exists' : 'does not exist'} now`);
+      return judge(Boolean(findColumn(after, t, c)), Boolean(findColumn(before, t, c)), undone, `column ${t}.${c} ${findColumn(after, t, c) ? 'exists' : 'does not exist'} now`);
     }
     if ((a = new RegExp(`^DROP\\s+(?:COLUMN\\s+)?(?:IF\\s+EXISTS\\s+)?(${IDENT})`, 'i').exec(action)) && !/^DROP\s+(CONSTRAINT|DEFAULT|NOT)\b/i.test(action)) {
       const c = unquote(a[1]);
-      return yes(Boolean(findColumn(before, t, c)) && !findColumn(after, t, c), `column ${t}.${c} ${findColumn(after, t, c) ? 'still exists' : 'is gone'}`);
+      return judge(!findColumn(after, t, c), !findColumn(before, t, c), undone, `column ${t}.${c} ${findColumn(after, t, c) ? 'still exists' : 'is gone'}`);
     }
     if ((a = /^ADD\s+CONSTRAINT\s+(\S+)/i.exec(action))) {
       const c = objectName(a[1]);
-      return yes(hasConstraint(after, c) && !hasConstraint(before, c), `constraint ${c} ${hasConstraint(after, c) ? 'exists' : 'does not exist'} now`);
+      return judge(hasConstraint(after, c), hasConstraint(before, c), undone, `constraint ${c} ${hasConstraint(after, c) ? 'exists' : 'does not exist'} now`);
     }
     if ((a = /^DROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?(\S+)/i.exec(action))) {
       const c = objectName(a[1]);
-      return yes(hasConstraint(before, c) && !hasConstraint(after, c), `constraint ${c} ${hasConstraint(after, c) ? 'still exists' : 'is gone'}`);
+      return judge(!hasConstraint(after, c), !hasConstraint(before, c), undone, `constraint ${c} ${hasConstraint(after, c) ? 'still exists' : 'is gone'}`);
     }
     if ((a = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(SET|DROP)\\s+NOT\\s+NULL`, 'i').exec(action))) {
       const c = unquote(a[1]);
       const want = /SET/i.test(a[2]) ? false : true;
       const live = findColumn(after, t, c);
-      return yes(Boolean(live) && live!.nullable === want && findColumn(before, t, c)?.nullable !== want, `column ${t}.${c} is ${live?.nullable ? 'nullable' : 'NOT NULL'} now`);
+      const was = findColumn(before, t, c);
+      return judge(Boolean(live) && live!.nullable === want, Boolean(was) && was!.nullable === want, undone, `column ${t}.${c} is ${live ? (live.nullable ? 'nullable' : 'NOT NULL') : 'missing'} now`);
     }
     if ((a = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(?:SET\\s+DATA\\s+)?TYPE\\b`, 'i').exec(action))) {
       const c = unquote(a[1]);
       const was = findColumn(before, t, c)?.type;
       const now = findColumn(after, t, c)?.type;
-      return yes(was !== undefined && now !== undefined && was !== now, `column ${t}.${c} is ${now ?? 'missing'} now (was ${was ?? 'missing'})`);
+      if (was !== undefined && now !== undefined && was !== now) return ['applied', `column ${t}.${c} is ${now} now (was ${was})`];
+      return ['unknown', `column ${t}.${c} is ${now ?? 'missing'} now (was ${was ?? 'missing'})`];
     }
     if ((a = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(SET|DROP)\\s+DEFAULT`, 'i').exec(action))) {
       const c = unquote(a[1]);

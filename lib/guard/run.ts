@@ -3,13 +3,17 @@
  * migration state), risk check measured on the live data, a verified pinned pre-migration backup,
  * the deploy through the project's own Prisma CLI, then either a before/after report or a recovery
  * (printed commands, or with autoRollback a full restore proven equal to the pre-migration state).
+ * A deploy that fails before Prisma records anything (its CLI or engine broke) is a GuardError
+ * PRISMA_CLI_FAILED (exit 11), not a failed migration. A database that does not exist yet is
+ * created, as `prisma migrate deploy` does, and gets no pre-migration backup (it holds nothing).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
 import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
-import { connect } from '../dialects/index.ts';
+import { connect, type Connection } from '../dialects/index.ts';
 import { openBackup } from '../format/reader.ts';
 import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from '../ops/context.ts';
@@ -18,7 +22,7 @@ import { compareSchemas, type SchemaDifference } from '../ops/schema-compare.ts'
 import { plainValue } from '../ops/snapshot-tables.ts';
 import { verifyBackup } from '../ops/verify.ts';
 import { writeSmallFileAtomically } from '../format/writer.ts';
-import { runPrisma, resolvePrismaInstall } from '../prisma/cli.ts';
+import { describePrismaFailure, runPrisma, resolvePrismaInstall } from '../prisma/cli.ts';
 import { migrationState, readAppliedMigrations, readMigrationsFolder } from '../prisma/migrations.ts';
 import { findPrismaProject } from '../prisma/project.ts';
 import { measureQuestions } from './measure.ts';
@@ -77,7 +81,8 @@ export interface FailureReport {
   appliedBeforeFailure: string[];
   /** Each statement of the failed migration, judged against the pre-migration schema. */
   statements: StatementEffect[];
-  commands: { restore: string; resolveRolledBack: string; resolveApplied: string };
+  /** `restore` is absent when the run created the database (there is no pre-migration backup). */
+  commands: { restore?: string; resolveRolledBack: string; resolveApplied: string };
   rollback?: {
     restored: boolean;
     error?: string;
@@ -101,6 +106,11 @@ export interface MigrateSafeResult {
   prismaVersion: string;
   plan: MigratePlan;
   warnings: string[];
+  /**
+   * The database did not exist and this run created it (as `prisma migrate deploy` does): there was
+   * nothing to lose, so no pre-migration backup was taken.
+   */
+  createdDatabase?: boolean;
   preMigrationBackup?: BackupRef;
   postMigrationBackup?: BackupRef;
   deploy?: { code: number; durationMs: number };
@@ -155,8 +165,15 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
   const prismaEnv = { DATABASE_URL: prismaUrl(ctx) };
   const cwd = ctx.projectDir;
 
-  // Reachable (connect throws DATABASE_UNREACHABLE), then the lock for the whole run.
-  const conn = await connect(ctx.target);
+  // Reachable (connect throws DATABASE_UNREACHABLE) or created, then the lock for the whole run.
+  // A dry run creates nothing: it plans every migration against the database that is not there.
+  const opened = await connectOrCreate(ctx, { create: !options.dryRun });
+  if (!opened) return dryRunWithoutDatabase();
+  const { conn, created } = opened;
+  if (created) {
+    warnings.push(`The database ${ctx.target.display} did not exist; migrate-safe created it, as prisma migrate deploy does. It held nothing, so there is no pre-migration backup.`);
+    ctx.reporter.info(warnings[warnings.length - 1]);
+  }
   try {
     ctx.reporter.info(`Taking the prisma-guard lock on ${ctx.target.display} (waits while another backup, restore or migration runs)...`);
     const lock = await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
@@ -169,13 +186,25 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
     await conn.close();
   }
 
-  async function underLock(): Promise<MigrateSafeResult> {
+  async function validatedFolder() {
     const validate = await runPrisma(['validate', ...schemaArgs], { cwd, env: prismaEnv });
     if (validate.code !== 0) {
       throw preflight(`prisma validate failed for ${schemaPath}:\n${redactSecrets((validate.stdout + validate.stderr).trim())}`, 'Fix the schema (npx prisma validate), then run migrate-safe again.');
     }
     const folder = await readMigrationsFolder(migrationsDir);
     if (!folder.length) throw preflight(`No migrations in ${migrationsDir}.`, 'Create migrations with `prisma migrate dev`, or pass --migrations-dir / --schema.');
+    return folder;
+  }
+
+  async function dryRunWithoutDatabase(): Promise<MigrateSafeResult> {
+    const folder = await validatedFolder();
+    warnings.push(`The database ${ctx.target.display} does not exist yet; a real run creates it (as prisma migrate deploy does) and applies every migration. It holds nothing, so there is nothing to measure and no pre-migration backup to take.`);
+    const plan = buildPlan(migrationState(folder, []), []);
+    return { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, durationMs: Date.now() - started };
+  }
+
+  async function underLock(): Promise<MigrateSafeResult> {
+    const folder = await validatedFolder();
     const rows = await readAppliedMigrations(conn, ctx.target.dialect);
     const state = migrationState(folder, rows);
     const problems = preflightProblems(state);
@@ -183,7 +212,7 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
       throw new GuardError(problems[0].code, problems.map((p) => p.message).join('\n'), { hint: problems.map((p) => p.hint).join('\n'), exitCode: MigrateExitCode.PREFLIGHT, details: { problems } });
     }
     if (state.missingLocally.length) warnings.push(`Applied migrations missing from ${migrationsDir}: ${state.missingLocally.map((r) => r.migration_name).join(', ')} (applied from another branch?).`);
-    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings };
+    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, ...(created ? { createdDatabase: true } : {}) };
     if (!state.pending.length) {
       return { ...base, status: 'up-to-date', exitCode: MigrateExitCode.OK, plan: buildPlan(state, []), durationMs: Date.now() - started };
     }
@@ -202,42 +231,64 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
       if (!(await options.confirm!(plan, question))) return { ...base, status: plan.blocked ? 'blocked' : 'not-confirmed', exitCode: plan.blocked ? MigrateExitCode.BLOCKED : 6, plan, durationMs: Date.now() - started };
     }
 
-    // A verified, pinned snapshot before anything changes.
+    // A verified, pinned snapshot before anything changes (a database this run created holds nothing to keep).
     const first = plan.pending[0];
     const last = plan.pending[plan.pending.length - 1];
-    const pre = await snapshot(`pre-migration-${first}`, true);
-    const preHeader = await readHeader(pre.path);
+    const pre = created ? null : await snapshot(`pre-migration-${first}`, true);
+    const preHeader = pre ? await readHeader(pre.path) : null;
+    // What the database looked like before the deploy: the snapshot's schema, or (created) the empty live one.
+    const preSchema = preHeader?.schema ?? live;
 
     ctx.reporter.info(`Running prisma migrate deploy (${plan.pending.length} pending: ${plan.pending.join(', ')})...`);
     const deployStarted = Date.now();
     const deploy = await runPrisma(['migrate', 'deploy', ...schemaArgs], { cwd, env: prismaEnv, onOutput: options.onPrismaOutput });
     const deployInfo = { code: deploy.code, durationMs: Date.now() - deployStarted };
-    const after = migrationState(folder, await readAppliedMigrations(conn, ctx.target.dialect));
+    const rowsAfter = await readAppliedMigrations(conn, ctx.target.dialect);
+    const after = migrationState(folder, rowsAfter);
     const succeeded = deploy.code === 0 && !after.failed.length && !after.pending.length;
+    const backups = pre ? { preMigrationBackup: ref(pre, true, true) } : {};
 
     if (succeeded) {
       const post = await snapshot(`post-migration-${last}`, false);
       const postHeader = await readHeader(post.path);
-      const report = await afterReport(pre, preHeader.schema, post, postHeader.schema);
-      const result: MigrateSafeResult = { ...base, status: 'applied', exitCode: MigrateExitCode.OK, plan, preMigrationBackup: ref(pre, true, true), postMigrationBackup: ref(post, true, false), deploy: deployInfo, report, durationMs: 0 };
+      const report = await afterReport(pre, preSchema, post, postHeader.schema);
+      const result: MigrateSafeResult = { ...base, status: 'applied', exitCode: MigrateExitCode.OK, plan, ...backups, postMigrationBackup: ref(post, true, false), deploy: deployInfo, report, durationMs: 0 };
       return saveReport(result);
     }
 
+    const liveAfter = await conn.introspect();
+    // Prisma records a migration in _prisma_migrations before it runs its script. A failed deploy
+    // with no new or changed row and no schema change (its own table aside) means the CLI or its
+    // engine failed before applying anything: a Prisma problem (exit 11), not a failed migration.
+    const schemaChanged = compareSchemas(preSchema, liveAfter).some((d) => d.table !== '_prisma_migrations');
+    if (deploy.code !== 0 && !schemaChanged && sameMigrationRows(rows, rowsAfter)) {
+      const prismaOutput = redactSecrets((deploy.stdout + deploy.stderr).trim());
+      const explained = describePrismaFailure(prismaOutput, install.version);
+      throw new GuardError(
+        'PRISMA_CLI_FAILED',
+        `prisma migrate deploy (prisma ${install.version}) failed before applying any migration: _prisma_migrations records nothing new and the schema is unchanged${explained ? `. ${explained.why}` : ''}.\nPrisma said:\n${prismaOutput || `(no output; exit code ${deploy.code})`}`,
+        {
+          hint: `${explained?.hint ?? 'Run `npx prisma migrate deploy` in the project to see the problem, fix it, then run migrate-safe again.'}${pre ? ` Nothing was changed; the pre-migration backup ${pre.manifest.file} stays (pinned).` : ' Nothing was migrated.'}`,
+          details: { deployExitCode: deploy.code, ...(pre ? { preMigrationBackup: pre.manifest.file } : {}), ...(created ? { createdDatabase: true } : {}) },
+        },
+      );
+    }
+
     // Failure: what took effect, how to get out, and optionally the rollback.
-    const failedRowNow = failedRow(await readAppliedMigrations(conn, ctx.target.dialect));
+    const failedRowNow = failedRow(rowsAfter);
     const failedName = failedRowNow?.migration_name ?? after.pending[0]?.name ?? first;
     const failedSql = folder.find((m) => m.name === failedName)?.sql ?? '';
-    const liveAfter = await conn.introspect();
+    const commands = recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre?.manifest.file ?? '', backupDirArg: options.backupDirArg });
     const failure: FailureReport = {
       migration: failedName,
       logs: failedRowNow?.logs ?? null,
       prismaOutput: redactSecrets((deploy.stdout + deploy.stderr).trim()),
       appliedBeforeFailure: plan.pending.filter((n) => after.applied.includes(n)),
-      statements: statementEffects(failedSql, preHeader.schema, liveAfter),
-      commands: recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre.manifest.file, backupDirArg: options.backupDirArg }),
+      statements: statementEffects(failedSql, preSchema, liveAfter),
+      commands: pre ? commands : { resolveRolledBack: commands.resolveRolledBack, resolveApplied: commands.resolveApplied },
     };
     let status: MigrateStatus = 'failed-not-rolled-back';
-    if (options.autoRollback) {
+    if (options.autoRollback && pre && preHeader) {
       failure.rollback = await rollback(pre, preHeader.schema, preHeader.prismaMigrations);
       if (failure.rollback.restored && failure.rollback.dataMatches && !failure.rollback.schemaDifferences.length && failure.rollback.migrationsMatch) status = 'failed-rolled-back';
     }
@@ -246,7 +297,7 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
       status,
       exitCode: status === 'failed-rolled-back' ? MigrateExitCode.FAILED_ROLLED_BACK : MigrateExitCode.FAILED_NOT_ROLLED_BACK,
       plan,
-      preMigrationBackup: ref(pre, true, true),
+      ...backups,
       deploy: deployInfo,
       failure,
       durationMs: 0,
@@ -295,18 +346,51 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
     return result;
   }
 
-  async function afterReport(pre: BackupResult, preSchema: DbSchema, post: BackupResult, postSchema: DbSchema): Promise<AfterReport> {
+  async function afterReport(pre: BackupResult | null, preSchema: DbSchema, post: BackupResult, postSchema: DbSchema): Promise<AfterReport> {
     const schemaChanges = compareSchemas(preSchema, postSchema);
-    const names = [...new Set([...Object.keys(pre.manifest.tables), ...Object.keys(post.manifest.tables)])].sort();
+    // A database this run created had no tables, so nothing before.
+    const preTables = pre?.manifest.tables ?? {};
+    const names = [...new Set([...Object.keys(preTables), ...Object.keys(post.manifest.tables)])].sort();
     const rowCounts = names.map((table) => {
-      const before = pre.manifest.tables[table]?.rows ?? null;
+      const before = preTables[table]?.rows ?? null;
       const afterRows = post.manifest.tables[table]?.rows ?? null;
       return { table, before, after: afterRows, change: (afterRows ?? 0) - (before ?? 0) };
     });
     const droppedColumns = schemaChanges.filter((d) => d.kind === 'column-removed' && d.table && d.column);
-    const tablesLost = schemaChanges.filter((d) => d.kind === 'table-removed').map((d) => ({ table: d.table!, rows: pre.manifest.tables[d.table!]?.rows ?? 0 }));
-    const valuesLost = await lostValues(pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! })));
+    const tablesLost = schemaChanges.filter((d) => d.kind === 'table-removed').map((d) => ({ table: d.table!, rows: preTables[d.table!]?.rows ?? 0 }));
+    const valuesLost = pre ? await lostValues(pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! }))) : [];
     return { schemaChanges, rowCounts, valuesLost, tablesLost };
+  }
+}
+
+/** `_prisma_migrations` unchanged: the same rows with the same state (nothing started, finished or rolled back). */
+function sameMigrationRows(before: PrismaMigrationRow[], after: PrismaMigrationRow[]): boolean {
+  const key = (m: PrismaMigrationRow) => `${m.id}|${m.migration_name}|${m.checksum}|${m.finished_at}|${m.rolled_back_at}|${m.applied_steps_count}`;
+  const a = before.map(key).sort();
+  const b = after.map(key).sort();
+  return a.length === b.length && a.every((k, i) => k === b[i]);
+}
+
+/**
+ * Connects, or creates a database that does not exist yet (the first deploy of a new app, a CI run
+ * on a fresh server), as `prisma migrate deploy` would: the SQLite file, or the PostgreSQL database
+ * when the role may create databases. Null when it is missing and `create` is false.
+ */
+async function connectOrCreate(ctx: OpsContext, options: { create: boolean }): Promise<{ conn: Connection; created: boolean } | null> {
+  const { target } = ctx;
+  if (target.file !== undefined) {
+    if (fs.existsSync(target.file)) return { conn: await connect(target), created: false };
+    if (!options.create) return null;
+    fs.mkdirSync(path.dirname(target.file), { recursive: true });
+    return { conn: await connect(target, { create: true }), created: true };
+  }
+  try {
+    return { conn: await connect(target), created: false };
+  } catch (e) {
+    // 3D000: the server answers, the database is missing.
+    if (!isGuardError(e) || e.details?.code !== '3D000') throw e;
+    if (!options.create) return null;
+    return { conn: await connect(target, { create: true }), created: true };
   }
 }
 

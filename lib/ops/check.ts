@@ -1,3 +1,4 @@
+import { GuardError } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
 import type { EncodedValue, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
@@ -5,22 +6,43 @@ import type { OpsContext } from './context.ts';
 import { checksumTables, plainValue, type TableChecksum } from './snapshot-tables.ts';
 
 /** Table names a Prisma `User` model usually ends up as (the model name, or its @@map). */
-const USER_TABLE_NAMES = ['User', 'users', 'user', 'Users'];
+export const USER_TABLE_NAMES = ['User', 'user', 'users', 'Users'];
+/** A column that holds e-mail addresses: `email`, `Email`, `e_mail`, `emailAddress`, `mail`... */
+const EMAIL_COLUMN = /^(e[-_]?)?mail([-_]?address)?$/i;
 const SAMPLE_USERS = 5;
+
+/** Environment variables read by {@link userOptionsFromEnv}. */
+export const CHECK_ENV = {
+  /** The table summarised as users (default: User, user, users or Users with an e-mail-like column). */
+  usersTable: 'CHECK_USERS_TABLE',
+  /** Comma-separated columns shown for the first users (default: the primary key and the e-mail column). */
+  usersColumns: 'CHECK_USERS_COLUMNS',
+} as const;
+
+/** Which table `check` summarises as users, and which of its columns it shows. */
+export interface CheckUserOptions {
+  /** A table name; when given it must exist. Default: the first of USER_TABLE_NAMES that has an e-mail-like column. */
+  usersTable?: string;
+  /** Columns shown for the first users; each must exist in the users table. */
+  usersColumns?: string[];
+}
 
 export interface UserSummary {
   table: string;
   count: number;
+  /** The columns shown in `first`, in order. */
+  columns: string[];
   createdAtColumn: string | null;
   oldestCreatedAt: string | null;
   newestCreatedAt: string | null;
-  /** The first users in primary-key order. */
-  first: { id: string | number | boolean | null; email: string | number | boolean | null }[];
+  /** The first users in storage order (primary-key order for keyed tables), the chosen columns only. */
+  first: Record<string, string | number | boolean | null>[];
 }
 
 /**
  * A deterministic picture of the live database: per table its row count and the checksum `verify`
- * computes, plus a short User summary. Two checks of the same data print the same text, so
+ * computes, plus a short summary of the users table when the schema has one (see
+ * {@link CheckUserOptions}). Two checks of the same data print the same text, so
  * `check > before.txt; restore; check > after.txt; diff before.txt after.txt` proves a restore.
  */
 export interface CheckReport {
@@ -28,22 +50,61 @@ export interface CheckReport {
   database: string;
   tables: Record<string, TableChecksum>;
   rowsTotal: number;
+  /** null when no users table was configured and none was recognised. */
   users: UserSummary | null;
 }
 
-/** Reads everything inside one snapshot. */
-export async function checkDatabase(ctx: OpsContext): Promise<CheckReport> {
+/** Reads CHECK_USERS_TABLE / CHECK_USERS_COLUMNS (unset or empty means "not set"). */
+export function userOptionsFromEnv(env: Record<string, string | undefined>): CheckUserOptions {
+  const table = env[CHECK_ENV.usersTable]?.trim();
+  const columns = env[CHECK_ENV.usersColumns]?.split(',').map((c) => c.trim()).filter(Boolean);
+  return { ...(table ? { usersTable: table } : {}), ...(columns?.length ? { usersColumns: columns } : {}) };
+}
+
+/** The users table and the columns to show, or null when the schema has no users table. */
+function pickUserTable(tables: readonly TableSchema[], options: CheckUserOptions): { table: TableSchema; columns: string[] } | null {
+  let table: TableSchema | undefined;
+  if (options.usersTable) {
+    table = tables.find((t) => t.name === options.usersTable);
+    if (!table) {
+      throw new GuardError('USAGE', `The users table "${options.usersTable}" does not exist in this database.`, {
+        hint: `Name one of its tables with --users-table (or ${CHECK_ENV.usersTable}); tables: ${tables.map((t) => t.name).join(', ') || '(none)'}.`,
+      });
+    }
+  } else {
+    table = USER_TABLE_NAMES.map((n) => tables.find((t) => t.name === n)).find((t) => t && (options.usersColumns || t.columns.some((c) => EMAIL_COLUMN.test(c.name))));
+    if (!table) return null;
+  }
+  if (options.usersColumns) {
+    const missing = options.usersColumns.filter((c) => !table.columns.some((col) => col.name === c));
+    if (missing.length) {
+      throw new GuardError('USAGE', `The users table "${table.name}" has no column ${missing.map((m) => `"${m}"`).join(', ')}.`, {
+        hint: `Choose columns with --users-columns (or ${CHECK_ENV.usersColumns}) from: ${table.columns.map((c) => c.name).join(', ')}.`,
+      });
+    }
+    return { table, columns: options.usersColumns };
+  }
+  const key = table.primaryKey.length === 1 ? table.primaryKey[0] : table.columns.find((c) => c.name === 'id')?.name;
+  const email = table.columns.find((c) => EMAIL_COLUMN.test(c.name))?.name;
+  return { table, columns: [key, email].filter((c): c is string => Boolean(c)) };
+}
+
+/**
+ * Reads everything inside one snapshot.
+ * @throws GuardError USAGE when a configured users table or column does not exist
+ */
+export async function checkDatabase(ctx: OpsContext, options: CheckUserOptions = {}): Promise<CheckReport> {
   const conn = await connect(ctx.target);
   try {
     return await conn.snapshot(async (reader) => {
+      const picked = pickUserTable(reader.schema.tables, options);
       const tables = await checksumTables(reader);
-      const userTable = USER_TABLE_NAMES.map((n) => reader.schema.tables.find((t) => t.name === n)).find(Boolean);
       return {
         dialect: ctx.target.dialect,
         database: ctx.target.display,
         tables,
         rowsTotal: Object.values(tables).reduce((s, t) => s + t.rows, 0),
-        users: userTable ? await summarizeUsers(reader, userTable) : null,
+        users: picked ? await summarizeUsers(reader, picked.table, picked.columns) : null,
       };
     });
   } finally {
@@ -60,11 +121,9 @@ function timeKey(v: EncodedValue): number | string | null {
   return Number.isNaN(t) ? p : t;
 }
 
-async function summarizeUsers(reader: SnapshotReader, table: TableSchema): Promise<UserSummary> {
-  const col = (...names: string[]) => names.map((n) => table.columns.findIndex((c) => c.name === n)).find((i) => i >= 0) ?? -1;
-  const idAt = table.primaryKey.length === 1 ? col(table.primaryKey[0]) : col('id');
-  const emailAt = col('email', 'Email', 'mail');
-  const createdAt = col('createdAt', 'created_at', 'CreatedAt');
+async function summarizeUsers(reader: SnapshotReader, table: TableSchema, columns: string[]): Promise<UserSummary> {
+  const shown = columns.map((c) => table.columns.findIndex((col) => col.name === c));
+  const createdAt = ['createdAt', 'created_at', 'CreatedAt'].map((n) => table.columns.findIndex((c) => c.name === n)).find((i) => i >= 0) ?? -1;
   let count = 0;
   let oldest: { key: number | string; text: string } | null = null;
   let newest: { key: number | string; text: string } | null = null;
@@ -73,7 +132,7 @@ async function summarizeUsers(reader: SnapshotReader, table: TableSchema): Promi
   for await (const batch of reader.rows(table)) {
     for (const row of batch) {
       count++;
-      if (first.length < SAMPLE_USERS) first.push({ id: idAt >= 0 ? plainValue(row[idAt]) : null, email: emailAt >= 0 ? plainValue(row[emailAt]) : null });
+      if (first.length < SAMPLE_USERS) first.push(Object.fromEntries(columns.map((c, i) => [c, plainValue(row[shown[i]])])));
       if (createdAt < 0) continue;
       const key = timeKey(row[createdAt]);
       if (key === null) continue;
@@ -82,7 +141,7 @@ async function summarizeUsers(reader: SnapshotReader, table: TableSchema): Promi
       if (!newest || less(newest.key, key)) newest = { key, text };
     }
   }
-  return { table: table.name, count, createdAtColumn: createdAt >= 0 ? table.columns[createdAt].name : null, oldestCreatedAt: oldest?.text ?? null, newestCreatedAt: newest?.text ?? null, first };
+  return { table: table.name, count, columns, createdAtColumn: createdAt >= 0 ? table.columns[createdAt].name : null, oldestCreatedAt: oldest?.text ?? null, newestCreatedAt: newest?.text ?? null, first };
 }
 
 /** The report as stable text (no times of the run: two runs over the same data print the same). */
@@ -93,12 +152,11 @@ export function formatCheck(report: CheckReport): string {
   for (const n of names) lines.push(`${n.padEnd(width)} ${String(report.tables[n].rows).padStart(10)}  ${report.tables[n].sha256}`);
   lines.push(`${'total'.padEnd(width)} ${String(report.rowsTotal).padStart(10)}`);
   const u = report.users;
-  lines.push('');
-  if (!u) lines.push('No User table (looked for: ' + USER_TABLE_NAMES.join(', ') + ').');
-  else {
-    lines.push(`Users (table ${u.table}): ${u.count}`);
+  // A schema without a users table gets no users section at all (not even a blank line).
+  if (u) {
+    lines.push('', `Users (table ${u.table}): ${u.count}`);
     if (u.createdAtColumn) lines.push(`  oldest ${u.createdAtColumn}: ${u.oldestCreatedAt ?? '-'}`, `  newest ${u.createdAtColumn}: ${u.newestCreatedAt ?? '-'}`);
-    for (const f of u.first) lines.push(`  ${String(f.id)}  ${f.email ?? ''}`);
+    for (const f of u.first) lines.push(`  ${u.columns.map((c) => (f[c] === null ? 'NULL' : String(f[c]))).join('  ')}`);
   }
   return lines.join('\n');
 }

@@ -1,11 +1,7 @@
 /**
- * The live backup scheduler: the pure schedule (lib/scheduler/schedule.ts) and runner
- * (lib/scheduler/runner.ts) driven by real timers and the system clock, with the real work of a
- * slot: claim the slot (lib/ops/slot-ledger.ts), back up, verify, prune, record the run.
- *
- * Timing uses the runner rather than node-schedule's Job: the fire times are the same (both ask
- * cron-parser, see schedule.ts), and the runner adds what a backup scheduler needs on top: no
- * overlapping runs, one coalesced run after a sleep, a slot never repeated when the clock steps back.
+ * The live backup scheduler: the runner (lib/scheduler/runner.ts: node-schedule timers checked
+ * against the pure slot computation of lib/scheduler/schedule.ts) with the real work of a slot:
+ * claim the slot (lib/ops/slot-ledger.ts), back up, verify, prune, record the run.
  */
 import { hostname } from 'node:os';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
@@ -173,7 +169,7 @@ export interface LiveScheduler {
 }
 
 /**
- * Starts the scheduler on real timers and `ctx.clock`. Events go to `ctx.reporter` (the CLI gives
+ * Starts the scheduler (node-schedule timers, the system clock). Events go to `ctx.reporter` (the CLI gives
  * a JSON-lines reporter on stdout, which `pm2 logs` shows).
  * @throws GuardError SCHEDULE_INVALID / POLICY_INVALID for bad settings, USAGE when every job is disabled
  */
@@ -190,7 +186,6 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
   const target = ctx.target;
   const runner = new SchedulerRunner<ScheduledRunResult>({
     jobs: schedule.jobs,
-    clock: ctx.clock,
     reporter: ctx.reporter,
     runBackup: (slot, signal) => runScheduledBackup(ctx, slot, signal, { policy, lockWaitMs: options.lockWaitMs }),
     describeResult: (r) => ({ ...r }),

@@ -198,3 +198,35 @@ export function runPrisma(args: string[], opts: RunPrismaOptions = {}): Promise<
 }
 
 const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+/** Why a Prisma command failed and what to do, for the failures we recognise in its output. */
+export interface PrismaFailureExplanation {
+  why: string;
+  hint: string;
+}
+
+/**
+ * Recognises the Prisma CLI/engine failures that happen before any migration runs, from the
+ * command's (redacted) output; null when the output matches none of them.
+ */
+export function describePrismaFailure(output: string, version: string): PrismaFailureExplanation | null {
+  const major = Number.parseInt(version, 10);
+  if (output.includes('prisma-guard: this Prisma command needs the native schema engine') || /Could not parse schema engine response/i.test(output)) {
+    return {
+      why: `Prisma ${version} needs its native schema engine for this command, and the engine is not installed here (it could not be downloaded)`,
+      hint:
+        `Install the engine where Prisma can download it (run \`npx prisma --version\` or \`npm install prisma\` with access to binaries.prisma.sh), or set ${ENGINE_OVERRIDE_VARS.schemaEngine} to a schema engine binary for this platform` +
+        (major >= 7 ? '.' : `; or use Prisma ${major}'s JS schema engine with a driver adapter (prisma.config.ts: engine: 'js').`),
+    };
+  }
+  if (/Column type 'name' could not be deserialized/i.test(output)) {
+    return {
+      why: "the PostgreSQL driver adapter in prisma.config.ts cannot read the catalog columns of type `name` (oid 19) that Prisma's JS schema engine queries (prisma/prisma#27403)",
+      hint: 'Give the adapter a pg client that reports `name` columns as text (oid 25), as prisma-guard\'s demo does in prisma/adapter.ts, or use the native schema engine.',
+    };
+  }
+  if (/\bP1001\b|Can't reach database server/i.test(output)) {
+    return { why: 'Prisma could not reach the database server', hint: 'Check that the URL Prisma gets (DATABASE_URL, or the datasource in prisma.config.ts) points at the same database.' };
+  }
+  return null;
+}

@@ -1,44 +1,35 @@
 /**
- * Runs a backup at every slot of a schedule (./schedule.ts), with the clock and the timers
- * injected so the whole behaviour can be driven on a fake clock in tests.
+ * Runs a backup at every slot of a schedule (./schedule.ts). The timers are node-schedule's: one
+ * `scheduleJob({ rule: cron, tz })` per job. node-schedule decides *when* to wake up; the pure slot
+ * computation decides *what* a wake-up means. Every firing is checked against the next slot the
+ * pure computation expects and against the run state, so node-schedule's own behaviour on odd days
+ * cannot break the guarantees below (tests/scheduler/node-schedule-agreement.test.ts shows the two
+ * agree on every slot of two years of Europe/London clock changes):
  *
- * Guarantees:
- * - Each slot is handled once: the next slot is always computed from the last handled slot,
- *   never from "now", so a timer that fires early, or a wall clock stepped backwards, cannot
- *   repeat a slot.
+ * - Each slot is handled once. Slots come from one walk of the pure computation that started at
+ *   `start()`, never recomputed from "now", so a wall clock stepped backwards cannot repeat one. A firing with nothing due is ignored (`schedule.fire-ignored`): two jobs firing at
+ *   the same instant (one slot, tagged with both), node-schedule re-firing past recurrences after a
+ *   sleep, or a firing that is not a slot at all (cron-parser fires a fixed time twice in
+ *   Australia/Lord_Howe's repeated half hour; the pure computation keeps the first).
  * - No overlap: a slot that falls due while a backup is still running is skipped and reported
  *   (`backup.skipped`), never queued.
  * - Failures never stop the scheduler: a failed (rejected) run is reported (`backup.failed`) and
  *   the next slot runs as usual.
- * - Missed slots (the process was suspended, the event loop blocked, the clock stepped forward)
- *   are coalesced: one backup runs for the latest of them, tagged with every missed job, and the
- *   older ones are reported (`schedule.missed`). After a long sleep there is one backup, not a burst.
+ * - Missed slots (the process was suspended, the event loop blocked, the clock stepped forward) are
+ *   coalesced: one backup runs for the latest of them, tagged with every missed job, and the older
+ *   ones are reported (`schedule.missed`). After a long sleep there is one backup, not a burst.
+ *   Timers do not count time spent suspended, so a watchdog re-reads the clock every `watchdogMs`
+ *   and runs a slot node-schedule has not fired within `graceMs` of its time.
  * - Slots before `start()` are not caught up: the first slot is the first one strictly after it.
+ *
+ * node-schedule reads `Date.now()` and uses the global timers, so tests drive the runner with fake
+ * time that replaces both (tests/scheduler/fake-timers.ts), not with an injected clock.
  */
-import type { Clock } from '../core/clock.ts';
-import { systemClock } from '../core/clock.ts';
+import schedule from 'node-schedule';
 import { isGuardError, messageOf } from '../core/errors.ts';
 import type { Reporter } from '../core/logger.ts';
 import { silentReporter } from '../core/logger.ts';
-import { nextRun, type ScheduledSlot, type ScheduleJob } from './schedule.ts';
-
-/** Timer functions, injected so tests can use fake timers tied to a FakeClock. */
-export interface TimerFunctions {
-  /** Calls `callback` once after about `delayMs` milliseconds; returns a handle for clearTimer. */
-  setTimer(callback: () => void, delayMs: number): unknown;
-  clearTimer(handle: unknown): void;
-}
-
-/** Node's timers. Delays are capped by the runner (see `maxSleepMs`), so setTimeout's 24.8-day limit never applies. */
-export const realTimers: TimerFunctions = {
-  setTimer(callback, delayMs) {
-    const t = setTimeout(callback, Math.max(0, delayMs));
-    return t;
-  },
-  clearTimer(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-};
+import { slotsAfter, type ScheduledSlot, type ScheduleJob } from './schedule.ts';
 
 /**
  * Runs one backup for a slot. Resolve on success (the value is passed to `describeResult`),
@@ -50,22 +41,17 @@ export type RunBackup<R> = (slot: ScheduledSlot, signal: AbortSignal) => Promise
 export interface SchedulerRunnerOptions<R> {
   jobs: readonly ScheduleJob[];
   runBackup: RunBackup<R>;
-  clock?: Clock;
-  timers?: TimerFunctions;
   reporter?: Reporter;
-  /**
-   * Longest single timer wait. The runner wakes at least this often and re-reads the clock,
-   * which keeps it correct across system sleep and wall-clock adjustments, and keeps real
-   * delays below setTimeout's limit. Default 10 minutes.
-   */
-  maxSleepMs?: number;
+  /** How often the watchdog re-reads the clock (see the module comment). Default 10 minutes; 0 turns it off. */
+  watchdogMs?: number;
+  /** How late a slot may be before the watchdog runs it instead of waiting for node-schedule. Default 30 s. */
+  graceMs?: number;
   /** Extra fields for the `backup.succeeded` event (e.g. file name, size). Never put secrets here. */
   describeResult?: (result: R) => Record<string, unknown>;
 }
 
-export const DEFAULT_MAX_SLEEP_MS = 10 * 60 * 1000;
-// setTimeout's largest delay; longer ones fire immediately in Node.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const DEFAULT_WATCHDOG_MS = 10 * 60 * 1000;
+export const DEFAULT_GRACE_MS = 30 * 1000;
 
 export interface RunnerState {
   started: boolean;
@@ -81,46 +67,58 @@ function slotFields(slot: ScheduledSlot): Record<string, unknown> {
   return { slot: slot.at.toISOString(), jobs: slot.jobs };
 }
 
-/**
- * The backup scheduler loop. Wire it live with `realTimers` and `systemClock` (the defaults);
- * drive it in tests with a FakeClock and fake timers.
- */
+/** The backup scheduler: node-schedule timers, checked against the pure slot computation. */
 export class SchedulerRunner<R = unknown> {
   private readonly jobs: readonly ScheduleJob[];
   private readonly runBackup: RunBackup<R>;
-  private readonly clock: Clock;
-  private readonly timers: TimerFunctions;
   private readonly reporter: Reporter;
-  private readonly maxSleepMs: number;
+  private readonly watchdogMs: number;
+  private readonly graceMs: number;
   private readonly describeResult?: (result: R) => Record<string, unknown>;
 
   private started = false;
   private stopping = false;
-  /** The next slot; always computed from the previous slot (strictly after it), never from "now". */
+  /** The pure computation's slots after the start; `next` is always its head. */
+  private slots: Iterator<ScheduledSlot> | null = null;
   private next: ScheduledSlot | null = null;
-  private timer: unknown = null;
+  /** The instant of the last slot handled (run, skipped or coalesced), to tell repeats from strays. */
+  private lastHandled = -Infinity;
+  private scheduled: schedule.Job[] = [];
+  private watchdog: ReturnType<typeof setInterval> | null = null;
   private running: { slot: ScheduledSlot; controller: AbortController; done: Promise<void> } | null = null;
 
   constructor(options: SchedulerRunnerOptions<R>) {
     this.jobs = options.jobs;
     this.runBackup = options.runBackup;
-    this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? realTimers;
     this.reporter = options.reporter ?? silentReporter;
-    this.maxSleepMs = Math.min(Math.max(1, options.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS), MAX_TIMER_MS);
+    this.watchdogMs = Math.max(0, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
+    this.graceMs = Math.max(0, options.graceMs ?? DEFAULT_GRACE_MS);
     this.describeResult = options.describeResult;
   }
 
-  /** Starts waiting for the first slot strictly after the clock's current time. Idempotent. */
+  /** Starts waiting for the first slot strictly after the current time. Idempotent. */
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.next = nextRun(this.jobs, this.clock.now());
+    // Date.now(), as node-schedule reads it (and fake time replaces it in tests).
+    this.slots = slotsAfter(this.jobs, new Date(Date.now()));
+    this.next = this.pullSlot();
+    for (const job of this.jobs) {
+      // node-schedule hands the cron string and zone to cron-parser, as the pure computation does.
+      const handle = schedule.scheduleJob({ rule: job.cron, tz: job.timeZone }, (fireDate: Date) => this.onFire(job.name, fireDate));
+      // null only for an expression with no future time, which validateJob already refused.
+      if (handle) this.scheduled.push(handle);
+    }
+    if (this.watchdogMs > 0 && this.jobs.length > 0) this.watchdog = setInterval(() => this.onWatchdog(), this.watchdogMs);
     this.reporter.event('scheduler.started', {
       jobs: this.jobs.map((j) => ({ name: j.name, cron: j.cron, timeZone: j.timeZone })),
       next: this.next ? slotFields(this.next) : null,
     });
-    this.arm();
+  }
+
+  private pullSlot(): ScheduledSlot | null {
+    const r = this.slots?.next();
+    return r && !r.done ? r.value : null;
   }
 
   /** What the runner is doing now. */
@@ -136,9 +134,11 @@ export class SchedulerRunner<R = unknown> {
     const first = !this.stopping;
     this.stopping = true;
     this.next = null;
-    if (this.timer !== null) {
-      this.timers.clearTimer(this.timer);
-      this.timer = null;
+    for (const job of this.scheduled) job.cancel();
+    this.scheduled = [];
+    if (this.watchdog !== null) {
+      clearInterval(this.watchdog);
+      this.watchdog = null;
     }
     const running = this.running;
     if (running && options.abort && !running.controller.signal.aborted) {
@@ -149,33 +149,42 @@ export class SchedulerRunner<R = unknown> {
     if (first) this.reporter.event('scheduler.stopped', {});
   }
 
-  /** Sets the timer for the next slot, or handles it when due. */
-  private arm(): void {
+  private onFire(job: string, fireDate: Date): void {
     if (this.stopping || this.next === null) return;
-    const now = this.clock.now().getTime();
-    const wait = this.next.at.getTime() - now;
-    if (wait > 0) {
-      this.timer = this.timers.setTimer(() => {
-        this.timer = null;
-        this.arm();
-      }, Math.min(wait, this.maxSleepMs));
+    const now = Date.now();
+    if (this.next.at.getTime() > now) {
+      const fired = fireDate.getTime();
+      this.reporter.event('schedule.fire-ignored', {
+        job,
+        fireDate: fireDate.toISOString(),
+        reason: fired <= this.lastHandled ? 'slot already handled' : 'not a slot of the schedule',
+        next: this.next.at.toISOString(),
+      });
       return;
     }
     this.handleDue(now);
-    this.arm();
+  }
+
+  private onWatchdog(): void {
+    if (this.stopping || this.next === null) return;
+    const now = Date.now();
+    // Within the grace period node-schedule's own timer is about to fire; leave the slot to it.
+    if (now - this.next.at.getTime() < this.graceMs) return;
+    this.handleDue(now);
   }
 
   /** Handles every slot due by `now`: runs the latest, reports older ones as missed. */
   private handleDue(now: number): void {
     let slot = this.next as ScheduledSlot;
     const missed: ScheduledSlot[] = [];
-    let following = nextRun(this.jobs, slot.at);
+    let following = this.pullSlot();
     while (following && following.at.getTime() <= now) {
       missed.push(slot);
       slot = following;
-      following = nextRun(this.jobs, slot.at);
+      following = this.pullSlot();
     }
     this.next = following;
+    this.lastHandled = slot.at.getTime();
     if (missed.length > 0) {
       this.reporter.event('schedule.missed', {
         slots: missed.map((s) => s.at.toISOString()),
@@ -201,7 +210,7 @@ export class SchedulerRunner<R = unknown> {
       return;
     }
     const controller = new AbortController();
-    const startedAt = this.clock.now().getTime();
+    const startedAt = Date.now();
     this.reporter.event('backup.started', slotFields(slot));
     const done = Promise.resolve()
       .then(() => this.runBackup(slot, controller.signal))
@@ -209,14 +218,14 @@ export class SchedulerRunner<R = unknown> {
         (result) => {
           this.reporter.event('backup.succeeded', {
             ...slotFields(slot),
-            durationMs: this.clock.now().getTime() - startedAt,
+            durationMs: Date.now() - startedAt,
             ...(this.describeResult ? this.describeResult(result) : {}),
           });
         },
         (error: unknown) => {
           this.reporter.event('backup.failed', {
             ...slotFields(slot),
-            durationMs: this.clock.now().getTime() - startedAt,
+            durationMs: Date.now() - startedAt,
             error: messageOf(error),
             code: isGuardError(error) ? error.code : undefined,
             aborted: controller.signal.aborted,

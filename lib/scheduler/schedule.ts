@@ -1,10 +1,13 @@
 /**
  * Pure computation of backup slot times: which instants the scheduler runs a backup at.
  *
- * Cron semantics are exactly those of node-schedule: node-schedule hands a cron string and a `tz`
- * to `cron-parser` (`parseExpression(spec, { currentDate, tz })` then `next()`), and so do we, so
- * the times computed here, the runner in ./runner.ts and a node-schedule job agree by construction
- * (one exception, Australia/Lord_Howe's repeated half hour, below).
+ * Cron semantics are exactly those of node-schedule, whose timers the runner (./runner.ts) uses:
+ * node-schedule hands a cron string and a `tz` to `cron-parser` (`parseExpression(spec, {
+ * currentDate, tz })` then `next()`), and so do we, with the same cron-parser (a declared dependency
+ * here, deduplicated with node-schedule's). tests/scheduler/node-schedule-agreement.test.ts shows
+ * node-schedule's firings and these slots agree over two years of Europe/London; where
+ * node-schedule fires something that is not a slot (Lord_Howe's repeated half hour, below) the
+ * runner ignores it.
  *
  * Daylight-saving semantics (what cron-parser does, checked against an independent luxon reference
  * around every 2024 transition of several zones in tests/scheduler/schedule.test.ts; the same rules as Vixie cron for fixed-hour jobs):
@@ -182,8 +185,12 @@ function* jobTimes(job: ScheduleJob, after: Date): Generator<number> {
   }
 }
 
-/** Merges every job's fire times in time order, one slot per instant (jobs due at the same instant share it). */
-function* mergedSlots(jobs: readonly ScheduleJob[], after: Date): Generator<ScheduledSlot> {
+/**
+ * Every slot strictly after `after`, in time order, without end: each job's fire times merged, one
+ * slot per instant (jobs due at the same instant share it). One cron-parser iterator per job, as
+ * node-schedule keeps one per job, so walking it costs one step per firing.
+ */
+export function* slotsAfter(jobs: readonly ScheduleJob[], after: Date): Generator<ScheduledSlot> {
   const iters = jobs.map((j) => jobTimes(j, after));
   const heads = iters.map((it) => it.next().value as number);
   if (jobs.length === 0) return;
@@ -205,7 +212,7 @@ function* mergedSlots(jobs: readonly ScheduleJob[], after: Date): Generator<Sche
 export function nextRuns(jobs: readonly ScheduleJob[], after: Date, count: number): ScheduledSlot[] {
   const out: ScheduledSlot[] = [];
   if (count <= 0) return out;
-  for (const slot of mergedSlots(jobs, after)) {
+  for (const slot of slotsAfter(jobs, after)) {
     out.push(slot);
     if (out.length >= count) break;
   }
@@ -221,7 +228,7 @@ export function nextRun(jobs: readonly ScheduleJob[], after: Date): ScheduledSlo
 export function runsBetween(jobs: readonly ScheduleJob[], from: Date, to: Date): ScheduledSlot[] {
   const out: ScheduledSlot[] = [];
   if (to.getTime() <= from.getTime()) return out;
-  for (const slot of mergedSlots(jobs, new Date(from.getTime() - 1))) {
+  for (const slot of slotsAfter(jobs, new Date(from.getTime() - 1))) {
     if (slot.at.getTime() >= to.getTime()) break;
     out.push(slot);
   }

@@ -229,7 +229,7 @@ for (const dialect of DIALECTS) {
       expect(human.code).toBe(MigrateExitCode.PREFLIGHT); // the failed row now blocks any further deploy (P3009)
       expect(human.stderr).toContain('20250401000000_fails');
       // The printed restore command, run as printed, brings back schema, data and migration history.
-      const [, ...restoreArgs] = failure.commands.restore.split(' ');
+      const [, ...restoreArgs] = failure.commands.restore!.split(' ');
       const restored = await runCli(restoreArgs, { DATABASE_URL: p.db.url });
       expect(restored.code, restored.stderr).toBe(0);
       expect(oracleDump(p.db.url)).toBe(before);

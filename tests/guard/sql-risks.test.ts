@@ -195,4 +195,32 @@ describe('plan decisions', () => {
     const effects = statementEffects('ALTER TABLE "users" ADD COLUMN "nick" TEXT;\nCREATE UNIQUE INDEX "u_n" ON "users"("name");\nINSERT INTO "users" VALUES (1);', before, after);
     expect(effects.map((e) => e.outcome)).toEqual(['applied', 'not-applied', 'unknown']);
   });
+
+  it('claims "applied" only from visible effects: a SQLite table rebuild that changed nothing reports no applied statement', () => {
+    const before = schema('sqlite');
+    const users = before.tables.find((t) => t.name === 'users')!;
+    const rebuild = [
+      'PRAGMA foreign_keys=OFF;',
+      'CREATE TABLE "new_users" ("id" INTEGER NOT NULL PRIMARY KEY, "email" TEXT NOT NULL);',
+      'INSERT INTO "new_users" ("id", "email") SELECT "id", "email" FROM "users";',
+      'DROP TABLE "users";',
+      'ALTER TABLE "new_users" RENAME TO "users";',
+      ...users.indexes.map((i) => `CREATE UNIQUE INDEX "${i.name}" ON "users"("email");`),
+      'PRAGMA foreign_keys=ON;',
+    ].join('\n');
+    // Nothing took effect (the engine failed first, or SQLite rolled the script back).
+    const unchanged = statementEffects(rebuild, before, before);
+    expect(unchanged.filter((e) => e.outcome === 'applied')).toEqual([]);
+    // Each object existed before or is changed again later in the script: no evidence either way.
+    expect(unchanged.slice(1, 5).map((e) => e.outcome)).toEqual(['unknown', 'unknown', 'unknown', 'unknown']);
+    // The whole rebuild took effect: users has the new columns, so the rename is visibly applied.
+    const rebuilt: DbSchema = { ...before, tables: before.tables.map((t) => (t.name === 'users' ? { ...t, columns: t.columns.filter((c) => ['id', 'email'].includes(c.name)) } : t)) };
+    const done = statementEffects(rebuild, before, rebuilt);
+    expect(done[4]).toMatchObject({ outcome: 'applied', evidence: 'table users exists now and new_users does not' });
+    // Stopped after CREATE TABLE: new_users exists now, so that statement is applied and the rename is not.
+    const half: DbSchema = { ...before, tables: [...before.tables, { ...users, name: 'new_users', indexes: [] }] };
+    const partial = statementEffects(rebuild, before, half);
+    expect(partial[1].outcome).toBe('applied');
+    expect(partial[4]).toMatchObject({ outcome: 'not-applied' });
+  });
 });

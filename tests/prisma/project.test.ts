@@ -60,6 +60,27 @@ describe('findPrismaProject', () => {
     expect(await findPrismaProject(dir)).toMatchObject({ root: dir, source: 'none', schemaPath: null, migrationsDir: null });
   });
 
+  it("Prisma 7's config form (datasource.url from env(), computed paths) is evaluated with the project's loader", async () => {
+    const dir = make({
+      'package.json': '{ "type": "module" }',
+      'prisma.config.ts': `import path from 'node:path';\nimport { defineConfig, env } from 'prisma/config';\n\nexport default defineConfig({\n  schema: path.join('db', 'app.prisma'),\n  migrations: { path: path.join('db', 'history') },\n  datasource: { url: env('DATABASE_URL') },\n});\n`,
+      'db/app.prisma': 'datasource db {\n  provider = "sqlite"\n}\n',
+      'prisma/schema.prisma': '// not this one\n',
+    });
+    // The project's own prisma (here: this repo's) loads it, as the CLI would.
+    fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    const saved = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = 'file:./dev.db';
+    try {
+      const p = await findPrismaProject(dir);
+      expect(p).toMatchObject({ source: 'prisma.config', schemaPath: path.join(dir, 'db/app.prisma'), migrationsDir: path.join(dir, 'db/history') });
+      expect(p.configWarning).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved;
+    }
+  }, T);
+
   it('a config that cannot be evaluated (no Prisma installed): its string literals are read, with a warning', async () => {
     const dir = make({
       'package.json': '{}',

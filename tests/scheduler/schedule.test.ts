@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuardError } from '../../lib/core/errors.ts';
 import {
   DEFAULT_DAILY_CRON,
@@ -12,6 +12,14 @@ import {
   type ScheduledSlot,
   type ScheduleJob,
 } from '../../lib/scheduler/schedule.ts';
+
+import { memoiseCronParserZoneOffsets } from './luxon-offset-memo.ts';
+
+let restoreOffset = () => {};
+beforeAll(() => {
+  restoreOffset = memoiseCronParserZoneOffsets();
+});
+afterAll(() => restoreOffset());
 
 /** Lets vitest's worker breathe between long synchronous computations. */
 const tick = () => new Promise<void>((r) => setImmediate(r));
