@@ -166,6 +166,7 @@ export async function openClient(target: DatabaseTarget, database?: string, grou
     }
   } catch (cause) {
     await client.end().catch(() => {});
+    if (isGuardError(cause)) throw cause; // the I/O timeout's DATABASE_UNREACHABLE
     throw new GuardError('DATABASE_ERROR', `Cannot configure the session on ${describeEndpoint(target)}: ${scrub(messageOf(cause), target)}`, {
       cause,
     });
