@@ -342,7 +342,17 @@ export class CopyToJsonLines {
             }
             break;
           }
-          if (b < 0x20 || b === QUOTE) break;
+          if (b === QUOTE) {
+            // JSON's \" for a quote: one byte more than the line's reservation counted, so make room.
+            this.o = o;
+            this.reserve(end - j + 6 * (width - f) + 9);
+            out = this.out;
+            o = this.o;
+            out[o++] = BACKSLASH;
+            out[o++] = QUOTE;
+            continue;
+          }
+          if (b < 0x20) break;
           out[o++] = b;
         }
         if (j === end || buf[j] === TAB) {
