@@ -160,9 +160,13 @@ export async function openClient(target: DatabaseTarget, database?: string, grou
   group?.add(client, watch);
   try {
     await client.query(SESSION_SETTINGS.join('; '));
-    for (const setting of serverTcpSettings(timeoutMs)) {
-      // Best effort: tcp_user_timeout needs PostgreSQL 12; a stall here is the watchdog's to report.
-      await client.query(setting).catch(() => {});
+    const tcp = serverTcpSettings(timeoutMs);
+    // Best effort, in one round trip; a server lacking one (tcp_user_timeout needs PostgreSQL 12)
+    // rejects the whole string, then each is tried alone.
+    if (tcp.length) {
+      await client.query(tcp.join('; ')).catch(async () => {
+        for (const setting of tcp) await client.query(setting).catch(() => {});
+      });
     }
   } catch (cause) {
     await client.end().catch(() => {});

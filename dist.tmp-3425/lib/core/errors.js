@@ -1,0 +1,81 @@
+/**
+ * Every failure a user can meet is a GuardError: a stable `code`, the exit code the CLI returns,
+ * a message that says what happened and why, and a `hint` with the next thing to do.
+ * Only bin/ turns these into process exit codes.
+ */
+/** Stable process exit codes (documented in the README). Commands with their own codes say so. */
+export const ExitCode = {
+    OK: 0,
+    /** An unexpected internal error (a bug): please report it. */
+    INTERNAL: 1,
+    /** Wrong command-line usage. */
+    USAGE: 2,
+    /** The backup file is corrupt, truncated, not ours or of an unsupported version. */
+    INVALID_BACKUP: 3,
+    /** The database cannot be reached, or the URL is wrong. */
+    DATABASE: 4,
+    /** The live schema does not match the backup (data-mode restore). */
+    SCHEMA_MISMATCH: 5,
+    /** A destructive action was not confirmed (no --yes, no TTY). */
+    NOT_CONFIRMED: 6,
+    /** The named backup does not exist or lies outside the backup folder. */
+    NOT_FOUND: 7,
+    /** Another backup/restore/migration holds the lock. */
+    LOCKED: 8,
+    /** The restore (or backup) failed and was rolled back; nothing changed. */
+    ROLLED_BACK: 9,
+    /** Writing the backup failed (disk full, permissions); no partial file was left. */
+    WRITE_FAILED: 10,
+    /** The project's prisma CLI is missing, failed, or its migrations/client cannot be read. */
+    PRISMA: 11,
+};
+const EXIT_FOR = {
+    USAGE: ExitCode.USAGE,
+    BACKUP_CORRUPT: ExitCode.INVALID_BACKUP,
+    BACKUP_TRUNCATED: ExitCode.INVALID_BACKUP,
+    BACKUP_NOT_OURS: ExitCode.INVALID_BACKUP,
+    BACKUP_VERSION: ExitCode.INVALID_BACKUP,
+    BACKUP_NOT_FOUND: ExitCode.NOT_FOUND,
+    PATH_OUTSIDE_BACKUP_DIR: ExitCode.NOT_FOUND,
+    DATABASE_UNREACHABLE: ExitCode.DATABASE,
+    DATABASE_URL_INVALID: ExitCode.DATABASE,
+    DATABASE_ERROR: ExitCode.DATABASE,
+    SCHEMA_MISMATCH: ExitCode.SCHEMA_MISMATCH,
+    NOT_CONFIRMED: ExitCode.NOT_CONFIRMED,
+    LOCKED: ExitCode.LOCKED,
+    RESTORE_FAILED: ExitCode.ROLLED_BACK,
+    WRITE_FAILED: ExitCode.WRITE_FAILED,
+    INTERNAL: ExitCode.INTERNAL,
+    PRISMA_NOT_INSTALLED: ExitCode.PRISMA,
+    PRISMA_CLI_FAILED: ExitCode.PRISMA,
+    PRISMA_MIGRATIONS_UNREADABLE: ExitCode.PRISMA,
+    PRISMA_CLIENT_NOT_GENERATED: ExitCode.PRISMA,
+    SEED_NOT_EMPTY: ExitCode.USAGE,
+};
+/** The one error type of prisma-guard. */
+export class GuardError extends Error {
+    code;
+    hint;
+    exitCode;
+    details;
+    constructor(code, message, options = {}) {
+        super(message, options.cause === undefined ? undefined : { cause: options.cause });
+        this.name = 'GuardError';
+        this.code = code;
+        this.hint = options.hint;
+        this.exitCode = options.exitCode ?? EXIT_FOR[code] ?? ExitCode.INTERNAL;
+        this.details = options.details;
+    }
+    toJSON() {
+        return { code: this.code, message: this.message, hint: this.hint, exitCode: this.exitCode, details: this.details };
+    }
+}
+export function isGuardError(e) {
+    return e instanceof GuardError;
+}
+/** A readable message from anything thrown. */
+export function messageOf(e) {
+    if (e instanceof Error)
+        return e.message;
+    return String(e);
+}

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a tiny seeded pseudo-random generator returning numbers in [0, 1). Seeds, benchmark
+ * datasets and randomized tests use it so the same seed gives the same data on every machine.
+ * Not for anything secret.
+ */
+export function seededRandom(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}

@@ -1,0 +1,660 @@
+/**
+ * The PostgreSQL COPY text format (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format"):
+ * one row per line ending in `\n`, columns separated by a tab, `\N` for NULL and backslash escapes for
+ * backslash, tab, newline and the other control characters. This file turns COPY TO output into
+ * decoded column texts, incrementally and chunk by chunk, and encodes values back into COPY FROM lines.
+ */
+import { parseRowLine } from "../dialect.js";
+const TAB = 0x09;
+const NL = 0x0a;
+const BACKSLASH = 0x5c;
+/**
+ * Incremental parser of COPY TO text output. Feed it the chunks as they come (a chunk may end in the
+ * middle of a row or of a UTF-8 character); it returns the complete rows seen so far as arrays of
+ * decoded texts (null for SQL NULL) and keeps only the unfinished tail line in memory.
+ * Splitting on bytes is safe because in UTF-8 the bytes of `\t`, `\n` and `\` never occur inside a
+ * multi-byte character.
+ */
+export class CopyTextParser {
+    tail = new LineTail();
+    /** Parses every complete line of `chunk` (plus the tail kept from the previous chunk). */
+    push(chunk) {
+        const rows = [];
+        let start = 0;
+        if (this.tail.length > 0) {
+            // Only the line split across chunks is joined, once, when its newline arrives.
+            const nl = chunk.indexOf(NL);
+            if (nl < 0) {
+                this.tail.add(chunk);
+                return rows;
+            }
+            const joined = this.tail.join(chunk.subarray(0, nl + 1));
+            rows.push(parseLine(joined, 0, joined.length - 1));
+            start = nl + 1;
+        }
+        for (;;) {
+            const nl = chunk.indexOf(NL, start);
+            if (nl < 0)
+                break;
+            rows.push(parseLine(chunk, start, nl));
+            start = nl + 1;
+        }
+        if (start < chunk.length)
+            this.tail.add(Buffer.from(chunk.subarray(start))); // copy: do not pin the whole chunk
+        return rows;
+    }
+    /** Call at the end of the stream: COPY output always ends with a newline, so a tail means truncation. */
+    end() {
+        if (this.tail.length > 0) {
+            throw new Error(`COPY output ended in the middle of a row (${this.tail.length} bytes without a newline)`);
+        }
+    }
+    /** Bytes currently held for an unfinished line. */
+    get pendingBytes() {
+        return this.tail.length;
+    }
+}
+/**
+ * The unfinished last line of a chunked stream, kept as its pieces and joined once, when its newline
+ * arrives. Joining the pieces again at every chunk made one large value (a 50 MB bytea is a 100 MB
+ * line) cost time quadratic in its size.
+ */
+export class LineTail {
+    pieces = [];
+    /** Bytes held. */
+    length = 0;
+    /** Keeps `piece` (not copied: the caller passes a buffer nothing else will overwrite). */
+    add(piece) {
+        if (piece.length === 0)
+            return;
+        this.pieces.push(piece);
+        this.length += piece.length;
+    }
+    /** The held pieces followed by `last`, as one buffer; the tail is empty afterwards. */
+    join(last) {
+        const joined = Buffer.concat([...this.pieces, last], this.length + last.length);
+        this.pieces = [];
+        this.length = 0;
+        return joined;
+    }
+}
+function parseLine(buf, start, end) {
+    const fields = [];
+    let fieldStart = start;
+    for (let i = start; i <= end; i++) {
+        if (i === end || buf[i] === TAB) {
+            fields.push(decodeField(buf, fieldStart, i));
+            fieldStart = i + 1;
+        }
+    }
+    return fields;
+}
+/** Decodes one field of a COPY text line (bytes start..end, no separators): its text, or null for \\N. */
+export function decodeField(buf, start, end) {
+    if (end - start === 2 && buf[start] === BACKSLASH && buf[start + 1] === 0x4e /* N */)
+        return null;
+    const bs = buf.indexOf(BACKSLASH, start);
+    if (bs < 0 || bs >= end)
+        return buf.toString('utf8', start, end);
+    // Unescape on bytes, then decode: octal/hex escapes denote bytes, which may form UTF-8 characters.
+    const out = Buffer.allocUnsafe(end - start);
+    let o = 0;
+    let i = start;
+    while (i < end) {
+        const b = buf[i];
+        if (b !== BACKSLASH || i + 1 >= end) {
+            out[o++] = b;
+            i++;
+            continue;
+        }
+        const c = buf[i + 1];
+        i += 2;
+        switch (c) {
+            case 0x62:
+                out[o++] = 0x08;
+                break; // \b
+            case 0x66:
+                out[o++] = 0x0c;
+                break; // \f
+            case 0x6e:
+                out[o++] = 0x0a;
+                break; // \n
+            case 0x72:
+                out[o++] = 0x0d;
+                break; // \r
+            case 0x74:
+                out[o++] = 0x09;
+                break; // \t
+            case 0x76:
+                out[o++] = 0x0b;
+                break; // \v
+            case 0x78: { // \xHH (one or two hex digits)
+                let v = 0;
+                let n = 0;
+                while (n < 2 && i < end && isHex(buf[i])) {
+                    v = v * 16 + hexValue(buf[i]);
+                    i++;
+                    n++;
+                }
+                if (n === 0)
+                    out[o++] = 0x78; // a lone \x means the letter x
+                else
+                    out[o++] = v;
+                break;
+            }
+            default:
+                if (c >= 0x30 && c <= 0x37) { // \d, \dd, \ddd octal
+                    let v = c - 0x30;
+                    let n = 1;
+                    while (n < 3 && i < end && buf[i] >= 0x30 && buf[i] <= 0x37) {
+                        v = v * 8 + (buf[i] - 0x30);
+                        i++;
+                        n++;
+                    }
+                    out[o++] = v & 0xff;
+                }
+                else {
+                    out[o++] = c; // any other escaped character stands for itself (\\ included)
+                }
+        }
+    }
+    return out.toString('utf8', 0, o);
+}
+function isHex(b) {
+    return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+}
+function hexValue(b) {
+    return b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10;
+}
+/**
+ * One value as a COPY FROM text field. Strings are escaped (backslash and the control characters
+ * COPY TO escapes: backspace, form feed, newline, carriage return, tab, vertical tab);
+ * numbers and booleans become the text PostgreSQL reads back as the same value.
+ */
+export function encodeCopyField(value) {
+    if (value === null || value === undefined)
+        return '\\N';
+    if (typeof value === 'string')
+        return escapeCopyText(value);
+    if (typeof value === 'boolean')
+        return value ? 't' : 'f';
+    if (typeof value === 'number') {
+        if (!Number.isFinite(value))
+            throw new Error(`a JSON number cannot be ${value}`);
+        return String(value);
+    }
+    throw new Error(`unexpected value of type ${typeof value} (${JSON.stringify(value)}) for a PostgreSQL column`);
+}
+const NEEDS_ESCAPE = /[\\\b\f\n\r\t\v]/;
+const ESCAPES = /[\\\b\f\n\r\t\v]/g;
+const ESCAPED = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
+/**
+ * Escapes text for a COPY text-format field exactly as COPY TO prints it (the other control
+ * characters travel raw both ways), so that the text the loader sends can equal the text the
+ * server sends back (the restore proof compares their digests).
+ */
+export function escapeCopyText(s) {
+    if (!NEEDS_ESCAPE.test(s))
+        return s;
+    return s.replace(ESCAPES, (ch) => ESCAPED[ch]);
+}
+/** A whole COPY FROM line (with its newline) for a row of already-selected values. */
+export function encodeCopyLine(values) {
+    let line = '';
+    for (let i = 0; i < values.length; i++) {
+        if (i > 0)
+            line += '\t';
+        line += encodeCopyField(values[i]);
+    }
+    return line + '\n';
+}
+/** Bytes of plain text after which the converters stop copying byte by byte (see firstSpecial). */
+const LONG_RUN = 256;
+const CONTROL = /[\x00-\x1f]/;
+const SCAN_PIECE = 1 << 16;
+/**
+ * The first byte of buf[from..to) that is a quote, a backslash or a control character (below
+ * 0x20), or `to`. Native searches (memchr for two bytes, the regexp engine over latin1 slices for the
+ * control characters), several times faster than a JavaScript loop over a large value; every search
+ * stops at its first hit, so the cost is the distance to the byte found.
+ */
+export function firstSpecial(buf, from, to) {
+    let stop = to;
+    const bs = buf.subarray(from, stop).indexOf(BACKSLASH);
+    if (bs >= 0)
+        stop = from + bs;
+    const q = buf.subarray(from, stop).indexOf(QUOTE);
+    if (q >= 0)
+        stop = from + q;
+    for (let at = from; at < stop; at += SCAN_PIECE) {
+        const k = buf.toString('latin1', at, Math.min(stop, at + SCAN_PIECE)).search(CONTROL);
+        if (k >= 0)
+            return at + k;
+    }
+    return stop;
+}
+const QUOTE = 0x22;
+/**
+ * Turns COPY TO text output straight into canonical backup lines: for each row, the UTF-8 bytes of
+ * `JSON.stringify(row) + "\n"` where `row` is what the row decoder builds (numbers from int columns,
+ * true/false from booleans, strings otherwise). A text field without quotes, raw control characters
+ * or escapes other than \\ \b \f \n \r \t is copied as raw bytes between quotes, which is exactly
+ * what JSON.stringify prints for it (PostgreSQL sends valid UTF-8, so no lone surrogates, and those
+ * six escapes are spelled the same in JSON); any other field goes through
+ * the decoder and JSON.stringify. Chunks may split lines anywhere; only whole lines are returned.
+ */
+export class CopyToJsonLines {
+    kinds;
+    tableName;
+    tail = new LineTail();
+    out = Buffer.allocUnsafe(1 << 16);
+    o = 0;
+    rows = 0;
+    constructor(kinds, tableName) {
+        this.kinds = kinds;
+        this.tableName = tableName;
+    }
+    /** Converts every complete line of `chunk` (plus the kept tail); the result is valid until the next call. */
+    push(chunk) {
+        this.o = 0;
+        this.reserve(chunk.length + (chunk.length >> 1) + 64);
+        let start = 0;
+        if (this.tail.length > 0) {
+            // Only the line split across chunks is joined (no copy of the whole chunk), once.
+            const nl = chunk.indexOf(NL);
+            if (nl < 0) {
+                this.tail.add(chunk);
+                return this.out.subarray(0, 0);
+            }
+            const joined = this.tail.join(chunk.subarray(0, nl + 1));
+            this.reserve(joined.length + 64);
+            this.line(joined, 0, joined.length - 1);
+            start = nl + 1;
+        }
+        for (;;) {
+            const nl = chunk.indexOf(NL, start);
+            if (nl < 0)
+                break;
+            this.line(chunk, start, nl);
+            start = nl + 1;
+        }
+        if (start < chunk.length)
+            this.tail.add(Buffer.from(chunk.subarray(start)));
+        return this.out.subarray(0, this.o);
+    }
+    /** COPY output always ends with a newline, so a tail means truncation. */
+    end() {
+        if (this.tail.length > 0) {
+            throw new Error(`COPY output ended in the middle of a row (${this.tail.length} bytes without a newline)`);
+        }
+    }
+    reserve(extra) {
+        if (this.o + extra <= this.out.length)
+            return;
+        const next = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.o + extra));
+        this.out.copy(next, 0, 0, this.o);
+        this.out = next;
+    }
+    /**
+     * One COPY line buf[start..end) (without its "\n") in a single pass: a plain text field is copied
+     * byte by byte while it is scanned, up to its tab; anything unusual (an escape, a quote, a control
+     * byte, \N, a number that is not a plain decimal) goes through slowField.
+     */
+    line(buf, start, end) {
+        const kinds = this.kinds;
+        const width = kinds.length;
+        this.rows++;
+        // Worst case without fallbacks: the raw bytes plus, per field, quotes or "false" for "f" and a
+        // comma (slowField reserves its own room).
+        this.reserve(end - start + 6 * width + 8);
+        let out = this.out;
+        let o = this.o;
+        out[o++] = 0x5b; // [
+        let i = start;
+        for (let f = 0; f < width; f++) {
+            if (f > 0) {
+                if (i >= end)
+                    throw new Error(`COPY of table "${this.tableName}" returned ${f} columns on row ${this.rows}, expected ${width}`);
+                i++; // the tab
+                out[o++] = 0x2c; // ,
+            }
+            const kind = kinds[f];
+            if (kind === 'string') {
+                const mark = o;
+                out[o++] = QUOTE;
+                let j = i;
+                let plain = 0;
+                let fieldEnd = -1;
+                for (; j < end; j++) {
+                    const b = buf[j];
+                    if (++plain > LONG_RUN) {
+                        // A long value: native scans find the next special byte, one memcpy moves the text.
+                        if (fieldEnd < 0) {
+                            fieldEnd = buf.indexOf(TAB, j);
+                            if (fieldEnd < 0 || fieldEnd > end)
+                                fieldEnd = end;
+                        }
+                        const stop = firstSpecial(buf, j, fieldEnd);
+                        o += buf.copy(out, o, j, stop);
+                        plain = 0;
+                        j = stop - 1;
+                        continue;
+                    }
+                    if (b === BACKSLASH) {
+                        // COPY's \\ \b \f \n \r \t are JSON's escapes for the same characters, byte for byte
+                        // (a bytea prints as \\x..., so a large one stays on this path); \v, octal and hex do not map.
+                        const e = buf[j + 1];
+                        if (j + 1 < end && (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+                            out[o++] = BACKSLASH;
+                            out[o++] = e;
+                            j++;
+                            continue;
+                        }
+                        break;
+                    }
+                    if (b === QUOTE) {
+                        // JSON's \" for a quote: one byte more than the line's reservation counted, so make room.
+                        this.o = o;
+                        this.reserve(end - j + 6 * (width - f) + 9);
+                        out = this.out;
+                        o = this.o;
+                        out[o++] = BACKSLASH;
+                        out[o++] = QUOTE;
+                        continue;
+                    }
+                    if (b < 0x20)
+                        break;
+                    out[o++] = b;
+                }
+                if (j === end || buf[j] === TAB) {
+                    out[o++] = QUOTE;
+                    i = j;
+                    continue;
+                }
+                o = mark;
+            }
+            else if (kind === 'number') {
+                // int2/int4 print as canonical decimals ("-12", "0"): the same text JSON.stringify gives.
+                let j = i;
+                if (buf[j] === 0x2d)
+                    j++;
+                const d = j;
+                while (j < end && buf[j] >= 0x30 && buf[j] <= 0x39)
+                    j++;
+                const digits = j - d;
+                if ((j === end || buf[j] === TAB) && digits > 0 && digits <= 15 && !(buf[d] === 0x30 && (digits > 1 || d > i))) {
+                    while (i < j)
+                        out[o++] = buf[i++]; // a byte loop beats Buffer#copy for a few bytes
+                    continue;
+                }
+            }
+            else {
+                const b = buf[i];
+                const e = i + 1;
+                if ((b === 0x74 || b === 0x66) && (e === end || buf[e] === TAB)) {
+                    o += out.write(b === 0x74 ? 'true' : 'false', o, 'latin1');
+                    i = e;
+                    continue;
+                }
+            }
+            // The rest of this field goes through the decoder.
+            let fe = buf.indexOf(TAB, i);
+            if (fe < 0 || fe > end)
+                fe = end;
+            this.o = o;
+            this.slowField(buf, i, fe, kind, end - fe + 6 * (width - f) + 8);
+            out = this.out; // may have grown
+            o = this.o;
+            i = fe;
+        }
+        if (i !== end)
+            throw new Error(`COPY of table "${this.tableName}" returned more than ${width} columns on row ${this.rows}`);
+        out[o++] = 0x5d; // ]
+        out[o++] = NL;
+        this.o = o;
+    }
+    /** NULL, and fields with escapes or JSON-special characters: exactly as the row decoder + JSON.stringify. */
+    slowField(buf, start, end, kind, restOfLine) {
+        if (end - start === 2 && buf[start] === BACKSLASH && buf[start + 1] === 0x4e) {
+            this.reserve(4 + restOfLine);
+            this.o += this.out.write('null', this.o, 'latin1');
+            return;
+        }
+        const text = decodeField(buf, start, end);
+        const json = kind === 'number' ? JSON.stringify(Number(text)) : kind === 'boolean' ? String(text === 't') : JSON.stringify(text);
+        const bytes = Buffer.byteLength(json);
+        // Room for this field and the worst case of the rest of the line.
+        this.reserve(bytes + restOfLine);
+        this.o += this.out.write(json, this.o);
+    }
+}
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+/**
+ * The COPY FROM line (with its newline) for the `include`d values of a parsed row; a value no
+ * PostgreSQL column takes throws CopyValueError naming the column and `rowNumber`.
+ */
+export function encodeCopyRow(row, include, columnName, rowNumber) {
+    let line = '';
+    for (let k = 0; k < include.length; k++) {
+        if (k > 0)
+            line += '\t';
+        const index = include[k];
+        try {
+            line += encodeCopyField(row[index]);
+        }
+        catch (e) {
+            throw new CopyValueError(rowNumber, `column "${columnName(index)}": ${e instanceof Error ? e.message : String(e)}`);
+        }
+    }
+    return line + '\n';
+}
+/** A well-formed row with a value no PostgreSQL column takes (a tagged SQLite value, say). */
+export class CopyValueError extends Error {
+    row;
+    constructor(
+    /** The row's number in its table (1-based). */
+    row, message) {
+        super(message);
+        this.row = row;
+    }
+}
+/**
+ * The inverse of CopyToJsonLines: turns canonical backup lines (`JSON.stringify(row) + "\n"`, a JSON
+ * array of null, true/false, integers and strings per row) straight into COPY FROM text lines,
+ * without building row objects. What JSON.stringify prints maps byte for byte: null -> \N,
+ * true/false -> t/f, an integer's digits as they are, and a string as its raw UTF-8 bytes between
+ * the quotes, its escapes \\ \b \f \n \r \t kept as they are (COPY spells them the same) and \" \/
+ * as the bare character. Any line outside that shape (a string with \u escapes, another number
+ * form, a tagged value) goes through JSON.parse and encodeCopyField, exactly like the row path, so
+ * every line gives the same COPY text either way. Columns not in `include` (generated columns) are
+ * skipped.
+ */
+export class JsonLinesToCopy {
+    width;
+    include;
+    columnName;
+    keep;
+    /** Rows converted so far (for error messages and progress). */
+    rows = 0;
+    constructor(width, include, columnName) {
+        this.width = width;
+        this.include = include;
+        this.columnName = columnName;
+        this.keep = Array.from({ length: width }, (_, i) => include.includes(i));
+    }
+    /**
+     * Converts `rows` whole lines. Returns a new buffer each time (the COPY stream may still hold the
+     * previous one). `invalid(i, why)` builds the error for the i-th line of this call.
+     */
+    convert(bytes, rows, invalid) {
+        const src = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        // COPY text is never longer than the JSON it comes from (quotes and brackets go, escapes shrink),
+        // except through the fallback, which grows the buffer when it must.
+        let out = Buffer.allocUnsafe(src.length + 64);
+        let o = 0;
+        let start = 0;
+        for (let r = 0; r < rows; r++) {
+            const nl = src.indexOf(NL, start);
+            this.rows++;
+            const fast = this.fastLine(src, start, nl, out, o);
+            if (fast >= 0) {
+                o = fast;
+            }
+            else {
+                const line = this.slowLine(src.toString('utf8', start, nl), (why) => invalid(r, why));
+                const need = Buffer.byteLength(line);
+                if (o + need > out.length) {
+                    const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 64));
+                    out.copy(bigger, 0, 0, o);
+                    out = bigger;
+                }
+                o += out.write(line, o);
+            }
+            start = nl + 1;
+        }
+        return out.subarray(0, o);
+    }
+    /**
+     * Converts one line src[start..end) (without its "\n") into out at o; returns the new end, or -1
+     * when the line is not in the simple shape (nothing written that matters: the caller rewrites at o).
+     */
+    fastLine(src, start, end, out, o) {
+        if (src[start] !== OPEN_BRACKET || src[end - 1] !== CLOSE_BRACKET)
+            return -1;
+        const keep = this.keep;
+        let i = start + 1;
+        let col = 0;
+        let written = 0;
+        if (i === end - 1)
+            return -1; // [] : no values
+        for (;;) {
+            if (col >= this.width)
+                return -1;
+            const k = keep[col];
+            if (k && written > 0)
+                out[o++] = TAB;
+            const b = src[i];
+            if (b === QUOTE) {
+                // Copy while scanning (cheaper than scanning, then Buffer#copy); the slow path rewrites at o.
+                i++;
+                if (k) {
+                    let plain = 0;
+                    for (; i < end; i++) {
+                        const c = src[i];
+                        if (++plain > LONG_RUN) {
+                            // A long string: native scans find its next special byte, one memcpy moves the text.
+                            const stop = firstSpecial(src, i, end);
+                            o += src.copy(out, o, i, stop);
+                            plain = 0;
+                            i = stop - 1;
+                            continue;
+                        }
+                        if (c === BACKSLASH) {
+                            // JSON's \\ \b \f \n \r \t are COPY's escapes for the same characters (see
+                            // escapeCopyText); \" and \/ stand for the bare character. \u escapes: slow path.
+                            const e = src[i + 1];
+                            if (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+                                out[o++] = BACKSLASH;
+                                out[o++] = e;
+                            }
+                            else if (e === QUOTE || e === 0x2f) {
+                                out[o++] = e;
+                            }
+                            else {
+                                return -1;
+                            }
+                            i++;
+                            continue;
+                        }
+                        if (c === QUOTE || c < 0x20)
+                            break;
+                        out[o++] = c;
+                    }
+                }
+                else {
+                    let plain = 0;
+                    for (; i < end; i++) {
+                        const c = src[i];
+                        if (++plain > LONG_RUN) {
+                            plain = 0;
+                            i = firstSpecial(src, i, end) - 1;
+                            continue;
+                        }
+                        if (c === BACKSLASH) {
+                            const e = src[i + 1];
+                            if (e === BACKSLASH || e === QUOTE || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+                                i++;
+                                continue;
+                            }
+                            return -1;
+                        }
+                        if (c === QUOTE || c < 0x20)
+                            break;
+                    }
+                }
+                if (i >= end || src[i] !== QUOTE)
+                    return -1; // a control byte or the line's end: slow path
+                i++;
+            }
+            else if (b === 0x6e /* n */) {
+                if (src[i + 1] !== 0x75 || src[i + 2] !== 0x6c || src[i + 3] !== 0x6c)
+                    return -1;
+                if (k) {
+                    out[o++] = BACKSLASH;
+                    out[o++] = 0x4e; // N
+                }
+                i += 4;
+            }
+            else if (b === 0x74 /* t */) {
+                if (src[i + 1] !== 0x72 || src[i + 2] !== 0x75 || src[i + 3] !== 0x65)
+                    return -1;
+                if (k)
+                    out[o++] = 0x74;
+                i += 4;
+            }
+            else if (b === 0x66 /* f */) {
+                if (src[i + 1] !== 0x61 || src[i + 2] !== 0x6c || src[i + 3] !== 0x73 || src[i + 4] !== 0x65)
+                    return -1;
+                if (k)
+                    out[o++] = 0x66;
+                i += 5;
+            }
+            else {
+                // An integer exactly as JSON.stringify prints one: -?(0|[1-9][0-9]*), at most 15 digits.
+                const s = i;
+                if (src[i] === 0x2d)
+                    i++;
+                const d = i;
+                while (i < end && src[i] >= 0x30 && src[i] <= 0x39)
+                    i++;
+                const digits = i - d;
+                if (digits === 0 || digits > 15 || (src[d] === 0x30 && (digits > 1 || d > s)))
+                    return -1;
+                if (k)
+                    for (let x = s; x < i; x++)
+                        out[o++] = src[x];
+            }
+            if (k)
+                written++;
+            col++;
+            const sep = src[i];
+            if (sep === COMMA) {
+                i++;
+                continue;
+            }
+            if (sep === CLOSE_BRACKET && i === end - 1)
+                break;
+            return -1;
+        }
+        if (col !== this.width)
+            return -1;
+        out[o++] = NL;
+        return o;
+    }
+    /** The general path: parse the line, then encode the kept values like any parsed row. */
+    slowLine(text, invalid) {
+        return encodeCopyRow(parseRowLine(text, this.width, invalid), this.include, this.columnName, this.rows);
+    }
+}

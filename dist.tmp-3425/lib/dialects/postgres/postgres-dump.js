@@ -1,0 +1,251 @@
+import copyStreams from 'pg-copy-streams';
+import { copyOutDigest } from "./postgres-copy-digest.js";
+import { copyOutWhereSql } from "./postgres-rows-where.js";
+import { CopyTextParser, CopyToJsonLines } from "./postgres-copy-text.js";
+import { introspectPostgres } from "./postgres-introspector.js";
+import { qualify, quoteIdent } from "./postgres-sql.js";
+const DEFAULT_BATCH_ROWS = 1000;
+/** A batch is also cut at this many bytes of row text, so wide rows do not pile up in memory. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Runs `fn` inside one REPEATABLE READ READ ONLY transaction on `client`: the schema and every
+ * table stream and count see the same snapshot of the database. Commits when `fn` resolves, rolls
+ * back when it throws. The reader's streams must be consumed one after the other (one connection).
+ */
+export async function runSnapshot(client, namespace, fn, openClient) {
+    const q = { query: async (sql, params) => (await client.query(sql, params)).rows };
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+        const schema = await introspectPostgres(q, namespace);
+        const reader = new PostgresSnapshotReader(client, namespace, schema, openClient);
+        const result = await fn(reader);
+        await client.query('COMMIT');
+        return result;
+    }
+    catch (e) {
+        await client.query('ROLLBACK').catch(() => { });
+        throw e;
+    }
+}
+class PostgresSnapshotReader {
+    client;
+    namespace;
+    schema;
+    fork;
+    constructor(client, namespace, schema, openClient) {
+        this.client = client;
+        this.namespace = namespace;
+        this.schema = schema;
+        if (openClient)
+            this.fork = () => this.forkOn(openClient);
+    }
+    /** A reader on a new connection importing this transaction's snapshot (as pg_dump -j does). */
+    async forkOn(openClient) {
+        const { rows } = await this.client.query('SELECT pg_export_snapshot() AS id');
+        const helper = await openClient();
+        try {
+            await helper.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+            await helper.query(`SET TRANSACTION SNAPSHOT '${rows[0].id.replace(/'/g, "''")}'`);
+        }
+        catch (e) {
+            await helper.end().catch(() => { });
+            throw e;
+        }
+        const reader = new PostgresSnapshotReader(helper, this.namespace, this.schema);
+        return Object.assign(reader, {
+            close: async () => {
+                await helper.query('COMMIT').catch(() => { });
+                await helper.end().catch(() => { });
+            },
+        });
+    }
+    async count(table) {
+        const res = await this.client.query(`SELECT count(*)::text AS n FROM ${qualify(this.namespace, table.name)}`);
+        return Number(res.rows[0].n);
+    }
+    rows(table, batchSize = DEFAULT_BATCH_ROWS) {
+        return streamTable(this.client, this.namespace, table, batchSize);
+    }
+    /** The canonical lines straight from COPY output (see SnapshotReader.canonicalLines). */
+    canonicalLines(table, order = 'canonical') {
+        return streamCanonicalLines(this.client, copyOutSql(this.namespace, table, order), table, order === 'stored' ? STORED_ORDER_SETTINGS : undefined);
+    }
+    /**
+     * The table's COPY text in stored order, hashed off the wire, against the COPY text the loader
+     * sent (see SnapshotReader.matchesLoad and postgres-copy-digest.ts). Server-side this is the
+     * proof's one sequential scan; the client only hashes, no conversion back into backup lines.
+     */
+    async matchesLoad(table, receipt) {
+        const names = table.columns.map((c) => c.name);
+        if (names.length !== receipt.columns.length || names.some((n, i) => n !== receipt.columns[i]))
+            return false;
+        await this.client.query(STORED_ORDER_SETTINGS);
+        const read = await copyOutDigest(this.client, copyOutSql(this.namespace, table, 'stored'));
+        return read.rows === receipt.rows && read.sha256 === receipt.sha256;
+    }
+    /** Added for backup-before-delete: see postgres-rows-where.ts. */
+    async *rowsWhere(table, filter, batchSize = DEFAULT_BATCH_ROWS) {
+        for (const sql of copyOutWhereSql(this.namespace, table, filter, orderBy(table)))
+            yield* streamTable(this.client, this.namespace, table, batchSize, sql);
+    }
+}
+/**
+ * `COPY (SELECT ...) TO STDOUT` for a table, in canonical order, or in stored order (one sequential
+ * scan, no sort: see SnapshotReader.canonicalLines).
+ */
+export function copyOutSql(namespace, table, order = 'canonical') {
+    const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
+    return `COPY (SELECT ${cols} FROM ${qualify(namespace, table.name)}${order === 'canonical' ? ` ORDER BY ${orderBy(table)}` : ''}) TO STDOUT`;
+}
+/**
+ * A stored-order scan starts at the first block and runs on one process: no joining another scan
+ * midway (synchronize_seqscans) and no parallel workers interleaving their rows.
+ */
+const STORED_ORDER_SETTINGS = 'SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0';
+/**
+ * Canonical row order. With a primary key: its columns, text ones in byte order (COLLATE "C") so
+ * the order does not depend on the database's collation. Without one: every column by the text
+ * PostgreSQL prints for it, in byte order, which is a total order on exactly what the backup stores
+ * (native ordering would tie 0 and -0, or be impossible for json).
+ */
+function orderBy(table) {
+    if (table.columns.length === 0)
+        return 'true';
+    if (table.primaryKey.length > 0) {
+        const byName = new Map(table.columns.map((c) => [c.name, c]));
+        return table.primaryKey.map((name) => orderTerm(name, byName.get(name))).join(', ');
+    }
+    return table.columns.map((c) => `${quoteIdent(c.name)}::text COLLATE "C"`).join(', ');
+}
+function orderTerm(name, column) {
+    const q = quoteIdent(name);
+    switch (column?.kind) {
+        case 'text':
+            return `${q} COLLATE "C"`;
+        case 'int':
+        case 'bigint':
+        case 'decimal':
+        case 'float':
+        case 'boolean':
+        case 'datetime':
+        case 'date':
+        case 'time':
+        case 'uuid':
+        case 'enum':
+        case 'bytes':
+            return q;
+        default:
+            return `${q}::text COLLATE "C"`; // json has no ordering; arrays/others: order by their text
+    }
+}
+const asText = (t) => t;
+const asInt = (t) => Number(t);
+const asBool = (t) => t === 't';
+function decoderFor(column) {
+    if (column.kind === 'int')
+        return asInt;
+    if (column.kind === 'boolean')
+        return asBool;
+    return asText;
+}
+/** The JSON shape decoderFor gives a column's values (kept next to it: they must agree). */
+function jsonKindFor(column) {
+    if (column.kind === 'int')
+        return 'number';
+    if (column.kind === 'boolean')
+        return 'boolean';
+    return 'string';
+}
+/**
+ * COPY TO a table converted chunk by chunk into canonical backup lines (CopyToJsonLines): the same
+ * bytes as rowLine() over what streamTable yields, without building row arrays. A yielded chunk is
+ * only valid until the consumer asks for the next one (the converter reuses its buffer, so the
+ * proof allocates next to nothing per row).
+ */
+async function* streamCanonicalLines(client, sql, table, settings) {
+    if (settings)
+        await client.query(settings);
+    const converter = new CopyToJsonLines(table.columns.map(jsonKindFor), table.name);
+    for await (const chunk of copyOut(client, sql)) {
+        const out = converter.push(chunk);
+        if (out.length > 0)
+            yield out;
+    }
+    converter.end();
+}
+/**
+ * The chunks of a `COPY ... TO STDOUT`. When the consumer stops early (or throws while handling a
+ * chunk) the rest is read and discarded, so the connection leaves COPY mode and can still
+ * COMMIT/ROLLBACK; a for-await over the raw stream would destroy it and leave the connection stuck.
+ */
+async function* copyOut(client, sql) {
+    const chunks = client.query(copyStreams.to(sql))[Symbol.asyncIterator]();
+    let finished = false;
+    let failed = false;
+    try {
+        for (;;) {
+            let next;
+            try {
+                next = await chunks.next();
+            }
+            catch (e) {
+                failed = true;
+                throw e;
+            }
+            if (next.done) {
+                finished = true;
+                return;
+            }
+            yield next.value;
+        }
+    }
+    finally {
+        if (!finished && !failed) {
+            try {
+                while (!(await chunks.next()).done) {
+                    /* discard */
+                }
+            }
+            catch {
+                /* the stream failed while draining: the transaction is rolled back by the caller */
+            }
+        }
+    }
+}
+/**
+ * Streams one table with COPY TO in text format, parsing the output as it arrives. Pulls the next
+ * chunk only when the consumer asks for the next batch, so memory stays bounded by one batch plus
+ * the socket buffers whatever the table size.
+ */
+async function* streamTable(client, namespace, table, batchSize, sql = copyOutSql(namespace, table)) {
+    const decoders = table.columns.map(decoderFor);
+    const width = decoders.length;
+    const parser = new CopyTextParser();
+    let rowNumber = 0;
+    let batch = [];
+    let batchBytes = 0;
+    for await (const chunk of copyOut(client, sql)) {
+        batchBytes += chunk.length;
+        for (const fields of parser.push(chunk)) {
+            rowNumber++;
+            if (fields.length !== width) {
+                throw new Error(`COPY of table "${table.name}" returned ${fields.length} columns on row ${rowNumber}, expected ${width}`);
+            }
+            const row = new Array(width);
+            for (let i = 0; i < width; i++) {
+                const text = fields[i];
+                row[i] = text === null ? null : decoders[i](text);
+            }
+            batch.push(row);
+            if (batch.length >= batchSize || batchBytes >= MAX_BATCH_BYTES) {
+                const out = batch;
+                batch = [];
+                batchBytes = parser.pendingBytes;
+                yield out;
+            }
+        }
+    }
+    parser.end();
+    if (batch.length > 0)
+        yield batch;
+}

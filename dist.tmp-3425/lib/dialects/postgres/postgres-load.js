@@ -1,0 +1,451 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import copyStreams from 'pg-copy-streams';
+import { GuardError, isGuardError, messageOf } from "../../core/errors.js";
+import { CopyFrameHasher } from "./postgres-copy-digest.js";
+import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from "./postgres-copy-text.js";
+import { qualify, quoteIdent } from "./postgres-sql.js";
+/**
+ * How long a restore waits for a table lock held by the application before giving up (and rolling
+ * back) instead of queueing behind it for ever; while we wait, new queries on that table queue
+ * behind us, so a short wait keeps the application responsive.
+ */
+const LOCK_TIMEOUT = '15s';
+/** maintenance_work_mem for the index builds after the load (server memory, this transaction only). */
+const INDEX_BUILD_MEMORY = '256MB';
+/** A problem with a value of the backup itself (not reported by the server). */
+class RowError extends Error {
+    table;
+    row;
+    constructor(table, row, message) {
+        super(message);
+        this.table = table;
+        this.row = row;
+    }
+}
+/**
+ * Loads a backup in ONE transaction: on any error everything is rolled back and the database is
+ * exactly as before. See LoadOptions for the two modes. Errors become GuardError RESTORE_FAILED
+ * naming the stage, table and row; GuardErrors raised by the caller's own code (the data source or
+ * beforeCommit) are rethrown unchanged after the rollback.
+ */
+export async function loadPostgres(client, target, namespace, options) {
+    const q = { query: async (sql, params) => (await client.query(sql, params)).rows };
+    const progress = { stage: 'starting the transaction' };
+    const rowsByTable = {};
+    const receipts = {};
+    const backupTables = new Map(options.schema.tables.map((t) => [t.name, t]));
+    const restoring = new Set(options.tables);
+    // READ COMMITTED whatever default_transaction_isolation says: COPY FREEZE (below) refuses to run
+    // in a transaction that holds a snapshot from an earlier statement.
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+    try {
+        await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+        // The load may legitimately run long, or wait on the backup reader between statements.
+        await client.query(`SET LOCAL statement_timeout = 0`);
+        await client.query(`SET LOCAL idle_in_transaction_session_timeout = 0`);
+        // Index builds after the load sort in memory up to this much instead of spilling to disk.
+        await client.query(`SET LOCAL maintenance_work_mem = '${INDEX_BUILD_MEMORY}'`);
+        // Every name below is qualified; pg_catalog first keeps catalog definitions fully qualified.
+        await client.query(`SET LOCAL search_path = pg_catalog`);
+        for (const name of options.tables) {
+            if (!backupTables.has(name))
+                throw new Error(`table "${name}" is not in the backup's schema`);
+        }
+        let foreignKeys = [];
+        let triggers = [];
+        let deferred = [];
+        if (options.mode === 'full') {
+            if (options.schema.namespace && options.schema.namespace !== namespace) {
+                throw new GuardError('SCHEMA_MISMATCH', `The backup holds schema "${options.schema.namespace}" but the target is schema "${namespace}"; a full restore recreates the objects in the schema they came from.`, { hint: `Restore into ?schema=${options.schema.namespace}, or create the tables in "${namespace}" (prisma migrate deploy) and use a data-only restore.` });
+            }
+            progress.stage = 'dropping the existing objects';
+            await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(namespace)}`);
+            await dropSchemaObjects(q, namespace);
+            progress.stage = 'creating the schema';
+            for (const statement of options.schema.ddl)
+                await q.query(statement);
+            // The ddl creates each table with its PRIMARY KEY (the rest is in postDdl): build it after the load.
+            deferred = await dropIndexesForLoad(q, namespace, options.tables);
+        }
+        else {
+            progress.stage = 'preparing the tables';
+            await checkTablesExist(q, namespace, options.tables);
+            foreignKeys = await foreignKeysTouching(q, namespace, options.tables);
+            for (const fk of foreignKeys) {
+                await q.query(`ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`);
+            }
+            // Data-mode restores put rows back as they were; user triggers (audit, updated_at...) must not
+            // rewrite or duplicate them. Foreign-key triggers are gone with the constraints above.
+            triggers = await enabledUserTriggers(q, namespace, options.tables);
+            for (const t of triggers) {
+                await q.query(`ALTER TABLE ${qualify(namespace, t.table)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
+            }
+            if (options.tables.length > 0 && !options.keepExisting) {
+                await q.query(`TRUNCATE TABLE ${options.tables.map((t) => qualify(namespace, t)).join(', ')}`);
+                // The tables are empty now and their foreign keys are gone: build their indexes after the load.
+                deferred = await dropIndexesForLoad(q, namespace, options.tables);
+            }
+        }
+        progress.stage = 'loading rows';
+        const seen = new Set();
+        for await (const section of options.data) {
+            const name = section.table.name;
+            if (!restoring.has(name)) {
+                for await (const _ of section.lines ?? section.rows) {
+                    /* not restored: consume the section to reach the next one */
+                }
+                continue;
+            }
+            if (seen.has(name))
+                throw new Error(`the backup holds two sections for table "${name}"`);
+            seen.add(name);
+            progress.table = name;
+            progress.row = undefined;
+            const copied = await copyIn(client, q, namespace, section, progress, !options.keepExisting, options.onProgress);
+            rowsByTable[name] = copied.rows;
+            if (copied.receipt)
+                receipts[name] = copied.receipt;
+        }
+        progress.table = undefined;
+        progress.row = undefined;
+        const missing = options.tables.filter((t) => !seen.has(t));
+        if (missing.length > 0)
+            throw new Error(`the backup has no rows section for ${missing.map((t) => `"${t}"`).join(', ')}`);
+        progress.stage = 'building primary keys, unique constraints and indexes (checks every row)';
+        for (const d of deferred) {
+            progress.table = d.table;
+            await q.query(d.constraint === null ? d.definition : `ALTER TABLE ${qualify(namespace, d.table)} ADD CONSTRAINT ${quoteIdent(d.constraint)} ${d.definition}`);
+        }
+        progress.table = undefined;
+        if (options.mode === 'full') {
+            progress.stage = 'creating indexes, constraints and foreign keys (checks every row)';
+            for (const statement of options.schema.postDdl)
+                await q.query(statement);
+        }
+        else {
+            progress.stage = 're-adding foreign keys (checks every reference)';
+            for (const fk of foreignKeys) {
+                await q.query(`ALTER TABLE ${qualify(fk.schema, fk.table)} ADD CONSTRAINT ${quoteIdent(fk.name)} ${fk.definition}`);
+            }
+            for (const t of triggers) {
+                const how = t.enabled === 'A' ? 'ENABLE ALWAYS' : t.enabled === 'R' ? 'ENABLE REPLICA' : 'ENABLE';
+                await q.query(`ALTER TABLE ${qualify(namespace, t.table)} ${how} TRIGGER ${quoteIdent(t.name)}`);
+            }
+        }
+        progress.stage = 'setting sequences';
+        await setSequences(q, namespace, options);
+        progress.stage = 'final check before commit';
+        if (options.beforeCommit) {
+            await client.query(`SET LOCAL search_path = ${quoteIdent(namespace)}`); // the caller's queries see the schema
+            await options.beforeCommit(q);
+        }
+        progress.stage = 'committing';
+        await client.query('COMMIT');
+        return { rowsByTable, receipts };
+    }
+    catch (e) {
+        await client.query('ROLLBACK').catch(() => { });
+        if (isGuardError(e))
+            throw e;
+        throw restoreFailed(e, progress, target, namespace);
+    }
+}
+function restoreFailed(e, progress, target, namespace) {
+    const err = e;
+    let table = progress.table;
+    let row = progress.row;
+    if (e instanceof RowError) {
+        table = e.table;
+        row = e.row;
+    }
+    else if (err?.where) {
+        const m = /COPY ([^,]+), line (\d+)/.exec(err.where);
+        if (m)
+            row = Number(m[2]);
+    }
+    const at = table ? ` in table "${table}"${row !== undefined ? `, row ${row}` : ''}` : '';
+    const detail = err?.detail ? ` (${err.detail})` : '';
+    return new GuardError('RESTORE_FAILED', `Restore into ${target.database} (schema ${namespace}) failed while ${progress.stage}${at}: ${messageOf(e)}${detail}. ` +
+        'Everything was rolled back; the database is unchanged.', {
+        hint: err?.code === '55P03'
+            ? 'Another session holds a lock on a table being restored: stop the application (or its long transaction) and retry.'
+            : 'Check that the backup matches the target (prisma-guard verify <backup>), fix the cause above and retry.',
+        cause: e,
+        details: { stage: progress.stage, table, row, sqlstate: err?.code, constraint: err?.constraint },
+    });
+}
+/**
+ * COPY FROM STDIN for one section, streaming: a batch is encoded only when the server has taken the
+ * previous ones (pipeline backpressure). Stored generated columns are left to the server.
+ * `emptied`: the table was created or truncated earlier in this transaction. The COPY then runs
+ * with FREEZE: rows are written frozen and all-visible, so the first reads after COMMIT (the proof,
+ * the application) need not set hint bits and rewrite every page; TRUNCATE already gave up MVCC
+ * for older snapshots, so FREEZE gives up nothing more. When every column is written, the result
+ * also carries a LoadReceipt for the proof: the digest of the COPY text sent, framed as the server
+ * frames COPY output (CopyFrameHasher), so that reading the table back needs only a hash.
+ */
+async function copyIn(client, q, namespace, section, progress, emptied, onProgress) {
+    const table = section.table;
+    const live = await q.query(`SELECT attname AS name, attgenerated::text AS generated, (SELECT relkind::text FROM pg_class WHERE oid = attrelid) AS kind
+       FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [qualify(namespace, table.name)]);
+    // A partitioned table takes no FREEZE (its partitions were not truncated as such).
+    const freeze = emptied && live[0]?.kind === 'r';
+    const liveGenerated = new Map(live.map((c) => [c.name, c.generated === 's']));
+    const missing = table.columns.filter((c) => !liveGenerated.has(c.name)).map((c) => c.name);
+    if (missing.length > 0) {
+        throw new GuardError('SCHEMA_MISMATCH', `Table "${table.name}" has no column ${missing.map((c) => `"${c}"`).join(', ')} but the backup has.`, {
+            hint: 'Bring the schema to the backup\'s version (prisma migrate deploy) or do a full restore.',
+        });
+    }
+    const width = table.columns.length;
+    const include = table.columns.map((c, i) => (liveGenerated.get(c.name) ? -1 : i)).filter((i) => i >= 0);
+    const columnList = include.map((i) => quoteIdent(table.columns[i].name)).join(', ');
+    // Generated columns are not written, so what was sent would not show all of a row: no receipt.
+    const sent = emptied && include.length === width ? new CopyFrameHasher() : null;
+    let count = 0;
+    const columnName = (i) => table.columns[i].name;
+    /** Runs `fn`, naming the table in a CopyValueError (a value no column takes). */
+    const valueErrors = (fn) => {
+        try {
+            return fn();
+        }
+        catch (e) {
+            if (e instanceof CopyValueError)
+                throw new RowError(table.name, e.row, e.message);
+            throw e;
+        }
+    };
+    /** Canonical lines translated to COPY bytes without parsing them (the common path). */
+    async function* fromLines(lines) {
+        const converter = new JsonLinesToCopy(width, include, columnName);
+        for await (const run of lines) {
+            const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
+            count += run.rows;
+            progress.row = count;
+            sent?.update(out);
+            if (out.length)
+                yield out;
+            onProgress?.(table.name, count);
+        }
+    }
+    /** Parsed rows encoded one by one (sources that only have rows). */
+    async function* fromRows(rows) {
+        for await (const batch of rows) {
+            let chunk = '';
+            for (const row of batch) {
+                count++;
+                progress.row = count;
+                if (!Array.isArray(row) || row.length !== width) {
+                    throw new RowError(table.name, count, `the row has ${Array.isArray(row) ? row.length : 'no'} values, the table has ${width} columns`);
+                }
+                chunk += valueErrors(() => encodeCopyRow(row, include, columnName, count));
+            }
+            sent?.update(Buffer.from(chunk, 'utf8'));
+            if (chunk)
+                yield chunk;
+            onProgress?.(table.name, count);
+        }
+    }
+    const chunks = section.lines ? fromLines(section.lines) : fromRows(section.rows);
+    if (include.length === 0) {
+        // Nothing to write (only generated columns): still consume the section.
+        for await (const _ of chunks) {
+            /* empty */
+        }
+        return { rows: count };
+    }
+    const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`));
+    // Two encoded batches ahead of the socket are enough to keep the server busy; more only costs memory.
+    await pipeline(Readable.from(chunks, { highWaterMark: 2 }), sink);
+    progress.row = undefined;
+    return { rows: count, receipt: sent ? { columns: table.columns.map((c) => c.name), rows: count, sha256: sent.digest() } : undefined };
+}
+async function checkTablesExist(q, namespace, tables) {
+    if (tables.length === 0)
+        return;
+    const rows = await q.query(`SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])`, [namespace, tables]);
+    const found = new Set(rows.map((r) => r.name));
+    const missing = tables.filter((t) => !found.has(t));
+    if (missing.length > 0) {
+        throw new GuardError('SCHEMA_MISMATCH', `The target schema "${namespace}" has no table ${missing.map((t) => `"${t}"`).join(', ')}.`, {
+            hint: 'Apply the migrations of the backup (prisma migrate deploy) or do a full restore.',
+        });
+    }
+}
+/** Every foreign key from or to one of `tables` (including from other schemas), as the catalog has it now. */
+async function foreignKeysTouching(q, namespace, tables) {
+    if (tables.length === 0)
+        return [];
+    return q.query(`SELECT n.nspname AS schema, c.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+       FROM pg_constraint k
+       JOIN pg_class c ON c.oid = k.conrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE k.contype = 'f'
+        AND (k.conrelid = ANY($1::text[]::regclass[]) OR k.confrelid = ANY($1::text[]::regclass[]))
+      ORDER BY n.nspname, c.relname, k.conname`, [tables.map((t) => qualify(namespace, t))]);
+}
+/**
+ * Drops the indexes of `tables` (with the PRIMARY KEY / UNIQUE / EXCLUDE constraints they back) and
+ * returns how to rebuild them. Only what the catalog can re-create exactly is deferred: indexes with a
+ * tablespace, comment, statistics target, replica-identity or CLUSTER mark, partitioned tables, and
+ * indexes or constraints something else depends on (a foreign key from a table not being restored, a
+ * view grouping by the primary key) are left in place and maintained row by row as before.
+ */
+async function dropIndexesForLoad(q, namespace, tables) {
+    if (tables.length === 0)
+        return [];
+    const found = await q.query(`SELECT c.relname AS table, i.relname AS name, k.conname AS constraint,
+            CASE WHEN k.oid IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(k.oid) END AS definition
+       FROM pg_index x
+       JOIN pg_class i ON i.oid = x.indexrelid
+       JOIN pg_class c ON c.oid = x.indrelid
+       LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
+      WHERE x.indrelid = ANY($1::text[]::regclass[])
+        AND c.relkind = 'r' AND NOT c.relispartition
+        AND x.indisvalid AND x.indisready AND NOT x.indisreplident AND NOT x.indisclustered
+        AND i.reltablespace = 0
+        AND obj_description(x.indexrelid, 'pg_class') IS NULL
+        AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.indexrelid AND COALESCE(a.attstattarget, -1) <> -1)
+        -- nothing else depends on the index or its constraint (a foreign key from outside, a view
+        -- relying on the primary key for GROUP BY...): dropping it would fail or cascade
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                         WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
+                                OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
+                           AND NOT (d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid)
+                           AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid = k.oid))
+      ORDER BY c.relname, (k.contype = 'p') IS NOT TRUE, i.relname`, [tables.map((t) => qualify(namespace, t))]);
+    for (const d of found) {
+        await q.query(d.constraint === null ? `DROP INDEX ${qualify(namespace, d.name)}` : `ALTER TABLE ${qualify(namespace, d.table)} DROP CONSTRAINT ${quoteIdent(d.constraint)}`);
+    }
+    return found.map(({ table, name, constraint, definition }) => ({ table, name, constraint, definition }));
+}
+async function enabledUserTriggers(q, namespace, tables) {
+    if (tables.length === 0)
+        return [];
+    return q.query(`SELECT c.relname AS table, t.tgname AS name, t.tgenabled::text AS enabled
+       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+      WHERE t.tgrelid = ANY($1::text[]::regclass[]) AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+      ORDER BY c.relname, t.tgname`, [tables.map((t) => qualify(namespace, t))]);
+}
+/**
+ * Drops every table, view, sequence and enum type of the schema. CASCADE only removes what lives
+ * inside the schema: anything outside it (a view or foreign key in another schema, a function) that
+ * depends on these objects makes the restore stop instead of being dropped silently.
+ */
+async function dropSchemaObjects(q, namespace) {
+    const outside = await q.query(`WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+     ours AS (
+       SELECT 'pg_class'::regclass AS classid, c.oid AS objid FROM pg_class c, ns
+        WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+       UNION ALL
+       SELECT 'pg_type'::regclass, t.oid FROM pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typtype = 'e'
+     ),
+     dependents AS (
+       SELECT d.classid, d.objid, d.objsubid,
+              CASE d.classid
+                WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+                WHEN 'pg_constraint'::regclass THEN (SELECT c.relnamespace FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE k.oid = d.objid)
+                WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+                WHEN 'pg_trigger'::regclass THEN (SELECT c.relnamespace FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE t.oid = d.objid)
+                WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+                WHEN 'pg_index'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                ELSE NULL
+              END AS dep_namespace
+         FROM pg_depend d JOIN ours o ON d.refclassid = o.classid AND d.refobjid = o.objid
+        WHERE d.deptype IN ('n', 'a')
+     )
+     SELECT DISTINCT pg_describe_object(classid, objid, objsubid) AS what
+       FROM dependents, ns
+      WHERE dep_namespace IS DISTINCT FROM ns.oid
+        AND NOT (classid = 'pg_constraint'::regclass AND dep_namespace IS NULL) -- a domain's check: not ours
+      ORDER BY 1`, [namespace]);
+    if (outside.length > 0) {
+        throw new GuardError('RESTORE_FAILED', `A full restore must drop the objects of schema "${namespace}", but objects outside it depend on them: ${outside
+            .map((o) => o.what)
+            .join('; ')}. Nothing was changed.`, { hint: 'Drop or move those objects first, or use a data-only restore (the schema stays as it is).' });
+    }
+    const relations = await q.query(`SELECT c.relname AS name, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+        AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')`, [namespace]);
+    const ofKind = (kinds) => relations.filter((r) => kinds.includes(r.kind)).map((r) => qualify(namespace, r.name));
+    const views = ofKind(['v']);
+    const matviews = ofKind(['m']);
+    const tables = ofKind(['r', 'p']);
+    const sequences = ofKind(['S']);
+    if (views.length)
+        await q.query(`DROP VIEW IF EXISTS ${views.join(', ')} CASCADE`);
+    if (matviews.length)
+        await q.query(`DROP MATERIALIZED VIEW IF EXISTS ${matviews.join(', ')} CASCADE`);
+    if (tables.length)
+        await q.query(`DROP TABLE IF EXISTS ${tables.join(', ')} CASCADE`);
+    if (sequences.length)
+        await q.query(`DROP SEQUENCE IF EXISTS ${sequences.join(', ')} CASCADE`);
+    const enums = await q.query(`SELECT t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+      WHERE n.nspname = $1 AND t.typtype = 'e'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid AND e.deptype = 'e')`, [namespace]);
+    if (enums.length)
+        await q.query(`DROP TYPE IF EXISTS ${enums.map((e) => qualify(namespace, e.name)).join(', ')} CASCADE`);
+}
+/**
+ * Full mode: every sequence of the backup goes back exactly to its backed-up position (a full
+ * restore reproduces the database as it was). Data mode: the sequences owned by the restored tables
+ * go to the backup's position, or past the largest value now in the owning column when that is
+ * higher (the target's sequence may have moved on, or rows may carry ids the sequence never gave),
+ * so the next generated value cannot collide with a restored row.
+ */
+async function setSequences(q, namespace, options) {
+    const backupByName = new Map(options.schema.sequences.map((s) => [s.name, s]));
+    let targets;
+    if (options.mode === 'full') {
+        targets = options.schema.sequences.map((s) => ({ name: s.name, table: s.table ?? null, column: s.column ?? null }));
+    }
+    else {
+        if (options.tables.length === 0)
+            return;
+        targets = await q.query(`SELECT s.relname AS name, t.relname AS table, a.attname AS column
+         FROM pg_class s
+         JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.refclassid = 'pg_class'::regclass
+                         AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+         JOIN pg_class t ON t.oid = d.refobjid
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+        WHERE s.relkind = 'S' AND t.oid = ANY($1::text[]::regclass[]) AND s.relnamespace = t.relnamespace
+        ORDER BY s.relname`, [options.tables.map((t) => qualify(namespace, t))]);
+    }
+    for (const target of targets) {
+        const seq = qualify(namespace, target.name);
+        const [bounds] = await q.query(`SELECT seqmin::text AS min, seqmax::text AS max, seqincrement::text AS increment FROM pg_sequence WHERE seqrelid = $1::regclass`, [seq]);
+        if (!bounds)
+            continue;
+        const backup = backupByName.get(target.name);
+        let value = backup?.lastValue != null ? BigInt(backup.lastValue) : null;
+        let called = backup?.isCalled ?? true;
+        // Both modes: never below the highest restored id, so a row inserted after the restore cannot
+        // collide (this differs from the source only when it had explicit ids above its sequence).
+        if (target.table && target.column && BigInt(bounds.increment) > 0n) {
+            const [{ max }] = await q.query(`SELECT max(${quoteIdent(target.column)})::text AS max FROM ${qualify(namespace, target.table)}`);
+            if (max !== null && /^-?\d+$/.test(max)) {
+                const m = BigInt(max);
+                const inRange = m >= BigInt(bounds.min) && m <= BigInt(bounds.max);
+                if (inRange && (value === null || m > value || (m === value && !called))) {
+                    value = m;
+                    called = true;
+                }
+            }
+        }
+        if (value === null)
+            continue;
+        if (options.mode === 'data') {
+            // setval() is not transactional: a rollback would keep the new position. RESTART is (it
+            // gives the sequence new storage inside this transaction), and a setval() on that new
+            // storage disappears with it on rollback.
+            await q.query(`ALTER SEQUENCE ${seq} RESTART WITH ${value.toString()}`);
+        }
+        // Full mode: the sequence was created in this transaction, so setval() is undone with it.
+        await q.query(`SELECT setval($1::regclass, $2::bigint, $3::boolean)`, [seq, value.toString(), called]);
+    }
+}

@@ -1,0 +1,1 @@
+export { sqliteDialect } from "./sqlite-dialect.js";

@@ -1,0 +1,84 @@
+import { quoteSqlite } from "./sqlite-quote.js";
+/** Tables SQLite manages itself; never dumped or dropped as user tables. */
+export function isInternalTable(name) {
+    return name.startsWith('sqlite_');
+}
+/** Reads the structure of a SQLite database (must be called inside the snapshot for a consistent view). */
+export function introspectSqlite(db) {
+    const master = db.prepare(`SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid`).all();
+    const tableRows = master.filter((m) => m.type === 'table' && !isInternalTable(m.name));
+    const tables = tableRows
+        .map((t) => introspectTable(db, t.name))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const ddl = tableRows.filter((t) => t.sql).map((t) => t.sql);
+    // Indexes SQLite creates for UNIQUE/PRIMARY KEY constraints have no sql and come back with the table.
+    const postDdl = [
+        ...master.filter((m) => m.type === 'index' && m.sql && !isInternalTable(m.tbl_name)).map((m) => m.sql),
+        ...master.filter((m) => m.type === 'view' && m.sql).map((m) => m.sql),
+        ...master.filter((m) => m.type === 'trigger' && m.sql).map((m) => m.sql),
+    ];
+    const sequences = [];
+    if (master.some((m) => m.name === 'sqlite_sequence')) {
+        const seqRows = db.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY name').safeIntegers(true).all();
+        for (const r of seqRows) {
+            const table = tables.find((t) => t.name === r.name);
+            sequences.push({ name: r.name, table: r.name, column: table?.primaryKey[0], lastValue: r.seq === null ? null : r.seq.toString() });
+        }
+    }
+    return { dialect: 'sqlite', tables, enums: [], sequences, ddl, postDdl };
+}
+function introspectTable(db, name) {
+    const q = quoteSqlite(name);
+    const cols = db.prepare(`PRAGMA table_xinfo(${q})`).all();
+    const visible = cols.filter((c) => c.hidden === 0);
+    const autoincrement = /\bAUTOINCREMENT\b/i.test(db.prepare(`SELECT sql FROM sqlite_master WHERE type='table' AND name=?`).get(name)?.sql ?? '');
+    const columns = visible.map((c) => ({
+        name: c.name,
+        type: c.type,
+        kind: 'any',
+        nullable: c.notnull === 0 && c.pk === 0,
+        default: c.dflt_value,
+        ...(c.pk > 0 && autoincrement ? { generated: true } : {}),
+    }));
+    const primaryKey = visible
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name);
+    const fkRows = db.prepare(`PRAGMA foreign_key_list(${q})`).all();
+    const byId = new Map();
+    for (const r of fkRows)
+        byId.set(r.id, [...(byId.get(r.id) ?? []), r]);
+    const foreignKeys = [...byId.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([id, rows]) => {
+        const sorted = rows.sort((a, b) => a.seq - b.seq);
+        const columns = sorted.map((r) => r.from);
+        const refColumns = sorted.map((r) => r.to ?? '');
+        const refTable = sorted[0].table;
+        return {
+            name: `${name}_fk_${id}`,
+            columns,
+            refTable,
+            refColumns,
+            onDelete: sorted[0].on_delete,
+            onUpdate: sorted[0].on_update,
+            definition: `FOREIGN KEY (${columns.map(quoteSqlite).join(', ')}) REFERENCES ${quoteSqlite(refTable)} (${refColumns.map(quoteSqlite).join(', ')}) ON DELETE ${sorted[0].on_delete} ON UPDATE ${sorted[0].on_update}`,
+        };
+    });
+    const idxList = db.prepare(`PRAGMA index_list(${q})`).all();
+    const indexes = idxList
+        .filter((i) => i.origin !== 'pk')
+        .map((i) => {
+        const info = db.prepare(`PRAGMA index_info(${quoteSqlite(i.name)})`).all();
+        const sql = db.prepare(`SELECT sql FROM sqlite_master WHERE type='index' AND name=?`).get(i.name)?.sql;
+        const columns = info.sort((a, b) => a.seqno - b.seqno).map((c) => c.name ?? '<expr>');
+        return {
+            name: i.name,
+            columns,
+            unique: i.unique === 1,
+            definition: sql ?? `UNIQUE (${columns.map(quoteSqlite).join(', ')}) /* table constraint */`,
+        };
+    })
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+    return { name, columns, primaryKey, foreignKeys, indexes };
+}

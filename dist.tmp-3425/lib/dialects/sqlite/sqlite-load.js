@@ -1,0 +1,157 @@
+import { GuardError, messageOf } from "../../core/errors.js";
+import { rowsOfRun } from "../dialect.js";
+import { isInternalTable } from "./sqlite-introspector.js";
+import { quoteSqlite } from "./sqlite-quote.js";
+import { decodeSqliteValue } from "./sqlite-values.js";
+/**
+ * All-or-nothing load in one IMMEDIATE transaction. Foreign keys are switched off for the load
+ * (a PRAGMA that only works outside a transaction) and checked with `foreign_key_check` before
+ * COMMIT, so self-references and cycles load in any order and a broken reference rolls back.
+ */
+export async function loadSqlite(db, queryable, options) {
+    const fkWasOn = db.pragma('foreign_keys', { simple: true }) === 1;
+    db.pragma('foreign_keys = OFF');
+    const rowsByTable = {};
+    let current = '';
+    let rowNo = 0;
+    let deferredIndexes = [];
+    try {
+        db.exec('BEGIN IMMEDIATE');
+        const wanted = new Set(options.tables);
+        if (options.mode === 'full') {
+            dropEverything(db);
+            for (const stmt of options.schema.ddl)
+                db.exec(stmt);
+        }
+        else if (!options.keepExisting) {
+            for (const t of options.schema.tables)
+                if (wanted.has(t.name))
+                    db.exec(`DELETE FROM ${quoteSqlite(t.name)}`);
+            deferredIndexes = dropIndexesForLoad(db, wanted);
+        }
+        for await (const section of options.data) {
+            const table = section.table;
+            if (!wanted.has(table.name)) {
+                for await (const _ of section.lines ?? section.rows)
+                    void _;
+                continue;
+            }
+            current = table.name;
+            rowNo = 0;
+            const cols = table.columns.map((c) => quoteSqlite(c.name));
+            const insert = db.prepare(`INSERT INTO ${quoteSqlite(table.name)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+            const width = cols.length;
+            // One parameter array for every row; with `lines`, each row is parsed just before its insert,
+            // so no batch of row objects lives long enough to be copied by the garbage collector (the
+            // memory of a 4M-row restore stays flat).
+            const params = new Array(width);
+            const insertRow = (row) => {
+                rowNo++;
+                for (let i = 0; i < width; i++)
+                    params[i] = decodeSqliteValue(row[i]);
+                insert.run(params);
+            };
+            if (section.lines) {
+                for await (const run of section.lines) {
+                    for (const row of rowsOfRun(run, width))
+                        insertRow(row);
+                    options.onProgress?.(table.name, rowNo);
+                }
+            }
+            else {
+                for await (const batch of section.rows) {
+                    for (const row of batch)
+                        insertRow(row);
+                    options.onProgress?.(table.name, rowNo);
+                }
+            }
+            rowsByTable[table.name] = rowNo;
+        }
+        current = '';
+        if (options.mode === 'full')
+            for (const stmt of options.schema.postDdl)
+                db.exec(stmt);
+        for (const stmt of deferredIndexes)
+            db.exec(stmt); // a duplicate key fails here: rolled back
+        restoreSequences(db, options.schema, options.mode === 'full' ? null : wanted);
+        const broken = db.prepare('PRAGMA foreign_key_check').all();
+        if (broken.length) {
+            const sample = broken.slice(0, 5).map((b) => `${b.table} (rowid ${b.rowid}) -> ${b.parent}`).join(', ');
+            throw new GuardError('RESTORE_FAILED', `The restored rows break ${broken.length} foreign key reference(s), e.g. ${sample}.`, {
+                hint: 'Restore the referenced tables too (or run a full restore).',
+                details: { violations: broken.length },
+            });
+        }
+        if (options.beforeCommit)
+            await options.beforeCommit(queryable);
+        db.exec('COMMIT');
+        return { rowsByTable };
+    }
+    catch (e) {
+        if (db.inTransaction)
+            db.exec('ROLLBACK');
+        if (e instanceof GuardError && e.code !== 'RESTORE_FAILED' && e.code !== 'SCHEMA_MISMATCH') {
+            throw new GuardError(e.code, `${e.message} The restore was rolled back; the database is unchanged.`, { hint: e.hint, cause: e, exitCode: e.exitCode });
+        }
+        if (e instanceof GuardError)
+            throw e;
+        const where = current ? ` while loading table "${current}" (row ${rowNo})` : '';
+        throw new GuardError('RESTORE_FAILED', `The restore failed${where}: ${messageOf(e)}. It was rolled back; the database is unchanged.`, {
+            hint: 'Check the message above; `prisma-guard verify <backup>` tells whether the backup is sound.',
+            cause: e,
+        });
+    }
+    finally {
+        if (fkWasOn)
+            db.pragma('foreign_keys = ON');
+    }
+}
+function dropEverything(db) {
+    const objects = db.prepare(`SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`).all();
+    for (const kind of ['trigger', 'view', 'index', 'table']) {
+        for (const o of objects.filter((x) => x.type === kind)) {
+            if (kind === 'index' && isAutoIndex(o.name))
+                continue;
+            db.exec(`DROP ${kind.toUpperCase()} IF EXISTS ${quoteSqlite(o.name)}`);
+        }
+    }
+    const hasSeq = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'`).get();
+    if (hasSeq)
+        db.exec('DELETE FROM sqlite_sequence');
+}
+/**
+ * Data mode: the explicit indexes (CREATE [UNIQUE] INDEX, which is how Prisma makes @unique and
+ * @@index) of the emptied tables are dropped inside the transaction and created again from their
+ * own SQL after the rows are in: one sorted build each instead of maintaining them row by row, as
+ * the full mode does with postDdl. Indexes SQLite makes for PRIMARY KEY/UNIQUE constraints (no SQL)
+ * stay.
+ */
+function dropIndexesForLoad(db, tables) {
+    const indexes = db.prepare(`SELECT name, tbl_name AS tbl, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`).all().filter((i) => tables.has(i.tbl));
+    for (const i of indexes)
+        db.exec(`DROP INDEX ${quoteSqlite(i.name)}`);
+    return indexes.map((i) => i.sql);
+}
+function isAutoIndex(name) {
+    return name.startsWith('sqlite_autoindex_');
+}
+/** AUTOINCREMENT counters continue after the backup's counter and after the highest restored id. */
+function restoreSequences(db, schema, only) {
+    const hasSeq = db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'`).get();
+    if (!hasSeq)
+        return;
+    for (const s of schema.sequences) {
+        if (only && !only.has(s.name))
+            continue;
+        if (isInternalTable(s.name))
+            continue;
+        const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type='table' AND name=?`).get(s.name);
+        if (!exists)
+            continue;
+        const max = db.prepare(`SELECT max(rowid) AS m FROM ${quoteSqlite(s.name)}`).safeIntegers(true).get().m ?? 0n;
+        const fromBackup = s.lastValue === null ? 0n : BigInt(s.lastValue);
+        const seq = max > fromBackup ? max : fromBackup;
+        db.prepare('DELETE FROM sqlite_sequence WHERE name = ?').run(s.name);
+        db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(s.name, seq);
+    }
+}

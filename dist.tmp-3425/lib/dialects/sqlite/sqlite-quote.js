@@ -1,0 +1,4 @@
+/** Quotes a SQLite identifier. */
+export function quoteSqlite(identifier) {
+    return '"' + identifier.replace(/"/g, '""') + '"';
+}

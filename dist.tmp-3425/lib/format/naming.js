@@ -1,0 +1,54 @@
+import { GuardError } from "../core/errors.js";
+/** Backup files are `backup-<UTC timestamp>-<reason>.jsonl.gz`, e.g. `backup-2026-11-23T14-23-00-123Z-manual.jsonl.gz`. */
+export const BACKUP_SUFFIX = '.jsonl.gz';
+export const MANIFEST_SUFFIX = '.manifest.json';
+const NAME_RE = /^backup-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)-([a-z0-9][a-z0-9._-]{0,120})\.jsonl\.gz$/;
+/** Turns any text into a reason usable in a file name (lower case, [a-z0-9._-]). */
+export function sanitizeReason(reason) {
+    const r = reason
+        .toLowerCase()
+        .replace(/[^a-z0-9._-]+/g, '-')
+        .replace(/^[^a-z0-9]+/, '')
+        .slice(0, 120)
+        .replace(/-+$/, '');
+    return r || 'manual';
+}
+function stamp(d) {
+    return d.toISOString().replace(/:/g, '-').replace('.', '-');
+}
+/** The file name of a backup taken at `createdAt` for `reason`. */
+export function backupFileName(createdAt, reason) {
+    return `backup-${stamp(createdAt)}-${sanitizeReason(reason)}${BACKUP_SUFFIX}`;
+}
+/** The sidecar manifest name for a backup file name. */
+export function manifestFileName(backupFile) {
+    return backupFile.slice(0, -BACKUP_SUFFIX.length) + MANIFEST_SUFFIX;
+}
+/** Parses a backup file name; null when it is not one of ours. */
+export function parseBackupFileName(name) {
+    const m = NAME_RE.exec(name);
+    if (!m)
+        return null;
+    const iso = m[1].replace(/^(\d{4}-\d{2}-\d{2}T)(\d{2})-(\d{2})-(\d{2})-(\d{3})Z$/, '$1$2:$3:$4.$5Z');
+    const createdAt = new Date(iso);
+    if (Number.isNaN(createdAt.getTime()))
+        return null;
+    return { createdAt, reason: m[2] };
+}
+/** True for names of temporary files a writer uses before the atomic rename. */
+export function isTemporaryName(name) {
+    return name.startsWith('.backup-') && name.includes('.tmp');
+}
+/** Temporary name used while writing `finalName` (hidden, never matches a backup name). */
+export function temporaryName(finalName) {
+    return `.${finalName}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+export function assertBackupName(name) {
+    const parsed = parseBackupFileName(name);
+    if (!parsed) {
+        throw new GuardError('BACKUP_NOT_FOUND', `"${name}" is not a prisma-guard backup file name.`, {
+            hint: 'Backup files are named backup-<timestamp>-<reason>.jsonl.gz; run `prisma-guard list` to see them.',
+        });
+    }
+    return parsed;
+}
