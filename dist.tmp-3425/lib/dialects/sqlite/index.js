@@ -1,1 +1,0 @@
-export { sqliteDialect } from "./sqlite-dialect.js";

@@ -1,4 +1,0 @@
-/** Quotes a SQLite identifier. */
-export function quoteSqlite(identifier) {
-    return '"' + identifier.replace(/"/g, '""') + '"';
-}
