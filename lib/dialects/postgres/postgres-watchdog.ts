@@ -53,8 +53,6 @@ export interface WatchOptions {
 export interface Watch {
   /** Stops watching (the connection is closing normally). */
   stop(): void;
-  /** Set once the connection was declared stalled. */
-  readonly stalled: GuardError | null;
   /** Destroys the connection at once with `error` (used when another connection of the operation stalled). */
   abandon(error: GuardError): void;
 }
@@ -81,9 +79,6 @@ export function watchClient(client: pg.Client, options: WatchOptions): Watch {
   };
   const watch: Watch = {
     stop,
-    get stalled() {
-      return stalled;
-    },
     abandon(error) {
       stop();
       if (!socket.destroyed) socket.destroy(error);
