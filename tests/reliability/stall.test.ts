@@ -178,6 +178,13 @@ describe('a PostgreSQL connection that goes silent (frozen TCP proxy)', () => {
 
   const noTemporaryFiles = () => expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
 
+  it('a BACKUP_IO_TIMEOUT that is not a number of seconds is a usage error (exit 2) naming the variable', async () => {
+    const r = await cli(['backup', '--url', db.url, '--json'], { BACKUP_DIR: dir, BACKUP_IO_TIMEOUT: 'soon' });
+    expect(r.code, r.stdout).toBe(2);
+    expect(JSON.parse(r.stdout).error.message).toMatch(/BACKUP_IO_TIMEOUT must be a number of seconds/);
+    noTemporaryFiles();
+  });
+
   it('a backup frozen mid-COPY ends with exit 4; the server releases the lock while the proxy stays frozen; a direct backup then succeeds', async () => {
     const before = readdirSync(dir);
     const { r, proxy, endedAt } = await runFrozen(['backup'], 'down', 1 << 20, 'freeze');
