@@ -18,13 +18,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { generatePostgres, generateSqlite, totalRows, datasetCounts } from './dataset.ts';
 import { manifestFileName } from '../lib/format/naming.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const CLI = path.join(ROOT, 'bin/prisma-guard.js');
+export const CLI = path.join(ROOT, 'bin/prisma-guard.js');
 const NAIVE = path.join(ROOT, 'bench/naive.ts');
 const DATASET_VERSION = 'v1';
 
@@ -38,7 +39,7 @@ export interface Measure {
   error?: string;
 }
 
-interface Case {
+export interface Case {
   op: 'backup' | 'verify' | 'restore';
   tool: string;
   /** The exact command line (for BENCHMARKS.md); paths as used in this run. */
@@ -49,7 +50,7 @@ interface Case {
   anchor?: boolean;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   if (!s.length) return NaN;
   const m = Math.floor(s.length / 2);
@@ -64,7 +65,7 @@ function dirSize(p: string): number {
 }
 
 /** Runs `cmd args` under /usr/bin/time; stdin/stdout may be files. */
-function timed(cmd: string, args: string[], opts: { stdin?: string; stdout?: string; env?: NodeJS.ProcessEnv; output?: () => number | null } = {}): Promise<Measure> {
+export function timed(cmd: string, args: string[], opts: { stdin?: string; stdout?: string; env?: NodeJS.ProcessEnv; output?: () => number | null } = {}): Promise<Measure> {
   const tfile = path.join(os.tmpdir(), `pg-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const inFd = opts.stdin ? openSync(opts.stdin, 'r') : 'ignore';
   const outFd = opts.stdout ? openSync(opts.stdout, 'w') : 'ignore';
@@ -98,35 +99,49 @@ function timed(cmd: string, args: string[], opts: { stdin?: string; stdout?: str
   });
 }
 
-const node = (script: string, args: string[]) => (script.endsWith('.ts') ? ['--import', 'tsx', script, ...args] : [script, ...args]);
+/**
+ * Node flags of the CLI's shebang (`#!/usr/bin/env -S node FLAGS`): the installed bin runs with them,
+ * so the benchmark passes them too when it starts the CLI as `node FLAGS bin/prisma-guard.js`.
+ */
+export function shebangFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env\s+(?:-S\s+)?node\s*(.*)$/.exec(first);
+  return m && m[1].trim() ? m[1].trim().split(/\s+/) : [];
+}
+const CLI_FLAGS = shebangFlags(CLI);
+/** How BENCHMARKS.md shows the CLI invocation. */
+export const CLI_CMD = ['node', ...CLI_FLAGS, 'bin/prisma-guard.js'].join(' ');
+
+export const node = (script: string, args: string[]) => (script.endsWith('.ts') ? ['--import', 'tsx', script, ...args] : script === CLI ? [...CLI_FLAGS, script, ...args] : [script, ...args]);
+
 
 /** The npm script a user runs for a verb (package.json: `db:<verb>` runs the compiled CLI). */
-const npmScript = (verb: 'backup' | 'verify' | 'restore') => `db:${verb}`;
+export const npmScript = (verb: 'backup' | 'verify' | 'restore') => `db:${verb}`;
 /** How BENCHMARKS.md shows a prisma-guard invocation. */
-const guardCmd = (verb: 'backup' | 'verify' | 'restore') => `npm run ${npmScript(verb)} --`;
+export const guardCmd = (verb: 'backup' | 'verify' | 'restore') => `npm run ${npmScript(verb)} --`;
 /** Times `npm run --silent db:<verb> -- args` in this repo, the command a user runs. */
-const timedGuard = (verb: 'backup' | 'verify' | 'restore', args: string[], opts: { output?: () => number | null } = {}) =>
+export const timedGuard = (verb: 'backup' | 'verify' | 'restore', args: string[], opts: { output?: () => number | null } = {}) =>
   timed('npm', ['run', '--silent', npmScript(verb), '--', ...args], opts);
 
-interface PgAdmin {
+export interface PgAdmin {
   url: string;
   host: string;
   port: string;
   user: string;
 }
 
-function pgAdmin(url: string): PgAdmin {
+export function pgAdmin(url: string): PgAdmin {
   const u = new URL(url);
   return { url, host: u.hostname, port: u.port || '5432', user: decodeURIComponent(u.username || 'postgres') };
 }
 
-function dbUrl(admin: PgAdmin, db: string): string {
+export function dbUrl(admin: PgAdmin, db: string): string {
   const u = new URL(admin.url);
   u.pathname = '/' + db;
   return u.toString();
 }
 
-async function adminQuery(admin: PgAdmin, sql: string): Promise<pg.QueryResult> {
+export async function adminQuery(admin: PgAdmin, sql: string): Promise<pg.QueryResult> {
   const c = new pg.Client({ connectionString: admin.url });
   await c.connect();
   try {
@@ -136,7 +151,7 @@ async function adminQuery(admin: PgAdmin, sql: string): Promise<pg.QueryResult> 
   }
 }
 
-async function recreateDb(admin: PgAdmin, db: string): Promise<void> {
+export async function recreateDb(admin: PgAdmin, db: string): Promise<void> {
   await adminQuery(admin, `DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
   await adminQuery(admin, `CREATE DATABASE "${db}"`);
 }
@@ -171,7 +186,7 @@ function sqliteSource(work: string, scale: number, regen: boolean, log: (s: stri
   return file;
 }
 
-function latestBackup(dir: string): string {
+export function latestBackup(dir: string): string {
   const f = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.jsonl.gz')).sort().pop() : undefined;
   if (!f) throw new Error(`no prisma-guard backup in ${dir} (did the backup case fail?)`);
   return path.join(dir, f);
@@ -182,7 +197,7 @@ function latestBackup(dir: string): string {
  * verified manifest the restore verifies the whole file first. When `verify` was not among the cases
  * run (`--only backup,restore`), this verifies the backup outside the timing.
  */
-function ensureVerified(dir: string): void {
+export function ensureVerified(dir: string): void {
   const file = latestBackup(dir);
   const manifest = path.join(dir, manifestFileName(path.basename(file)));
   try {
@@ -348,7 +363,7 @@ function sqliteCases(src: string, work: string, naive: boolean): Case[] {
   return cases;
 }
 
-interface Row {
+export interface Row {
   op: string;
   tool: string;
   command: string;
@@ -367,12 +382,12 @@ interface Row {
  * Rebuilds dist/ when a source changed, outside the timing (the npm scripts would otherwise rebuild
  * inside the first measured run of a series).
  */
-async function ensureBuilt(): Promise<void> {
+export async function ensureBuilt(_log?: (s: string) => void): Promise<void> {
   const b = await new Promise<number | null>((resolve) => spawn(process.execPath, [path.join(ROOT, 'bin/build.mjs'), '--if-stale'], { stdio: 'inherit' }).on('close', resolve));
   if (b !== 0) throw new Error('bin/build.mjs failed: fix the build before benchmarking');
 }
 
-async function runCases(cases: Case[], runs: number, only: Set<string> | null, log: (s: string) => void): Promise<Row[]> {
+export async function runCases(cases: Case[], runs: number, only: Set<string> | null, log: (s: string) => void): Promise<Row[]> {
   const chosen = cases.filter((c) => !only || only.has(c.op));
   const results = new Map<Case, Measure[]>(chosen.map((c) => [c, []]));
   for (let r = 1; r <= runs; r++) {
@@ -411,7 +426,7 @@ async function runCases(cases: Case[], runs: number, only: Set<string> | null, l
   return rows;
 }
 
-function table(rows: Row[]): string {
+export function table(rows: Row[]): string {
   const out = ['| operation | tool | wall s (median) | wall vs anchor | CPU s | peak RSS MB | output MB | size vs anchor |', '|---|---|---:|---:|---:|---:|---:|---:|'];
   for (const r of rows) {
     const failed = r.failures === r.runs.length;
@@ -440,7 +455,7 @@ function targets(dialect: string, rows: Row[]): string[] {
   return out;
 }
 
-function machine(): Record<string, unknown> {
+export function machine(): Record<string, unknown> {
   let pgVersion = '';
   try {
     pgVersion = readFileSync('/proc/version', 'utf8').trim();
@@ -532,7 +547,10 @@ async function main(): Promise<void> {
   log(`results: bench/results/${stamp}.json and .md`);
 }
 
-main().catch((e) => {
-  process.stderr.write(String(e?.stack ?? e) + '\n');
-  process.exitCode = 1;
-});
+// Run when started as a script; bench/large-value.ts imports the harness above.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    process.stderr.write(String(e?.stack ?? e) + '\n');
+    process.exitCode = 1;
+  });
+}

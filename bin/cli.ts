@@ -32,6 +32,8 @@ export interface Command {
   /** How many positional arguments the command accepts at most (default 0); more is a usage error. */
   positionals?: number;
   run(io: CommandIO): Promise<number>;
+  /** The command handles SIGINT/SIGTERM itself (the scheduler stops gracefully); see stopOnSignals. */
+  ownsSignals?: boolean;
 }
 
 /** Options every command accepts. */
@@ -86,10 +88,43 @@ export function withDotEnv(env: NodeJS.ProcessEnv, dir: string = process.cwd()):
   }
 }
 
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * SIGINT and SIGTERM end a command at once, with 128 + the signal number (130, 143) as shells
+ * report it, after saying so on stderr (or as the --json error). Ending at once is the clean stop:
+ * every temporary file the command was writing is removed on exit (lib/format/writer.ts), a
+ * PostgreSQL session closed with the process rolls back its transaction and releases the advisory
+ * lock on the spot, and SQLite rolls back an uncommitted transaction from its journal/WAL; a
+ * restore that had not committed leaves the database as it was, one that had is complete. Waiting
+ * instead for the operation to notice would give a restore the time to commit after the signal.
+ * Returns the function that removes the handlers.
+ */
+function stopOnSignals(cmd: Command, json: () => boolean): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = SIGNAL_EXIT[signal] ?? 1;
+    reportError(
+      new GuardError('INTERRUPTED', `prisma-guard ${cmd.name} was stopped by ${signal}. Nothing it had not finished is kept: temporary files are removed, an uncommitted restore is rolled back, the lock is released.`, {
+        exitCode: code,
+        hint: 'Run the command again when you are ready; `prisma-guard list` shows the backups that exist.',
+      }),
+      json(),
+    );
+    process.exit(code);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
 /** Runs one command with argv; returns the exit code. The only place that maps errors to codes. */
 export async function runCommand(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = withDotEnv(process.env)): Promise<number> {
   let json = argv.includes('--json');
   quietOnBrokenPipe();
+  const releaseSignals = cmd.ownsSignals ? () => {} : stopOnSignals(cmd, () => json);
   try {
     let parsed;
     try {
@@ -133,6 +168,8 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
     return await cmd.run(io);
   } catch (e) {
     return reportError(e, json);
+  } finally {
+    releaseSignals();
   }
 }
 

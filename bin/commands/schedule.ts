@@ -12,6 +12,7 @@ export const scheduleCommand: Command = {
     '  Retention after each backup: BACKUP_KEEP_HOURLY/DAILY/WEEKLY/MONTHLY (7d/30d/3m/1y), BACKUP_RETENTION_TZ.\n' +
     '  Stops cleanly on SIGINT/SIGTERM (pm2 stop): the running backup is aborted and leaves no file.',
   options: {},
+  ownsSignals: true,
   async run(io) {
     // Always JSON lines: one event per line is what `pm2 logs` and log shippers read.
     const reporter = jsonLinesReporter();

@@ -18,6 +18,8 @@ export interface DatabaseTarget {
   schema?: string;
   /** SQLite only: absolute path of the database file. */
   file?: string;
+  /** PostgreSQL: I/O timeout of every connection in ms (BACKUP_IO_TIMEOUT; 0 = none; unset = 60 s). */
+  ioTimeoutMs?: number;
 }
 
 /** Where a URL's scheme ends: `postgresql://`, `https://`. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -107,6 +107,35 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
   yield JSON.stringify(trailer) + '\n';
 }
 
+/** Temporary files this process is writing right now (removed on exit if still there). */
+const temporaries = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * Registers a temporary file for removal should the process exit while writing it: a signal
+ * (bin/cli.ts ends the process at once on SIGINT/SIGTERM) or any process.exit. The normal paths
+ * rename or remove the file themselves and untrack it.
+ */
+function trackTemporary(file: string): void {
+  temporaries.add(file);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', removeTemporaryFilesNow);
+  }
+}
+
+/** Removes, synchronously, every temporary file this process is still writing. */
+export function removeTemporaryFilesNow(): void {
+  for (const file of temporaries) {
+    try {
+      rmSync(file, { force: true });
+    } catch {
+      /* exiting anyway: `list` reports a leftover as unfinished */
+    }
+  }
+  temporaries.clear();
+}
+
 export interface WrittenFile {
   path: string;
   sizeBytes: number;
@@ -122,6 +151,7 @@ export interface WrittenFile {
 export async function writeFileAtomically(dir: string, fileName: string, lines: AsyncIterable<string | Uint8Array>, options: { compressionLevel?: number; signal?: AbortSignal } = {}): Promise<WrittenFile> {
   const finalPath = path.join(dir, fileName);
   const tmpPath = path.join(dir, temporaryName(fileName));
+  trackTemporary(tmpPath);
   try {
     const hash = createHash('sha256');
     let size = 0;
@@ -142,11 +172,15 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
     } finally {
       await handle.close();
     }
+    // An abort that arrived after the last byte still leaves no file under the backup's name.
+    if (options.signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
     await fs.rename(tmpPath, finalPath);
+    temporaries.delete(tmpPath);
     await syncDir(dir);
     return { path: finalPath, sizeBytes: size, sha256: hash.digest('hex') };
   } catch (e) {
     await fs.rm(tmpPath, { force: true }).catch(() => {});
+    temporaries.delete(tmpPath);
     if (e instanceof GuardError) throw e;
     const err = e as NodeJS.ErrnoException;
     if (err?.name === 'AbortError') {
@@ -166,6 +200,7 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
 export async function writeSmallFileAtomically(filePath: string, content: string): Promise<void> {
   const dir = path.dirname(filePath);
   const tmp = path.join(dir, temporaryName(path.basename(filePath)));
+  trackTemporary(tmp);
   try {
     const h = await fs.open(tmp, 'wx', 0o600);
     try {
@@ -175,9 +210,11 @@ export async function writeSmallFileAtomically(filePath: string, content: string
       await h.close();
     }
     await fs.rename(tmp, filePath);
+    temporaries.delete(tmp);
     await syncDir(dir);
   } catch (e) {
     await fs.rm(tmp, { force: true }).catch(() => {});
+    temporaries.delete(tmp);
     const err = e as NodeJS.ErrnoException;
     throw new GuardError('WRITE_FAILED', `Could not write ${filePath}: ${messageOf(e)}.`, { cause: e, hint: err?.code === 'ENOSPC' ? 'Free disk space and try again.' : `Check that ${dir} is writable.` });
   }

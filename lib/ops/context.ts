@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
+import { GuardError } from '../core/errors.ts';
 import { silentReporter, type Reporter } from '../core/logger.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
 import type { KeyObject } from 'node:crypto';
@@ -39,7 +40,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
-      return (target ??= parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir));
+      return (target ??= { ...parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT) });
     },
     backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
     projectDir,
@@ -52,6 +53,18 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
       });
     },
   };
+}
+
+/** BACKUP_IO_TIMEOUT: seconds (decimals allowed) a database connection may go silent; 0 turns it off. */
+function ioTimeout(value: string | undefined): { ioTimeoutMs?: number } {
+  if (value === undefined || value.trim() === '') return {};
+  const seconds = Number(value.trim().replace(/s$/i, ''));
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new GuardError('USAGE', `BACKUP_IO_TIMEOUT must be a number of seconds (for example 60), not "${value}".`, {
+      hint: 'Set BACKUP_IO_TIMEOUT=60 (the default), a larger value for a slow network, or 0 to turn the timeout off.',
+    });
+  }
+  return { ioTimeoutMs: Math.round(seconds * 1000) };
 }
 
 /** The name of the lock every backup, restore and migration takes, so they never interleave. */

@@ -19,34 +19,69 @@ const BACKSLASH = 0x5c;
  * multi-byte character.
  */
 export class CopyTextParser {
-  private tail: Buffer | null = null;
+  private readonly tail = new LineTail();
 
   /** Parses every complete line of `chunk` (plus the tail kept from the previous chunk). */
   push(chunk: Buffer): (string | null)[][] {
-    const buf = this.tail ? Buffer.concat([this.tail, chunk]) : chunk;
-    this.tail = null;
     const rows: (string | null)[][] = [];
     let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(NL, start);
-      if (nl < 0) break;
-      rows.push(parseLine(buf, start, nl));
+    if (this.tail.length > 0) {
+      // Only the line split across chunks is joined, once, when its newline arrives.
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        this.tail.add(chunk);
+        return rows;
+      }
+      const joined = this.tail.join(chunk.subarray(0, nl + 1));
+      rows.push(parseLine(joined, 0, joined.length - 1));
       start = nl + 1;
     }
-    if (start < buf.length) this.tail = Buffer.from(buf.subarray(start)); // copy: do not pin the whole chunk
+    for (;;) {
+      const nl = chunk.indexOf(NL, start);
+      if (nl < 0) break;
+      rows.push(parseLine(chunk, start, nl));
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.tail.add(Buffer.from(chunk.subarray(start))); // copy: do not pin the whole chunk
     return rows;
   }
 
   /** Call at the end of the stream: COPY output always ends with a newline, so a tail means truncation. */
   end(): void {
-    if (this.tail && this.tail.length > 0) {
+    if (this.tail.length > 0) {
       throw new Error(`COPY output ended in the middle of a row (${this.tail.length} bytes without a newline)`);
     }
   }
 
   /** Bytes currently held for an unfinished line. */
   get pendingBytes(): number {
-    return this.tail?.length ?? 0;
+    return this.tail.length;
+  }
+}
+
+/**
+ * The unfinished last line of a chunked stream, kept as its pieces and joined once, when its newline
+ * arrives. Joining the pieces again at every chunk made one large value (a 50 MB bytea is a 100 MB
+ * line) cost time quadratic in its size.
+ */
+export class LineTail {
+  private pieces: Buffer[] = [];
+  /** Bytes held. */
+  length = 0;
+
+  /** Keeps `piece` (not copied: the caller passes a buffer nothing else will overwrite). */
+  add(piece: Buffer): void {
+    if (piece.length === 0) return;
+    this.pieces.push(piece);
+    this.length += piece.length;
+  }
+
+  /** The held pieces followed by `last`, as one buffer; the tail is empty afterwards. */
+  join(last: Buffer): Buffer {
+    const joined = Buffer.concat([...this.pieces, last], this.length + last.length);
+    this.pieces = [];
+    this.length = 0;
+    return joined;
   }
 }
 
@@ -126,7 +161,8 @@ function hexValue(b: number): number {
 }
 
 /**
- * One value as a COPY FROM text field. Strings are escaped (backslash, tab, newline, carriage return);
+ * One value as a COPY FROM text field. Strings are escaped (backslash and the control characters
+ * COPY TO escapes: backspace, form feed, newline, carriage return, tab, vertical tab);
  * numbers and booleans become the text PostgreSQL reads back as the same value.
  */
 export function encodeCopyField(value: unknown): string {
@@ -140,12 +176,18 @@ export function encodeCopyField(value: unknown): string {
   throw new Error(`unexpected value of type ${typeof value} (${JSON.stringify(value)}) for a PostgreSQL column`);
 }
 
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
+const NEEDS_ESCAPE = /[\\\b\f\n\r\t\v]/;
+const ESCAPES = /[\\\b\f\n\r\t\v]/g;
+const ESCAPED: Record<string, string> = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 
-/** Escapes text for a COPY text-format field. */
+/**
+ * Escapes text for a COPY text-format field exactly as COPY TO prints it (the other control
+ * characters travel raw both ways), so that the text the loader sends can equal the text the
+ * server sends back (the restore proof compares their digests).
+ */
 export function escapeCopyText(s: string): string {
   if (!NEEDS_ESCAPE.test(s)) return s;
-  return s.replace(/[\\\t\n\r]/g, (ch) => (ch === '\\' ? '\\\\' : ch === '\t' ? '\\t' : ch === '\n' ? '\\n' : '\\r'));
+  return s.replace(ESCAPES, (ch) => ESCAPED[ch]);
 }
 
 /** A whole COPY FROM line (with its newline) for a row of already-selected values. */
@@ -158,6 +200,30 @@ export function encodeCopyLine(values: readonly unknown[]): string {
   return line + '\n';
 }
 
+/** Bytes of plain text after which the converters stop copying byte by byte (see firstSpecial). */
+const LONG_RUN = 256;
+const CONTROL = /[\x00-\x1f]/;
+const SCAN_PIECE = 1 << 16;
+
+/**
+ * The first byte of buf[from..to) that is a quote, a backslash or a control character (below
+ * 0x20), or `to`. Native searches (memchr for two bytes, the regexp engine over latin1 slices for the
+ * control characters), several times faster than a JavaScript loop over a large value; every search
+ * stops at its first hit, so the cost is the distance to the byte found.
+ */
+export function firstSpecial(buf: Buffer, from: number, to: number): number {
+  let stop = to;
+  const bs = buf.subarray(from, stop).indexOf(BACKSLASH);
+  if (bs >= 0) stop = from + bs;
+  const q = buf.subarray(from, stop).indexOf(QUOTE);
+  if (q >= 0) stop = from + q;
+  for (let at = from; at < stop; at += SCAN_PIECE) {
+    const k = buf.toString('latin1', at, Math.min(stop, at + SCAN_PIECE)).search(CONTROL);
+    if (k >= 0) return at + k;
+  }
+  return stop;
+}
+
 /** How a column's COPY text becomes its JSON value in a backup line (see EncodedValue). */
 export type CopyJsonKind = 'number' | 'boolean' | 'string';
 
@@ -166,13 +232,14 @@ const QUOTE = 0x22;
 /**
  * Turns COPY TO text output straight into canonical backup lines: for each row, the UTF-8 bytes of
  * `JSON.stringify(row) + "\n"` where `row` is what the row decoder builds (numbers from int columns,
- * true/false from booleans, strings otherwise). A text field without backslash escapes, quotes or
- * control characters is copied as raw bytes between quotes, which is exactly what JSON.stringify
- * prints for it (PostgreSQL sends valid UTF-8, so no lone surrogates); any other field goes through
+ * true/false from booleans, strings otherwise). A text field without quotes, raw control characters
+ * or escapes other than \\ \b \f \n \r \t is copied as raw bytes between quotes, which is exactly
+ * what JSON.stringify prints for it (PostgreSQL sends valid UTF-8, so no lone surrogates, and those
+ * six escapes are spelled the same in JSON); any other field goes through
  * the decoder and JSON.stringify. Chunks may split lines anywhere; only whole lines are returned.
  */
 export class CopyToJsonLines {
-  private tail: Buffer | null = null;
+  private readonly tail = new LineTail();
   private out: Buffer = Buffer.allocUnsafe(1 << 16);
   private o = 0;
   rows = 0;
@@ -183,35 +250,32 @@ export class CopyToJsonLines {
   push(chunk: Buffer): Buffer {
     this.o = 0;
     this.reserve(chunk.length + (chunk.length >> 1) + 64);
-    let buf = chunk;
     let start = 0;
-    if (this.tail) {
-      // Only the line split across chunks is joined (no copy of the whole chunk).
+    if (this.tail.length > 0) {
+      // Only the line split across chunks is joined (no copy of the whole chunk), once.
       const nl = chunk.indexOf(NL);
       if (nl < 0) {
-        this.tail = Buffer.concat([this.tail, chunk]);
+        this.tail.add(chunk);
         return this.out.subarray(0, 0);
       }
-      const joined = Buffer.concat([this.tail, chunk.subarray(0, nl + 1)]);
-      this.tail = null;
+      const joined = this.tail.join(chunk.subarray(0, nl + 1));
       this.reserve(joined.length + 64);
       this.line(joined, 0, joined.length - 1);
-      buf = chunk;
       start = nl + 1;
     }
     for (;;) {
-      const nl = buf.indexOf(NL, start);
+      const nl = chunk.indexOf(NL, start);
       if (nl < 0) break;
-      this.line(buf, start, nl);
+      this.line(chunk, start, nl);
       start = nl + 1;
     }
-    if (start < buf.length) this.tail = Buffer.from(buf.subarray(start));
+    if (start < chunk.length) this.tail.add(Buffer.from(chunk.subarray(start)));
     return this.out.subarray(0, this.o);
   }
 
   /** COPY output always ends with a newline, so a tail means truncation. */
   end(): void {
-    if (this.tail && this.tail.length > 0) {
+    if (this.tail.length > 0) {
       throw new Error(`COPY output ended in the middle of a row (${this.tail.length} bytes without a newline)`);
     }
   }
@@ -250,9 +314,45 @@ export class CopyToJsonLines {
         const mark = o;
         out[o++] = QUOTE;
         let j = i;
+        let plain = 0;
+        let fieldEnd = -1;
         for (; j < end; j++) {
           const b = buf[j];
-          if (b < 0x20 || b === QUOTE || b === BACKSLASH) break;
+          if (++plain > LONG_RUN) {
+            // A long value: native scans find the next special byte, one memcpy moves the text.
+            if (fieldEnd < 0) {
+              fieldEnd = buf.indexOf(TAB, j);
+              if (fieldEnd < 0 || fieldEnd > end) fieldEnd = end;
+            }
+            const stop = firstSpecial(buf, j, fieldEnd);
+            o += buf.copy(out, o, j, stop);
+            plain = 0;
+            j = stop - 1;
+            continue;
+          }
+          if (b === BACKSLASH) {
+            // COPY's \\ \b \f \n \r \t are JSON's escapes for the same characters, byte for byte
+            // (a bytea prints as \\x..., so a large one stays on this path); \v, octal and hex do not map.
+            const e = buf[j + 1];
+            if (j + 1 < end && (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+              out[o++] = BACKSLASH;
+              out[o++] = e;
+              j++;
+              continue;
+            }
+            break;
+          }
+          if (b === QUOTE) {
+            // JSON's \" for a quote: one byte more than the line's reservation counted, so make room.
+            this.o = o;
+            this.reserve(end - j + 6 * (width - f) + 9);
+            out = this.out;
+            o = this.o;
+            out[o++] = BACKSLASH;
+            out[o++] = QUOTE;
+            continue;
+          }
+          if (b < 0x20) break;
           out[o++] = b;
         }
         if (j === end || buf[j] === TAB) {
@@ -349,9 +449,9 @@ export class CopyValueError extends Error {
  * The inverse of CopyToJsonLines: turns canonical backup lines (`JSON.stringify(row) + "\n"`, a JSON
  * array of null, true/false, integers and strings per row) straight into COPY FROM text lines,
  * without building row objects. What JSON.stringify prints maps byte for byte: null -> \N,
- * true/false -> t/f, an integer's digits as they are, and a string without escapes as its raw
- * UTF-8 bytes between the quotes (JSON strings never hold a raw tab, newline or backslash, the only
- * bytes COPY needs escaped). Any line outside that shape (a string with escapes, another number
+ * true/false -> t/f, an integer's digits as they are, and a string as its raw UTF-8 bytes between
+ * the quotes, its escapes \\ \b \f \n \r \t kept as they are (COPY spells them the same) and \" \/
+ * as the bare character. Any line outside that shape (a string with \u escapes, another number
  * form, a tagged value) goes through JSON.parse and encodeCopyField, exactly like the row path, so
  * every line gives the same COPY text either way. Columns not in `include` (generated columns) are
  * skipped.
@@ -421,18 +521,56 @@ export class JsonLinesToCopy {
         // Copy while scanning (cheaper than scanning, then Buffer#copy); the slow path rewrites at o.
         i++;
         if (k) {
+          let plain = 0;
           for (; i < end; i++) {
             const c = src[i];
-            if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+            if (++plain > LONG_RUN) {
+              // A long string: native scans find its next special byte, one memcpy moves the text.
+              const stop = firstSpecial(src, i, end);
+              o += src.copy(out, o, i, stop);
+              plain = 0;
+              i = stop - 1;
+              continue;
+            }
+            if (c === BACKSLASH) {
+              // JSON's \\ \b \f \n \r \t are COPY's escapes for the same characters (see
+              // escapeCopyText); \" and \/ stand for the bare character. \u escapes: slow path.
+              const e = src[i + 1];
+              if (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+                out[o++] = BACKSLASH;
+                out[o++] = e;
+              } else if (e === QUOTE || e === 0x2f) {
+                out[o++] = e;
+              } else {
+                return -1;
+              }
+              i++;
+              continue;
+            }
+            if (c === QUOTE || c < 0x20) break;
             out[o++] = c;
           }
         } else {
+          let plain = 0;
           for (; i < end; i++) {
             const c = src[i];
-            if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+            if (++plain > LONG_RUN) {
+              plain = 0;
+              i = firstSpecial(src, i, end) - 1;
+              continue;
+            }
+            if (c === BACKSLASH) {
+              const e = src[i + 1];
+              if (e === BACKSLASH || e === QUOTE || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+                i++;
+                continue;
+              }
+              return -1;
+            }
+            if (c === QUOTE || c < 0x20) break;
           }
         }
-        if (i >= end || src[i] !== QUOTE) return -1; // an escape or a control byte: slow path
+        if (i >= end || src[i] !== QUOTE) return -1; // a control byte or the line's end: slow path
         i++;
       } else if (b === 0x6e /* n */) {
         if (src[i + 1] !== 0x75 || src[i + 2] !== 0x6c || src[i + 3] !== 0x6c) return -1;

@@ -9,6 +9,7 @@ import { runSnapshot } from './postgres-dump.ts';
 import { loadPostgres } from './postgres-load.ts';
 import { acquireAdvisoryLock } from './postgres-lock.ts';
 import { quoteIdent } from './postgres-sql.ts';
+import { ConnectionGroup, DEFAULT_IO_TIMEOUT_MS, serverTcpSettings, watchClient } from './postgres-watchdog.ts';
 
 /**
  * Query parameters that only Prisma understands. pg would either ignore them or, worse, send them
@@ -40,6 +41,11 @@ const SESSION_SETTINGS = [
 ];
 
 const CONNECT_TIMEOUT_MS = 10_000;
+
+/** The I/O timeout of connections to `target` (BACKUP_IO_TIMEOUT, see postgres-watchdog.ts); 0 = none. */
+export function ioTimeoutOf(target: DatabaseTarget): number {
+  return target.ioTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS;
+}
 
 /** Where a URL points, without credentials: `host:port/database`. */
 export function describeEndpoint(target: DatabaseTarget): string {
@@ -114,14 +120,21 @@ function unreachable(target: DatabaseTarget, cause: unknown): GuardError {
   });
 }
 
-/** Opens one pg client with our session settings; failures become DATABASE_UNREACHABLE. */
-export async function openClient(target: DatabaseTarget, database?: string): Promise<pg.Client> {
+/**
+ * Opens one pg client with our session settings, TCP keepalive and the I/O timeout (see
+ * postgres-watchdog.ts); failures become DATABASE_UNREACHABLE. When `group` is given the client
+ * joins it: if any member stalls, all are destroyed.
+ */
+export async function openClient(target: DatabaseTarget, database?: string, group?: ConnectionGroup): Promise<pg.Client> {
+  const timeoutMs = ioTimeoutOf(target);
   let client: pg.Client;
   try {
     client = new pg.Client({
       connectionString: pgConnectionString(target.url, database),
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      connectionTimeoutMillis: timeoutMs > 0 ? Math.min(CONNECT_TIMEOUT_MS, timeoutMs) : CONNECT_TIMEOUT_MS,
       fallback_application_name: 'prisma-guard',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: timeoutMs > 0 ? Math.max(1000, Math.round(timeoutMs / 3)) : 10_000,
     });
   } catch (cause) {
     throw new GuardError('DATABASE_URL_INVALID', `The PostgreSQL URL ${target.display} cannot be used: ${scrub(messageOf(cause), target)}`, {
@@ -137,13 +150,52 @@ export async function openClient(target: DatabaseTarget, database?: string): Pro
     await client.end().catch(() => {});
     throw unreachable(target, cause);
   }
+  const watch = watchClient(client, {
+    timeoutMs,
+    endpoint: describeEndpoint(target),
+    openProbe: (budgetMs) => openProbe(target, database, budgetMs),
+    onStall: (error) => group?.fail(error),
+    otherSessions: () => group?.pids() ?? [],
+  });
+  client.once('end', () => watch.stop());
+  group?.add(client, watch);
   try {
     await client.query(SESSION_SETTINGS.join('; '));
+    const tcp = serverTcpSettings(timeoutMs);
+    // Best effort, in one round trip; a server lacking one (tcp_user_timeout needs PostgreSQL 12)
+    // rejects the whole string, then each is tried alone.
+    if (tcp.length) {
+      await client.query(tcp.join('; ')).catch(async () => {
+        for (const setting of tcp) await client.query(setting).catch(() => {});
+      });
+    }
   } catch (cause) {
     await client.end().catch(() => {});
+    if (isGuardError(cause)) throw cause; // the I/O timeout's DATABASE_UNREACHABLE
     throw new GuardError('DATABASE_ERROR', `Cannot configure the session on ${describeEndpoint(target)}: ${scrub(messageOf(cause), target)}`, {
       cause,
     });
+  }
+  return client;
+}
+
+/**
+ * A bare connection for the watchdog's question to the server (no watchdog of its own): it gives up
+ * after `budgetMs`, connecting or querying.
+ */
+async function openProbe(target: DatabaseTarget, database: string | undefined, budgetMs: number): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: pgConnectionString(target.url, database),
+    connectionTimeoutMillis: Math.max(100, Math.round(budgetMs)),
+    query_timeout: Math.max(100, Math.round(budgetMs)),
+    fallback_application_name: 'prisma-guard probe',
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw e;
   }
   return client;
 }
@@ -159,6 +211,8 @@ export class PostgresConnection implements Connection {
   constructor(
     readonly target: DatabaseTarget,
     private readonly client: pg.Client,
+    /** This connection's clients (work, locks, forks): one stalls, all stop. */
+    private readonly group: ConnectionGroup = new ConnectionGroup(),
   ) {
     this.namespace = target.schema ?? 'public';
   }
@@ -189,7 +243,7 @@ export class PostgresConnection implements Connection {
   snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
     return this.exclusive('snapshot', async () => {
       try {
-        return await runSnapshot(this.client, this.namespace, fn, () => openClient(this.target));
+        return await runSnapshot(this.client, this.namespace, fn, () => openClient(this.target, undefined, this.group));
       } catch (e) {
         // The server or the connection failed mid-snapshot (restart, pg_terminate_backend, network):
         // a DATABASE_ERROR naming the server, not an "unexpected error". Other errors pass unchanged.
@@ -203,7 +257,17 @@ export class PostgresConnection implements Connection {
   }
 
   async lock(name: string, waitMs = 0): Promise<Lock> {
-    const lock = await acquireAdvisoryLock(() => openClient(this.target), this.target, this.namespace, name, waitMs);
+    const lock = await acquireAdvisoryLock(() => openClient(this.target, undefined, this.group), this.target, this.namespace, name, waitMs, {
+      timeoutMs: ioTimeoutOf(this.target),
+      // The lock's session ended under us (ended by an administrator, or by idle_session_timeout
+      // when this process could not keep it alive): another run may take the lock now, so stop.
+      onLost: (cause) =>
+        this.group.fail(
+          new GuardError('DATABASE_UNREACHABLE', `The session holding the prisma-guard lock "${name}" on ${describeEndpoint(this.target)} ended (${scrub(messageOf(cause), this.target)}); the operation was stopped so it cannot overlap another one; whatever it had not committed is rolled back.`, {
+            hint: 'Check the connection to the server and retry.',
+          }),
+        ),
+    });
     const tracked: Lock = {
       release: async () => {
         this.locks.delete(tracked);
@@ -280,13 +344,14 @@ async function connectPostgres(target: DatabaseTarget, options: { create?: boole
       hint: 'Use a postgresql:// URL.',
     });
   }
+  const group = new ConnectionGroup();
   let client: pg.Client;
   try {
-    client = await openClient(target);
+    client = await openClient(target, undefined, group);
   } catch (e) {
     if (!options.create || !isGuardError(e) || e.details?.code !== '3D000') throw e;
     await createDatabase(target);
-    client = await openClient(target);
+    client = await openClient(target, undefined, group);
   }
   const namespace = target.schema ?? 'public';
   try {
@@ -296,7 +361,7 @@ async function connectPostgres(target: DatabaseTarget, options: { create?: boole
     await client.end().catch(() => {});
     throw databaseError(cause, target);
   }
-  return new PostgresConnection(target, client);
+  return new PostgresConnection(target, client, group);
 }
 
 /** Full restore onto a server that lost the database: create it from the maintenance database. */

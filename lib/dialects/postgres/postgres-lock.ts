@@ -17,6 +17,18 @@ export function advisoryLockKey(name: string, database: string, schema: string):
   return digest.readBigInt64BE(0).toString();
 }
 
+export interface LockSessionOptions {
+  /**
+   * The I/O timeout (ms; 0 = none). While the lock is held its session runs a trivial query every
+   * third of it and has idle_session_timeout set to it (PostgreSQL 14+), so the server ends the
+   * session, and the lock with it, within about the timeout once this process stops answering:
+   * frozen, or cut off behind a proxy that keeps the TCP connection open.
+   */
+  timeoutMs?: number;
+  /** Called once if the lock's session fails while the lock is held (the lock is then lost). */
+  onLost?(cause: unknown): void;
+}
+
 /**
  * Takes a session-level advisory lock on its own connection (opened by `open`), so it is
  * independent of the transactions of the work connection and disappears if the process dies
@@ -28,6 +40,7 @@ export async function acquireAdvisoryLock(
   schema: string,
   name: string,
   waitMs = 0,
+  session: LockSessionOptions = {},
 ): Promise<Lock> {
   const key = advisoryLockKey(name, target.database, schema);
   const client = await open();
@@ -60,10 +73,35 @@ export async function acquireAdvisoryLock(
     throw e;
   }
   let released = false;
+  const timeoutMs = session.timeoutMs ?? 0;
+  let heartbeat: NodeJS.Timeout | undefined;
+  if (timeoutMs > 0) {
+    // Not every server has idle_session_timeout (PostgreSQL 14+): then only the process's exit or
+    // the TCP keepalive ends the session.
+    await client.query(`SET idle_session_timeout = ${Math.round(timeoutMs)}`).catch(() => {});
+    let beating = false;
+    let lost = false;
+    heartbeat = setInterval(() => {
+      if (beating || released || lost) return;
+      beating = true;
+      client.query('SELECT 1').then(
+        () => (beating = false),
+        (cause) => {
+          beating = false;
+          if (released || lost) return;
+          lost = true;
+          clearInterval(heartbeat);
+          session.onLost?.(cause);
+        },
+      );
+    }, Math.max(50, Math.round(timeoutMs / 3)));
+    heartbeat.unref();
+  }
   return {
     async release() {
       if (released) return;
       released = true;
+      clearInterval(heartbeat);
       try {
         await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]);
       } catch {
