@@ -16,9 +16,13 @@ export const IDENTITY_SCHEMA = '_prisma_guard';
  */
 export async function postgresIdentity(run: Run, options: { create?: boolean; adopt?: string } = {}): Promise<DatabaseIdentity | null> {
   const [{ oid }] = await run<{ oid: string }>(`SELECT oid::text AS oid FROM pg_database WHERE datname = current_database()`);
-  const present = await run<{ ok: boolean }>(`SELECT to_regclass('${IDENTITY_SCHEMA}.identity') IS NOT NULL AS ok`);
-  if (present[0]?.ok) {
-    const rows = await run<{ id: string; db_oid: string }>(`SELECT id, db_oid::text AS db_oid FROM ${IDENTITY_SCHEMA}.identity ORDER BY created_at LIMIT 1`);
+  // Readable by every role (granted to PUBLIC when created); a role that still cannot read it gets
+  // the derived fingerprint from the caller.
+  const readable = await run<{ ok: boolean }>(
+    `SELECT to_regclass('${IDENTITY_SCHEMA}.identity') IS NOT NULL AND has_schema_privilege('${IDENTITY_SCHEMA}', 'USAGE') AND has_table_privilege('${IDENTITY_SCHEMA}.identity', 'SELECT') AS ok`,
+  ).catch(() => [{ ok: false }]);
+  if (readable[0]?.ok) {
+    const rows = await run<{ id: string; db_oid: string }>(`SELECT id, db_oid::text AS db_oid FROM ${IDENTITY_SCHEMA}.identity ORDER BY created_at LIMIT 1`).catch(() => []);
     if (rows[0] && rows[0].db_oid === oid) return { fingerprint: rows[0].id, method: 'stored' };
   }
   if (!options.create && !options.adopt) return null;
@@ -36,6 +40,8 @@ export async function postgresIdentity(run: Run, options: { create?: boolean; ad
     }
     await run(`DELETE FROM ${IDENTITY_SCHEMA}.identity`);
     await run(`INSERT INTO ${IDENTITY_SCHEMA}.identity (id, db_oid) VALUES ($1, $2::oid)`, [id, oid]);
+    await run(`GRANT USAGE ON SCHEMA ${IDENTITY_SCHEMA} TO PUBLIC`);
+    await run(`GRANT SELECT ON ${IDENTITY_SCHEMA}.identity TO PUBLIC`);
     await run(`COMMENT ON SCHEMA ${IDENTITY_SCHEMA} IS 'prisma-guard: the identity of this database for its backups (do not copy between databases)'`);
     await run('COMMIT');
     return { fingerprint: id, method: 'stored' };
