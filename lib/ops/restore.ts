@@ -1,9 +1,9 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, TableSchema } from '../core/types.ts';
 import type { Connection, LoadReceipt, LoadResult } from '../dialects/dialect.ts';
-import { connect } from '../dialects/index.ts';
+import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
-import { openBackup } from '../format/reader.ts';
+import { openBackup, openBackupFile, type BackupFile, type BackupSection } from '../format/reader.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
@@ -16,7 +16,7 @@ import { readManifest, resolveBackup } from './store.ts';
 import { sha256File, verifyBackup } from './verify.ts';
 import { manifestFileName } from '../format/naming.ts';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 
 export type RestoreMode = 'data' | 'full';
 
@@ -150,27 +150,44 @@ export function foreignKeyNeighbours(schema: DbSchema, chosen: string[]): { tabl
 /**
  * Restores a backup: checks it, plans, asks, takes a safety backup, loads everything in one
  * transaction, then proves the live data equals the backup.
+ *
+ * The file is opened once, before anything else, and every read (the check, the header, the
+ * dry run, the load, the merge proof) goes through that handle by position: a file renamed over
+ * the path meanwhile is never read. As a second guard, the SHA-256 of the compressed bytes the
+ * load read is compared with the checked one before COMMIT.
  */
 export async function restore(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
-  const mode = options.mode ?? 'data';
   const { path: filePath, file } = await resolveBackup(ctx.backupDir, options.backup);
+  const backupFile = await openBackupFile(filePath, file);
+  try {
+    return await restoreFrom(ctx, options, backupFile, file, started);
+  } finally {
+    await backupFile.close();
+  }
+}
+
+async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile: BackupFile, file: string, started: number): Promise<RestoreResult> {
+  const mode = options.mode ?? 'data';
   // The file check (its SHA-256 against a verified manifest, else a full verify) runs while the header
   // is read and the target inspected, which only read. Its error comes before any other, and before
   // anything is created or changed.
-  const checked = checkBeforeRestore(ctx, filePath, file);
+  const checked = checkBeforeRestore(ctx, backupFile, file);
   checked.catch(() => {}); // awaited below
   const checkFirst = async (e: unknown): Promise<never> => {
     await checked;
     throw e;
   };
-  const [header, tableRows] = await (async () => {
-    const first = await openBackup(filePath, file);
+  const header = await (async () => {
+    const first = await openBackup(backupFile, file);
     await first.close();
     if (first.header.dialect !== ctx.target.dialect) {
       throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${first.header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
     }
-    return [first.header, await tableRowCounts(ctx, filePath, file)] as const;
+    // Whatever the manifest says: the header's SQL is checked before any connection is made.
+    const refusal = (await dialectFor(first.header.dialect)).checkBackupSql(first.header.schema);
+    if (refusal) throw refusal.toError(file);
+    return first.header;
   })().catch(checkFirst);
   const held = options.connection;
   const conn =
@@ -183,14 +200,13 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
   try {
     const lock = held ? { release: async () => {} } : await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS).catch(checkFirst);
     try {
-      const plan = await (async () => {
-        const live = await conn.introspect();
-        const liveCounts = await countRows(conn, live);
-        const liveMigrations = await readLiveMigrations(conn, live);
-        const hasData = live.tables.length > 0;
-        return planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && hasData });
+      const live = await (async () => {
+        const schema = await conn.introspect();
+        return { schema, counts: await countRows(conn, schema), migrations: await readLiveMigrations(conn, schema) };
       })().catch(checkFirst);
-      await checked;
+      const { tableRows, sha256: checkedSha256 } = await checked;
+      await pauseForTest('after-check');
+      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0 });
       const wantSafety = plan.safetyBackup;
       const merge = options.merge ?? header.reason.startsWith(PRE_DELETE_REASON_PREFIX);
       if (merge) {
@@ -221,8 +237,9 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           }
         }
       }
+      await pauseForTest('after-plan');
       if (options.dryRun) {
-        const changes = await restoreRowChanges(conn, filePath, file, plan.tables.map((t) => t.name));
+        const changes = await restoreRowChanges(conn, backupFile, file, plan.tables.map((t) => t.name));
         for (const t of plan.tables) t.rows = changes[t.name];
         return { plan, executed: false, durationMs: Date.now() - started };
       }
@@ -244,8 +261,9 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         phasesMs.safetyBackup = Date.now() - phaseStart;
         phaseStart = Date.now();
       }
+      await pauseForTest('after-safety-backup');
       const tables = plan.tables.map((t) => t.name);
-      const opened = await openBackup(filePath, file);
+      const opened = await openBackup(backupFile, file);
       let expected: Record<string, { rows: number; sha256: string }>;
       let loaded: LoadResult;
       try {
@@ -254,8 +272,16 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           schema: header.schema,
           tables,
           keepExisting: merge,
-          data: opened.sections(), // a BackupSection is a TableData (rows, and lines for loaders that read bytes)
+          data: pausingAfterFirstSection(opened.sections()), // a BackupSection is a TableData (rows, and lines for loaders that read bytes)
           onProgress: (table, rows) => ctx.reporter.progress(`restore ${table}`, rows, tableRows[table]),
+          // The loader has read the file to its last byte by now: those must be the bytes checked.
+          beforeCommit: async () => {
+            if (opened.fileSha256 !== checkedSha256) {
+              throw new GuardError('BACKUP_CORRUPT', `${file} changed while it was being restored: the bytes loaded are not the bytes checked. Nothing was committed.`, {
+                hint: 'Make sure nothing writes to the backup folder during a restore, then run the restore again.',
+              });
+            }
+          },
         });
         // The loader read the whole file, trailer included, before committing.
         expected = opened.trailer!.tables;
@@ -284,7 +310,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       }
       if (merge) {
         // The live tables hold more than the backup: prove instead that every backup row is there, unchanged.
-        const changes = await restoreRowChanges(conn, filePath, file, tables);
+        const changes = await restoreRowChanges(conn, backupFile, file, tables);
         proof.matches = true;
         for (const name of tables) {
           const c = changes[name];
@@ -311,31 +337,57 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
   }
 }
 
-/** A verified manifest whose checksum matches lets us skip the deep pre-check (the load re-checks everything while streaming and rolls back on any mismatch). */
-async function checkBeforeRestore(ctx: OpsContext, filePath: string, file: string): Promise<void> {
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
+/**
+ * Checks the opened file before anything changes and returns what the rest of the restore relies
+ * on: the SHA-256 of its bytes (compared again before COMMIT) and its tables' row counts. A
+ * verified manifest whose checksum matches these bytes lets us skip the deep check (the load
+ * re-checks every table checksum and the trailer while streaming and rolls back on any mismatch).
+ */
+async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file: string): Promise<{ sha256: string; tableRows: Record<string, number> }> {
+  const rowsOf = (tables: Record<string, { rows: number }>) => Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, v.rows]));
+  const mPath = path.join(path.dirname(backupFile.path), manifestFileName(file));
   if (existsSync(mPath)) {
     try {
       const m = await readManifest(mPath);
-      if (m.verification?.ok && m.sha256 === (await sha256File(filePath))) return;
+      if (m.verification?.ok) {
+        const sha256 = await sha256File(backupFile);
+        if (m.sha256 === sha256) return { sha256, tableRows: rowsOf(m.tables) };
+      }
     } catch {
       // fall through to the full check
     }
   }
-  const v = await verifyBackup(ctx, filePath);
+  const v = await verifyBackup(ctx, backupFile.path, { file: backupFile });
   if (!v.ok) {
     throw new GuardError(v.error!.code, `Refusing to restore: ${v.error!.message}`, { hint: v.error!.hint ?? 'Use another backup (`prisma-guard list`).' });
   }
+  return { sha256: v.sha256, tableRows: rowsOf(v.tables ?? {}) };
 }
 
-async function tableRowCounts(ctx: OpsContext, filePath: string, file: string): Promise<Record<string, number>> {
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
-  try {
-    const m = await readManifest(mPath);
-    return Object.fromEntries(Object.entries(m.tables).map(([k, v]) => [k, v.rows]));
-  } catch {
-    const v = await verifyBackup(ctx, filePath, { record: false });
-    return Object.fromEntries(Object.entries(v.tables ?? {}).map(([k, t]) => [k, t.rows]));
+/** The phases at which PRISMA_GUARD_TEST_PAUSE can hold a restore (test-only). */
+export type RestorePhase = 'after-check' | 'after-plan' | 'after-safety-backup' | 'mid-load';
+
+/**
+ * TEST-ONLY hook (tests/reliability/swap.test.ts): with PRISMA_GUARD_TEST_PAUSE=<phase>:<file> a
+ * restore that reaches <phase> writes `<file>.reached` and waits while <file> exists, so a test can
+ * act at an exact phase boundary (swap the backup file) and then let it go on by deleting <file>.
+ * Unset (always, outside the test suite), it costs one environment lookup.
+ */
+async function pauseForTest(phase: RestorePhase): Promise<void> {
+  const spec = process.env.PRISMA_GUARD_TEST_PAUSE;
+  if (!spec || !spec.startsWith(phase + ':')) return;
+  const file = spec.slice(phase.length + 1);
+  if (!existsSync(file)) return;
+  await fs.writeFile(file + '.reached', phase);
+  while (existsSync(file)) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The sections, pausing for the test hook once the first table has been loaded (mid-load). */
+async function* pausingAfterFirstSection(sections: AsyncGenerator<BackupSection>): AsyncGenerator<BackupSection> {
+  let n = 0;
+  for await (const section of sections) {
+    if (n++ === 1) await pauseForTest('mid-load');
+    yield section;
   }
 }
 
