@@ -1,0 +1,197 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackupHeader } from '../../lib/format/header.ts';
+import { manifestFileName } from '../../lib/format/naming.ts';
+import { backup } from '../../lib/ops/backup.ts';
+import { resolveContext } from '../../lib/ops/context.ts';
+import { demoDatabase, DIALECTS, type FreshDatabase, type TestDialect } from '../helpers/db.ts';
+import { cli, fingerprint } from './helpers.ts';
+
+/**
+ * Promise (issue 12): a backup is untrusted input. A file edited by hand, with every checksum
+ * recomputed and the manifest dropped, is reported by `verify` as unsafe (exit 3,
+ * BACKUP_UNSAFE_SQL, naming the statement and the refused class) when its SQL is anything but the
+ * schema DDL backups store, and `restore --mode full --yes` refuses it (exit 3) before anything
+ * changes: no safety backup, the database unchanged (an independent fingerprint), and the
+ * program of a COPY ... TO PROGRAM never ran.
+ *
+ * Each forgery starts from a real backup of the demo database, decompresses it, edits the
+ * header's ddl / postDdl / default / definition fields, recomputes every table checksum and the
+ * trailer, and recompresses it, as a deliberate attacker would.
+ */
+
+interface Forgery {
+  /** The refused class the message must name. */
+  refused: RegExp;
+  what: string;
+  edit(h: BackupHeader, marker: string): void;
+  /** A file the forged SQL would create if it ran (checked not to exist). */
+  marker?: boolean;
+  /** Keep a forged manifest that claims a successful verification of exactly these bytes. */
+  forgedManifest?: boolean;
+}
+
+const firstTable = (h: BackupHeader) => h.schema.ddl.findIndex((s) => /^CREATE TABLE/i.test(s));
+const tableNamed = (h: BackupHeader, name: string) => h.schema.tables.find((t) => t.name === name)!;
+
+const POSTGRES_FORGERIES: Forgery[] = [
+  { what: 'COPY ... TO PROGRAM in postDdl (the attack of issue 12)', refused: /COPY/, marker: true, edit: (h, m) => h.schema.postDdl.push(`COPY (SELECT 'owned') TO PROGRAM 'id > ${m}'`) },
+  { what: 'COPY ... TO PROGRAM with a forged manifest that claims verification', refused: /COPY/, marker: true, forgedManifest: true, edit: (h, m) => h.schema.ddl.unshift(`COPY (SELECT 'owned') TO PROGRAM 'id > ${m}'`) },
+  { what: 'COPY FROM a server file', refused: /COPY/, edit: (h) => h.schema.postDdl.push(`COPY "public"."users" FROM '/etc/passwd'`) },
+  { what: 'a second statement after a real CREATE TABLE', refused: /more than one statement/, marker: true, edit: (h, m) => (h.schema.ddl[firstTable(h)] += `; COPY (SELECT 1) TO PROGRAM 'id > ${m}'`) },
+  { what: 'a second statement after a dollar-quoted default holding a semicolon', refused: /more than one statement/, marker: true, edit: (h, m) => (h.schema.ddl[firstTable(h)] = h.schema.ddl[firstTable(h)].replace(/\)$/, `, "x" text DEFAULT $q$;$q$); COPY (SELECT 1) TO PROGRAM 'id > ${m}'`)) },
+  { what: 'a server file function in a column default (ddl and header field)', refused: /pg_read_file/, edit: (h) => {
+    h.schema.ddl[firstTable(h)] = h.schema.ddl[firstTable(h)].replace(/\)$/, `, "leak" text DEFAULT pg_read_file('/etc/passwd'))`);
+  } },
+  { what: 'a server file function in a column default field only', refused: /pg_read_binary_file/, edit: (h) => (tableNamed(h, 'users').columns[1].default = `pg_catalog.pg_read_binary_file('/etc/passwd')`) },
+  { what: 'lo_import in a CHECK constraint', refused: /lo_import/, edit: (h) => h.schema.postDdl.push(`ALTER TABLE "public"."users" ADD CONSTRAINT "users_forged_check" CHECK (lo_import('/etc/passwd') > 0)`) },
+  { what: 'dblink in an index expression (postDdl and the index definition)', refused: /dblink/, edit: (h) => {
+    const t = tableNamed(h, 'users');
+    const stmt = `CREATE INDEX "users_forged_idx" ON public."users" USING btree ((dblink_exec('host=127.0.0.1', 'DROP TABLE x')))`;
+    t.indexes.push({ name: 'users_forged_idx', columns: ['<expr>'], unique: false, definition: stmt });
+    h.schema.postDdl.push(stmt);
+  } },
+  { what: 'pg_ls_dir in a view body', refused: /pg_ls_dir/, edit: (h) => h.schema.postDdl.push(`CREATE VIEW "public"."forged" AS SELECT pg_ls_dir('/') AS f`) },
+  { what: 'a view exposing pg_authid', refused: /pg_authid/, edit: (h) => h.schema.postDdl.push(`CREATE VIEW "public"."forged" AS SELECT rolname, rolpassword FROM pg_catalog.pg_authid`) },
+  { what: 'ALTER SYSTEM', refused: /ALTER SYSTEM/, edit: (h) => h.schema.ddl.unshift(`ALTER SYSTEM SET log_statement = 'none'`) },
+  { what: 'CREATE ROLE', refused: /CREATE ROLE/, edit: (h) => h.schema.ddl.unshift(`CREATE ROLE forged_admin SUPERUSER LOGIN PASSWORD 'x'`) },
+  { what: 'ALTER USER', refused: /ALTER USER/, edit: (h) => h.schema.postDdl.push(`ALTER USER postgres PASSWORD 'forged'`) },
+  { what: 'GRANT of a role', refused: /GRANT/, edit: (h) => h.schema.postDdl.push(`GRANT pg_execute_server_program TO PUBLIC`) },
+  { what: 'REVOKE', refused: /REVOKE/, edit: (h) => h.schema.postDdl.push(`REVOKE ALL ON SCHEMA public FROM PUBLIC`) },
+  { what: 'a DO block', refused: /^DO$/, edit: (h) => h.schema.ddl.unshift(`DO $$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''true'''; END $$`) },
+  { what: 'CREATE FUNCTION', refused: /CREATE FUNCTION/, edit: (h) => h.schema.ddl.unshift(`CREATE FUNCTION public.forged() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$`) },
+  { what: 'CREATE PROCEDURE', refused: /CREATE PROCEDURE/, edit: (h) => h.schema.ddl.unshift(`CREATE PROCEDURE public.forged() LANGUAGE sql AS $$ SELECT 1 $$`) },
+  { what: 'CREATE RULE', refused: /CREATE RULE/, edit: (h) => h.schema.postDdl.push(`CREATE RULE forged AS ON INSERT TO public."users" DO INSTEAD NOTHING`) },
+  { what: 'CREATE EXTENSION', refused: /CREATE EXTENSION/, edit: (h) => h.schema.ddl.unshift(`CREATE EXTENSION IF NOT EXISTS dblink`) },
+  { what: 'CREATE EVENT TRIGGER', refused: /CREATE EVENT TRIGGER/, edit: (h) => h.schema.postDdl.push(`CREATE EVENT TRIGGER forged ON ddl_command_start EXECUTE FUNCTION public.f()`) },
+  { what: 'CREATE TRIGGER calling a large-object function', refused: /lo_manage/, edit: (h) => h.schema.postDdl.push(`CREATE TRIGGER forged BEFORE UPDATE ON public."users" FOR EACH ROW EXECUTE FUNCTION lo_manage('x')`) },
+  { what: 'SET', refused: /^SET$/, edit: (h) => h.schema.ddl.unshift(`SET session_replication_role = replica`) },
+  { what: 'RESET', refused: /RESET/, edit: (h) => h.schema.ddl.unshift(`RESET ALL`) },
+  { what: 'SELECT setval in the ddl', refused: /SELECT/, edit: (h) => h.schema.postDdl.push(`SELECT setval('public."users_id_seq"', 1)`) },
+  { what: 'a CREATE TABLE of a table the header does not list', refused: /CREATE TABLE/, edit: (h) => h.schema.ddl.push(`CREATE TABLE "public"."Forged" ("id" integer NOT NULL)`) },
+  { what: 'a CREATE TABLE in another schema', refused: /CREATE TABLE/, edit: (h) => (h.schema.ddl[firstTable(h)] = h.schema.ddl[firstTable(h)].replace('"public".', '"pg_catalog".')) },
+  { what: 'an unrecognised statement', refused: /unrecognised statement/, edit: (h) => h.schema.postDdl.push(`CHECKPOINTX`) },
+];
+
+const SQLITE_FORGERIES: Forgery[] = [
+  { what: 'an extra CREATE TABLE the header does not list (the attack of issue 12)', refused: /CREATE TABLE/, edit: (h) => h.schema.ddl.push(`CREATE TABLE "Forged" ("id" INTEGER NOT NULL PRIMARY KEY)`) },
+  { what: 'an extra CREATE TABLE with a forged manifest that claims verification', refused: /CREATE TABLE/, forgedManifest: true, edit: (h) => h.schema.ddl.push(`CREATE TABLE "Forged" ("id" INTEGER NOT NULL PRIMARY KEY)`) },
+  { what: 'ATTACH of another file', refused: /ATTACH/, marker: true, edit: (h, m) => h.schema.ddl.unshift(`ATTACH DATABASE '${m}' AS forged`) },
+  { what: 'VACUUM INTO a file', refused: /VACUUM/, marker: true, edit: (h, m) => h.schema.postDdl.push(`VACUUM INTO '${m}'`) },
+  { what: 'a second statement after a real CREATE TABLE', refused: /more than one statement/, marker: true, edit: (h, m) => (h.schema.ddl[0] += `; ATTACH DATABASE '${m}' AS forged`) },
+  { what: 'a statement after the END of a real-looking trigger', refused: /more than one statement/, marker: true, edit: (h, m) => h.schema.postDdl.push(`CREATE TRIGGER "forged" AFTER INSERT ON "users" BEGIN SELECT 1; END; ATTACH DATABASE '${m}' AS forged`) },
+  { what: 'PRAGMA', refused: /PRAGMA/, edit: (h) => h.schema.ddl.unshift(`PRAGMA writable_schema = ON`) },
+  { what: 'load_extension in a view', refused: /load_extension/, edit: (h) => h.schema.postDdl.push(`CREATE VIEW "forged" AS SELECT load_extension('/tmp/evil.so') AS x`) },
+  { what: 'writefile in a column default (ddl and header field)', refused: /writefile/, marker: true, edit: (h, m) => {
+    h.schema.ddl[0] = h.schema.ddl[0].replace(/\)\s*$/, `, "x" TEXT DEFAULT (writefile('${m}', 'owned')))`);
+  } },
+  { what: 'readfile in a column default field only', refused: /readfile/, edit: (h) => (tableNamed(h, 'users').columns[1].default = `readfile('/etc/passwd')`) },
+  { what: 'an INSERT', refused: /INSERT/, edit: (h) => h.schema.postDdl.push(`INSERT INTO "users" ("email", "name") VALUES ('forged@x', 'forged')`) },
+  { what: 'a DROP', refused: /DROP/, edit: (h) => h.schema.postDdl.push(`DROP TABLE "posts"`) },
+  { what: 'CREATE TABLE ... AS SELECT', refused: /CREATE TABLE/, edit: (h) => (h.schema.ddl[0] = h.schema.ddl[0].replace(/\(.*$/s, 'AS SELECT 1 AS id')) },
+  { what: 'an index the header does not list', refused: /CREATE INDEX/, edit: (h) => h.schema.postDdl.push(`CREATE INDEX "forged_idx" ON "users" ("name")`) },
+];
+
+/** Recomputes every table checksum, the trailer's totals and its whole-file checksum. */
+function recompute(lines: string[]): void {
+  const whole = createHash('sha256');
+  let table = createHash('sha256');
+  const tables: Record<string, { rows: number; sha256: string }> = {};
+  let total = 0;
+  for (let j = 0; j < lines.length - 1; j++) {
+    const l = lines[j];
+    if (l.startsWith('{"type":"table-end"')) {
+      const end = JSON.parse(l);
+      end.sha256 = table.digest('hex');
+      lines[j] = JSON.stringify(end);
+      tables[end.name] = { rows: end.rows, sha256: end.sha256 };
+      total += end.rows;
+      table = createHash('sha256');
+    } else if (l.startsWith('[')) table.update(l + '\n');
+    whole.update(lines[j] + '\n');
+  }
+  const trailer = JSON.parse(lines[lines.length - 1]);
+  Object.assign(trailer, { tables, rowsTotal: total, sha256: whole.digest('hex') });
+  lines[lines.length - 1] = JSON.stringify(trailer);
+}
+
+function forge(good: Buffer, edit: (h: BackupHeader) => void): Buffer {
+  const lines = zlib.gunzipSync(good).toString('utf8').split('\n').slice(0, -1);
+  const header = JSON.parse(lines[0]) as BackupHeader;
+  edit(header);
+  lines[0] = JSON.stringify(header);
+  recompute(lines);
+  return zlib.gzipSync(lines.join('\n') + '\n', { level: 1 });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`forged backup SQL on ${dialect}`, () => {
+    let db: FreshDatabase;
+    let dir: string;
+    let env: Record<string, string>;
+    let goodFile: string;
+    let good: Buffer;
+    let goodManifest: Record<string, unknown>;
+    const forgeries = dialect === 'postgres' ? POSTGRES_FORGERIES : SQLITE_FORGERIES;
+
+    beforeAll(async () => {
+      db = await demoDatabase(dialect as TestDialect, { users: 20 });
+      dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-forgery-'));
+      env = { DATABASE_URL: db.url, BACKUP_DIR: dir };
+      const b = await backup(resolveContext({ url: db.url, backupDir: dir, env: {} }), { reason: 'genuine' });
+      goodFile = b.manifest.file;
+      good = readFileSync(b.path);
+      goodManifest = JSON.parse(readFileSync(path.join(dir, manifestFileName(goodFile)), 'utf8'));
+    }, 120_000);
+    afterAll(async () => {
+      await db?.drop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('the genuine backup verifies and passes the SQL check (no false positive)', async () => {
+      const v = await cli(['verify', goodFile, '--json'], env);
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    });
+
+    it(`refuses ${forgeries.length} forgeries in verify and in a full restore, changing nothing`, async () => {
+      const before = await fingerprint(db.url);
+      for (const [i, f] of forgeries.entries()) {
+        // Where the forged SQL would write if it ran: a fresh name in the shared temp folder (the
+        // PostgreSQL server's own user must be able to create it, so not inside our 0700 folder).
+        const marker = path.join(os.tmpdir(), `pg-guard-forgery-${randomBytes(6).toString('hex')}`);
+        const bytes = forge(good, (h) => f.edit(h, marker));
+        const name = goodFile.replace('-genuine.jsonl.gz', `-forged${i}.jsonl.gz`);
+        writeFileSync(path.join(dir, name), bytes);
+        if (f.forgedManifest) {
+          const sha256 = createHash('sha256').update(bytes).digest('hex');
+          writeFileSync(path.join(dir, manifestFileName(name)), JSON.stringify({ ...goodManifest, file: name, sha256, sizeBytes: bytes.length, verification: { at: new Date().toISOString(), ok: true } }, null, 2));
+        }
+        const filesBefore = readdirSync(dir).sort();
+
+        // Both at once (they only read the file; verify records nothing for a file without a manifest).
+        const [restored, v] = await Promise.all([cli(['restore', name, '--mode', 'full', '--yes', '--json'], env), cli(['verify', name, '--json'], env)]);
+        const what = `${dialect} forgery ${i} (${f.what})`;
+        expect(restored.code, `${what}: restore ${restored.stdout} ${restored.stderr}`).toBe(3);
+        expect(JSON.parse(restored.stdout).error.code, what).toBe('BACKUP_UNSAFE_SQL');
+        expect(await fingerprint(db.url), `${what}: the database changed`).toBe(before);
+        expect(readdirSync(dir).sort(), `${what}: a file was written (a safety backup?)`).toEqual(filesBefore);
+        if (f.marker) expect(existsSync(marker), `${what}: the forged SQL ran`).toBe(false);
+
+        expect(v.code, `${what}: verify ${v.stdout} ${v.stderr}`).toBe(3);
+        const err = JSON.parse(v.stdout).error as { code: string; message: string; hint: string };
+        expect(err.code, what).toBe('BACKUP_UNSAFE_SQL');
+        expect(err.message, what).toMatch(/statement schema\.(ddl|postDdl)\[\d+\]|statement schema\.tables\[/);
+        const refusedClass = /is refused \((.*?): /s.exec(err.message)?.[1] ?? '';
+        expect(refusedClass, `${what}: ${err.message}`).toMatch(f.refused);
+        expect(err.hint, what).toMatch(/edited outside prisma-guard.*another backup/);
+        rmSync(path.join(dir, name), { force: true });
+        rmSync(path.join(dir, manifestFileName(name)), { force: true });
+      }
+      expect(await fingerprint(db.url)).toBe(before);
+    }, 300_000);
+  });
+}
