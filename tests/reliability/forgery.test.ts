@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -8,7 +9,11 @@ import type { BackupHeader } from '../../lib/format/header.ts';
 import { manifestFileName } from '../../lib/format/naming.ts';
 import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
-import { demoDatabase, DIALECTS, type FreshDatabase, type TestDialect } from '../helpers/db.ts';
+import { generate } from '../../bench/dataset.ts';
+import { dialectFor } from '../../lib/dialects/index.ts';
+import { verifyBackup } from '../../lib/ops/verify.ts';
+import { ROOT } from '../helpers/cli.ts';
+import { demoDatabase, DIALECTS, freshDatabase, type FreshDatabase, type TestDialect } from '../helpers/db.ts';
 import { cli, fingerprint } from './helpers.ts';
 
 /**
@@ -195,3 +200,111 @@ for (const dialect of DIALECTS) {
     }, 300_000);
   });
 }
+
+/** Runs SQL text with the database's own client (psql / sqlite3), independent of prisma-guard. */
+function runSql(db: FreshDatabase, text: string): void {
+  if (db.dialect === 'sqlite') execFileSync('sqlite3', [db.name], { input: text, stdio: ['pipe', 'ignore', 'pipe'] });
+  else execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db.url], { input: text, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 1 << 26 });
+}
+
+const SHARED_DATA = path.join(ROOT, '..', 'shared', 'data');
+
+/** The PostgreSQL fixture of tests/dialects/postgres.test.ts, read from that file so the two stay one. */
+function postgresDialectFixture(): string {
+  const text = readFileSync(path.join(ROOT, 'tests/dialects/postgres.test.ts'), 'utf8');
+  const m = /const FIXTURE = String\.raw`([\s\S]*?)`;/.exec(text);
+  if (!m) throw new Error('tests/dialects/postgres.test.ts no longer has its FIXTURE');
+  return m[1];
+}
+
+/** Everything else postgres-introspector.ts writes DDL for, with text that is easy to mis-tokenize. */
+const POSTGRES_EXTRA = String.raw`
+CREATE DOMAIN "posint" AS integer CHECK (VALUE > 0);
+CREATE TYPE "Mood" AS ENUM ('ok', 'it''s; fine', 'back\slash', '$$');
+CREATE TABLE "we""ird tab" (
+  "select" integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  "semi" text DEFAULT 'a;b -- not a comment /* nor this */' NOT NULL,
+  "esc" text DEFAULT E'back\\slash\nnewline',
+  "dollar" text DEFAULT $$it's; $tag$ fine$$,
+  "c" text COLLATE "C",
+  "mood" "Mood" DEFAULT 'it''s; fine',
+  "num" serial,
+  "n" posint,
+  "area" box,
+  "email" text,
+  "flags" integer[] DEFAULT '{1,2}',
+  "at" timestamptz DEFAULT (now() AT TIME ZONE 'utc'),
+  "len" integer GENERATED ALWAYS AS (length("semi") + 1) STORED,
+  CONSTRAINT "positive" CHECK ("select" > 0 AND "semi" <> ';'),
+  CONSTRAINT "no_overlap" EXCLUDE USING gist ("area" WITH &&),
+  CONSTRAINT "semi_key" UNIQUE NULLS NOT DISTINCT ("semi") INCLUDE ("c")
+);
+CREATE INDEX "lower_email" ON "we""ird tab" (lower("email")) WHERE "email" IS NOT NULL AND "email" <> ';';
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW."semi" := NEW."semi" || ';'; RETURN NEW; END $$;
+CREATE TRIGGER "touch it" BEFORE INSERT OR UPDATE OF "semi" ON "we""ird tab" FOR EACH ROW WHEN (NEW."semi" IS DISTINCT FROM 'x;y') EXECUTE FUNCTION touch();
+CREATE MATERIALIZED VIEW "semis" AS WITH s AS (SELECT "semi", count(*) AS n FROM "we""ird tab" GROUP BY 1) SELECT * FROM s WHERE "semi" LIKE '%;%';
+CREATE VIEW "quoted view" AS SELECT "select" AS "from", 'x;y' AS lit, current_setting('TimeZone') AS tz FROM "we""ird tab";
+INSERT INTO "we""ird tab" ("semi", "c", "n", "area", "email") VALUES ('p;q', 'c', 1, '((0,0),(1,1))', 'A@x');
+`;
+
+const SQLITE_EXTRA = `
+CREATE TABLE [br acket] (id INTEGER PRIMARY KEY AUTOINCREMENT, "semi" TEXT DEFAULT 'a;b -- no /* no */' CHECK ("semi" <> ';'), at TEXT DEFAULT (datetime('now')), ts TEXT DEFAULT CURRENT_TIMESTAMP, n INTEGER, twice INTEGER GENERATED ALWAYS AS (n * 2) VIRTUAL);
+CREATE TABLE \`back tick\` (k TEXT NOT NULL, v BLOB DEFAULT x'00ff', PRIMARY KEY (k)) WITHOUT ROWID;
+CREATE TABLE 'strict one' (id INTEGER PRIMARY KEY, r REAL, parent INTEGER REFERENCES [br acket](id) ON DELETE CASCADE) STRICT;
+CREATE UNIQUE INDEX "semi_idx" ON [br acket] (lower("semi")) WHERE "semi" IS NOT NULL AND "semi" <> ';';
+CREATE VIEW "v;iew" (a, b) AS SELECT id, CASE WHEN n > 1 THEN 'big;' ELSE 'small' END FROM [br acket];
+CREATE TRIGGER "audit" AFTER UPDATE OF "semi" ON [br acket] FOR EACH ROW WHEN NEW."semi" <> ';' BEGIN
+  UPDATE [br acket] SET n = CASE WHEN n IS NULL THEN 1 ELSE n + 1 END WHERE id = NEW.id; -- a comment; with a semicolon
+  INSERT INTO \`back tick\` (k) VALUES ('end;' || NEW.id) ON CONFLICT DO NOTHING;
+END;
+CREATE VIRTUAL TABLE "docs" USING fts5(title, body);
+INSERT INTO [br acket] ("semi", n) VALUES ('x;y', 1), ('z', 2);
+`;
+
+/** Statement kinds the PostgreSQL fixtures must produce (so the check is shown to accept each). */
+const PG_KINDS = [/^CREATE TYPE .* AS ENUM/, /^CREATE SEQUENCE/, /^ALTER SEQUENCE .* OWNED BY/, /^CREATE TABLE/, /GENERATED ALWAYS AS IDENTITY/, /ADD CONSTRAINT .* CHECK/, /ADD CONSTRAINT .* EXCLUDE/, /ADD CONSTRAINT .* UNIQUE NULLS NOT DISTINCT/, /^CREATE INDEX .* WHERE/, /^CREATE MATERIALIZED VIEW [\s\S]* WITH DATA$/, /^CREATE VIEW/, /^CREATE TRIGGER [\s\S]* WHEN/];
+
+describe('real backups pass the SQL check (no false positives)', () => {
+  const cases: { name: string; dialect: TestDialect; setup: (db: FreshDatabase) => Promise<void>; namespace?: string; holds?: RegExp[] }[] = [
+    { name: 'the fixture of tests/dialects/postgres.test.ts and every other kind of object the introspector writes', dialect: 'postgres', setup: async (db) => runSql(db, postgresDialectFixture() + POSTGRES_EXTRA), holds: PG_KINDS },
+    { name: 'the same in a schema other than public', dialect: 'postgres', namespace: 'app', setup: async (db) => runSql(db, `CREATE SCHEMA app; SET search_path = app, public;\n${POSTGRES_EXTRA}`), holds: PG_KINDS },
+    { name: 'the benchmark dataset (PostgreSQL)', dialect: 'postgres', setup: async (db) => void (await generate(db.url, 0.0005)) },
+    { name: 'the benchmark dataset (SQLite)', dialect: 'sqlite', setup: async (db) => void (await generate(db.url, 0.0005)) },
+    { name: 'SQLite: tables, indexes, views, triggers and a virtual table with awkward quoting', dialect: 'sqlite', setup: async (db) => runSql(db, SQLITE_EXTRA), holds: [/^CREATE TABLE \[/, /^CREATE TABLE `/, /^CREATE TABLE '/, /^CREATE UNIQUE INDEX/, /^CREATE VIEW/, /^CREATE TRIGGER[\s\S]*END$/, /^CREATE VIRTUAL TABLE/] },
+  ];
+  if (existsSync(path.join(SHARED_DATA, 'pagila'))) {
+    cases.push({ name: 'pagila (domains, enums, partitions, views, a materialized view, triggers, full-text search)', dialect: 'postgres', setup: async (db) => {
+      runSql(db, readFileSync(path.join(SHARED_DATA, 'pagila/pagila-schema.sql'), 'utf8'));
+      runSql(db, readFileSync(path.join(SHARED_DATA, 'pagila/pagila-data.sql'), 'utf8'));
+    } });
+  }
+  if (existsSync(path.join(SHARED_DATA, 'chinook'))) {
+    cases.push({ name: 'chinook (PostgreSQL)', dialect: 'postgres', setup: async (db) => runSql(db, readFileSync(path.join(SHARED_DATA, 'chinook/Chinook_PostgreSql_SerialPKs.sql'), 'utf8').split(/^\\c chinook_serial;$/m)[1]) });
+    cases.push({ name: 'chinook (SQLite)', dialect: 'sqlite', setup: async (db) => runSql(db, readFileSync(path.join(SHARED_DATA, 'chinook/Chinook_Sqlite.sql'), 'utf8')) });
+  }
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const db = await freshDatabase(c.dialect);
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-no-false-positive-'));
+      try {
+        if (c.dialect === 'sqlite') writeFileSync(db.name, '');
+        await c.setup(db);
+        const url = c.namespace ? `${db.url}?schema=${c.namespace}` : db.url;
+        const ctx = resolveContext({ url, backupDir: dir, env: {} });
+        const b = await backup(ctx, { reason: 'real' });
+        const header = JSON.parse(zlib.gunzipSync(readFileSync(b.path)).toString('utf8').split('\n', 1)[0]) as BackupHeader;
+        expect(header.schema.ddl.length + header.schema.postDdl.length).toBeGreaterThan(1);
+        const all = [...header.schema.ddl, ...header.schema.postDdl];
+        for (const kind of c.holds ?? []) expect(all.some((s) => kind.test(s)), `no statement matches ${kind}:\n${all.join('\n')}`).toBe(true);
+        const refusal = (await dialectFor(c.dialect)).checkBackupSql(header.schema);
+        expect(refusal?.toError(b.manifest.file).message ?? null).toBeNull();
+        const v = await verifyBackup(ctx, b.manifest.file);
+        expect(v.error ?? null).toBeNull();
+      } finally {
+        await db.drop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
+  }
+});
