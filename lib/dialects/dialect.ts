@@ -205,6 +205,8 @@ export interface Dialect {
    * index and foreign-key definitions, column defaults, sequence values) against the statement
    * classes this dialect's introspector produces. Returns the first refusal, or null when a restore
    * may run them. Pure: no connection. Each dialect folder holds it as `<dialect>-ddl-check.ts`.
+   * `partial`: the backup holds only some tables (its DDL still creates all of them), so statements
+   * may name tables the header does not list; never set it for a full restore, which runs the DDL.
    */
-  checkBackupSql(schema: DbSchema): SqlRefusal | null;
+  checkBackupSql(schema: DbSchema, options?: { partial?: boolean }): SqlRefusal | null;
 }

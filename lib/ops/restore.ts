@@ -13,7 +13,7 @@ export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
 import { readManifest, resolveBackup } from './store.ts';
-import { sha256File, verifyBackup } from './verify.ts';
+import { isPartialBackup, sha256File, verifyBackup } from './verify.ts';
 import { manifestFileName } from '../format/naming.ts';
 import path from 'node:path';
 import { existsSync, promises as fs } from 'node:fs';
@@ -184,8 +184,9 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     if (first.header.dialect !== ctx.target.dialect) {
       throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${first.header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
     }
-    // Whatever the manifest says: the header's SQL is checked before any connection is made.
-    const refusal = (await dialectFor(first.header.dialect)).checkBackupSql(first.header.schema);
+    // Whatever the manifest says: the header's SQL is checked before any connection is made. A full
+    // restore runs the DDL, so it must name exactly the header's objects (never "partial").
+    const refusal = (await dialectFor(first.header.dialect)).checkBackupSql(first.header.schema, { partial: mode !== 'full' && isPartialBackup(first.header) });
     if (refusal) throw refusal.toError(file);
     return first.header;
   })().catch(checkFirst);

@@ -76,7 +76,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
       }
     }
     // Last: a file that is not intact is reported as such, whatever SQL it holds.
-    const refusal = (await dialectFor(checked.full.dialect)).checkBackupSql(checked.full.schema);
+    const refusal = (await dialectFor(checked.full.dialect)).checkBackupSql(checked.full.schema, { partial: isPartialBackup(checked.full) });
     if (refusal) throw refusal.toError(file);
     result.ok = true;
   } catch (e) {
@@ -88,6 +88,17 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   result.durationMs = Date.now() - started;
   if (options.record !== false) await record(ctx, result, manifest, filePath, full);
   return result;
+}
+
+/**
+ * Whether a backup holds only some tables (its DDL still creates every table, so the SQL check lets
+ * it name tables the header does not list; a full restore, which runs that DDL, never treats a
+ * backup as partial). Format 2 headers say so in `scope`; before that only backup-before-delete
+ * backups (reason `pre-delete-*`, see PRE_DELETE_REASON_PREFIX in restore.ts) were partial.
+ */
+export function isPartialBackup(header: BackupHeader): boolean {
+  const scope = (header as { scope?: { type?: string } }).scope;
+  return scope?.type === 'tables' || header.reason.startsWith('pre-delete-');
 }
 
 interface Checked {

@@ -5,12 +5,15 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ColumnSchema, TableSchema } from '../../lib/core/types.ts';
 import type { BackupHeader } from '../../lib/format/header.ts';
 import { manifestFileName } from '../../lib/format/naming.ts';
 import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { generate } from '../../bench/dataset.ts';
 import { dialectFor } from '../../lib/dialects/index.ts';
+import { classifyPostgresStatement } from '../../lib/dialects/postgres/postgres-ddl-check.ts';
+import { classifySqliteStatement } from '../../lib/dialects/sqlite/sqlite-ddl-check.ts';
 import { verifyBackup } from '../../lib/ops/verify.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { demoDatabase, DIALECTS, freshDatabase, type FreshDatabase, type TestDialect } from '../helpers/db.ts';
@@ -307,4 +310,51 @@ describe('real backups pass the SQL check (no false positives)', () => {
       }
     }, 120_000);
   }
+});
+
+describe('the SQL check reads statements as the database does', () => {
+  const column = (name: string): ColumnSchema => ({ name, type: 'text', kind: 'text', nullable: true, default: null });
+  const table = (name: string, indexes: string[] = []): TableSchema => ({ name, columns: [column('a')], primaryKey: [], foreignKeys: [], indexes: indexes.map((i) => ({ name: i, columns: ['a'], unique: false, definition: '' })) });
+  const pg = (statement: string) =>
+    classifyPostgresStatement(statement, { partial: false, namespace: 'public', tables: new Map([['t', table('t', ['i'])]]), enums: new Map(), sequences: new Set() })?.refusedClass ?? null;
+  const lite = (statement: string) => classifySqliteStatement(statement, { partial: false, tables: new Map([['t', table('t', ['i'])], ['t;x', table('t;x')]]) })?.refusedClass ?? null;
+
+  it('PostgreSQL: semicolons, keywords and calls inside literals, quoted names and comments are not code', () => {
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT 'x;y COPY pg_read_file(1)', "b" text DEFAULT E'\\';', "c" text DEFAULT $$;$$, "d" text DEFAULT $q$ $$ ; $$ $q$)`)).toBeNull();
+    expect(pg(`CREATE TABLE "public"."t" ("a;b" text /* ; COPY */ -- ; COPY\n)`)).toBeNull();
+    expect(pg(`CREATE VIEW "public"."v" AS SELECT 1 /* nested /* ; */ still a comment ; */`)).toBeNull();
+    expect(pg(`CREATE INDEX i ON public.t USING btree (lower(a)) WHERE (a <> ';'::text)`)).toBeNull();
+  });
+
+  it('PostgreSQL: a second statement, a denied call or an unterminated literal is refused however it is written', () => {
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT 'a\\'); COPY t FROM PROGRAM 'id'; --')`)).toBe('more than one statement in one entry');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT E'\\\\'); COPY t FROM PROGRAM 'id'; --')`)).toBe('more than one statement in one entry');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT $x$ $y$); COPY t TO PROGRAM 'id'; --$x$)`)).toBeNull();
+    expect(pg(`CREATE TABLE "public"."t" ("a" int) /* unterminated`)).toBe('unreadable SQL');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT 'unterminated)`)).toBe('unreadable SQL');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT "pg_read_file"('/etc/passwd'))`)).toBe('a call of pg_read_file()');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT pg_catalog . PG_READ_FILE ('/etc/passwd'))`)).toBe('a call of pg_read_file()');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text DEFAULT U&'\\0041')`)).toBe('unreadable SQL');
+    expect(pg(`CREATE VIEW "public"."v" AS SELECT $1`)).toBe('a parameter marker');
+    expect(pg(`CREATE INDEX i ON public.t USING btree ((lo_import(a)))`)).toBe('a call of lo_import()');
+    expect(pg(`CREATE INDEX i ON public.t USING btree (a); COPY t TO PROGRAM 'id'`)).toBe('more than one statement in one entry');
+    expect(pg(`ALTER TABLE "public"."t" ADD CONSTRAINT c CHECK (a <> ''), DROP COLUMN a`)).toBe('ALTER TABLE ... ADD CONSTRAINT');
+    expect(pg(`CREATE TABLE "public"."t" ("a" text) INHERITS ("public"."x")`)).toBe('CREATE TABLE');
+    expect(pg(`CREATE TABLE "public"."t" AS SELECT pg_read_file('/etc/passwd')`)).toBe('CREATE TABLE');
+    expect(pg(`copy t to program 'id'`)).toBe('COPY');
+    expect(pg(`  /* hidden */ Copy t to program 'id'`)).toBe('COPY');
+  });
+
+  it('SQLite: trigger bodies end where SQLite ends them; literals and bracketed names are not code', () => {
+    expect(lite(`CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN a IS NULL THEN 'end;' ELSE a END; SELECT 1; END`)).toBeNull();
+    expect(lite(`CREATE TABLE t(a DEFAULT 'x'';ATTACH')`)).toBeNull();
+    expect(lite(`CREATE TABLE [t;x](a)`)).toBeNull();
+    expect(lite(`CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END; ATTACH 'x' AS y`)).toBe('more than one statement in one entry');
+    expect(lite(`CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT CASE WHEN 1 THEN 1 END; END; END`)).toBe('more than one statement in one entry');
+    expect(lite(`CREATE TABLE t(a); ATTACH 'x' AS y`)).toBe('more than one statement in one entry');
+    expect(lite(`CREATE TABLE main.t(a)`)).toBe('CREATE TABLE');
+    expect(lite(`CREATE TABLE t(a DEFAULT (load_extension('x')))`)).toBe('a call of load_extension()');
+    expect(lite(`CREATE VIEW v AS SELECT ?1`)).toBe('a parameter marker');
+    expect(lite(`attach database 'x' as y`)).toBe('ATTACH');
+  });
 });

@@ -106,6 +106,8 @@ export const POSTGRES_DENY_LIST: DenyList = {
 };
 
 interface Context {
+  /** A partial backup (some tables): its DDL also creates tables the header does not list. */
+  partial: boolean;
   namespace: string;
   tables: Map<string, TableSchema>;
   enums: Map<string, string[]>;
@@ -183,7 +185,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
       if (typeof owner === 'string') return { why: owner };
       const table = c.tables.get(owner.name);
       const column = isPunct(t[owner.next], '.') ? identName(t[owner.next + 1]) : null;
-      if (!table || column === null || !table.columns.some((col) => col.name === column)) return { why: 'the owning column is not in the header\'s schema' };
+      if (column === null || (table ? !table.columns.some((col) => col.name === column) : !c.partial)) return { why: 'the owning column is not in the header\'s schema' };
       if (owner.next + 2 !== t.length) return { why: 'text follows the owning column' };
       return null;
     },
@@ -195,7 +197,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
     check: ({ tokens: t }, c) => {
       const own = ownName(t, 2, c);
       if (typeof own === 'string') return { why: own };
-      if (!c.tables.has(own.name)) return { why: `table "${own.name}" is not in the header's schema` };
+      if (!c.tables.has(own.name) && !c.partial) return { why: `table "${own.name}" is not in the header's schema` };
       if (!isPunct(t[own.next], '(')) return { why: 'the column list does not follow the name (CREATE TABLE ... AS, OF, PARTITION OF are not written by backups)' };
       if (closingParen(t, own.next) !== t.length - 1) return { why: 'text follows the column list (INHERITS, PARTITION BY, WITH, TABLESPACE are not written by backups)' };
       return deny(t, own.next);
@@ -209,7 +211,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
       const own = ownName(t, 2, c);
       if (typeof own === 'string') return { why: own };
       const table = c.tables.get(own.name);
-      if (!table) return { why: `table "${own.name}" is not in the header's schema` };
+      if (!table && !c.partial) return { why: `table "${own.name}" is not in the header's schema` };
       let k = own.next;
       if (!isWord(t[k], 'add') || !isWord(t[k + 1], 'constraint')) return { refusedClass: 'ALTER TABLE', why: 'only ADD CONSTRAINT is stored in backups' };
       const name = identName(t[k + 2]);
@@ -218,8 +220,8 @@ export const ACCEPTED: StatementClass<Context>[] = [
       const kind = t[k]?.kind === 'word' ? t[k].value : '';
       if (!['primary', 'unique', 'foreign', 'check', 'exclude'].includes(kind)) return { why: `"${t[k]?.raw ?? ''}" is not a constraint the backup writes` };
       if (hasTopLevelComma(t, k)) return { why: 'it holds more than one ALTER TABLE action' };
-      if (kind === 'foreign' && !table.foreignKeys.some((f) => f.name === name)) return { why: `foreign key "${name}" is not in the header's schema` };
-      if ((kind === 'unique' || kind === 'exclude') && !table.indexes.some((i) => i.name === name)) return { why: `constraint "${name}" is not in the header's schema` };
+      if (table && kind === 'foreign' && !table.foreignKeys.some((f) => f.name === name)) return { why: `foreign key "${name}" is not in the header's schema` };
+      if (table && (kind === 'unique' || kind === 'exclude') && !table.indexes.some((i) => i.name === name)) return { why: `constraint "${name}" is not in the header's schema` };
       return deny(t, k);
     },
   },
@@ -238,8 +240,8 @@ export const ACCEPTED: StatementClass<Context>[] = [
       const own = ownName(t, k, c);
       if (typeof own === 'string') return { why: own };
       const table = c.tables.get(own.name);
-      if (!table) return { why: `table "${own.name}" is not in the header's schema` };
-      if (!table.indexes.some((i) => i.name === name)) return { why: `index "${name}" is not in the header's schema` };
+      if (!table && !c.partial) return { why: `table "${own.name}" is not in the header's schema` };
+      if (table && !table.indexes.some((i) => i.name === name)) return { why: `index "${name}" is not in the header's schema` };
       if (!isWord(t[own.next], 'using') || t[own.next + 1]?.kind !== 'word' || !isPunct(t[own.next + 2], '(')) return { why: 'USING method (...) does not follow the table' };
       return deny(t, own.next + 2);
     },
@@ -271,7 +273,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
       if (on < 0) return { why: 'no ON table' };
       const own = ownName(t, on + 1, c);
       if (typeof own === 'string') return { why: own };
-      if (!c.tables.has(own.name)) return { why: `table "${own.name}" is not in the header's schema` };
+      if (!c.tables.has(own.name) && !c.partial) return { why: `table "${own.name}" is not in the header's schema` };
       const exec = t.findIndex((x, j) => j > own.next && isWord(x, 'execute') && (isWord(t[j + 1], 'function') || isWord(t[j + 1], 'procedure')));
       if (exec < 0) return { why: 'no EXECUTE FUNCTION' };
       const when = deny(t, own.next, exec);
@@ -426,8 +428,9 @@ function checkPostgresExpression(text: string): { refusedClass: string; why: str
  * Dialect.checkBackupSql for PostgreSQL: the first statement or field of the header's schema that
  * a restore must not run, or null when everything is of the produced kinds.
  */
-export function checkPostgresBackupSql(schema: DbSchema): SqlRefusal | null {
+export function checkPostgresBackupSql(schema: DbSchema, options: { partial?: boolean } = {}): SqlRefusal | null {
   const c: Context = {
+    partial: options.partial === true,
     namespace: schema.namespace ?? 'public',
     tables: new Map(schema.tables.map((t) => [t.name, t])),
     enums: new Map(schema.enums.map((e) => [e.name, e.values])),

@@ -56,6 +56,8 @@ export const SQLITE_DENY_LIST: DenyList = {
 const VIRTUAL_TABLE_MODULES = new Set(['fts3', 'fts4', 'fts5', 'rtree', 'rtree_i32', 'geopoly']);
 
 interface Context {
+  /** A partial backup (some tables): its DDL also creates tables the header does not list. */
+  partial: boolean;
   tables: Map<string, TableSchema>;
 }
 
@@ -103,7 +105,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
       if (semi) return semi;
       const own = ownName(t, 2);
       if (typeof own === 'string') return { why: own };
-      if (!tableNamed(c, own.name)) return { why: `table "${own.name}" is not in the header's schema` };
+      if (!tableNamed(c, own.name) && !c.partial) return { why: `table "${own.name}" is not in the header's schema` };
       if (!isPunct(t[own.next], '(')) return { why: 'the column list does not follow the name (CREATE TABLE ... AS SELECT is not written by backups)' };
       const close = closingParen(t, own.next);
       if (close < 0) return { why: 'the column list is not closed' };
@@ -122,7 +124,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
       if (semi) return semi;
       const own = ownName(t, 3);
       if (typeof own === 'string') return { why: own };
-      if (!tableNamed(c, own.name)) return { why: `table "${own.name}" is not in the header's schema` };
+      if (!tableNamed(c, own.name) && !c.partial) return { why: `table "${own.name}" is not in the header's schema` };
       if (!isWord(t[own.next], 'using') || t[own.next + 1]?.kind !== 'word') return { why: 'USING module does not follow the name' };
       const module = t[own.next + 1].value;
       if (!VIRTUAL_TABLE_MODULES.has(module)) return { why: `module ${module} is not one SQLite ships (${[...VIRTUAL_TABLE_MODULES].join(', ')})` };
@@ -145,8 +147,8 @@ export const ACCEPTED: StatementClass<Context>[] = [
       const on = ownName(t, own.next + 1);
       if (typeof on === 'string') return { why: on };
       const table = tableNamed(c, on.name);
-      if (!table) return { why: `table "${on.name}" is not in the header's schema` };
-      if (!table.indexes.some((i) => i.name.toLowerCase() === own.name.toLowerCase())) return { why: `index "${own.name}" is not in the header's schema` };
+      if (!table && !c.partial) return { why: `table "${on.name}" is not in the header's schema` };
+      if (table && !table.indexes.some((i) => i.name.toLowerCase() === own.name.toLowerCase())) return { why: `index "${own.name}" is not in the header's schema` };
       if (!isPunct(t[on.next], '(')) return { why: 'the column list does not follow the table' };
       return deny(t, on.next);
     },
@@ -187,7 +189,7 @@ export const ACCEPTED: StatementClass<Context>[] = [
       if (on < 0) return { why: 'no ON table' };
       const table = ownName(t, on + 1);
       if (typeof table === 'string') return { why: table };
-      if (!tableNamed(c, table.name)) return { why: `table "${table.name}" is not in the header's schema` };
+      if (!tableNamed(c, table.name) && !c.partial) return { why: `table "${table.name}" is not in the header's schema` };
       if (firstSemicolon(t.slice(0, begin)) >= 0) return { refusedClass: 'more than one statement in one entry', why: 'a ";" comes before the trigger body' };
       let end = -1;
       for (let k = begin + 1; k < t.length; k++) {
@@ -280,8 +282,8 @@ function checkSqliteExpression(text: string): { refusedClass: string; why: strin
  * Dialect.checkBackupSql for SQLite: the first statement or field of the header's schema that a
  * restore must not run, or null when everything is of the stored kinds.
  */
-export function checkSqliteBackupSql(schema: DbSchema): SqlRefusal | null {
-  const c: Context = { tables: new Map(schema.tables.map((t) => [t.name, t])) };
+export function checkSqliteBackupSql(schema: DbSchema, options: { partial?: boolean } = {}): SqlRefusal | null {
+  const c: Context = { partial: options.partial === true, tables: new Map(schema.tables.map((t) => [t.name, t])) };
   const fields: { where: string; text: string }[] = [];
   const indexLists: { where: string; statements: string[] }[] = [];
   for (const t of schema.tables) {
