@@ -83,9 +83,12 @@ export class SqlRefusal {
 /** Thrown by the tokenizer on text the dialect's lexer would read differently or not at all. */
 export class LexError extends Error {}
 
-const isIdentStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c);
-const isIdentPart = (c: string) => /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
+const isIdentStart = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_' || c >= '\u0080';
 const isDigit = (c: string) => c >= '0' && c <= '9';
+const isIdentPart = (c: string) => isIdentStart(c) || isDigit(c) || c === '$';
+const isSpace = (c: string) => c === ' ' || c === '\n' || c === '\t' || c === '\r' || c === '\f' || c === '\v';
+const DOLLAR_TAG = /\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y;
+const NUMBER = /0[xX][0-9A-Fa-f_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?|\d[\d_]*\./y;
 
 /**
  * Splits SQL text into tokens the way the dialect's own lexer does: comments are dropped, quoted
@@ -127,7 +130,7 @@ export function tokenize(sql: string, rules: LexicalRules): Token[] {
   };
   while (i < n) {
     const c = sql[i];
-    if (/\s/.test(c)) {
+    if (isSpace(c)) {
       i++;
       continue;
     }
@@ -179,7 +182,8 @@ export function tokenize(sql: string, rules: LexicalRules): Token[] {
       continue;
     }
     if (rules.dollarQuotes && c === '$') {
-      const m = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i));
+      DOLLAR_TAG.lastIndex = i;
+      const m = DOLLAR_TAG.exec(sql);
       if (m) {
         const tag = m[0];
         const end = sql.indexOf(tag, i + tag.length);
@@ -225,7 +229,8 @@ export function tokenize(sql: string, rules: LexicalRules): Token[] {
       continue;
     }
     if (isDigit(c) || (c === '.' && isDigit(sql[i + 1] ?? ''))) {
-      const m = /^(0[xX][0-9A-Fa-f_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?|\d[\d_]*\.)/.exec(sql.slice(i));
+      NUMBER.lastIndex = i;
+      const m = NUMBER.exec(sql);
       const len = m ? m[0].length : 1;
       push('number', i, i + len);
       i += len;
@@ -301,7 +306,9 @@ export function startsWith(tokens: Token[], words: string[], from = 0): boolean 
 
 /** The refused class a statement claims to be, longest match first. */
 export function refusedClassOf(tokens: Token[], table: RefusedClass[]): RefusedClass | undefined {
-  return [...table].sort((a, b) => b.words.length - a.words.length).find((r) => startsWith(tokens, r.words));
+  let best: RefusedClass | undefined;
+  for (const r of table) if (startsWith(tokens, r.words) && (!best || r.words.length > best.words.length)) best = r;
+  return best;
 }
 
 /** An identifier token's name: unquoted words are case-folded (lower-cased), quoted ones kept as written. */
