@@ -60,7 +60,9 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   try {
     opened ??= await openBackupFile(filePath, file);
     result.sizeBytes = opened.size;
-    const [sha, checked] = await Promise.all([sha256File(opened), readWholeBackup(opened, file, ctx)]);
+    // One read: the reader hashes the compressed bytes as it decompresses them.
+    const checked = await readWholeBackup(opened, file, ctx);
+    const sha = checked.fileSha256;
     full = checked.full;
     result.sha256 = sha;
     result.header = checked.header;
@@ -106,6 +108,8 @@ interface Checked {
   tables: Record<string, { rows: number; sha256: string }>;
   rowsTotal: number;
   full: BackupHeader;
+  /** SHA-256 of the compressed file. */
+  fileSha256: string;
 }
 
 async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext): Promise<Checked> {
@@ -130,6 +134,7 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
       tables: trailer.tables,
       rowsTotal: trailer.rowsTotal,
       full: h,
+      fileSha256: opened.fileSha256!,
     };
   } finally {
     await opened.close();
