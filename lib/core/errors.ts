@@ -11,7 +11,7 @@ export const ExitCode = {
   INTERNAL: 1,
   /** Wrong command-line usage. */
   USAGE: 2,
-  /** The backup file is corrupt, truncated, not ours or of an unsupported version. */
+  /** The backup file is corrupt, truncated, not ours, of an unsupported version, or holds SQL a restore must not run. */
   INVALID_BACKUP: 3,
   /** The database cannot be reached, or the URL is wrong. */
   DATABASE: 4,
@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'BACKUP_TRUNCATED'
   | 'BACKUP_NOT_OURS'
   | 'BACKUP_VERSION'
+  /** The backup holds SQL a restore must not run (edited outside prisma-guard). */
+  | 'BACKUP_UNSAFE_SQL'
   | 'BACKUP_NOT_FOUND'
   | 'PATH_OUTSIDE_BACKUP_DIR'
   | 'DATABASE_UNREACHABLE'
@@ -61,6 +63,7 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   BACKUP_TRUNCATED: ExitCode.INVALID_BACKUP,
   BACKUP_NOT_OURS: ExitCode.INVALID_BACKUP,
   BACKUP_VERSION: ExitCode.INVALID_BACKUP,
+  BACKUP_UNSAFE_SQL: ExitCode.INVALID_BACKUP,
   BACKUP_NOT_FOUND: ExitCode.NOT_FOUND,
   PATH_OUTSIDE_BACKUP_DIR: ExitCode.NOT_FOUND,
   DATABASE_UNREACHABLE: ExitCode.DATABASE,

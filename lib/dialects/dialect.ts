@@ -1,6 +1,7 @@
 import type { DbSchema, Queryable, TableSchema } from '../core/types.ts';
 import type { DatabaseTarget, DialectName } from '../core/url.ts';
 import type { DatabaseIdentity } from '../format/source.ts';
+import type { SqlRefusal } from './ddl-check.ts';
 
 /**
  * A row as stored in a backup line: a JSON array, one encoded value per column in schema order.
@@ -209,4 +210,14 @@ export interface Dialect {
   connect(target: DatabaseTarget, options?: { create?: boolean }): Promise<Connection>;
   /** Quotes an identifier for this dialect. */
   quote(identifier: string): string;
+  /**
+   * The backup SQL check (added for issue 12, "a backup file is untrusted input"): classifies every
+   * statement of a backup header's `schema.ddl` / `schema.postDdl` (and the SQL-bearing fields:
+   * index and foreign-key definitions, column defaults, sequence values) against the statement
+   * classes this dialect's introspector produces. Returns the first refusal, or null when a restore
+   * may run them. Pure: no connection. Each dialect folder holds it as `<dialect>-ddl-check.ts`.
+   * `partial`: the backup holds only some tables (its DDL still creates all of them), so statements
+   * may name tables the header does not list; never set it for a full restore, which runs the DDL.
+   */
+  checkBackupSql(schema: DbSchema, options?: { partial?: boolean }): SqlRefusal | null;
 }

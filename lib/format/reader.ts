@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
@@ -24,8 +26,10 @@ const OPEN_BRACKET = 0x5b;
  * row) works through them, they would outlive the young generation and pile up as old-space
  * garbage until a full collection (about 60 MB more peak memory in a 4M-row SQLite restore).
  */
-async function* gunzipChunks(filePath: string, displayName: string): AsyncGenerator<Buffer> {
-  const stream = createReadStream(filePath, { highWaterMark: 1 << 16 }).pipe(zlib.createGunzip({ chunkSize: 1 << 18 }));
+async function* gunzipChunks(file: BackupFile, displayName: string, onCompressed?: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  const raw = file.stream();
+  if (onCompressed) raw.on('data', onCompressed);
+  const stream = raw.pipe(zlib.createGunzip({ chunkSize: 1 << 18 }));
   const ring = [Buffer.alloc(0), Buffer.alloc(0)];
   let turn = 0;
   try {
@@ -40,6 +44,7 @@ async function* gunzipChunks(filePath: string, displayName: string): AsyncGenera
     throw classifyGzipError(e, displayName);
   } finally {
     stream.destroy();
+    raw.destroy();
   }
 }
 
@@ -170,6 +175,77 @@ function classifyGzipError(e: unknown, name: string): GuardError {
   return new GuardError('BACKUP_CORRUPT', `${name} is corrupt: ${msg}.`, { hint: 'The compressed data is damaged; use another backup (`prisma-guard list`).', cause: e });
 }
 
+/**
+ * A backup file opened once (added for issue 12, open-once restores). Every read goes through this
+ * one handle, by position, so whatever happens to the path afterwards (a file renamed over it, a
+ * symlink swapped in) cannot change the bytes that are read: a restore that checked these bytes
+ * loads these bytes.
+ */
+export interface BackupFile {
+  /** The path it was opened at (for messages and the manifest beside it). */
+  readonly path: string;
+  readonly displayName: string;
+  /** Size when opened (fstat). */
+  readonly size: number;
+  /** A stream of the file's bytes from `start` (positional reads: streams do not disturb each other). */
+  stream(start?: number): Readable;
+  close(): Promise<void>;
+}
+
+/**
+ * The file's bytes from `start`, read by position (pread) through `handle`. Not
+ * handle.createReadStream: destroying such a stream closes the handle even with autoClose off.
+ */
+function positionalStream(handle: FileHandle, start: number, chunkBytes = 1 << 16): Readable {
+  let position = start;
+  return new Readable({
+    highWaterMark: chunkBytes,
+    read() {
+      const buffer = Buffer.allocUnsafe(chunkBytes);
+      handle.read(buffer, 0, chunkBytes, position).then(
+        ({ bytesRead }) => {
+          position += bytesRead;
+          this.push(bytesRead > 0 ? buffer.subarray(0, bytesRead) : null);
+        },
+        (e: unknown) => this.destroy(e as Error),
+      );
+    },
+  });
+}
+
+/**
+ * Opens a backup file for reading once. Refuses anything that is not a regular file: the last path
+ * component is not followed if it is a symlink (O_NOFOLLOW), FIFOs and devices are opened without
+ * blocking (O_NONBLOCK) and refused after fstat, so naming one never hangs.
+ */
+export async function openBackupFile(filePath: string, displayName = filePath): Promise<BackupFile> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(filePath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0) | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') {
+      throw new GuardError('BACKUP_NOT_FOUND', `${displayName} is a symbolic link; prisma-guard only reads backups that are regular files.`, { hint: 'Copy the backup itself into the backup folder.', cause: e });
+    }
+    throw classifyGzipError(e, displayName);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new GuardError('BACKUP_NOT_FOUND', `${displayName} is not a regular file.`, { hint: 'Pass a backup file.' });
+    if (st.size === 0) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is empty (0 bytes).`, { hint: 'Use another backup (`prisma-guard list`).' });
+    return {
+      path: filePath,
+      displayName,
+      size: st.size,
+      stream: (start = 0) => positionalStream(handle, start),
+      close: () => handle.close(),
+    };
+  } catch (e) {
+    await handle.close().catch(() => {});
+    throw e;
+  }
+}
+
 /** A run of row lines as the reader hands it out (the bytes are a view into a decompressed chunk). */
 type BufferRun = RowLines & { bytes: Buffer };
 
@@ -197,20 +273,54 @@ export interface OpenedBackup {
   sections(): AsyncGenerator<BackupSection>;
   /** Set once sections() finished and everything checked out. */
   trailer?: TrailerLine;
+  /**
+   * Set with `trailer`: the SHA-256 of the compressed file's bytes exactly as this reader read them
+   * (to the last byte), for comparing with the checksum a restore checked before it began.
+   */
+  fileSha256?: string;
   close(): Promise<void>;
 }
 
-/** Reads and validates the header, then exposes the rest as a checked stream. */
-export async function openBackup(filePath: string, displayName = filePath): Promise<OpenedBackup> {
+/**
+ * Reads and validates the header, then exposes the rest as a checked stream. `source` is a path
+ * (opened here, closed by close()) or a BackupFile the caller opened and closes itself: every
+ * section, header and trailer then comes from that handle's bytes.
+ */
+export async function openBackup(source: string | BackupFile, displayName = typeof source === 'string' ? source : source.displayName): Promise<OpenedBackup> {
+  const file = typeof source === 'string' ? await openBackupFile(source, displayName) : source;
+  const ownsFile = typeof source === 'string';
+  const fileHash = createHash('sha256');
+  const lines = new LineSource(gunzipChunks(file, displayName, (chunk) => fileHash.update(chunk)), displayName);
+  let closed = false;
+  const source_: Lines = {
+    line: () => lines.line(),
+    rowRun: () => lines.rowRun(),
+    get lineNo() {
+      return lines.lineNo;
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await lines.close();
+      if (ownsFile) await file.close();
+    },
+  };
   try {
-    const st = await fs.stat(filePath);
-    if (!st.isFile()) throw new GuardError('BACKUP_NOT_FOUND', `${displayName} is not a file.`, { hint: 'Pass a backup file.' });
-    if (st.size === 0) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is empty (0 bytes).`, { hint: 'Use another backup (`prisma-guard list`).' });
+    return await readOpened(source_, displayName, () => fileHash.digest('hex'));
   } catch (e) {
-    if (e instanceof GuardError) throw e;
-    throw classifyGzipError(e, displayName);
+    await source_.close().catch(() => {});
+    throw e;
   }
-  const source = new LineSource(gunzipChunks(filePath, displayName), displayName);
+}
+
+interface Lines {
+  line(): Promise<Buffer | undefined>;
+  rowRun(): Promise<{ bytes: Buffer; rows: number; firstLine: number } | undefined>;
+  readonly lineNo: number;
+  close(): Promise<void>;
+}
+
+async function readOpened(source: Lines, displayName: string, fileDigest: () => string): Promise<OpenedBackup> {
   const whole = createHash('sha256');
   const firstBytes = await source.line();
   if (firstBytes === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} holds no data.`, { hint: 'Use another backup.' });
@@ -281,6 +391,7 @@ export async function openBackup(filePath: string, displayName = filePath): Prom
           const extra = await source.line();
           if (extra !== undefined) throw corrupt(`data follows the trailer (line ${source.lineNo})`);
           opened.trailer = trailer;
+          opened.fileSha256 = fileDigest();
           return;
         }
         if (obj?.type !== 'table' || typeof obj.name !== 'string') throw corrupt(`line ${source.lineNo} should start a table or be the trailer`);

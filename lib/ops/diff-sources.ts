@@ -5,7 +5,7 @@ import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect
 import { connect } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { manifestFileName } from '../format/naming.ts';
-import { openBackup, type BackupSection, type OpenedBackup } from '../format/reader.ts';
+import { openBackup, type BackupFile, type BackupSection, type OpenedBackup } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { diffSides, type DiffOptions, type DiffReport, type DiffSide } from './diff.ts';
@@ -24,7 +24,8 @@ export class BackupFileSide {
   private readonly order: string[];
 
   private constructor(
-    readonly filePath: string,
+    /** A path, or a BackupFile opened once by the caller (a restore reads everything through it). */
+    readonly filePath: string | BackupFile,
     readonly file: string,
     readonly header: BackupHeader,
     private readonly counts: Record<string, number> | null,
@@ -32,12 +33,12 @@ export class BackupFileSide {
     this.order = header.schema.tables.map((t) => t.name);
   }
 
-  static async open(filePath: string, file: string): Promise<BackupFileSide> {
+  static async open(filePath: string | BackupFile, file: string): Promise<BackupFileSide> {
     const first = await openBackup(filePath, file);
     await first.close();
     let counts: Record<string, number> | null = null;
     try {
-      const m = await readManifest(path.join(path.dirname(filePath), manifestFileName(file)));
+      const m = await readManifest(path.join(path.dirname(typeof filePath === 'string' ? filePath : filePath.path), manifestFileName(file)));
       counts = Object.fromEntries(Object.entries(m.tables).map(([k, v]) => [k, v.rows]));
     } catch {
       // no manifest: counts are only a sizing hint for the fallback
@@ -172,7 +173,7 @@ export interface RowChanges {
  * The diff engine applied to a restore plan: compares `tables` of the backup (as it would be loaded)
  * with the live rows, inside one snapshot on `conn`.
  */
-export async function restoreRowChanges(conn: Connection, filePath: string, file: string, tables: string[]): Promise<Record<string, RowChanges>> {
+export async function restoreRowChanges(conn: Connection, filePath: string | BackupFile, file: string, tables: string[]): Promise<Record<string, RowChanges>> {
   const left = await BackupFileSide.open(filePath, file);
   try {
     return await conn.snapshot(async (reader) => {

@@ -1,9 +1,9 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, TableSchema } from '../core/types.ts';
 import type { Connection, LoadReceipt, LoadResult } from '../dialects/dialect.ts';
-import { connect } from '../dialects/index.ts';
+import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
-import { openBackup } from '../format/reader.ts';
+import { openBackup, openBackupFile, type BackupFile, type BackupSection } from '../format/reader.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
@@ -13,14 +13,14 @@ export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
 import { readManifest } from './store.ts';
-import { resolveGiven } from './select.ts';
+import { resolveGiven, type LatestChoice } from './select.ts';
 import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
 import type { SkippedBackup } from '../policy/selection.ts';
-import { sha256File, verifyBackup } from './verify.ts';
+import { isPartialBackup, sha256File, verifyBackup } from './verify.ts';
 import { manifestFileName } from '../format/naming.ts';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 
 export type RestoreMode = 'data' | 'full';
 
@@ -73,6 +73,7 @@ export interface RestorePlan {
    * allowed because it was named, and the plan says so loudly.
    */
   otherDatabase?: { backup: string; target: string; why: string };
+
   target: string;
   mode: RestoreMode;
   tables: TablePlan[];
@@ -176,34 +177,49 @@ export function foreignKeyNeighbours(schema: DbSchema, chosen: string[]): { tabl
 /**
  * Restores a backup: checks it, plans, asks, takes a safety backup, loads everything in one
  * transaction, then proves the live data equals the backup.
+ *
+ * The file is opened once, before anything else, and every read (the check, the header, the
+ * dry run, the load, the merge proof) goes through that handle by position: a file renamed over
+ * the path meanwhile is never read. As a second guard, the SHA-256 of the compressed bytes the
+ * load read is compared with the checked one before COMMIT.
  */
 export async function restore(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true });
+  const backupFile = await openBackupFile(filePath, file);
+  try {
+    return await restoreFrom(ctx, options, backupFile, file, started, latest);
+  } finally {
+    await backupFile.close();
+  }
+}
+
+async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile: BackupFile, file: string, started: number, latest: LatestChoice | undefined): Promise<RestoreResult> {
   // The file check (its SHA-256 against a verified manifest, else a full verify) runs while the header
   // is read and the target inspected, which only read. Its error comes before any other, and before
   // anything is created or changed.
-  const checked = checkBeforeRestore(ctx, filePath, file);
+  const checked = checkBeforeRestore(ctx, backupFile, file);
   checked.catch(() => {}); // awaited below
   const checkFirst = async (e: unknown): Promise<never> => {
     await checked;
     throw e;
   };
-  const [header, tableRows] = await (async () => {
-    const first = await openBackup(filePath, file);
+  const header = await (async () => {
+    const first = await openBackup(backupFile, file);
     await first.close();
     if (first.header.dialect !== ctx.target.dialect) {
       throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${first.header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
     }
-    return [first.header, await tableRowCounts(ctx, filePath, file)] as const;
+    // Whatever the manifest says: the header's SQL is checked before any connection is made. A full
+    // restore runs the DDL, so it must name exactly the header's objects (never "partial").
+    // A schema-only or partial backup's scope decides what a restore may do (checkScope) before its SQL is judged.
+    checkScope(first.header, options.mode ?? (first.header.scope.type === 'schema-only' ? 'full' : 'data'), file);
+    const refusal = (await dialectFor(first.header.dialect)).checkBackupSql(first.header.schema, { partial: options.mode !== 'full' && isPartialBackup(first.header) });
+    if (refusal) throw refusal.toError(file);
+    return first.header;
   })().catch(checkFirst);
   // A schema-only backup has no rows to put back: by default it recreates the empty schema.
-  const mode = options.mode ?? (header.scope.type === 'schema-only' ? 'full' : 'data');
-  try {
-    checkScope(header, mode, file);
-  } catch (e) {
-    await checkFirst(e);
-  }
+  const mode: RestoreMode = options.mode ?? (header.scope.type === 'schema-only' ? 'full' : 'data');
   const held = options.connection;
   const conn =
     held ??
@@ -216,20 +232,19 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
     const lock = held ? { release: async () => {} } : await conn.lock(OPERATION_LOCK, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS).catch(checkFirst);
     try {
       const liveIdentity = await conn.identity().catch(checkFirst);
-      const plan = await (async () => {
-        const live = await conn.introspect();
-        const liveCounts = await countRows(conn, live);
-        const liveMigrations = await readLiveMigrations(conn, live);
-        const hasData = live.tables.length > 0;
-        return planRestore({ header, tableRows, file, target: ctx.target.display, live, liveCounts, liveMigrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && hasData });
+      const live = await (async () => {
+        const schema = await conn.introspect();
+        return { schema, counts: await countRows(conn, schema), migrations: await readLiveMigrations(conn, schema) };
       })().catch(checkFirst);
+      const { tableRows, sha256: checkedSha256 } = await checked;
+      await pauseForTest('after-check');
+      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0 });
       if (latest) plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
       const other = otherDatabase(header.source, liveIdentity, targetLocation(ctx.target));
       if (other) {
         plan.otherDatabase = other;
         ctx.reporter.warn(`${file} is a backup of ANOTHER database: ${other.backup}. It will replace the data of ${other.target} (${other.why}).`);
       }
-      await checked;
       const wantSafety = plan.safetyBackup;
       const merge = options.merge ?? header.kind === 'pre-delete';
       if (merge) {
@@ -260,8 +275,9 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           }
         }
       }
+      await pauseForTest('after-plan');
       if (options.dryRun) {
-        const changes = await restoreRowChanges(conn, filePath, file, plan.tables.map((t) => t.name));
+        const changes = await restoreRowChanges(conn, backupFile, file, plan.tables.map((t) => t.name));
         for (const t of plan.tables) t.rows = changes[t.name];
         return { plan, executed: false, durationMs: Date.now() - started };
       }
@@ -283,8 +299,9 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
         phasesMs.safetyBackup = Date.now() - phaseStart;
         phaseStart = Date.now();
       }
+      await pauseForTest('after-safety-backup');
       const tables = plan.tables.map((t) => t.name);
-      const opened = await openBackup(filePath, file);
+      const opened = await openBackup(backupFile, file);
       let expected: Record<string, { rows: number; sha256: string }>;
       let loaded: LoadResult;
       try {
@@ -293,8 +310,16 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
           schema: header.schema,
           tables,
           keepExisting: merge,
-          data: opened.sections(), // a BackupSection is a TableData (rows, and lines for loaders that read bytes)
+          data: pausingAfterFirstSection(opened.sections()), // a BackupSection is a TableData (rows, and lines for loaders that read bytes)
           onProgress: (table, rows) => ctx.reporter.progress(`restore ${table}`, rows, tableRows[table]),
+          // The loader has read the file to its last byte by now: those must be the bytes checked.
+          beforeCommit: async () => {
+            if (opened.fileSha256 !== checkedSha256) {
+              throw new GuardError('BACKUP_CORRUPT', `${file} changed while it was being restored: the bytes loaded are not the bytes checked. Nothing was committed.`, {
+                hint: 'Make sure nothing writes to the backup folder during a restore, then run the restore again.',
+              });
+            }
+          },
         });
         // The loader read the whole file, trailer included, before committing.
         expected = opened.trailer!.tables;
@@ -323,7 +348,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
       }
       if (merge) {
         // The live tables hold more than the backup: prove instead that every backup row is there, unchanged.
-        const changes = await restoreRowChanges(conn, filePath, file, tables);
+        const changes = await restoreRowChanges(conn, backupFile, file, tables);
         proof.matches = true;
         for (const name of tables) {
           const c = changes[name];
@@ -355,33 +380,59 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
   }
 }
 
-/** A verified manifest whose checksum matches lets us skip the deep pre-check (the load re-checks everything while streaming and rolls back on any mismatch). */
-async function checkBeforeRestore(ctx: OpsContext, filePath: string, file: string): Promise<void> {
+/**
+ * Checks the opened file before anything changes and returns what the rest of the restore relies
+ * on: the SHA-256 of its bytes (compared again before COMMIT) and its tables' row counts. A
+ * verified manifest whose checksum matches these bytes lets us skip the deep check (the load
+ * re-checks every table checksum and the trailer while streaming and rolls back on any mismatch).
+ */
+async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file: string): Promise<{ sha256: string; tableRows: Record<string, number> }> {
+  const rowsOf = (tables: Record<string, { rows: number }>) => Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, v.rows]));
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
-  if (ctx.keys?.trusted) await requireTrusted(ctx, filePath, file, await sha256File(filePath));
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
+  if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256File(backupFile));
+  const mPath = path.join(path.dirname(backupFile.path), manifestFileName(file));
   if (existsSync(mPath)) {
     try {
       const m = await readManifest(mPath);
-      if (m.verification?.ok && m.sha256 === (await sha256File(filePath))) return;
+      if (m.verification?.ok) {
+        const sha256 = await sha256File(backupFile);
+        if (m.sha256 === sha256) return { sha256, tableRows: rowsOf(m.tables) };
+      }
     } catch {
       // fall through to the full check
     }
   }
-  const v = await verifyBackup(ctx, filePath);
+  const v = await verifyBackup(ctx, backupFile.path, { file: backupFile });
   if (!v.ok) {
     throw new GuardError(v.error!.code, `Refusing to restore: ${v.error!.message}`, { hint: v.error!.hint ?? 'Use another backup (`prisma-guard list`).' });
   }
+  return { sha256: v.sha256, tableRows: rowsOf(v.tables ?? {}) };
 }
 
-async function tableRowCounts(ctx: OpsContext, filePath: string, file: string): Promise<Record<string, number>> {
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
-  try {
-    const m = await readManifest(mPath);
-    return Object.fromEntries(Object.entries(m.tables).map(([k, v]) => [k, v.rows]));
-  } catch {
-    const v = await verifyBackup(ctx, filePath, { record: false });
-    return Object.fromEntries(Object.entries(v.tables ?? {}).map(([k, t]) => [k, t.rows]));
+/** The phases at which PRISMA_GUARD_TEST_PAUSE can hold a restore (test-only). */
+export type RestorePhase = 'after-check' | 'after-plan' | 'after-safety-backup' | 'mid-load';
+
+/**
+ * TEST-ONLY hook (tests/reliability/swap.test.ts): with PRISMA_GUARD_TEST_PAUSE=<phase>:<file> a
+ * restore that reaches <phase> writes `<file>.reached` and waits while <file> exists, so a test can
+ * act at an exact phase boundary (swap the backup file) and then let it go on by deleting <file>.
+ * Unset (always, outside the test suite), it costs one environment lookup.
+ */
+async function pauseForTest(phase: RestorePhase): Promise<void> {
+  const spec = process.env.PRISMA_GUARD_TEST_PAUSE;
+  if (!spec || !spec.startsWith(phase + ':')) return;
+  const file = spec.slice(phase.length + 1);
+  if (!existsSync(file)) return;
+  await fs.writeFile(file + '.reached', phase);
+  while (existsSync(file)) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The sections, pausing for the test hook once the first table has been loaded (mid-load). */
+async function* pausingAfterFirstSection(sections: AsyncGenerator<BackupSection>): AsyncGenerator<BackupSection> {
+  let n = 0;
+  for await (const section of sections) {
+    if (n++ === 1) await pauseForTest('mid-load');
+    yield section;
   }
 }
 

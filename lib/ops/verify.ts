@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, promises as fs } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { checkRowLines, openBackup } from '../format/reader.ts';
+import { dialectFor } from '../dialects/index.ts';
+import { checkRowLines, openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
@@ -32,23 +33,25 @@ export interface VerifyResult {
   durationMs: number;
 }
 
-/** SHA-256 of a file's bytes (the compressed backup, compared with the manifest). */
-export async function sha256File(filePath: string): Promise<string> {
+/** SHA-256 of a file's bytes (the compressed backup, compared with the manifest): a path, or an opened BackupFile read by position. */
+export async function sha256File(source: string | BackupFile): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(filePath, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source.stream(0);
+  for await (const chunk of stream) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
 /**
  * Checks a backup end to end: gzip stream, header JSON Schema, every table's row count and
- * checksum, the trailer, and agreement with the manifest. Records the result in the manifest
- * (rebuilding a missing one from a backup that checks out).
+ * checksum, the trailer, agreement with the manifest, and that its SQL is of the kinds backups
+ * store (Dialect.checkBackupSql: a file edited to run other SQL fails with BACKUP_UNSAFE_SQL).
+ * Records the result in the manifest (rebuilding a missing one from a backup that checks out).
+ * `file`: an already opened backup (a restore's one handle); it is read by position, not closed.
  */
-export async function verifyBackup(ctx: OpsContext, given: string, options: { record?: boolean } = {}): Promise<VerifyResult> {
+export async function verifyBackup(ctx: OpsContext, given: string, options: { record?: boolean; file?: BackupFile } = {}): Promise<VerifyResult> {
   const started = Date.now();
-  const { path: filePath, file } = await resolveGiven(ctx, given);
-  const st = await fs.stat(filePath);
-  const result: VerifyResult = { ok: false, file, path: filePath, sizeBytes: st.size, sha256: '', manifest: 'missing', durationMs: 0 };
+  const { path: filePath, file } = options.file ? { path: options.file.path, file: path.basename(options.file.path) } : await resolveGiven(ctx, given);
+  const result: VerifyResult = { ok: false, file, path: filePath, sizeBytes: options.file?.size ?? 0, sha256: '', manifest: 'missing', durationMs: 0 };
   let manifest: BackupManifest | null = null;
   const mPath = path.join(path.dirname(filePath), manifestFileName(file));
   if (parseBackupFileName(file) && existsSync(mPath)) {
@@ -59,8 +62,15 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
       result.manifest = 'invalid';
     }
   }
+  let opened: BackupFile | undefined = options.file;
+  let full: BackupHeader | undefined;
   try {
-    const [sha, checked] = await Promise.all([sha256File(filePath), readWholeBackup(filePath, file, ctx)]);
+    opened ??= await openBackupFile(filePath, file);
+    result.sizeBytes = opened.size;
+    // One read: the reader hashes the compressed bytes as it decompresses them.
+    const checked = await readWholeBackup(opened, file, ctx);
+    const sha = checked.fileSha256;
+    full = checked.full;
     result.sha256 = sha;
     result.header = checked.header;
     result.tables = checked.tables;
@@ -75,6 +85,9 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
         });
       }
     }
+    // Last: a file that is not intact is reported as such, whatever SQL it holds.
+    const refusal = (await dialectFor(checked.full.dialect)).checkBackupSql(checked.full.schema, { partial: isPartialBackup(checked.full) });
+    if (refusal) throw refusal.toError(file);
     // With BACKUP_VERIFY_KEY set, a backup must also be signed by a trusted key, over these bytes.
     const state = trustOf(ctx, manifest);
     result.signature = state ?? 'not-checked';
@@ -84,10 +97,23 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   } catch (e) {
     const err = isGuardError(e) ? e : new GuardError('BACKUP_CORRUPT', `${file} cannot be read: ${messageOf(e)}.`, { cause: e });
     result.error = { code: err.code, message: err.message, hint: err.hint };
+  } finally {
+    if (opened && !options.file) await opened.close();
   }
   result.durationMs = Date.now() - started;
-  if (options.record !== false) await record(ctx, result, manifest, filePath);
+  if (options.record !== false) await record(ctx, result, manifest, filePath, full);
   return result;
+}
+
+/**
+ * Whether a backup holds only some tables (its DDL still creates every table, so the SQL check lets
+ * it name tables the header does not list; a full restore, which runs that DDL, never treats a
+ * backup as partial). Format 2 headers say so in `scope`; before that only backup-before-delete
+ * backups (reason `pre-delete-*`, see PRE_DELETE_REASON_PREFIX in restore.ts) were partial.
+ */
+export function isPartialBackup(header: BackupHeader): boolean {
+  const scope = (header as { scope?: { type?: string } }).scope;
+  return scope?.type === 'tables' || header.reason.startsWith('pre-delete-');
 }
 
 interface Checked {
@@ -96,10 +122,12 @@ interface Checked {
   rowsTotal: number;
   contentSha256: string;
   full: BackupHeader;
+  /** SHA-256 of the compressed file. */
+  fileSha256: string;
 }
 
-async function readWholeBackup(filePath: string, file: string, ctx: OpsContext): Promise<Checked> {
-  const opened = await openBackup(filePath, file);
+async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext): Promise<Checked> {
+  const opened = await openBackup(source, file);
   try {
     const h = opened.header;
     const total = Object.keys(h.schema.tables).length;
@@ -121,6 +149,7 @@ async function readWholeBackup(filePath: string, file: string, ctx: OpsContext):
       rowsTotal: trailer.rowsTotal,
       contentSha256: trailer.sha256,
       full: h,
+      fileSha256: opened.fileSha256!,
     };
   } finally {
     await opened.close();
@@ -131,7 +160,7 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string): Promise<void> {
+async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
   if (!parseBackupFileName(result.file) || path.dirname(filePath) !== path.resolve(ctx.backupDir)) return;
   // Not trusted is not corrupt: the manifest keeps its verdict on the bytes.
@@ -142,10 +171,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
       await writeManifest(ctx.backupDir, { ...manifest, verification });
     } else if (manifest && result.manifest === 'mismatch') {
       await writeManifest(ctx.backupDir, { ...manifest, verification });
-    } else if (!manifest && result.ok && result.header && result.tables) {
-      const opened = await openBackup(filePath, result.file);
-      const h = opened.header;
-      await opened.close();
+    } else if (!manifest && result.ok && result.header && result.tables && h) {
       const applied = h.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null);
       const rebuilt: BackupManifest = {
         format: MANIFEST_FORMAT,

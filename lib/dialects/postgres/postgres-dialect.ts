@@ -4,6 +4,7 @@ import type { DbSchema } from '../../core/types.ts';
 import { redactSecrets, type DatabaseTarget } from '../../core/url.ts';
 import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotReader } from '../dialect.ts';
 import { postgresIdentity } from './postgres-identity.ts';
+import { checkPostgresBackupSql } from './postgres-ddl-check.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { runSnapshot } from './postgres-dump.ts';
 import { loadPostgres } from './postgres-load.ts';
@@ -38,6 +39,8 @@ const SESSION_SETTINGS = [
   `SET extra_float_digits = 3`,
   `SET bytea_output = 'hex'`,
   `SET client_encoding = 'UTF8'`,
+  // Backup DDL is checked by a tokenizer that reads '...' literals this way (postgres-ddl-check.ts).
+  `SET standard_conforming_strings = on`,
 ];
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -382,4 +385,5 @@ export const postgresDialect: Dialect = {
   capabilities: { transactionalDdl: true, advisoryLocks: true, scalarLists: true },
   connect: connectPostgres,
   quote: quoteIdent,
+  checkBackupSql: checkPostgresBackupSql,
 };

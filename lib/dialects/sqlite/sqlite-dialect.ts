@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { GuardError, messageOf } from '../../core/errors.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
 import type { Connection, Dialect, Lock, SnapshotReader } from '../dialect.ts';
+import { checkSqliteBackupSql } from './sqlite-ddl-check.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
 import { sqliteSnapshot } from './sqlite-dump.ts';
 import { loadSqlite } from './sqlite-load.ts';
@@ -14,6 +15,7 @@ export const sqliteDialect: Dialect = {
   name: 'sqlite',
   capabilities: { transactionalDdl: true, advisoryLocks: false, scalarLists: false },
   quote: quoteSqlite,
+  checkBackupSql: checkSqliteBackupSql,
   async connect(target: DatabaseTarget, options: { create?: boolean } = {}): Promise<Connection> {
     const file = target.file!;
     if (!options.create && !existsSync(file)) {
