@@ -234,7 +234,10 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
     // A verified, pinned snapshot before anything changes (a database this run created holds nothing to keep).
     const first = plan.pending[0];
     const last = plan.pending[plan.pending.length - 1];
-    const pre = created ? null : await snapshot(`pre-migration-${first}`, true);
+    // An existing database with no tables has nothing to lose either (backup refuses it: NOTHING_TO_BACK_UP).
+    const empty = !created && live.tables.length === 0;
+    if (empty) warnings.push(`The database ${ctx.target.display} has no tables yet: nothing to lose, so there is no pre-migration backup.`);
+    const pre = created || empty ? null : await snapshot(`pre-migration-${first}`, true);
     const preHeader = pre ? await readHeader(pre.path) : null;
     // What the database looked like before the deploy: the snapshot's schema, or (created) the empty live one.
     const preSchema = preHeader?.schema ?? live;
