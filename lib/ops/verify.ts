@@ -5,7 +5,9 @@ import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { checkRowLines, openBackup } from '../format/reader.ts';
+import { checkCanonicalRun } from '../dialects/dialect.ts';
+import { dialectFor } from '../dialects/index.ts';
+import { openBackup } from '../format/reader.ts';
 import type { OpsContext } from './context.ts';
 import { readManifest, resolveBackup, writeManifest } from './store.ts';
 
@@ -89,12 +91,15 @@ async function readWholeBackup(filePath: string, file: string, ctx: OpsContext):
   try {
     const h = opened.header;
     const total = Object.keys(h.schema.tables).length;
+    const dialect = await dialectFor(h.dialect);
     let n = 0;
     for await (const section of opened.sections()) {
       let rows = 0;
-      const width = section.table.columns.length;
+      // The same canonical check as the restore's load: a row the dumper could not have written
+      // would load, commit and then fail the restore's proof.
+      const rules = dialect.canonicalRules(section.table);
       for await (const run of section.lines) {
-        checkRowLines(run, width);
+        checkCanonicalRun(run, rules);
         rows += run.rows;
         ctx.reporter.progress(`verify ${section.table.name} (${n + 1}/${total})`, rows);
       }
