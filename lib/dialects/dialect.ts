@@ -138,6 +138,8 @@ export const PLAIN_INT = 4;
 export const PLAIN_STRING = 8;
 /** A string without escapes whose first character is not a space, sign, dot or digit (or that is empty). */
 export const PLAIN_WORD = 16;
+/** A string without escapes that CanonicalRules.plainText accepts. */
+export const PLAIN_TEXT = 32;
 
 /**
  * What a dialect's dumper writes into a table's row lines, for the canonical check
@@ -153,6 +155,8 @@ export interface CanonicalRules {
   readonly plain: Uint8Array;
   /** Per column, the most digits a PLAIN_INT token may have. */
   readonly intDigits: Uint8Array;
+  /** For PLAIN_TEXT columns: whether the raw text of a string without escapes is canonical. */
+  plainText?(index: number, text: string): boolean;
   /**
    * Why `value` (parsed from a line already known to be exactly JSON.stringify of its row) is not
    * what the dumper writes for column `index`, or null when it is. Must agree with `plain`.
@@ -259,15 +263,17 @@ function isPlainCanonical(b: Buffer, start: number, end: number, rules: Canonica
     const c = b[i];
     if (c === 0x22) {
       if ((allowed & PLAIN_STRING) === 0) {
-        if ((allowed & PLAIN_WORD) === 0) return false;
+        if ((allowed & (PLAIN_WORD | PLAIN_TEXT)) === 0) return false;
         const f = b[i + 1];
-        if (f === 0x20 || f === 0x2b || f === 0x2d || f === 0x2e || (f >= 0x30 && f <= 0x39)) return false;
+        if ((allowed & PLAIN_WORD) !== 0 && (f === 0x20 || f === 0x2b || f === 0x2d || f === 0x2e || (f >= 0x30 && f <= 0x39))) return false;
       }
+      const from = i + 1;
       for (i++; i < end; i++) {
         const x = b[i];
         if (x === 0x22 || x === 0x5c || x < 0x20) break;
       }
       if (b[i] !== 0x22) return false;
+      if ((allowed & PLAIN_TEXT) !== 0 && !rules.plainText!(col, b.toString('latin1', from, i))) return false;
       i++;
     } else if (c === 0x6e) {
       if ((allowed & PLAIN_NULL) === 0 || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return false;

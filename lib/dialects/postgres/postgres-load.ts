@@ -295,7 +295,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
           throw new RowError(table.name, count, `the row has ${Array.isArray(row) ? row.length : 'no'} values, the table has ${width} columns`);
         }
         const why = canonicalRowError(row, rules);
-        if (why) throw new GuardError('BACKUP_CORRUPT', `Row ${count} of table "${table.name}" ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
+        if (why) throw new GuardError('BACKUP_CORRUPT', `The backup's table "${table.name}", row ${count}, ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
         chunk += valueErrors(() => encodeCopyRow(row, include, columnName, count));
       }
       sent?.update(Buffer.from(chunk, 'utf8'));

@@ -1,21 +1,29 @@
-import type { TableSchema } from '../../core/types.ts';
-import { PLAIN_BOOLEAN, PLAIN_INT, PLAIN_NULL, PLAIN_STRING, hasLoneSurrogate, type CanonicalRules } from '../dialect.ts';
+import type { ColumnSchema, TableSchema } from '../../core/types.ts';
+import { hasLoneSurrogate, PLAIN_BOOLEAN, PLAIN_INT, PLAIN_NULL, PLAIN_STRING, PLAIN_TEXT, type CanonicalRules } from '../dialect.ts';
 
 /**
  * The canonical check of PostgreSQL rows (CanonicalRules), after what the dumper writes
  * (postgres-dump.ts decoderFor, postgres-copy-text.ts CopyToJsonLines): int2/int4 columns hold
- * JSON integers in their range, boolean columns true/false, every other column a string (the text
- * PostgreSQL prints, which never holds a NUL or a lone surrogate), and null only where the column
- * is nullable. The text of the other types is not checked here (a `012` in a bigint column is a
- * string the server reads as 12); the loader's checksum and the server's own parsing cover those.
+ * JSON integers in their range, boolean columns true/false, every other column a string, and null
+ * only where the column is nullable. A string is the text PostgreSQL prints for the value, so it
+ * never holds a NUL or a lone surrogate, and for the types whose printed form is simple to state it
+ * must be that form: bigint (canonical digits in range), numeric (its digits, with exactly the
+ * column's scale when it has one), uuid (lower-case), bytea (`\x` and lower-case hex) and jsonb
+ * (keys sorted and de-duplicated, `, ` and `: ` separators, numbers as numeric prints them), since
+ * PostgreSQL would store `012`, `{"a":1}` or an upper-case uuid and print them back differently.
+ * The text of other types (timestamps, arrays, floats, enums...) is passed on as it is: the server
+ * refuses what it cannot read (the load rolls back), and the restore's proof compares the rest.
  */
 export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
   const n = table.columns.length;
   const plain = new Uint8Array(n);
   const intDigits = new Uint8Array(n);
   const ranges: ([number, number] | null)[] = [];
+  const texts: (TextForm | null)[] = [];
   table.columns.forEach((c, i) => {
     let bits = c.nullable ? PLAIN_NULL : 0;
+    const form = textForm(c);
+    texts.push(form);
     if (c.kind === 'int') {
       const small = /^(smallint|int2)$/i.test(c.type.trim());
       ranges.push(small ? [-32768, 32767] : [-2147483648, 2147483647]);
@@ -23,7 +31,9 @@ export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
       intDigits[i] = small ? 4 : 9; // always in range on the fast path; longer ones get the range check
     } else {
       ranges.push(null);
-      bits |= c.kind === 'boolean' ? PLAIN_BOOLEAN : PLAIN_STRING;
+      if (c.kind === 'boolean') bits |= PLAIN_BOOLEAN;
+      else if (!form) bits |= PLAIN_STRING;
+      else if (form.plain) bits |= PLAIN_TEXT;
     }
     plain[i] = bits;
   });
@@ -31,6 +41,7 @@ export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
     columns: table.columns.map((c) => c.name),
     plain,
     intDigits,
+    plainText: (i, text) => texts[i]!.plain!(text),
     valueError(v, i) {
       const column = table.columns[i];
       if (v === null) return column.nullable ? null : 'is null, but the column is NOT NULL';
@@ -44,7 +55,199 @@ export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
       if (typeof v !== 'string') return `is ${JSON.stringify(v)}, but the backup writes ${column.type} values as strings`;
       if (v.includes('\u0000')) return 'is a string with a NUL character, which PostgreSQL text cannot hold';
       if (hasLoneSurrogate(v)) return 'is a string with a lone surrogate (not valid Unicode)';
-      return null;
+      const form = texts[i];
+      return form ? form.error(v) : null;
     },
   };
+}
+
+interface TextForm {
+  /** Why `text` is not how PostgreSQL prints a value of the type, or null. */
+  error(text: string): string | null;
+  /** The same decision for a string without JSON escapes, given as its raw text (the fast path). */
+  plain?: (text: string) => boolean;
+}
+
+const DIGITS = /^-?(0|[1-9][0-9]*)$/;
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const BYTEA = /^\\x(?:[0-9a-f]{2})*$/;
+
+/** The printed form a column's text must have, for the types where it is checked. */
+function textForm(c: ColumnSchema): TextForm | null {
+  const type = c.type.trim().toLowerCase();
+  if (c.kind === 'bigint' && type === 'bigint') {
+    const ok = (t: string) => DIGITS.test(t) && t !== '-0' && t.length <= 20 && BigInt(t) >= INT8_MIN && BigInt(t) <= INT8_MAX;
+    return { plain: ok, error: (t) => (ok(t) ? null : `is ${JSON.stringify(t)}, which is not how PostgreSQL prints a bigint`) };
+  }
+  if (c.kind === 'decimal' && /^numeric(\(\d+(,\s*-?\d+)?\))?$/.test(type)) {
+    const m = /^numeric\((\d+)(?:,\s*(-?\d+))?\)$/.exec(type);
+    const scale = m ? Number(m[2] ?? 0) : null;
+    const ok = (t: string) => isNumericText(t, scale);
+    return { plain: ok, error: (t) => (ok(t) ? null : `is ${JSON.stringify(t)}, which is not how PostgreSQL prints a ${c.type}`) };
+  }
+  if (c.kind === 'uuid' && type === 'uuid') {
+    const ok = (t: string) => UUID.test(t);
+    return { plain: ok, error: (t) => (ok(t) ? null : `is ${JSON.stringify(t)}, which is not how PostgreSQL prints a uuid (lower-case, with hyphens)`) };
+  }
+  if (c.kind === 'bytes' && type === 'bytea') {
+    const ok = (t: string) => BYTEA.test(t);
+    return { plain: ok, error: (t) => (ok(t) ? null : `is not a bytea as PostgreSQL prints it (\\x and lower-case hex digits)`) };
+  }
+  if (c.kind === 'json' && type === 'jsonb') {
+    return {
+      error(t) {
+        let canonical: string;
+        try {
+          canonical = canonicalJsonb(t);
+        } catch (e) {
+          return `is not jsonb PostgreSQL reads (${(e as Error).message})`;
+        }
+        return canonical === t ? null : `is jsonb text written ${clip(t)} where PostgreSQL prints ${clip(canonical)}`;
+      },
+    };
+  }
+  return null;
+}
+
+function clip(s: string): string {
+  return '`' + (s.length > 60 ? s.slice(0, 57) + '...' : s) + '`';
+}
+
+/** numeric_out: `NaN`, `±Infinity`, or digits without a redundant sign or leading zero, with exactly `scale` decimals when the type has one. */
+function isNumericText(t: string, scale: number | null): boolean {
+  if (t === 'NaN') return true;
+  if (t === 'Infinity' || t === '-Infinity') return scale === null;
+  const m = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?$/.exec(t);
+  if (!m) return false;
+  if (m[1] && /^[0.]*$/.test(m[2] + (m[3] ?? ''))) return false; // -0 prints as 0
+  if (scale !== null && (m[3]?.length ?? 0) !== Math.max(0, scale)) return false;
+  return true;
+}
+
+/**
+ * The text PostgreSQL prints for jsonb `text` (jsonb_out): objects with their keys de-duplicated
+ * (the last wins) and sorted by length, then bytes; `, ` and `: ` separators; strings escaped as
+ * JSON.stringify escapes them; numbers as numeric prints them (scale kept, exponent expanded).
+ * Throws for text jsonb does not accept.
+ */
+export function canonicalJsonb(text: string): string {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const fail = (what: string): never => {
+    throw new Error(`${what} at character ${i + 1}`);
+  };
+  const str = (): string => {
+    const start = i;
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') i++;
+      else if (text.charCodeAt(i) < 0x20) fail('a control character in a string');
+      i++;
+    }
+    if (i >= text.length) fail('an unterminated string');
+    i++;
+    const s = JSON.parse(text.slice(start, i)) as string;
+    if (s.includes('\u0000') || hasLoneSurrogate(s)) fail('a string jsonb cannot hold');
+    return s;
+  };
+  const value = (): string => {
+    ws();
+    const ch = text[i];
+    if (ch === '{') {
+      i++;
+      const pairs = new Map<string, string>();
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return '{}';
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('a key that is not a string');
+        const key = str();
+        ws();
+        if (text[i] !== ':') fail('a missing ":"');
+        i++;
+        const v = value();
+        pairs.delete(key);
+        pairs.set(key, v);
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          break;
+        }
+        fail('a missing "," or "}"');
+      }
+      const keys = [...pairs.keys()].sort((a, b) => {
+        const ab = Buffer.from(a);
+        const bb = Buffer.from(b);
+        return ab.length - bb.length || Buffer.compare(ab, bb);
+      });
+      return '{' + keys.map((k) => `${JSON.stringify(k)}: ${pairs.get(k)}`).join(', ') + '}';
+    }
+    if (ch === '[') {
+      i++;
+      const items: string[] = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return '[]';
+      }
+      for (;;) {
+        items.push(value());
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          break;
+        }
+        fail('a missing "," or "]"');
+      }
+      return '[' + items.join(', ') + ']';
+    }
+    if (ch === '"') return JSON.stringify(str());
+    for (const lit of ['true', 'false', 'null']) {
+      if (text.startsWith(lit, i)) {
+        i += lit.length;
+        return lit;
+      }
+    }
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
+    if (!m) return fail('an unexpected character');
+    i += m[0].length;
+    return numericOfJson(m[0]);
+  };
+  const out = value();
+  ws();
+  if (i !== text.length) fail('text after the value');
+  return out;
+}
+
+/** numeric_in then numeric_out of a JSON number: the scale is the decimals less the exponent, at least 0. */
+function numericOfJson(t: string): string {
+  const m = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/.exec(t)!;
+  const frac = m[3] ?? '';
+  const exp = Number(m[4] ?? 0);
+  if (Math.abs(exp) > 1000) throw new Error('a number beyond what this check expands');
+  const e = exp - frac.length;
+  let digits = BigInt(m[2] + frac);
+  if (e >= 0) digits *= 10n ** BigInt(e);
+  const scale = Math.max(0, -e);
+  let s = digits.toString();
+  if (scale > 0) {
+    s = s.padStart(scale + 1, '0');
+    s = `${s.slice(0, -scale)}.${s.slice(-scale)}`;
+  }
+  return digits === 0n || !m[1] ? s : `-${s}`;
 }

@@ -63,7 +63,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
         for await (const batch of section.rows) {
           for (const row of batch) {
             const why = canonicalRowError(row, rules);
-            if (why) throw new GuardError('BACKUP_CORRUPT', `Row ${rowNo + 1} of table "${table.name}" ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
+            if (why) throw new GuardError('BACKUP_CORRUPT', `The backup's table "${table.name}", row ${rowNo + 1}, ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
             insertRow(row);
           }
           options.onProgress?.(table.name, rowNo);
