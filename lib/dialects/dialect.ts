@@ -140,6 +140,8 @@ export const PLAIN_STRING = 8;
 export const PLAIN_WORD = 16;
 /** A string without escapes that CanonicalRules.plainText accepts. */
 export const PLAIN_TEXT = 32;
+/** A finite number that is not an integer, written as JSON.stringify writes it. */
+export const PLAIN_REAL = 64;
 
 /**
  * What a dialect's dumper writes into a table's row lines, for the canonical check
@@ -268,9 +270,26 @@ function isPlainCanonical(b: Buffer, start: number, end: number, rules: Canonica
         if ((allowed & PLAIN_WORD) !== 0 && (f === 0x20 || f === 0x2b || f === 0x2d || f === 0x2e || (f >= 0x30 && f <= 0x39))) return false;
       }
       const from = i + 1;
+      // Any string goes in a PLAIN_STRING column, escaped exactly as JSON.stringify escapes it.
+      const escapes = (allowed & PLAIN_STRING) !== 0;
       for (i++; i < end; i++) {
         const x = b[i];
-        if (x === 0x22 || x === 0x5c || x < 0x20) break;
+        if (x === 0x22 || x < 0x20) break;
+        if (x === 0x5c) {
+          const e = b[i + 1];
+          if (!escapes) break;
+          if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+            i++;
+            continue;
+          }
+          // \u00xx only for the control characters without a short form; \u0000 goes the slow way.
+          if (e !== 0x75 || b[i + 2] !== 0x30 || b[i + 3] !== 0x30) break;
+          const h = b[i + 4];
+          const l = b[i + 5];
+          if ((h !== 0x30 && h !== 0x31) || !((l >= 0x30 && l <= 0x39) || (l >= 0x61 && l <= 0x66))) break;
+          if (h === 0x30 && (l === 0x30 || l === 0x38 || l === 0x39 || l === 0x61 || l === 0x63 || l === 0x64)) break;
+          i += 5;
+        }
       }
       if (b[i] !== 0x22) return false;
       if ((allowed & PLAIN_TEXT) !== 0 && !rules.plainText!(col, b.toString('latin1', from, i))) return false;
@@ -285,13 +304,23 @@ function isPlainCanonical(b: Buffer, start: number, end: number, rules: Canonica
       if ((allowed & PLAIN_BOOLEAN) === 0 || b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65) return false;
       i += 5;
     } else {
-      if ((allowed & PLAIN_INT) === 0) return false;
       const s = i;
       if (b[i] === 0x2d) i++;
       const d = i;
       while (b[i] >= 0x30 && b[i] <= 0x39) i++;
       const digits = i - d;
-      if (digits === 0 || digits > rules.intDigits[col] || (b[d] === 0x30 && (digits > 1 || d > s))) return false;
+      const t = b[i];
+      if (t === 0x2e || t === 0x65 || t === 0x45) {
+        // A real: canonical when it is what String() prints for the number it denotes.
+        if ((allowed & PLAIN_REAL) === 0) return false;
+        while ((b[i] >= 0x30 && b[i] <= 0x39) || b[i] === 0x2e || b[i] === 0x65 || b[i] === 0x45 || b[i] === 0x2b || b[i] === 0x2d) i++;
+        const text = b.toString('latin1', s, i);
+        const x = Number(text);
+        if (Number.isInteger(x) || !Number.isFinite(x) || String(x) !== text) return false;
+      } else {
+        if ((allowed & PLAIN_INT) === 0) return false;
+        if (digits === 0 || digits > rules.intDigits[col] || (b[d] === 0x30 && (digits > 1 || d > s))) return false;
+      }
     }
     const sep = b[i];
     if (sep === 0x2c) {

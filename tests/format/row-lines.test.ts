@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { seededRandom } from '../../lib/core/random.ts';
-import { checkCanonicalRun, PLAIN_BOOLEAN, PLAIN_INT, PLAIN_NULL, PLAIN_STRING, type CanonicalRules } from '../../lib/dialects/dialect.ts';
+import { checkCanonicalRun, PLAIN_BOOLEAN, PLAIN_INT, PLAIN_NULL, PLAIN_REAL, PLAIN_STRING, type CanonicalRules } from '../../lib/dialects/dialect.ts';
 
 /** Rules that let every JSON value through: what is left to decide is the line's own form. */
 function anyValue(width: number): CanonicalRules {
   return {
     columns: Array.from({ length: width }, (_, i) => `c${i}`),
-    plain: new Uint8Array(width).fill(PLAIN_NULL | PLAIN_BOOLEAN | PLAIN_INT | PLAIN_STRING),
+    plain: new Uint8Array(width).fill(PLAIN_NULL | PLAIN_BOOLEAN | PLAIN_INT | PLAIN_REAL | PLAIN_STRING),
     intDigits: new Uint8Array(width).fill(15),
     valueError: () => null,
   };
@@ -44,8 +44,8 @@ describe('the canonical check of row lines (verify and the loaders)', () => {
     for (const line of fixed) expect(check(Buffer.from(line), 3), line).toBe(isCanonicalRow(Buffer.from(line), 3));
     // Random mutations of canonical rows: bytes that matter inserted or replaced anywhere.
     const random = seededRandom(5);
-    const alphabet = ['"', ',', '[', ']', '\\', 'n', 't', 'f', '-', '0', '1', '.', 'e', 'a', ' ', '\t', 'u', '\u00e9', '{', '}', '\u{1f995}', '\\u0041', '\\ud83e'];
-    const values = ['null', 'true', 'false', '0', '-7', '42', '4.5', '"x"', '""', '"h\u00e9llo"', '"a\\nb"', '"\u{1f995}"', '{"$b64":"AA=="}'];
+    const alphabet = ['"', ',', '[', ']', '\\', 'n', 't', 'f', '-', '0', '1', '.', 'e', 'E', '+', 'a', ' ', '\t', 'u', '\u00e9', '{', '}', '\u{1f995}', '\\u0041', '\\ud83e', '\\u001f', '\\u000a', '\\u0000', '\\"'];
+    const values = ['null', 'true', 'false', '0', '-7', '42', '4.5', '-0.25', '1e+21', '1.5e-7', '"x"', '""', '"h\u00e9llo"', '"a\\nb"', '"q\\"\\\\"', '"\\u001f\\b"', '"\u{1f995}"', '{"$b64":"AA=="}'];
     for (let n = 0; n < 8000; n++) {
       const width = 1 + Math.floor(random() * 4);
       let line = '[' + Array.from({ length: width }, () => values[Math.floor(random() * values.length)]).join(',') + ']';

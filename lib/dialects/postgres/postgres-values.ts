@@ -78,7 +78,8 @@ const BYTEA = /^\\x(?:[0-9a-f]{2})*$/;
 function textForm(c: ColumnSchema): TextForm | null {
   const type = c.type.trim().toLowerCase();
   if (c.kind === 'bigint' && type === 'bigint') {
-    const ok = (t: string) => DIGITS.test(t) && t !== '-0' && t.length <= 20 && BigInt(t) >= INT8_MIN && BigInt(t) <= INT8_MAX;
+    // Up to 18 digits is always in range: BigInt only for the long ones.
+    const ok = (t: string) => DIGITS.test(t) && t !== '-0' && (t.length <= 18 || (t.length <= 20 && BigInt(t) >= INT8_MIN && BigInt(t) <= INT8_MAX));
     return { plain: ok, error: (t) => (ok(t) ? null : `is ${JSON.stringify(t)}, which is not how PostgreSQL prints a bigint`) };
   }
   if (c.kind === 'decimal' && /^numeric(\(\d+(,\s*-?\d+)?\))?$/.test(type)) {
@@ -98,6 +99,7 @@ function textForm(c: ColumnSchema): TextForm | null {
   if (c.kind === 'json' && type === 'jsonb') {
     return {
       error(t) {
+        if (isCanonicalJsonb(t)) return null;
         let canonical: string;
         try {
           canonical = canonicalJsonb(t);
@@ -232,6 +234,129 @@ export function canonicalJsonb(text: string): string {
   ws();
   if (i !== text.length) fail('text after the value');
   return out;
+}
+
+/**
+ * Whether `text` is already exactly what jsonb_out prints (canonicalJsonb(text) === text), decided
+ * in one pass without building anything: no whitespace but the `, ` and `: ` separators, object
+ * keys strictly ascending (by UTF-8 length, then bytes: this also rules out duplicates), strings
+ * escaped only where JSON.stringify escapes, numbers without exponent or negative zero. Keys with
+ * escapes or characters beyond ASCII are left to canonicalJsonb (false here).
+ */
+export function isCanonicalJsonb(text: string): boolean {
+  jt = text;
+  ji = 0;
+  return canonicalValue() && ji === text.length;
+}
+
+// The scanner's state (isCanonicalJsonb): module variables rather than closures, which would be
+// allocated for every value checked.
+let jt = '';
+let ji = 0;
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?/y;
+const NEGATIVE_ZERO = /^-[0.]*$/;
+const CONTROL_ESCAPE = /^[01][0-9a-f]$/;
+
+/** End of the canonical string starting at ji (a quote), or -1. */
+function canonicalString(): number {
+  const text = jt;
+  const n = text.length;
+  for (let j = ji + 1; j < n; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x22) return j + 1;
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      const e = text.charCodeAt(j + 1);
+      if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        j++;
+        continue;
+      }
+      // Only control characters without a short form are written \u00xx (lower-case); \u0000 is refused.
+      if (e !== 0x75 || text.charCodeAt(j + 2) !== 0x30 || text.charCodeAt(j + 3) !== 0x30) return -1;
+      const h = text.slice(j + 4, j + 6);
+      if (!CONTROL_ESCAPE.test(h) || h === '00' || h === '08' || h === '09' || h === '0a' || h === '0c' || h === '0d') return -1;
+      j += 5;
+    }
+  }
+  return -1;
+}
+
+function canonicalValue(): boolean {
+  const text = jt;
+  const c = text.charCodeAt(ji);
+  if (c === 0x7b /* { */) {
+    ji++;
+    if (text.charCodeAt(ji) === 0x7d) {
+      ji++;
+      return true;
+    }
+    let prevStart = -1;
+    let prevEnd = -1;
+    for (;;) {
+      if (text.charCodeAt(ji) !== 0x22) return false;
+      const end = canonicalString();
+      if (end < 0) return false;
+      for (let k = ji + 1; k < end - 1; k++) {
+        const x = text.charCodeAt(k);
+        if (x > 0x7e || x === 0x5c) return false; // left to canonicalJsonb
+      }
+      if (prevStart >= 0) {
+        const a = prevEnd - prevStart;
+        const b = end - ji;
+        if (a > b) return false;
+        if (a === b) {
+          let k = 1;
+          while (k < a && text.charCodeAt(prevStart + k) === text.charCodeAt(ji + k)) k++;
+          if (k >= a - 1 || text.charCodeAt(prevStart + k) > text.charCodeAt(ji + k)) return false;
+        }
+      }
+      prevStart = ji;
+      prevEnd = end;
+      ji = end;
+      if (text.charCodeAt(ji) !== 0x3a || text.charCodeAt(ji + 1) !== 0x20) return false;
+      ji += 2;
+      if (!canonicalValue()) return false;
+      if (text.charCodeAt(ji) === 0x7d) {
+        ji++;
+        return true;
+      }
+      if (text.charCodeAt(ji) !== 0x2c || text.charCodeAt(ji + 1) !== 0x20) return false;
+      ji += 2;
+    }
+  }
+  if (c === 0x5b /* [ */) {
+    ji++;
+    if (text.charCodeAt(ji) === 0x5d) {
+      ji++;
+      return true;
+    }
+    for (;;) {
+      if (!canonicalValue()) return false;
+      if (text.charCodeAt(ji) === 0x5d) {
+        ji++;
+        return true;
+      }
+      if (text.charCodeAt(ji) !== 0x2c || text.charCodeAt(ji + 1) !== 0x20) return false;
+      ji += 2;
+    }
+  }
+  if (c === 0x22) {
+    const end = canonicalString();
+    if (end < 0) return false;
+    ji = end;
+    return true;
+  }
+  if (c === 0x74 && text.startsWith('true', ji)) return (ji += 4), true;
+  if (c === 0x66 && text.startsWith('false', ji)) return (ji += 5), true;
+  if (c === 0x6e && text.startsWith('null', ji)) return (ji += 4), true;
+  JSON_NUMBER.lastIndex = ji;
+  const m = JSON_NUMBER.exec(text);
+  if (!m) return false;
+  const e = text.charCodeAt(ji + m[0].length);
+  if (e === 0x65 || e === 0x45) return false; // an exponent: numeric prints the digits
+  if (c === 0x2d && NEGATIVE_ZERO.test(m[0])) return false; // -0 prints as 0
+  ji += m[0].length;
+  return true;
 }
 
 /** numeric_in then numeric_out of a JSON number: the scale is the decimals less the exponent, at least 0. */

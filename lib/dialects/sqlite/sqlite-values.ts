@@ -1,5 +1,5 @@
 import type { TableSchema } from '../../core/types.ts';
-import { PLAIN_INT, PLAIN_NULL, PLAIN_STRING, PLAIN_WORD, hasLoneSurrogate, type CanonicalRules, type EncodedValue } from '../dialect.ts';
+import { hasLoneSurrogate, PLAIN_INT, PLAIN_NULL, PLAIN_REAL, PLAIN_STRING, PLAIN_WORD, type CanonicalRules, type EncodedValue } from '../dialect.ts';
 
 /**
  * SQLite is dynamically typed, so each value says what it is (see EncodedRow in dialect.ts):
@@ -83,6 +83,7 @@ export function sqliteCanonicalRules(table: TableSchema): CanonicalRules {
       bits |= PLAIN_INT;
       intDigits[i] = 15;
     }
+    if (a !== 'TEXT') bits |= PLAIN_REAL;
     plain[i] = c.name === rowid ? PLAIN_INT : bits;
   });
   return {
