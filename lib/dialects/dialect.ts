@@ -402,9 +402,4 @@ export interface Dialect {
   connect(target: DatabaseTarget, options?: { create?: boolean }): Promise<Connection>;
   /** Quotes an identifier for this dialect. */
   quote(identifier: string): string;
-  /**
-   * What this dialect's dumper writes into the row lines of `table` (the backup's schema of it):
-   * the canonical check verify and the loaders apply to every row (checkCanonicalRun).
-   */
-  canonicalRules(table: TableSchema): CanonicalRules;
 }

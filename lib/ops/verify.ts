@@ -6,7 +6,7 @@ import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { checkCanonicalRun } from '../dialects/dialect.ts';
-import { dialectFor } from '../dialects/index.ts';
+import { canonicalRulesFor } from '../dialects/index.ts';
 import { openBackup } from '../format/reader.ts';
 import type { OpsContext } from './context.ts';
 import { readManifest, resolveBackup, writeManifest } from './store.ts';
@@ -91,13 +91,13 @@ async function readWholeBackup(filePath: string, file: string, ctx: OpsContext):
   try {
     const h = opened.header;
     const total = Object.keys(h.schema.tables).length;
-    const dialect = await dialectFor(h.dialect);
+    const rulesFor = await canonicalRulesFor(h.dialect);
     let n = 0;
     for await (const section of opened.sections()) {
       let rows = 0;
       // The same canonical check as the restore's load: a row the dumper could not have written
       // would load, commit and then fail the restore's proof.
-      const rules = dialect.canonicalRules(section.table);
+      const rules = rulesFor(section.table);
       for await (const run of section.lines) {
         checkCanonicalRun(run, rules);
         rows += run.rows;

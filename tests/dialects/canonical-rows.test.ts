@@ -148,6 +148,8 @@ describe('PostgreSQL rows: canonical exactly when PostgreSQL stores and gives ba
       { name: 'u', type: 'uuid', kind: 'uuid', nullable: true, default: null },
       { name: 'bin', type: 'bytea', kind: 'bytes', nullable: true, default: null },
       { name: 'doc', type: 'jsonb', kind: 'json', nullable: true, default: null },
+      { name: 'tags', type: 'text[]', kind: 'array', nullable: true, default: null },
+      { name: 'nums', type: 'integer[]', kind: 'array', nullable: true, default: null },
     ],
     primaryKey: ['id'],
     foreignKeys: [],
@@ -158,7 +160,7 @@ describe('PostgreSQL rows: canonical exactly when PostgreSQL stores and gives ba
     fresh = await createPgDatabase();
     client = new pg.Client({ connectionString: fresh.url });
     await client.connect();
-    await client.query('CREATE TABLE t (id integer NOT NULL, s smallint, i integer, ok boolean, x text, nn text NOT NULL, big bigint, num numeric, money numeric(10,2), u uuid, bin bytea, doc jsonb)');
+    await client.query('CREATE TABLE t (id integer NOT NULL, s smallint, i integer, ok boolean, x text, nn text NOT NULL, big bigint, num numeric, money numeric(10,2), u uuid, bin bytea, doc jsonb, tags text[], nums integer[])');
   });
   afterAll(async () => {
     await client?.end();
@@ -178,8 +180,8 @@ describe('PostgreSQL rows: canonical exactly when PostgreSQL stores and gives ba
     await client.query('SAVEPOINT s');
     try {
       await client.query('DELETE FROM t');
-      await client.query('INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)', row.map((v) => (v === null ? null : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v))));
-      const r = await client.query({ text: 'SELECT id::text, s::text, i::text, ok::text, x, nn, big::text, num::text, money::text, u::text, bin::text, doc::text FROM t', rowMode: 'array' });
+      await client.query('INSERT INTO t VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)', row.map((v) => (v === null ? null : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v))));
+      const r = await client.query({ text: 'SELECT id::text, s::text, i::text, ok::text, x, nn, big::text, num::text, money::text, u::text, bin::text, doc::text, tags::text, nums::text FROM t', rowMode: 'array' });
       await client.query('RELEASE SAVEPOINT s');
       const kinds = table.columns.map((c) => c.kind);
       return JSON.stringify((r.rows[0] as (string | null)[]).map((t, c) => (t === null ? null : kinds[c] === 'int' ? Number(t) : kinds[c] === 'boolean' ? t === 'true' : t)));
@@ -205,6 +207,9 @@ describe('PostgreSQL rows: canonical exactly when PostgreSQL stores and gives ba
       ['"{\\"a\\": 1}"', '"{\\"a\\":1}"', '"{\\"bb\\": 1, \\"a\\": 2}"', '"{\\"a\\": 2, \\"bb\\": 1}"', '"{\\"a\\": 1, \\"a\\": 2}"', '"[1, 2.50, 1e2, -0, 1E-2]"', '"[1, 2.50, 100, 0, 0.01]"',
         '"\\"\\\\u00e9\\""', '"\\"\u00e9\\""', '"{\\"é\\": 1, \\"z\\": 2}"', '"{\\"z\\": 2, \\"é\\": 1}"', '"null"', '"[]"', '"{}"', '"[ ]"', '"{\\"a\\": [true, false, null]}"', 'null', '"nope"',
         '"\\"\\\\u0000\\""', '"1.0e+2"', '"{\\"a\\": {\\"c\\": 1, \\"b\\": 2}}"'],
+      ['"{a,b}"', '"{a, b}"', '"{\\"a\\",b}"', '"{\\"a b\\",c}"', '"{a b,c}"', '"{NULL,x}"', '"{null,x}"', '"{\\"NULL\\",x}"', '"{\\"\\",x}"', '"{}"', '"{ }"', '"{\\"{braces}\\",\\"back\\\\\\\\slash\\"}"',
+        '"{\\"back\\\\\\\\slash\\"}"', '"{{a,b},{c,d}}"', '"{{a,b},{c}}"', '"{\\"é\\",ü}"', '"{é,ü}"', '"{\\"x,y\\"}"', '"{\\"q\\\\\\"q\\"}"', '"{a,}"', '"[0:1]={a,b}"', 'null'],
+      ['"{1,2}"', '"{01,2}"', '"{1, 2}"', '"{-0}"', '"{NULL,3}"', '"{\\"1\\"}"', '"{}"', '"{{1,2},{3,4}}"', '"{2147483648}"', 'null'],
     ];
     // Every spelling in every column of an otherwise canonical row, then random mixes.
     const base = good.map((g) => g[0]);

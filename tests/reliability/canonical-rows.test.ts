@@ -89,13 +89,10 @@ function mutate(table: TableSchema, row: Json[], rnd: () => number, dialect: str
   const kind = pick(rnd, ['space', 'number form', 'number form', 'tag', 'boolean', 'quoted', 'escape', 'escape', 'lone surrogate', 'null', 'negative zero', 'tag form']);
   switch (kind) {
     case 'space': {
-      // Between the values (JSON whitespace). Spaces inside a value's text are a change of the text:
-      // caught for jsonb (tests/dialects/canonical-rows.test.ts), not for PostgreSQL arrays or
-      // timestamps, whose printed forms the check does not model (README, Canonical rows).
+      // After any comma: between the values (JSON whitespace) or inside a value's text (a change of
+      // a text, a jsonb document or an array literal).
       const line = JSON.stringify(row);
-      const commas: number[] = [];
-      let o = 1;
-      for (let k = 0; k < row.length - 1; k++) commas.push((o += JSON.stringify(row[k]).length + 1) - 1);
+      const commas = [...line.matchAll(/,/g)].map((m) => m.index!);
       const at = pick(rnd, [1, line.length - 1, ...commas.map((i) => i + 1), line.length]);
       return { kind, line: line.slice(0, at) + pick(rnd, [' ', '  ']) + line.slice(at) };
     }

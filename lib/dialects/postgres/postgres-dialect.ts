@@ -1,4 +1,3 @@
-import { postgresCanonicalRules } from './postgres-values.ts';
 import pg from 'pg';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { DbSchema } from '../../core/types.ts';
@@ -308,5 +307,4 @@ export const postgresDialect: Dialect = {
   capabilities: { transactionalDdl: true, advisoryLocks: true, scalarLists: true },
   connect: connectPostgres,
   quote: quoteIdent,
-  canonicalRules: postgresCanonicalRules,
 };

@@ -9,9 +9,10 @@ import { hasLoneSurrogate, PLAIN_BOOLEAN, PLAIN_INT, PLAIN_NULL, PLAIN_STRING, P
  * never holds a NUL or a lone surrogate, and for the types whose printed form is simple to state it
  * must be that form: bigint (canonical digits in range), numeric (its digits, with exactly the
  * column's scale when it has one), uuid (lower-case), bytea (`\x` and lower-case hex) and jsonb
- * (keys sorted and de-duplicated, `, ` and `: ` separators, numbers as numeric prints them), since
- * PostgreSQL would store `012`, `{"a":1}` or an upper-case uuid and print them back differently.
- * The text of other types (timestamps, arrays, floats, enums...) is passed on as it is: the server
+ * (keys sorted and de-duplicated, `, ` and `: ` separators, numbers as numeric prints them), and
+ * arrays (their punctuation and quoting; the elements of integer arrays as digits), since
+ * PostgreSQL would store `012`, `{"a":1}`, `{a, b}` or an upper-case uuid and print them back
+ * differently. The text of other types (timestamps, floats, enums...) is passed on as it is: the server
  * refuses what it cannot read (the load rolls back), and the restore's proof compares the rest.
  */
 export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
@@ -96,6 +97,13 @@ function textForm(c: ColumnSchema): TextForm | null {
     const ok = (t: string) => BYTEA.test(t);
     return { plain: ok, error: (t) => (ok(t) ? null : `is not a bytea as PostgreSQL prints it (\\x and lower-case hex digits)`) };
   }
+  if (c.kind === 'array' && type.endsWith('[]')) {
+    const element = type.replace(/(\[\])+$/, '');
+    const elementOk = /^(smallint|integer|bigint)$/.test(element) ? (t: string) => DIGITS.test(t) && t !== '-0' : null;
+    return {
+      error: (t) => (isCanonicalArray(t, elementOk) ? null : `is ${clip(t)}, which is not how PostgreSQL prints a ${c.type} (elements separated by "," alone, quoted only where needed)`),
+    };
+  }
   if (c.kind === 'json' && type === 'jsonb') {
     return {
       error(t) {
@@ -115,6 +123,82 @@ function textForm(c: ColumnSchema): TextForm | null {
 
 function clip(s: string): string {
   return '`' + (s.length > 60 ? s.slice(0, 57) + '...' : s) + '`';
+}
+
+/** Whitespace as array_in skips it (array_isspace). */
+function isArraySpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0b || c === 0x0c;
+}
+
+/**
+ * Whether `text` is an array as array_out prints it: `{}` or `{e,e,...}` (nested for more
+ * dimensions), an element `NULL`, or its text bare when it needs no quotes, else in double quotes
+ * with `"` and `\` escaped; it needs quotes when it is empty, reads as NULL, or holds a brace, a
+ * comma, a quote, a backslash or white space. `elementOk` checks the element text of number types.
+ * Arrays with explicit bounds (`[0:1]={...}`) are not modelled and pass.
+ */
+export function isCanonicalArray(text: string, elementOk: ((t: string) => boolean) | null): boolean {
+  if (text.startsWith('[')) return true;
+  let i = 0;
+  const n = text.length;
+  const array = (): boolean => {
+    if (text.charCodeAt(i) !== 0x7b) return false;
+    i++;
+    if (text.charCodeAt(i) === 0x7d) {
+      i++;
+      return true;
+    }
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x7b) {
+        if (!array()) return false;
+      } else if (c === 0x22) {
+        let value = '';
+        let j = i + 1;
+        for (; j < n && text.charCodeAt(j) !== 0x22; j++) {
+          if (text.charCodeAt(j) === 0x5c) {
+            const e = text.charCodeAt(j + 1);
+            if (e !== 0x22 && e !== 0x5c) return false; // array_out escapes only these two
+            j++;
+          }
+          value += text[j];
+        }
+        if (j >= n) return false;
+        i = j + 1;
+        if (!needsQuotes(value)) return false;
+        if (elementOk && !elementOk(value)) return false;
+      } else {
+        let j = i;
+        for (; j < n; j++) {
+          const x = text.charCodeAt(j);
+          if (x === 0x2c || x === 0x7d) break;
+          if (x === 0x7b || x === 0x22 || x === 0x5c || isArraySpace(x)) return false;
+        }
+        const value = text.slice(i, j);
+        if (value === '') return false;
+        if (value.toUpperCase() === 'NULL' && value !== 'NULL') return false;
+        if (value !== 'NULL' && elementOk && !elementOk(value)) return false;
+        i = j;
+      }
+      const sep = text.charCodeAt(i);
+      if (sep === 0x7d) {
+        i++;
+        return true;
+      }
+      if (sep !== 0x2c) return false;
+      i++;
+    }
+  };
+  return array() && i === n;
+}
+
+function needsQuotes(value: string): boolean {
+  if (value === '' || value.toUpperCase() === 'NULL') return true;
+  for (let k = 0; k < value.length; k++) {
+    const x = value.charCodeAt(k);
+    if (x === 0x7b || x === 0x7d || x === 0x2c || x === 0x22 || x === 0x5c || isArraySpace(x)) return true;
+  }
+  return false;
 }
 
 /** numeric_out: `NaN`, `±Infinity`, or digits without a redundant sign or leading zero, with exactly `scale` decimals when the type has one. */

@@ -8,13 +8,11 @@ import { sqliteSnapshot } from './sqlite-dump.ts';
 import { loadSqlite } from './sqlite-load.ts';
 import { acquireFileLock } from './sqlite-lock.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { sqliteCanonicalRules } from './sqlite-values.ts';
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
   capabilities: { transactionalDdl: true, advisoryLocks: false, scalarLists: false },
   quote: quoteSqlite,
-  canonicalRules: sqliteCanonicalRules,
   async connect(target: DatabaseTarget, options: { create?: boolean } = {}): Promise<Connection> {
     const file = target.file!;
     if (!options.create && !existsSync(file)) {
