@@ -99,7 +99,11 @@ function textForm(c: ColumnSchema): TextForm | null {
   }
   if (c.kind === 'array' && type.endsWith('[]')) {
     const element = type.replace(/(\[\])+$/, '');
-    const elementOk = /^(smallint|integer|bigint)$/.test(element) ? (t: string) => DIGITS.test(t) && t !== '-0' : null;
+    const limit = element === 'smallint' ? 32767 : element === 'integer' ? 2147483647 : element === 'bigint' ? null : undefined;
+    const elementOk =
+      limit === undefined
+        ? null
+        : (t: string) => DIGITS.test(t) && t !== '-0' && (limit === null ? t.length <= 18 || (t.length <= 20 && BigInt(t) >= INT8_MIN && BigInt(t) <= INT8_MAX) : Number(t) >= -limit - 1 && Number(t) <= limit);
     return {
       error: (t) => (isCanonicalArray(t, elementOk) ? null : `is ${clip(t)}, which is not how PostgreSQL prints a ${c.type} (elements separated by "," alone, quoted only where needed)`),
     };
@@ -141,17 +145,24 @@ export function isCanonicalArray(text: string, elementOk: ((t: string) => boolea
   if (text.startsWith('[')) return true;
   let i = 0;
   const n = text.length;
-  const array = (): boolean => {
+  // Per depth: how many items each array there holds, and whether they are arrays (PostgreSQL
+  // refuses ragged or mixed arrays).
+  const lengths: number[] = [];
+  const nested: boolean[] = [];
+  const array = (depth: number): boolean => {
     if (text.charCodeAt(i) !== 0x7b) return false;
     i++;
     if (text.charCodeAt(i) === 0x7d) {
       i++;
-      return true;
+      return depth === 0;
     }
+    let count = 0;
     for (;;) {
       const c = text.charCodeAt(i);
+      count++;
+      if ((nested[depth] ??= c === 0x7b) !== (c === 0x7b)) return false;
       if (c === 0x7b) {
-        if (!array()) return false;
+        if (!array(depth + 1)) return false;
       } else if (c === 0x22) {
         let value = '';
         let j = i + 1;
@@ -183,13 +194,14 @@ export function isCanonicalArray(text: string, elementOk: ((t: string) => boolea
       const sep = text.charCodeAt(i);
       if (sep === 0x7d) {
         i++;
+        if ((lengths[depth] ??= count) !== count) return false;
         return true;
       }
       if (sep !== 0x2c) return false;
       i++;
     }
   };
-  return array() && i === n;
+  return array(0) && i === n;
 }
 
 function needsQuotes(value: string): boolean {
