@@ -1,4 +1,5 @@
 import type { DbSchema, Queryable, TableSchema } from '../core/types.ts';
+import { isUtf8 } from 'node:buffer';
 import type { DatabaseTarget, DialectName } from '../core/url.ts';
 import type { DatabaseIdentity } from '../format/source.ts';
 import type { SqlRefusal } from './ddl-check.ts';
@@ -126,6 +127,209 @@ export function* rowsOfRun(run: RowLines, width: number): Generator<EncodedRow> 
     const nl = bytes.indexOf(0x0a, start);
     yield parseRowLine(bytes.toString('utf8', start, nl), width, (why) => run.invalid(i, why));
     start = nl + 1;
+  }
+}
+
+/** A token CanonicalRules.plain lets through on its bytes alone (bits, per column). */
+export const PLAIN_NULL = 1;
+/** `true` / `false`. */
+export const PLAIN_BOOLEAN = 2;
+/** An integer -?(0|[1-9][0-9]*) of at most CanonicalRules.intDigits digits, never `-0`. */
+export const PLAIN_INT = 4;
+/** A string without escapes, whatever its content. */
+export const PLAIN_STRING = 8;
+/** A string without escapes whose first character is not a space, sign, dot or digit (or that is empty). */
+export const PLAIN_WORD = 16;
+/** A string without escapes that CanonicalRules.plainText accepts. */
+export const PLAIN_TEXT = 32;
+/** A finite number that is not an integer, written as JSON.stringify writes it. */
+export const PLAIN_REAL = 64;
+
+/**
+ * What a dialect's dumper writes into a table's row lines, for the canonical check
+ * (checkCanonicalRun): a line is valid only if it is exactly the bytes the dumper would write for
+ * the values it parses to. The restore's proof recomputes each table's checksum from the rows as
+ * the database stores them, so a row line the dumper could not have written (`45.0`, `true` for
+ * an integer, an escaped emoji, a space) would load, commit, and then fail the proof.
+ */
+export interface CanonicalRules {
+  /** Column names, for messages. */
+  readonly columns: readonly string[];
+  /** Per column, the PLAIN_* tokens that are canonical on their bytes alone (the fast path). */
+  readonly plain: Uint8Array;
+  /** Per column, the most digits a PLAIN_INT token may have. */
+  readonly intDigits: Uint8Array;
+  /** For PLAIN_TEXT columns: whether the raw text of a string without escapes is canonical. */
+  plainText?(index: number, text: string): boolean;
+  /**
+   * Why `value` (parsed from a line already known to be exactly JSON.stringify of its row) is not
+   * what the dumper writes for column `index`, or null when it is. Must agree with `plain`.
+   */
+  valueError(value: EncodedValue, index: number): string | null;
+}
+
+const NL = 0x0a;
+
+/**
+ * The canonical check of a run of row lines (see CanonicalRules); throws `run.invalid` naming the
+ * line, the column and what is wrong. Lines made only of tokens `rules.plain` allows are decided on
+ * their bytes (with one UTF-8 validation of the whole run); the others are parsed, printed again
+ * with JSON.stringify and compared, and each value is judged by `rules.valueError`.
+ */
+export function checkCanonicalRun(run: RowLines, rules: CanonicalRules): void {
+  const bytes = asBuffer(run.bytes);
+  const utf8 = isUtf8(bytes);
+  const width = rules.columns.length;
+  let start = 0;
+  for (let i = 0; i < run.rows; i++) {
+    const nl = bytes.indexOf(NL, start);
+    if (!utf8 || !isPlainCanonical(bytes, start, nl, rules)) {
+      // Decoding would turn bytes that are not UTF-8 into U+FFFD, which JSON.stringify prints back.
+      if (!utf8 && !isUtf8(bytes.subarray(start, nl))) throw run.invalid(i, 'is not valid UTF-8 text');
+      const text = bytes.toString('utf8', start, nl);
+      const why = canonicalLineError(text, parseRowLine(text, width, (w) => run.invalid(i, w)), rules);
+      if (why) throw run.invalid(i, why);
+    }
+    start = nl + 1;
+  }
+}
+
+/** Why a parsed row is not canonical (value by value; no bytes to compare), or null. For loaders fed rows. */
+export function canonicalRowError(row: EncodedRow, rules: CanonicalRules): string | null {
+  if (!Array.isArray(row) || row.length !== rules.columns.length) return `does not have ${rules.columns.length} values`;
+  for (let c = 0; c < row.length; c++) {
+    const why = rules.valueError(row[c], c);
+    if (why) return `has a value for column "${rules.columns[c]}" that ${why}`;
+  }
+  return null;
+}
+
+/** Why `text` (which parses to `row`) is not the canonical line of `row`, or null. */
+function canonicalLineError(text: string, row: EncodedRow, rules: CanonicalRules): string | null {
+  const canonical = JSON.stringify(row);
+  if (canonical !== text) {
+    // Locate the first value whose text differs: the lines agree up to its start.
+    let at = 0;
+    while (at < text.length && text.charCodeAt(at) === canonical.charCodeAt(at)) at++;
+    let c = 0;
+    let end = 1;
+    for (; c < row.length; c++) {
+      const next = end + JSON.stringify(row[c]).length + 1;
+      if (next > at) break;
+      end = next;
+    }
+    if (c >= row.length) return 'is not written the way the backup writes rows (extra characters after the last value)';
+    const found = text.slice(end, valueEnd(text, end));
+    const expected = JSON.stringify(row[c]);
+    return `has a value for column "${rules.columns[c]}" written ${clip(found)} where the backup writes ${clip(expected)} (not the canonical form: a changed or hand-edited row)`;
+  }
+  return canonicalRowError(row, rules);
+}
+
+/** End of the JSON value (with surrounding spaces) that starts at `i`: the next top-level `,` or `]`. */
+function valueEnd(text: string, i: number): number {
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (ch === '[' || ch === '{') depth++;
+    else if ((ch === ']' || ch === '}') && depth > 0) depth--;
+    else if ((ch === ',' || ch === ']') && depth === 0) return i;
+  }
+  return text.length;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `s` holds a UTF-16 surrogate without its pair (text no database stores: not Unicode). */
+export function hasLoneSurrogate(s: string): boolean {
+  return LONE_SURROGATE.test(s);
+}
+
+function clip(s: string): string {
+  return '`' + (s.length > 60 ? s.slice(0, 57) + '...' : s) + '`';
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
+}
+
+/** Whether b[start..end) is `[v,...]` with one token per column, each one `rules.plain` lets through. */
+function isPlainCanonical(b: Buffer, start: number, end: number, rules: CanonicalRules): boolean {
+  const width = rules.columns.length;
+  const plain = rules.plain;
+  if (b[start] !== 0x5b || b[end - 1] !== 0x5d || end - start < 3) return false;
+  let i = start + 1;
+  for (let col = 0; ; col++) {
+    if (col >= width) return false;
+    const allowed = plain[col];
+    const c = b[i];
+    if (c === 0x22) {
+      if ((allowed & PLAIN_STRING) === 0) {
+        if ((allowed & (PLAIN_WORD | PLAIN_TEXT)) === 0) return false;
+        const f = b[i + 1];
+        if ((allowed & PLAIN_WORD) !== 0 && (f === 0x20 || f === 0x2b || f === 0x2d || f === 0x2e || (f >= 0x30 && f <= 0x39))) return false;
+      }
+      const from = i + 1;
+      // Any string goes in a PLAIN_STRING column, escaped exactly as JSON.stringify escapes it.
+      const escapes = (allowed & PLAIN_STRING) !== 0;
+      for (i++; i < end; i++) {
+        const x = b[i];
+        if (x === 0x22 || x < 0x20) break;
+        if (x === 0x5c) {
+          const e = b[i + 1];
+          if (!escapes) break;
+          if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+            i++;
+            continue;
+          }
+          // \u00xx only for the control characters without a short form; \u0000 goes the slow way.
+          if (e !== 0x75 || b[i + 2] !== 0x30 || b[i + 3] !== 0x30) break;
+          const h = b[i + 4];
+          const l = b[i + 5];
+          if ((h !== 0x30 && h !== 0x31) || !((l >= 0x30 && l <= 0x39) || (l >= 0x61 && l <= 0x66))) break;
+          if (h === 0x30 && (l === 0x30 || l === 0x38 || l === 0x39 || l === 0x61 || l === 0x63 || l === 0x64)) break;
+          i += 5;
+        }
+      }
+      if (b[i] !== 0x22) return false;
+      if ((allowed & PLAIN_TEXT) !== 0 && !rules.plainText!(col, b.toString('latin1', from, i))) return false;
+      i++;
+    } else if (c === 0x6e) {
+      if ((allowed & PLAIN_NULL) === 0 || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return false;
+      i += 4;
+    } else if (c === 0x74) {
+      if ((allowed & PLAIN_BOOLEAN) === 0 || b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return false;
+      i += 4;
+    } else if (c === 0x66) {
+      if ((allowed & PLAIN_BOOLEAN) === 0 || b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65) return false;
+      i += 5;
+    } else {
+      const s = i;
+      if (b[i] === 0x2d) i++;
+      const d = i;
+      while (b[i] >= 0x30 && b[i] <= 0x39) i++;
+      const digits = i - d;
+      const t = b[i];
+      if (t === 0x2e || t === 0x65 || t === 0x45) {
+        // A real: canonical when it is what String() prints for the number it denotes.
+        if ((allowed & PLAIN_REAL) === 0) return false;
+        while ((b[i] >= 0x30 && b[i] <= 0x39) || b[i] === 0x2e || b[i] === 0x65 || b[i] === 0x45 || b[i] === 0x2b || b[i] === 0x2d) i++;
+        const text = b.toString('latin1', s, i);
+        const x = Number(text);
+        if (Number.isInteger(x) || !Number.isFinite(x) || String(x) !== text) return false;
+      } else {
+        if ((allowed & PLAIN_INT) === 0) return false;
+        if (digits === 0 || digits > rules.intDigits[col] || (b[d] === 0x30 && (digits > 1 || d > s))) return false;
+      }
+    }
+    const sep = b[i];
+    if (sep === 0x2c) {
+      i++;
+      continue;
+    }
+    return sep === 0x5d && i === end - 1 && col + 1 === width;
   }
 }
 

@@ -1,6 +1,7 @@
 import { ExitCode, GuardError } from '../core/errors.ts';
 import type { DatabaseTarget, DialectName } from '../core/url.ts';
-import type { Connection, Dialect } from './dialect.ts';
+import type { TableSchema } from '../core/types.ts';
+import type { CanonicalRules, Connection, Dialect } from './dialect.ts';
 
 export type { Connection, Dialect, EncodedRow, EncodedValue, SnapshotReader, LoadOptions, Lock } from './dialect.ts';
 
@@ -49,4 +50,14 @@ export async function dialectFor(name: DialectName): Promise<Dialect> {
 export async function connect(target: DatabaseTarget, options?: { create?: boolean }): Promise<Connection> {
   const dialect = await dialectFor(target.dialect);
   return dialect.connect(target, options);
+}
+
+/**
+ * The canonical check's rules for the row lines of a dialect's backups (checkCanonicalRun), as its
+ * dumper writes them. Loads only the dialect's value encoding, never its driver, so that verify
+ * starts as fast as before.
+ */
+export async function canonicalRulesFor(name: DialectName): Promise<(table: TableSchema) => CanonicalRules> {
+  if (name === 'sqlite') return (await import('./sqlite/sqlite-values.ts')).sqliteCanonicalRules;
+  return (await import('./postgres/postgres-values.ts')).postgresCanonicalRules;
 }

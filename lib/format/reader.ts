@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { TableSchema } from '../core/types.ts';
-import { parseRowLine as parseLine, rowsOfRun, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
+import { rowsOfRun, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
 import { inferV1 } from './source.ts';
 import { validateHeader } from './validate.ts';
@@ -461,63 +461,4 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
     },
   };
   return opened;
-}
-
-/**
- * Checks a run of row lines without keeping any row: each must be a JSON array of `width` values.
- * Lines in the shape JSON.stringify prints for most rows (null, true, false, plain integers, strings
- * without escapes) are checked on their bytes; the others go through JSON.parse. For consumers that
- * need no rows (verify).
- */
-export function checkRowLines(run: RowLines, width: number): void {
-  const bytes = run.bytes as Buffer;
-  let start = 0;
-  for (let i = 0; i < run.rows; i++) {
-    const nl = bytes.indexOf(NL, start);
-    if (!isPlainRow(bytes, start, nl, width)) parseRowLine(run, i, start, nl, width);
-    start = nl + 1;
-  }
-}
-
-/** Whether b[start..end) is `[v,...]` with exactly `width` plain values (see checkRowLines). */
-function isPlainRow(b: Buffer, start: number, end: number, width: number): boolean {
-  if (b[start] !== OPEN_BRACKET || b[end - 1] !== 0x5d || end - start < 3) return false;
-  let i = start + 1;
-  for (let col = 0; ; col++) {
-    if (col >= width) return false;
-    const c = b[i];
-    if (c === 0x22) {
-      for (i++; i < end; i++) {
-        const x = b[i];
-        if (x === 0x22 || x === 0x5c || x < 0x20) break;
-      }
-      if (b[i] !== 0x22) return false;
-      i++;
-    } else if (c === 0x6e) {
-      if (b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return false;
-      i += 4;
-    } else if (c === 0x74) {
-      if (b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return false;
-      i += 4;
-    } else if (c === 0x66) {
-      if (b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65) return false;
-      i += 5;
-    } else {
-      if (b[i] === 0x2d) i++;
-      const d = i;
-      while (b[i] >= 0x30 && b[i] <= 0x39) i++;
-      if (i === d || (b[d] === 0x30 && i - d > 1)) return false;
-    }
-    const sep = b[i];
-    if (sep === 0x2c) {
-      i++;
-      continue;
-    }
-    return sep === 0x5d && i === end - 1 && col + 1 === width;
-  }
-}
-
-/** The `index`-th line of a run (bytes start..end) as a row of `width` values, or the run's error. */
-function parseRowLine(run: RowLines, index: number, start: number, end: number, width: number): EncodedRow {
-  return parseLine((run.bytes as Buffer).toString('utf8', start, end), width, (why) => run.invalid(index, why));
 }

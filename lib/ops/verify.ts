@@ -5,8 +5,9 @@ import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { dialectFor } from '../dialects/index.ts';
-import { checkRowLines, openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
+import { checkCanonicalRun } from '../dialects/dialect.ts';
+import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
+import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
@@ -131,12 +132,15 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
   try {
     const h = opened.header;
     const total = Object.keys(h.schema.tables).length;
+    const rulesFor = await canonicalRulesFor(h.dialect);
     let n = 0;
     for await (const section of opened.sections()) {
       let rows = 0;
-      const width = section.table.columns.length;
+      // The same canonical check as the restore's load: a row the dumper could not have written
+      // would load, commit and then fail the restore's proof.
+      const rules = rulesFor(section.table);
       for await (const run of section.lines) {
-        checkRowLines(run, width);
+        checkCanonicalRun(run, rules);
         rows += run.rows;
         ctx.reporter.progress(`verify ${section.table.name} (${n + 1}/${total})`, rows);
       }

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from '../../bench/dataset.ts';
-import { lockPath } from '../../lib/dialects/sqlite/sqlite-lock.ts';
+import { lockHolder } from '../../lib/dialects/sqlite/sqlite-lock.ts';
 import { backup } from '../../lib/ops/backup.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { DIALECTS, freshDatabase, rawQueryable, type FreshDatabase } from '../helpers/db.ts';
@@ -12,8 +12,8 @@ import { cli, describeSeed, fingerprint, killDuring, killWhen, pgLockHeld, rando
 /**
  * Promise: a restore killed with SIGKILL at any moment leaves the database either exactly as it
  * was before the restore or exactly as the backup, never a mix (checked with an independent
- * fingerprint: structure, sequences, every row). On SQLite the lock file of the killed process
- * never blocks the next run (a stale lock of a dead process is taken over at once).
+ * fingerprint: structure, sequences, every row). On SQLite the killed process's lock is gone the
+ * moment it dies (the operating system releases it), so it never blocks the next run.
  *
  * Two states A and B differ in rows of every table and, for full-mode trials, in structure (B has
  * an extra table and column). Each trial restores the backup of the state the database is not in,
@@ -75,7 +75,7 @@ for (const dialect of DIALECTS) {
       const bx = await backup(ctx, { reason: 'state-b-extra' });
       const fpBx = await fingerprint(db.url);
       // Back to A by an uninterrupted full restore, timed to aim the kills.
-      const locked0 = dialect === 'sqlite' ? () => existsSync(lockPath(db.name)) : () => pgLockHeld(db.url);
+      const locked0 = dialect === 'sqlite' ? () => lockHolder(db.name) !== null : () => pgLockHeld(db.url);
       const t = await killWhen(['restore', a.manifest.file, '--mode', 'full', '--yes', '--no-safety-backup'], env, locked0, 1e9);
       expect(t.code, t.stderr).toBe(0);
       expect(await fingerprint(db.url)).toBe(fpA);
@@ -85,7 +85,7 @@ for (const dialect of DIALECTS) {
       const states: Record<string, string> = { [fpA]: 'A', [fpB]: 'B', [fpBx]: 'B+structure' };
       const files: Record<string, string> = { A: a.manifest.file, B: b.manifest.file, 'B+structure': bx.manifest.file };
       let current = 'A';
-      const outcomes = { killed: 0, finished: 0, stayed: 0, switched: 0, staleLocks: 0 };
+      const outcomes = { killed: 0, finished: 0, stayed: 0, switched: 0 };
       for (let i = 0; i < TRIALS; i++) {
         const mode = i % 2 === 0 ? 'data' : 'full';
         // Data mode needs the same structure: A <-> B. Full mode: A <-> B+structure.
@@ -95,7 +95,7 @@ for (const dialect of DIALECTS) {
         if (i % 3 !== 0) args.push('--no-safety-backup');
         const aimed = i % 2 === 0;
         const delay = aimed ? Math.round(lockedMs * 1.1 * rnd()) : Math.round(fullMs * (0.1 + rnd()));
-        const locked = dialect === 'sqlite' ? () => existsSync(lockPath(db.name)) : () => pgLockHeld(db.url);
+        const locked = dialect === 'sqlite' ? () => lockHolder(db.name) !== null : () => pgLockHeld(db.url);
         const r = aimed ? await killWhen(args, env, locked, delay) : await killDuring(args, env, delay);
         const trial = `trial ${i} (${effectiveMode} restore ${current} -> ${wanted}, kill ${delay} ms after ${aimed ? 'the lock was taken' : 'start'})`;
         if (r.killed) outcomes.killed++;
@@ -104,12 +104,8 @@ for (const dialect of DIALECTS) {
           outcomes.finished++;
         }
         if (dialect === 'postgres') await waitForNoOtherSessions(db.url);
-        if (dialect === 'sqlite' && existsSync(lockPath(db.name))) {
-          // The dead process's lock is still on disk: it must name a dead pid (so the next run takes it over).
-          const holder = JSON.parse(readFileSync(lockPath(db.name), 'utf8')) as { pid: number };
-          expect(() => process.kill(holder.pid, 0), `${trial}: the lock file names a live process`).toThrow();
-          outcomes.staleLocks++;
-        }
+        // The process is gone, and so is its lock: nothing is left to take over.
+        if (dialect === 'sqlite') expect(lockHolder(db.name), `${trial}: the lock is still held after its holder died`).toBeNull();
         const fp = await fingerprint(db.url);
         const now = states[fp];
         expect(now === current || now === wanted, `${trial}: the database is neither ${current} nor ${wanted} (${now ?? 'a mix'}) ${describeSeed()}`).toBe(true);
@@ -118,11 +114,11 @@ for (const dialect of DIALECTS) {
         else outcomes.switched++;
         current = now;
       }
-      // After all the kills (and any stale lock left by the last one), a normal restore still runs at once.
+      // After all the kills, a normal restore still runs at once.
       const last = await cli(['restore', files.A, '--mode', 'full', '--yes', '--no-safety-backup'], env);
       expect(last.code, last.stderr).toBe(0);
       expect(await fingerprint(db.url)).toBe(fpA);
-      if (dialect === 'sqlite') expect(existsSync(lockPath(db.name))).toBe(false);
+      if (dialect === 'sqlite') expect(lockHolder(db.name)).toBeNull();
       expect(outcomes.killed, JSON.stringify(outcomes)).toBeGreaterThanOrEqual(Math.floor(TRIALS / 3));
       console.log(`kill-restore ${dialect}: ${TRIALS} trials ${JSON.stringify(outcomes)} full run ${fullMs} ms ${describeSeed()}`);
     });

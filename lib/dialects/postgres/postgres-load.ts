@@ -5,9 +5,10 @@ import copyStreams from 'pg-copy-streams';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import type { EncodedRow, LoadOptions, LoadReceipt, LoadResult, RowLines, TableData } from '../dialect.ts';
+import { canonicalRowError, checkCanonicalRun, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLines, type TableData } from '../dialect.ts';
 import { CopyFrameHasher } from './postgres-copy-digest.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
+import { postgresCanonicalRules } from './postgres-values.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
 /**
@@ -256,6 +257,7 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
   let count = 0;
 
   const columnName = (i: number) => table.columns[i].name;
+  const rules = postgresCanonicalRules(table);
   /** Runs `fn`, naming the table in a CopyValueError (a value no column takes). */
   const valueErrors = <T,>(fn: () => T): T => {
     try {
@@ -270,6 +272,9 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
   async function* fromLines(lines: AsyncIterable<RowLines>): AsyncGenerator<Buffer> {
     const converter = new JsonLinesToCopy(width, include, columnName);
     for await (const run of lines) {
+      // The canonical check (as verify's) before the run is sent: a file swapped after it was
+      // verified, or never verified, still cannot commit a row the proof would then find changed.
+      checkCanonicalRun(run, rules);
       const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
       count += run.rows;
       progress.row = count;
@@ -289,6 +294,8 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
         if (!Array.isArray(row) || row.length !== width) {
           throw new RowError(table.name, count, `the row has ${Array.isArray(row) ? row.length : 'no'} values, the table has ${width} columns`);
         }
+        const why = canonicalRowError(row, rules);
+        if (why) throw new GuardError('BACKUP_CORRUPT', `The backup's table "${table.name}", row ${count}, ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
         chunk += valueErrors(() => encodeCopyRow(row, include, columnName, count));
       }
       sent?.update(Buffer.from(chunk, 'utf8'));

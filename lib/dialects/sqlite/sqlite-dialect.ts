@@ -46,6 +46,8 @@ export const sqliteDialect: Dialect = {
 class SqliteConnection implements Connection {
   readonly dialect = sqliteDialect;
   private locks = new Set<Lock>();
+  /** Ends lock waits still running when the connection closes. */
+  private closing = new AbortController();
   constructor(
     private db: Database.Database,
     readonly target: DatabaseTarget,
@@ -67,7 +69,7 @@ class SqliteConnection implements Connection {
     return loadSqlite(this.db, this, options);
   }
   async lock(name: string, waitMs = 0): Promise<Lock> {
-    const inner = await acquireFileLock(this.target.file!, name, waitMs);
+    const inner = await acquireFileLock(this.target.file!, name, waitMs, this.closing.signal);
     const lock: Lock = {
       release: async () => {
         this.locks.delete(lock);
@@ -84,6 +86,7 @@ class SqliteConnection implements Connection {
     return sqliteIdentity(this.db, options);
   }
   async close(): Promise<void> {
+    this.closing.abort();
     for (const l of [...this.locks]) await l.release();
     if (this.db.open) this.db.close();
   }

@@ -1,10 +1,10 @@
 import type Database from 'better-sqlite3';
 import { GuardError, messageOf } from '../../core/errors.ts';
 import type { DbSchema } from '../../core/types.ts';
-import { rowsOfRun, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
+import { canonicalRowError, checkCanonicalRun, rowsOfRun, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
 import { isInternalTable } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { decodeSqliteValue } from './sqlite-values.ts';
+import { decodeSqliteValue, sqliteCanonicalRules } from './sqlite-values.ts';
 import type { Queryable } from '../../core/types.ts';
 
 
@@ -50,14 +50,22 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
         for (let i = 0; i < width; i++) params[i] = decodeSqliteValue(row[i]);
         insert.run(params);
       };
+      // The canonical check (as verify's) before any row of a run goes in: a file swapped after it was
+      // verified, or never verified, still cannot commit a row the proof would then find changed.
+      const rules = sqliteCanonicalRules(table);
       if (section.lines) {
         for await (const run of section.lines) {
+          checkCanonicalRun(run, rules);
           for (const row of rowsOfRun(run, width)) insertRow(row);
           options.onProgress?.(table.name, rowNo);
         }
       } else {
         for await (const batch of section.rows) {
-          for (const row of batch) insertRow(row);
+          for (const row of batch) {
+            const why = canonicalRowError(row, rules);
+            if (why) throw new GuardError('BACKUP_CORRUPT', `The backup's table "${table.name}", row ${rowNo + 1}, ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
+            insertRow(row);
+          }
           options.onProgress?.(table.name, rowNo);
         }
       }
