@@ -22,7 +22,7 @@ export type BackupScope = { type: 'full' } | { type: 'tables'; tables: string[] 
 /**
  * The database a backup was taken of. Never holds a password.
  * `fingerprint` is stable across runs of the same database: a random id stored in the database on
- * its first backup (PostgreSQL: the `_prisma_guard.identity` table; SQLite: the file's
+ * its first backup (PostgreSQL: the `_prisma_guard_identity.identity` table; SQLite: the file's
  * `application_id`), so it survives a host rename or a moved file. `derived` when the id could not
  * be stored (then a hash of the location). Null only in version-1 backups, which predate it.
  */

@@ -55,7 +55,7 @@ for (const dialect of DIALECTS) {
       }), ExitCode.INVALID_BACKUP],
       ['future version', () => damaged('future', () => {
         const lines = plain().split('\n');
-        lines[0] = lines[0].replace('"formatVersion":1', '"formatVersion":99');
+        lines[0] = lines[0].replace(/"formatVersion":\d+/, '"formatVersion":99');
         return zlib.gzipSync(lines.join('\n'));
       }), ExitCode.INVALID_BACKUP],
     ];

@@ -3,12 +3,16 @@ import type { DatabaseIdentity } from '../../format/source.ts';
 
 type Run = <T>(sql: string, params?: unknown[]) => Promise<T[]>;
 
-/** The schema that holds prisma-guard's own state: outside every schema Prisma manages, so never part of a backup, a restore or a drift check. */
-export const IDENTITY_SCHEMA = '_prisma_guard';
+/**
+ * The schema of the database's identity: outside every schema Prisma manages, so never part of a
+ * backup, a restore or a drift check. A schema of its own, not the scheduler's `_prisma_guard`: each
+ * is created by whichever role needs it first, and neither then needs CREATE on the other's.
+ */
+export const IDENTITY_SCHEMA = '_prisma_guard_identity';
 
 /**
  * Reads (and with `create`, stores) the database's fingerprint: a random id in
- * `_prisma_guard.identity`, kept with the oid of the database it was made in. A copy of the database
+ * `_prisma_guard_identity.identity`, kept with the oid of the database it was made in. A copy of the database
  * (CREATE DATABASE … TEMPLATE, pg_dump of the whole database) carries the row but not the oid: it is
  * another database, so the copied id does not count, and its first backup gives it one of its own.
  * `adopt` stores that fingerprint instead of a new one when none is stored (a database recreated

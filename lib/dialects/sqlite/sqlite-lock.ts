@@ -56,10 +56,14 @@ export async function acquireFileLock(dbFile: string, name: string, waitMs: numb
   const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const deadline = Date.now() + Math.max(0, waitMs);
   let since = '';
+  // Set when the holder record cannot be written (a full disk, a file-size limit): the lock is then
+  // held without naming its holder; the operation itself reports the write failure it meets.
+  let unrecorded = false;
   try {
     for (;;) {
       if (signal?.aborted) throw new GuardError('LOCKED', 'Stopped while waiting for the prisma-guard lock (the connection was closed).');
       if (tryBegin(db, file)) {
+        if (unrecorded) return heldLock(db);
         try {
           db.exec(HOLDER_TABLE);
           const row = db.prepare('SELECT token FROM holder WHERE id = 1').get() as { token: string | null } | undefined;
@@ -70,6 +74,10 @@ export async function acquireFileLock(dbFile: string, name: string, waitMs: numb
         } catch (e) {
           if (db.inTransaction) db.exec('ROLLBACK');
           if (isBusy(e)) continue; // the commit waited too long for a reader: try again
+          if (isWriteFailure(e)) {
+            unrecorded = true;
+            continue;
+          }
           throw e;
         }
         continue; // take the lock again at once: the waiters are asleep in their busy handlers
@@ -155,6 +163,12 @@ function tryBegin(db: Database.Database, file: string): boolean {
     if (isBusy(e)) return false;
     throw lockFileError(file, e);
   }
+}
+
+/** SQLite could not write (disk full, I/O error such as EFBIG under a file-size limit). */
+function isWriteFailure(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR');
 }
 
 function isBusy(e: unknown): boolean {
