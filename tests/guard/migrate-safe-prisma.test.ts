@@ -6,7 +6,6 @@
  * - a migration that really fails mid-way: still exit 22, statement status only from evidence;
  * - a missing database: created as `prisma migrate deploy` does, no pre-migration backup.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import type { MigrateSafeResult } from '../../lib/guard/run.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { listBackups } from '../../lib/ops/store.ts';
 import { verifyBackup } from '../../lib/ops/verify.ts';
-import { ROOT, type CliResult } from '../helpers/cli.ts';
+import { ROOT, runNode, type CliResult } from '../helpers/cli.ts';
 import { createPgDatabase, demoMigrationsDir, demoSchemaPath, DIALECTS, freshDatabase, migrateDemo, PG_ADMIN_URL, rawQueryable, seedDemo, tempDir, type TestDialect } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
@@ -30,15 +29,7 @@ afterEach(async () => {
 
 /** Runs the CLI in `cwd` (the project whose prisma.config.ts and node_modules Prisma uses). */
 function cli(args: string[], cwd: string, env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, path.join(ROOT, 'bin/prisma-guard.ts'), ...args], { cwd, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runNode([TSX, path.join(ROOT, 'bin/prisma-guard.ts'), ...args], { cwd, env: { CI: 'true', ...env } });
 }
 
 /**

@@ -22,10 +22,15 @@ export interface CliResult {
  */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, script = 'bin/prisma-guard.ts', cwd = ROOT): Promise<CliResult> {
   const argv = script === 'bin/prisma-guard.ts' ? [CLI_ENTRY, ...args] : [TSX, path.join(ROOT, script), ...args];
+  return runNode(argv, { cwd, env: { CI: 'true', ...env } });
+}
+
+/** Runs `node <argv>` as a real process (asynchronously, see runCli) and collects its output; `env` is added to this process's. */
+export function runNode(argv: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, argv, {
-      cwd,
-      env: { ...process.env, CI: 'true', ...env },
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -4,26 +4,17 @@
  * when nothing changed it starts dist/ without rebuilding. Checked on a copy of the sources (this
  * checkout's dist/ is shared with the other test files).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { ROOT } from '../helpers/cli.ts';
+import { ROOT, runNode } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/db.ts';
 
 const tmp = tempDir('prisma-guard-dev-build-');
 afterAll(() => tmp.remove());
 
 function node(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runNode(args, { cwd });
 }
 
 describe('bin/prisma-guard.js in a checkout', () => {

@@ -9,14 +9,14 @@
  * npm 11, a loaded 2-core machine). The config parsing alone is tested on every run in
  * tests/prisma/project.test.ts.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installedNativeEngines, resolvePrismaInstall } from '../../lib/prisma/cli.ts';
-import { ROOT, type CliResult } from '../helpers/cli.ts';
+import { ROOT, runNode, type CliResult } from '../helpers/cli.ts';
 import { rawQueryable, tempDir } from '../helpers/db.ts';
 
 const TSX = createRequire(import.meta.url).resolve('tsx/cli');
@@ -24,15 +24,7 @@ const t = tempDir('prisma-guard-prisma7-');
 afterAll(() => t.remove());
 
 function cli(args: string[], cwd: string, env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, path.join(ROOT, 'bin/prisma-guard.ts'), ...args], { cwd, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runNode([TSX, path.join(ROOT, 'bin/prisma-guard.ts'), ...args], { cwd, env: { CI: 'true', ...env } });
 }
 
 describe.runIf(process.env.RELIABILITY_LONG)('migrate-safe on a Prisma 7 project', () => {
