@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
   guardCmd,
+  pgDumpCase,
   timedGuard,
   adminQuery,
   dbUrl,
@@ -23,7 +24,6 @@ import {
   ensureVerified,
   latestBackup,
   machine,
-  node,
   pgAdmin,
   recreateDb,
   runCases,
@@ -97,14 +97,7 @@ function cases(admin: PgAdmin, src: string, work: string): Case[] {
       setup: async () => rmSync(ours, { recursive: true, force: true }),
       run: () => timedGuard('backup', ['--url', srcUrl, '--backup-dir', ours, '--json'], { output: () => statSync(latestBackup(ours)).size }),
     },
-    {
-      op: 'backup',
-      tool: 'pg_dump -Fc',
-      anchor: true,
-      command: `pg_dump -Fc ${conn.join(' ')} -f ${fc} ${src}`,
-      setup: async () => rmSync(fc, { force: true }),
-      run: () => timed('pg_dump', ['-Fc', ...conn, '-f', fc, src], { output: () => statSync(fc).size }),
-    },
+    pgDumpCase(conn, fc, src),
     {
       op: 'verify',
       tool: 'prisma-guard verify',

@@ -123,6 +123,18 @@ export const guardCmd = (verb: 'backup' | 'verify' | 'restore') => `npm run ${np
 export const timedGuard = (verb: 'backup' | 'verify' | 'restore', args: string[], opts: { output?: () => number | null } = {}) =>
   timed('npm', ['run', '--silent', npmScript(verb), '--', ...args], opts);
 
+/** The anchor of every PostgreSQL backup comparison: `pg_dump -Fc` of `src` into `fc`. */
+export function pgDumpCase(conn: string[], fc: string, src: string): Case {
+  return {
+    op: 'backup',
+    tool: 'pg_dump -Fc',
+    anchor: true,
+    command: `pg_dump -Fc ${conn.join(' ')} -f ${fc} ${src}`,
+    setup: async () => rmSync(fc, { force: true }),
+    run: () => timed('pg_dump', ['-Fc', ...conn, '-f', fc, src], { output: () => statSync(fc).size }),
+  };
+}
+
 export interface PgAdmin {
   url: string;
   host: string;
@@ -272,14 +284,7 @@ function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean
   }, noDatabase: () => recreateDb(admin, tgt), noDatabaseLabel: 'empty database' });
   const cases: Case[] = [
     ourCases.backup,
-    {
-      op: 'backup',
-      tool: 'pg_dump -Fc',
-      anchor: true,
-      command: `pg_dump -Fc ${conn.join(' ')} -f ${fc} ${src}`,
-      setup: async () => rmSync(fc, { force: true }),
-      run: () => timed('pg_dump', ['-Fc', ...conn, '-f', fc, src], { output: () => statSync(fc).size }),
-    },
+    pgDumpCase(conn, fc, src),
     {
       op: 'backup',
       tool: 'pg_dump -Fd -j 2',

@@ -83,6 +83,22 @@ export class SqlRefusal {
 /** Thrown by the tokenizer on text the dialect's lexer would read differently or not at all. */
 export class LexError extends Error {}
 
+/**
+ * The tokens of one stored statement, or the refusal every dialect gives first: SQL the tokenizer
+ * cannot read, or an empty entry.
+ */
+export function statementTokens(text: string, rules: LexicalRules): Token[] | { refusedClass: string; why: string } {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(text, rules);
+  } catch (e) {
+    if (e instanceof LexError) return { refusedClass: 'unreadable SQL', why: e.message };
+    throw e;
+  }
+  if (tokens.length === 0) return { refusedClass: 'an empty statement', why: 'backups never store one' };
+  return tokens;
+}
+
 const isIdentStart = (c: string) => (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_' || c >= '\u0080';
 const isDigit = (c: string) => c >= '0' && c <= '9';
 const isIdentPart = (c: string) => isIdentStart(c) || isDigit(c) || c === '$';

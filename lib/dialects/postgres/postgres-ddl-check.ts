@@ -1,5 +1,6 @@
 import type { DbSchema, TableSchema } from '../../core/types.ts';
 import {
+  statementTokens,
   checkHeaderSql,
   checkSequenceValues,
   closingParen,
@@ -388,14 +389,8 @@ export const REFUSED: RefusedClass[] = [
 
 /** Classifies one statement: null when it is one the backup format produces, else the refusal. */
 export function classifyPostgresStatement(text: string, c: Context): { refusedClass: string; why: string } | null {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(text, POSTGRES_LEXICAL_RULES);
-  } catch (e) {
-    if (e instanceof LexError) return { refusedClass: 'unreadable SQL', why: e.message };
-    throw e;
-  }
-  if (tokens.length === 0) return { refusedClass: 'an empty statement', why: 'backups never store one' };
+  const tokens = statementTokens(text, POSTGRES_LEXICAL_RULES);
+  if (!Array.isArray(tokens)) return tokens;
   if (firstSemicolon(tokens) >= 0) return { refusedClass: 'more than one statement in one entry', why: 'each entry must be exactly one statement' };
   if (tokens.some((t) => t.kind === 'param')) return { refusedClass: 'a parameter marker', why: 'stored statements never have parameters' };
   const statement: Statement = { text, tokens };

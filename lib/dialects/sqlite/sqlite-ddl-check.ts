@@ -1,5 +1,6 @@
 import type { DbSchema, TableSchema } from '../../core/types.ts';
 import {
+  statementTokens,
   checkHeaderSql,
   checkSequenceValues,
   closingParen,
@@ -240,14 +241,8 @@ export const REFUSED: RefusedClass[] = [
 
 /** Classifies one statement: null when it is one the backup format produces, else the refusal. */
 export function classifySqliteStatement(text: string, c: Context): { refusedClass: string; why: string } | null {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(text, SQLITE_LEXICAL_RULES);
-  } catch (e) {
-    if (e instanceof LexError) return { refusedClass: 'unreadable SQL', why: e.message };
-    throw e;
-  }
-  if (tokens.length === 0) return { refusedClass: 'an empty statement', why: 'backups never store one' };
+  const tokens = statementTokens(text, SQLITE_LEXICAL_RULES);
+  if (!Array.isArray(tokens)) return tokens;
   if (tokens.some((t) => t.kind === 'param')) return { refusedClass: 'a parameter marker', why: 'stored statements never have parameters' };
   const statement: Statement = { text, tokens };
   const accepted = ACCEPTED.find((k) => k.matches(tokens));
