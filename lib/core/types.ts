@@ -90,6 +90,26 @@ export interface DbSchema {
   ddl: string[];
   /** Statements run after data is loaded (indexes, unique and foreign key constraints, triggers, views). */
   postDdl: string[];
+  /**
+   * Who wrote ddl/postDdl (PostgreSQL): `pg_dump` (its --schema-only output for the backed-up
+   * schemas, taken in the backup's snapshot) or the built-in `introspector`. Absent: introspector.
+   */
+  ddlSource?: 'pg_dump' | 'introspector';
+  /** The pg_dump that wrote the DDL, e.g. `15.20`. */
+  pgDumpVersion?: string;
+  /** Why the introspector wrote the DDL (no pg_dump, too old, BACKUP_PG_DUMP=off, pg_dump failed). */
+  ddlNote?: string;
+  /** The schema object by object, as the server prints it (see postgres-catalog.ts): the full-restore proof. */
+  catalog?: CatalogEntry[];
+  /** Objects the DDL does not bring back: the backup warns, a full restore refuses. */
+  unreproducible?: { kind: string; name: string; why: string }[];
+}
+
+/** One object of a database's schema: kind (`table`, `policy`, ...), qualified name, definition. */
+export interface CatalogEntry {
+  kind: string;
+  name: string;
+  definition: string;
 }
 
 /** Anything that runs SQL and returns rows as plain objects. */

@@ -20,6 +20,8 @@ export interface DatabaseTarget {
   file?: string;
   /** PostgreSQL: I/O timeout of every connection in ms (BACKUP_IO_TIMEOUT; 0 = none; unset = 60 s). */
   ioTimeoutMs?: number;
+  /** PostgreSQL: the pg_dump that writes full-mode DDL (BACKUP_PG_DUMP: a path or `off`; unset = search). */
+  pgDump?: string;
 }
 
 /** Where a URL's scheme ends: `postgresql://`, `https://`. */

@@ -349,6 +349,13 @@ export interface LoadOptions {
    * full: drop every table/type/sequence of the target and recreate `schema` before loading.
    */
   mode: 'data' | 'full';
+  /**
+   * Full mode, DDL with owners and grants (PostgreSQL pg_dump DDL): skip the ownership statements
+   * (the restoring role owns everything) and/or the GRANT/REVOKE statements, as pg_restore's
+   * --no-owner / --no-privileges do. The proof then leaves owners / privileges out.
+   */
+  noOwner?: boolean;
+  noPrivileges?: boolean;
   /** The backup's schema. */
   schema: DbSchema;
   /** Tables to restore (data mode may restore a subset). In data mode only these are emptied. */
@@ -377,13 +384,22 @@ export interface Lock {
   release(): Promise<void>;
 }
 
+export interface SnapshotOptions {
+  /**
+   * Read everything a full restore needs to recreate the schema exactly, in the same snapshot
+   * (PostgreSQL: pg_dump's DDL and the object catalog, see postgres-schema-dump.ts). Backups ask for
+   * it; diff, check and proofs do not need it.
+   */
+  fullSchema?: boolean;
+}
+
 export interface Connection extends Queryable {
   readonly dialect: Dialect;
   readonly target: DatabaseTarget;
   /** Reads the live schema (outside any snapshot). */
   introspect(): Promise<DbSchema>;
   /** Runs `fn` inside one consistent read-only snapshot of the whole database. */
-  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T>;
+  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>, options?: SnapshotOptions): Promise<T>;
   /** All-or-nothing load in a single transaction; on any error nothing is changed. */
   load(options: LoadOptions): Promise<LoadResult>;
   /**

@@ -108,6 +108,17 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   const result: EncodeResult & { header?: BackupHeader } = {};
   const written = await conn.snapshot(async (reader) => {
     if (!reader.schema.tables.length && !options.allowEmpty) throw await nothingToBackUp(conn);
+    const lost = reader.schema.unreproducible ?? [];
+    if (lost.length) {
+      const message =
+        `A full-mode restore of this backup cannot bring back ${lost.length} object(s), so it will refuse: ` +
+        lost.slice(0, 8).map((u) => `${u.kind} ${u.name} (${u.why})`).join('; ') + (lost.length > 8 ? `; and ${lost.length - 8} more` : '') +
+        (reader.schema.ddlNote ? `. The DDL was read by the built-in reader because ${reader.schema.ddlNote}` : '') +
+        '. Data-mode restores are not affected.' +
+        (reader.schema.ddlSource === 'introspector' ? ' Install a pg_dump at least as new as the server (postgresql-client) to back up every object.' : '');
+      warnings.push(message);
+      ctx.reporter.warn(message);
+    }
     const selected = options.selectRows ? await options.selectRows(reader) : null;
     const only = selected ? new Set(selected.keys()) : options.tables ? new Set(options.tables) : undefined;
     const schema = only ? { ...reader.schema, tables: reader.schema.tables.filter((t) => only.has(t.name)) } : reader.schema;
@@ -155,7 +166,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
       ctx.reporter.progress(`backup ${table}`, before + rows, expected);
     });
     return writeFileAtomically(ctx.backupDir, file, lines, { compressionLevel: options.compressionLevel, signal: options.signal });
-  });
+  }, { fullSchema: !(options.tables || options.selectRows) });
   const trailer = result.trailer!;
   const applied = result.header!.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null);
   const manifest: BackupManifest = {

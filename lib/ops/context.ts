@@ -40,7 +40,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
-      return (target ??= { ...parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT) });
+      return (target ??= { ...parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
     },
     backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
     projectDir,

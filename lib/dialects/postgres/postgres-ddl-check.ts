@@ -22,6 +22,7 @@ import {
   type Token,
   type Verdict,
 } from '../ddl-check.ts';
+import { classifyPgDumpStatement } from './postgres-dump-ddl-check.ts';
 
 /**
  * PostgreSQL's half of the backup SQL check (Dialect.checkBackupSql; see lib/dialects/ddl-check.ts).
@@ -438,14 +439,27 @@ export function checkPostgresBackupSql(schema: DbSchema, options: { partial?: bo
     for (const fk of t.foreignKeys) fields.push({ where: `schema.tables["${t.name}"].foreignKeys["${fk.name}"].definition`, text: fk.definition });
     if (t.indexes.length) indexLists.push({ where: `schema.tables["${t.name}"].indexes[].definition`, statements: t.indexes.map((i) => i.definition) });
   }
-  return checkHeaderSql(
-    [
-      { where: 'schema.ddl', statements: schema.ddl },
-      { where: 'schema.postDdl', statements: schema.postDdl },
-      ...indexLists,
-    ],
-    fields,
-    (text) => classifyPostgresStatement(text, c),
-    checkPostgresExpression,
-  ) ?? checkSequenceValues(schema);
+  // DDL pg_dump wrote is checked by class and object (postgres-dump-ddl-check.ts); the index
+  // definitions data-mode restores rebuild are always the introspector's forms.
+  const fromPgDump = schema.ddlSource === 'pg_dump';
+  return (
+    (fromPgDump
+      ? checkHeaderSql(
+          [
+            { where: 'schema.ddl', statements: schema.ddl },
+            { where: 'schema.postDdl', statements: schema.postDdl },
+          ],
+          [],
+          (text) => classifyPgDumpStatement(text, c.namespace),
+          checkPostgresExpression,
+        )
+      : null) ??
+    checkHeaderSql(
+      [...(fromPgDump ? [] : [{ where: 'schema.ddl', statements: schema.ddl }, { where: 'schema.postDdl', statements: schema.postDdl }]), ...indexLists],
+      fields,
+      (text) => classifyPostgresStatement(text, c),
+      checkPostgresExpression,
+    ) ??
+    checkSequenceValues(schema)
+  );
 }

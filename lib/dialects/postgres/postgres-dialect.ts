@@ -1,14 +1,15 @@
 import pg from 'pg';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
-import type { DbSchema } from '../../core/types.ts';
+import type { DbSchema, Queryable } from '../../core/types.ts';
 import { redactSecrets, type DatabaseTarget } from '../../core/url.ts';
-import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotReader } from '../dialect.ts';
+import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotOptions, SnapshotReader } from '../dialect.ts';
 import { postgresIdentity } from './postgres-identity.ts';
 import { checkPostgresBackupSql } from './postgres-ddl-check.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { runSnapshot } from './postgres-dump.ts';
 import { loadPostgres } from './postgres-load.ts';
 import { acquireAdvisoryLock } from './postgres-lock.ts';
+import { withFullSchema, type LibpqConnection } from './postgres-schema-dump.ts';
 import { quoteIdent } from './postgres-sql.ts';
 import { ConnectionGroup, DEFAULT_IO_TIMEOUT_MS, serverTcpSettings, watchClient } from './postgres-watchdog.ts';
 
@@ -71,6 +72,22 @@ export function pgConnectionString(url: string, database?: string): string {
   if (u.searchParams.get('sslmode') === 'prefer') u.searchParams.delete('sslmode');
   if (database !== undefined) u.pathname = '/' + encodeURIComponent(database);
   return u.toString();
+}
+
+/**
+ * How a libpq tool (pg_dump) reaches `target`: the URI without its password, which goes into
+ * PGPASSWORD so that it never shows on a command line.
+ */
+export function libpqConnection(target: DatabaseTarget): LibpqConnection {
+  const u = new URL(pgConnectionString(target.url));
+  const password = passwordOf(target.url);
+  u.password = '';
+  u.searchParams.delete('ssl'); // the node driver's; libpq refuses parameters it does not know
+  const env: NodeJS.ProcessEnv = { ...process.env, PGCONNECT_TIMEOUT: '10', PGAPPNAME: 'prisma-guard' };
+  delete env.PGPASSWORD;
+  delete env.PGSERVICE;
+  if (password) env.PGPASSWORD = password;
+  return { uri: u.toString(), env };
 }
 
 function passwordOf(url: string): string {
@@ -243,10 +260,13 @@ export class PostgresConnection implements Connection {
     });
   }
 
-  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>): Promise<T> {
+  snapshot<T>(fn: (reader: SnapshotReader) => Promise<T>, options: SnapshotOptions = {}): Promise<T> {
     return this.exclusive('snapshot', async () => {
       try {
-        return await runSnapshot(this.client, this.namespace, fn, () => openClient(this.target, undefined, this.group));
+        const complete = options.fullSchema
+          ? (q: Queryable, schema: DbSchema) => withFullSchema(q, schema, this.namespace, this.target.pgDump, libpqConnection(this.target))
+          : undefined;
+        return await runSnapshot(this.client, this.namespace, fn, () => openClient(this.target, undefined, this.group), complete);
       } catch (e) {
         // The server or the connection failed mid-snapshot (restart, pg_terminate_backend, network):
         // a DATABASE_ERROR naming the server, not an "unexpected error". Other errors pass unchanged.

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import type { ColumnSchema, DbSchema, TableSchema } from '../../core/types.ts';
+import type { ColumnSchema, DbSchema, Queryable, TableSchema } from '../../core/types.ts';
 import type { EncodedRow, EncodedValue, LoadReceipt, RowFilter, SnapshotReader } from '../dialect.ts';
 import { copyOutDigest } from './postgres-copy-digest.ts';
 import { copyOutWhereSql } from './postgres-rows-where.ts';
@@ -17,11 +17,19 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  * table stream and count see the same snapshot of the database. Commits when `fn` resolves, rolls
  * back when it throws. The reader's streams must be consumed one after the other (one connection).
  */
-export async function runSnapshot<T>(client: pg.Client, namespace: string, fn: (reader: SnapshotReader) => Promise<T>, openClient?: () => Promise<pg.Client>): Promise<T> {
+export async function runSnapshot<T>(
+  client: pg.Client,
+  namespace: string,
+  fn: (reader: SnapshotReader) => Promise<T>,
+  openClient?: () => Promise<pg.Client>,
+  /** Adds what a full restore needs (SnapshotOptions.fullSchema), read in this snapshot. */
+  complete?: (q: Queryable, schema: DbSchema) => Promise<DbSchema>,
+): Promise<T> {
   const q = { query: async <R>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as R[] };
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    const schema = await introspectPostgres(q, namespace);
+    let schema = await introspectPostgres(q, namespace);
+    if (complete) schema = await complete(q, schema);
     const reader = new PostgresSnapshotReader(client, namespace, schema, openClient);
     const result = await fn(reader);
     await client.query('COMMIT');

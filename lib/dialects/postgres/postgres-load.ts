@@ -9,6 +9,8 @@ import { canonicalRowError, checkCanonicalRun, type EncodedRow, type LoadOptions
 import { CopyFrameHasher } from './postgres-copy-digest.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { postgresCanonicalRules } from './postgres-values.ts';
+import { compareCatalogs, describeDifference, readCatalog } from './postgres-catalog.ts';
+import { statementRole } from './postgres-schema-dump.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
 /**
@@ -96,6 +98,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       if (!backupTables.has(name)) throw new Error(`table "${name}" is not in the backup's schema`);
     }
 
+    const fromPgDump = options.schema.ddlSource === 'pg_dump';
     let foreignKeys: LiveForeignKey[] = [];
     let triggers: LiveTrigger[] = [];
     let deferred: DeferredIndex[] = [];
@@ -107,11 +110,19 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
           { hint: `Restore into ?schema=${options.schema.namespace}, or create the tables in "${namespace}" (prisma migrate deploy) and use a data-only restore.` },
         );
       }
+      const lost = options.schema.unreproducible ?? [];
+      if (lost.length) throw unreproducibleError(lost);
       progress.stage = 'dropping the existing objects';
       await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(namespace)}`);
       await dropSchemaObjects(q, namespace);
+      if (fromPgDump) {
+        // pg_dump's DDL recreates the schema itself (owner, grants, comment) and everything in it.
+        await q.query(`DROP SCHEMA ${quoteIdent(namespace)} CASCADE`);
+        // As pg_dump's script: function bodies may name tables created later.
+        await q.query(`SET LOCAL check_function_bodies = false`);
+      }
       progress.stage = 'creating the schema';
-      for (const statement of options.schema.ddl) await q.query(statement);
+      for (const statement of ddlToRun(options.schema.ddl, options)) await q.query(statement);
       // The ddl creates each table with its PRIMARY KEY (the rest is in postDdl): build it after the load.
       deferred = await dropIndexesForLoad(q, namespace, options.tables);
     } else {
@@ -166,7 +177,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
 
     if (options.mode === 'full') {
       progress.stage = 'creating indexes, constraints and foreign keys (checks every row)';
-      for (const statement of options.schema.postDdl) await q.query(statement);
+      for (const statement of ddlToRun(options.schema.postDdl, options)) await q.query(statement);
     } else {
       progress.stage = 're-adding foreign keys (checks every reference)';
       for (const fk of foreignKeys) {
@@ -180,6 +191,11 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
 
     progress.stage = 'setting sequences';
     await setSequences(q, namespace, options);
+
+    if (options.mode === 'full' && options.schema.catalog) {
+      progress.stage = 'comparing the schema object by object';
+      await proveCatalog(q, namespace, options);
+    }
 
     progress.stage = 'final check before commit';
     if (options.beforeCommit) {
@@ -532,4 +548,53 @@ async function setSequences(q: Queryable, namespace: string, options: LoadOption
     // Full mode: the sequence was created in this transaction, so setval() is undone with it.
     await q.query(`SELECT setval($1::regclass, $2::bigint, $3::boolean)`, [seq, value.toString(), called]);
   }
+}
+
+/** The stored DDL minus what --no-owner / --no-privileges leave out (pg_dump DDL only has such statements). */
+function ddlToRun(statements: string[], options: LoadOptions): string[] {
+  if (options.schema.ddlSource !== 'pg_dump' || (!options.noOwner && !options.noPrivileges)) return statements;
+  return statements.filter((s) => {
+    const role = statementRole(s);
+    return !(role === 'owner' && options.noOwner) && !(role === 'privilege' && options.noPrivileges);
+  });
+}
+
+/**
+ * The full-restore proof of the schema, inside the transaction: the target's catalog must equal
+ * the one the backup recorded, object by object (a lost partition, policy, grant or function
+ * fails here and everything is rolled back).
+ */
+async function proveCatalog(q: Queryable, namespace: string, options: LoadOptions): Promise<void> {
+  const fromPgDump = options.schema.ddlSource === 'pg_dump';
+  const actual = await readCatalog(q, [namespace]);
+  const differences = compareCatalogs(options.schema.catalog!, actual, {
+    // The introspector creates objects as the restoring role and keeps the schema itself as it was.
+    ignoreOwners: options.noOwner || !fromPgDump,
+    ignorePrivileges: options.noPrivileges,
+    ignoreSchemaEntries: !fromPgDump,
+  });
+  if (differences.length === 0) return;
+  const shown = differences.slice(0, 10).map(describeDifference);
+  throw new GuardError(
+    'RESTORE_FAILED',
+    `The restored schema does not match the backup's, object by object: ${shown.join('; ')}${differences.length > 10 ? `; and ${differences.length - 10} more` : ''}. The restore was rolled back; nothing changed.`,
+    {
+      hint: 'Run the restore with --dry-run and --json to see every difference. If the server lacks an extension or role the backup needs, install or create it, or pass --no-owner / --no-privileges.',
+      details: { differences },
+    },
+  );
+}
+
+function unreproducibleError(lost: { kind: string; name: string; why: string }[]): GuardError {
+  return new GuardError(
+    'RESTORE_FAILED',
+    `A full restore of this backup would lose ${lost.length} object(s) its DDL cannot recreate: ${lost
+      .slice(0, 10)
+      .map((u) => `${u.kind} ${u.name} (${u.why})`)
+      .join('; ')}${lost.length > 10 ? `; and ${lost.length - 10} more` : ''}. Nothing was changed.`,
+    {
+      hint: 'Restore the rows only (--mode data) into a schema made by `prisma migrate deploy` or from a pg_dump, or take a new backup where a pg_dump at least as new as the server is installed.',
+      details: { unreproducible: lost },
+    },
+  );
 }
