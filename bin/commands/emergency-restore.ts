@@ -1,7 +1,7 @@
 import type { EmergencyChoice, EmergencyResult, LiveState } from '../../lib/ops/emergency.ts';
 import { emergencyRestore } from '../../lib/ops/emergency.ts';
 import { type Command } from '../cli.ts';
-import { describePlan } from './restore.ts';
+import { describePlan, fullRestoreFlags, FULL_RESTORE_OPTIONS } from './restore.ts';
 
 /** "3 days 4 hours", "5 minutes": how old a backup is. */
 export function formatAge(ms: number): string {
@@ -40,15 +40,17 @@ export function describeChoice(choice: EmergencyChoice, skipped: EmergencyResult
 export const emergencyRestoreCommand: Command = {
   name: 'emergency-restore',
   summary: 'Restore the newest backup that passes verification (full mode), after a safety backup of what is left.',
-  usage: 'prisma-guard emergency-restore [--yes] [--dry-run] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard emergency-restore [--yes] [--dry-run] [--allow-code] [--no-owner] [--no-privileges] [--url URL] [--backup-dir DIR] [--json]',
   options: {
     yes: { type: 'boolean', short: 'y' },
     'dry-run': { type: 'boolean' },
+    ...FULL_RESTORE_OPTIONS,
   },
   async run(io) {
     const result = await emergencyRestore(io.context(), {
       yes: Boolean(io.values.yes),
       dryRun: Boolean(io.values['dry-run']),
+      ...fullRestoreFlags(io.values),
       confirm: async ({ choice, skipped, live, plan }) => {
         if (!io.interactive || io.json) return false;
         io.print(describeChoice(choice, skipped, live) + '\n\n' + describePlan(plan));

@@ -47,11 +47,22 @@ export function describePlan(plan: RestorePlan): string {
   return lines.join('\n');
 }
 
+/** The full-restore flags restore and emergency-restore share. */
+export const FULL_RESTORE_OPTIONS = {
+  'allow-code': { type: 'boolean' },
+  'no-owner': { type: 'boolean' },
+  'no-privileges': { type: 'boolean' },
+} as const;
+
+export function fullRestoreFlags(values: Record<string, unknown>): { allowCode: boolean; noOwner: boolean; noPrivileges: boolean } {
+  return { allowCode: Boolean(values['allow-code']), noOwner: Boolean(values['no-owner']), noPrivileges: Boolean(values['no-privileges']) };
+}
+
 export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup: plan, safety backup, all-or-nothing load, proof that the data matches.',
   positionals: 1,
-  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--allow-code] [--no-owner] [--no-privileges] [--url URL] [--backup-dir DIR] [--json]',
   options: {
     'dry-run': { type: 'boolean' },
     yes: { type: 'boolean', short: 'y' },
@@ -59,6 +70,7 @@ export const restoreCommand: Command = {
     tables: { type: 'string' },
     'no-safety-backup': { type: 'boolean' },
     merge: { type: 'boolean' },
+    ...FULL_RESTORE_OPTIONS,
   },
   async run(io) {
     const given = io.positionals[0];
@@ -74,6 +86,7 @@ export const restoreCommand: Command = {
       yes: Boolean(io.values.yes),
       safetyBackup: !io.values['no-safety-backup'],
       merge: io.values.merge ? true : undefined,
+      ...fullRestoreFlags(io.values),
       confirm: async (plan) => {
         if (!io.interactive || io.json) return false;
         io.print(describePlan(plan));
@@ -92,3 +105,4 @@ export const restoreCommand: Command = {
     return 0;
   },
 };
+

@@ -31,7 +31,11 @@ export const ExitCode = {
   PRISMA: 11,
   /** Nothing to back up: the URL's schema does not exist, or the database has no tables (without --allow-empty). */
   NOTHING_TO_BACK_UP: 12,
-  /** BACKUP_VERIFY_KEY is set and the backup is unsigned, signed by another key, or its signature does not match. */
+  /**
+   * BACKUP_VERIFY_KEY is set and the backup is unsigned, signed by another key, or its signature does
+   * not match; or a full restore would create stored code (functions) from a backup no trusted key
+   * signed, without --allow-code.
+   */
   UNTRUSTED_BACKUP: 13,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -82,6 +86,8 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   SEED_NOT_EMPTY: ExitCode.USAGE,
   NOTHING_TO_BACK_UP: ExitCode.NOTHING_TO_BACK_UP,
   BACKUP_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
+  BACKUP_CODE_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
+  FULL_RESTORE_INCOMPLETE: ExitCode.ROLLED_BACK,
   KEY_INVALID: ExitCode.USAGE,
 };
 

@@ -1,3 +1,4 @@
+import { GuardError } from '../core/errors.ts';
 import type { DbSchema, Queryable, TableSchema } from '../core/types.ts';
 import { isUtf8 } from 'node:buffer';
 import type { DatabaseTarget, DialectName } from '../core/url.ts';
@@ -440,4 +441,29 @@ export interface Dialect {
    * may name tables the header does not list; never set it for a full restore, which runs the DDL.
    */
   checkBackupSql(schema: DbSchema, options?: { partial?: boolean }): SqlRefusal | null;
+  /**
+   * The stored code a full restore of `schema` would create (PostgreSQL: functions, procedures and
+   * aggregates in pg_dump DDL), named. Code runs later as whoever calls it, so a restore creates it
+   * only from a backup whose signature verifies or when told to (--allow-code). Pure: read from the
+   * DDL itself, never from a list the header could leave out.
+   */
+  definedCode(schema: DbSchema): string[];
+}
+
+/**
+ * The refusal of a full restore whose backup records objects its DDL cannot recreate
+ * (DbSchema.unreproducible): raised before anything changes.
+ */
+export function unreproducibleError(file: string, lost: { kind: string; name: string; why: string }[]): GuardError {
+  return new GuardError(
+    'FULL_RESTORE_INCOMPLETE',
+    `A full restore of ${file} would lose ${lost.length} object(s) its DDL cannot recreate: ${lost
+      .slice(0, 10)
+      .map((u) => `${u.kind} ${u.name} (${u.why})`)
+      .join('; ')}${lost.length > 10 ? `; and ${lost.length - 10} more` : ''}. Nothing was changed.`,
+    {
+      hint: 'Restore the rows only (--mode data) into a schema made by `prisma migrate deploy` or by pg_dump, or take a new backup on a machine with a pg_dump at least as new as the server (the backup then records every object).',
+      details: { unreproducible: lost },
+    },
+  );
 }

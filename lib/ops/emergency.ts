@@ -43,6 +43,10 @@ export interface EmergencyOptions {
   /** Find and verify only; restore nothing. */
   dryRun?: boolean;
   lockWaitMs?: number;
+  /** As RestoreOptions: create the backup's functions without a trusted signature; leave owners / grants out. */
+  allowCode?: boolean;
+  noOwner?: boolean;
+  noPrivileges?: boolean;
 }
 
 /**
@@ -107,6 +111,9 @@ export async function emergencyRestore(ctx: OpsContext, options: EmergencyOption
     dryRun: options.dryRun,
     yes: options.yes,
     lockWaitMs: options.lockWaitMs,
+    allowCode: options.allowCode,
+    noOwner: options.noOwner,
+    noPrivileges: options.noPrivileges,
     confirm: options.confirm ? (plan) => options.confirm!({ choice, skipped, live, plan }) : undefined,
   });
   return { ...base, restore: result };

@@ -1,6 +1,6 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, TableSchema } from '../core/types.ts';
-import type { Connection, LoadReceipt, LoadResult } from '../dialects/dialect.ts';
+import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult } from '../dialects/dialect.ts';
 import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { openBackup, openBackupFile, type BackupFile, type BackupSection } from '../format/reader.ts';
@@ -44,6 +44,15 @@ export interface RestoreOptions {
    * backups of backup-before-delete (reason `pre-delete-*`), off otherwise.
    */
   merge?: boolean;
+  /**
+   * Full mode: create the functions and procedures the backup carries even though no trusted key
+   * (BACKUP_VERIFY_KEY) signed it. Without it such a restore is refused (exit 13).
+   */
+  allowCode?: boolean;
+  /** Full mode: leave ownership out (the restoring role owns everything), as pg_restore --no-owner. */
+  noOwner?: boolean;
+  /** Full mode: leave GRANT / REVOKE out, as pg_restore --no-privileges. */
+  noPrivileges?: boolean;
   /** Pin the safety backup for this long; by default retention keeps it for BACKUP_PRE_RESTORE_PIN (30 days). */
   safetyPinMs?: number;
   lockWaitMs?: number;
@@ -214,8 +223,10 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     // restore runs the DDL, so it must name exactly the header's objects (never "partial").
     // A schema-only or partial backup's scope decides what a restore may do (checkScope) before its SQL is judged.
     checkScope(first.header, options.mode ?? (first.header.scope.type === 'schema-only' ? 'full' : 'data'), file);
-    const refusal = (await dialectFor(first.header.dialect)).checkBackupSql(first.header.schema, { partial: options.mode !== 'full' && isPartialBackup(first.header) });
+    const dialect = await dialectFor(first.header.dialect);
+    const refusal = dialect.checkBackupSql(first.header.schema, { partial: options.mode !== 'full' && isPartialBackup(first.header) });
     if (refusal) throw refusal.toError(file);
+    if ((options.mode ?? (first.header.scope.type === 'schema-only' ? 'full' : 'data')) === 'full') checkFullRestore(ctx, first.header, file, dialect.definedCode(first.header.schema), options);
     return first.header;
   })().catch(checkFirst);
   // A schema-only backup has no rows to put back: by default it recreates the empty schema.
@@ -310,6 +321,8 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
           schema: header.schema,
           tables,
           keepExisting: merge,
+          noOwner: options.noOwner,
+          noPrivileges: options.noPrivileges,
           data: pausingAfterFirstSection(opened.sections()), // a BackupSection is a TableData (rows, and lines for loaders that read bytes)
           onProgress: (table, rows) => ctx.reporter.progress(`restore ${table}`, rows, tableRows[table]),
           // The loader has read the file to its last byte by now: those must be the bytes checked.
@@ -509,4 +522,25 @@ export function otherDatabase(source: BackupSource, live: DatabaseIdentity | nul
   }
   if (sameLocation(source, location)) return undefined;
   return { backup: describeLocation(source), target: describeLocation(location), why: 'it was taken at another location' };
+}
+
+/**
+ * A full restore runs the backup's DDL: refused before anything changes when that DDL cannot bring
+ * back every object the backup recorded, or when it creates stored code (functions, procedures)
+ * and neither a trusted signature (BACKUP_VERIFY_KEY, checked with the bytes) nor --allow-code
+ * vouches for it: a function body is code that runs later as whoever calls it.
+ */
+function checkFullRestore(ctx: OpsContext, header: BackupHeader, file: string, code: string[], options: RestoreOptions): void {
+  const lost = header.schema.unreproducible ?? [];
+  if (lost.length) throw unreproducibleError(file, lost);
+  if (code.length && !ctx.keys?.trusted && !options.allowCode) {
+    throw new GuardError(
+      'BACKUP_CODE_UNTRUSTED',
+      `${file} carries ${code.length} function(s) or procedure(s) (${code.slice(0, 5).join(', ')}${code.length > 5 ? ', ...' : ''}) and no trusted key signed it, so a full restore will not create them: their code would run later as whoever calls it.`,
+      {
+        hint: 'If you know where this backup comes from, run the restore again with --allow-code. To make this automatic, sign backups (prisma-guard keygen; BACKUP_SIGNING_KEY when backing up, BACKUP_VERIFY_KEY when restoring). A data-only restore (--mode data) needs neither.',
+        details: { code },
+      },
+    );
+  }
 }

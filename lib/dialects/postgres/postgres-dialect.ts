@@ -5,6 +5,7 @@ import { redactSecrets, type DatabaseTarget } from '../../core/url.ts';
 import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotOptions, SnapshotReader } from '../dialect.ts';
 import { postgresIdentity } from './postgres-identity.ts';
 import { checkPostgresBackupSql } from './postgres-ddl-check.ts';
+import { definesCode } from './postgres-dump-ddl-check.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { runSnapshot } from './postgres-dump.ts';
 import { loadPostgres } from './postgres-load.ts';
@@ -406,4 +407,5 @@ export const postgresDialect: Dialect = {
   connect: connectPostgres,
   quote: quoteIdent,
   checkBackupSql: checkPostgresBackupSql,
+  definedCode: definesCode,
 };

@@ -5,7 +5,7 @@ import copyStreams from 'pg-copy-streams';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import { canonicalRowError, checkCanonicalRun, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLines, type TableData } from '../dialect.ts';
+import { canonicalRowError, checkCanonicalRun, unreproducibleError, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLines, type TableData } from '../dialect.ts';
 import { CopyFrameHasher } from './postgres-copy-digest.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { postgresCanonicalRules } from './postgres-values.ts';
@@ -111,18 +111,19 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
         );
       }
       const lost = options.schema.unreproducible ?? [];
-      if (lost.length) throw unreproducibleError(lost);
+      if (lost.length) throw unreproducibleError(`the backup`, lost); // restore.ts refuses earlier; never run a lossy full restore
       progress.stage = 'dropping the existing objects';
       await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(namespace)}`);
       await dropSchemaObjects(q, namespace);
       if (fromPgDump) {
-        // pg_dump's DDL recreates the schema itself (owner, grants, comment) and everything in it.
-        await q.query(`DROP SCHEMA ${quoteIdent(namespace)} CASCADE`);
+        // pg_dump's DDL recreates everything in the schema. The schema itself stays (its privileges
+        // as the server set them: pg_dump writes only the changes from those), so its CREATE is skipped.
+        await dropRemainingObjects(q, namespace);
         // As pg_dump's script: function bodies may name tables created later.
         await q.query(`SET LOCAL check_function_bodies = false`);
       }
       progress.stage = 'creating the schema';
-      for (const statement of ddlToRun(options.schema.ddl, options)) await q.query(statement);
+      for (const statement of ddlToRun(options.schema.ddl, options)) if (!(fromPgDump && /^CREATE SCHEMA /.test(statement))) await q.query(statement);
       // The ddl creates each table with its PRIMARY KEY (the rest is in postDdl): build it after the load.
       deferred = await dropIndexesForLoad(q, namespace, options.tables);
     } else {
@@ -585,16 +586,47 @@ async function proveCatalog(q: Queryable, namespace: string, options: LoadOption
   );
 }
 
-function unreproducibleError(lost: { kind: string; name: string; why: string }[]): GuardError {
-  return new GuardError(
-    'RESTORE_FAILED',
-    `A full restore of this backup would lose ${lost.length} object(s) its DDL cannot recreate: ${lost
-      .slice(0, 10)
-      .map((u) => `${u.kind} ${u.name} (${u.why})`)
-      .join('; ')}${lost.length > 10 ? `; and ${lost.length - 10} more` : ''}. Nothing was changed.`,
-    {
-      hint: 'Restore the rows only (--mode data) into a schema made by `prisma migrate deploy` or from a pg_dump, or take a new backup where a pg_dump at least as new as the server is installed.',
-      details: { unreproducible: lost },
-    },
+/**
+ * After dropSchemaObjects (relations and enums, with its check that nothing outside depends on
+ * them): every other object of the schema a pg_dump restore recreates: extensions installed in it,
+ * functions, procedures, aggregates, types, domains, collations, operators, text search objects,
+ * conversions and statistics. Extension members go with their extension.
+ */
+async function dropRemainingObjects(q: Queryable, namespace: string): Promise<void> {
+  const notMember = (cls: string, oid: string) =>
+    `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${cls}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
+  const objects = await q.query<{ kind: string; ident: string }>(
+    `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+     SELECT kind, ident FROM (
+       SELECT 0 AS ord, 'EXTENSION' AS kind, quote_ident(extname) AS ident FROM pg_extension, ns WHERE extnamespace = ns.oid
+       UNION ALL
+       SELECT 1, CASE prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, p.oid::regprocedure::text
+         FROM pg_proc p, ns WHERE p.pronamespace = ns.oid AND ${notMember('pg_proc', 'p.oid')}
+       UNION ALL
+       SELECT 2, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format_type(t.oid, NULL)
+         FROM pg_type t, ns WHERE t.typnamespace = ns.oid AND t.typtype IN ('b', 'c', 'd', 'e', 'r')
+          AND NOT (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) <> 'c')
+          AND NOT (t.typtype = 'b' AND t.typcategory = 'A') AND ${notMember('pg_type', 't.oid')}
+       UNION ALL
+       SELECT 3, 'COLLATION', c.oid::regcollation::text FROM pg_collation c, ns WHERE c.collnamespace = ns.oid AND ${notMember('pg_collation', 'c.oid')}
+       UNION ALL
+       SELECT 4, 'OPERATOR', o.oid::regoperator::text FROM pg_operator o, ns WHERE o.oprnamespace = ns.oid AND ${notMember('pg_operator', 'o.oid')}
+       UNION ALL
+       SELECT 5, 'OPERATOR FAMILY', quote_ident(n.nspname) || '.' || quote_ident(f.opfname) || ' USING ' || quote_ident(a.amname)
+         FROM pg_opfamily f JOIN pg_am a ON a.oid = f.opfmethod JOIN pg_namespace n ON n.oid = f.opfnamespace, ns
+        WHERE f.opfnamespace = ns.oid AND ${notMember('pg_opfamily', 'f.oid')}
+       UNION ALL
+       SELECT 6, 'TEXT SEARCH CONFIGURATION', c.oid::regconfig::text FROM pg_ts_config c, ns WHERE c.cfgnamespace = ns.oid AND ${notMember('pg_ts_config', 'c.oid')}
+       UNION ALL
+       SELECT 7, 'TEXT SEARCH DICTIONARY', d.oid::regdictionary::text FROM pg_ts_dict d, ns WHERE d.dictnamespace = ns.oid AND ${notMember('pg_ts_dict', 'd.oid')}
+       UNION ALL
+       SELECT 8, 'CONVERSION', quote_ident(n.nspname) || '.' || quote_ident(c.conname) FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace, ns
+        WHERE c.connamespace = ns.oid AND ${notMember('pg_conversion', 'c.oid')}
+       UNION ALL
+       SELECT 9, 'STATISTICS', quote_ident(n.nspname) || '.' || quote_ident(s.stxname) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace, ns
+        WHERE s.stxnamespace = ns.oid
+     ) o ORDER BY ord, ident`,
+    [namespace],
   );
+  for (const o of objects) await q.query(`DROP ${o.kind} IF EXISTS ${o.ident} CASCADE`);
 }

@@ -16,6 +16,8 @@ export const sqliteDialect: Dialect = {
   capabilities: { transactionalDdl: true, advisoryLocks: false, scalarLists: false },
   quote: quoteSqlite,
   checkBackupSql: checkSqliteBackupSql,
+  // SQLite stores no functions; its triggers are created after the rows are in (postDdl).
+  definedCode: () => [],
   async connect(target: DatabaseTarget, options: { create?: boolean } = {}): Promise<Connection> {
     const file = target.file!;
     if (!options.create && !existsSync(file)) {
