@@ -104,6 +104,37 @@ const SQLITE_FORGERIES: Forgery[] = [
   { what: 'an index the header does not list', refused: /CREATE INDEX/, edit: (h) => h.schema.postDdl.push(`CREATE INDEX "forged_idx" ON "users" ("name")`) },
 ];
 
+/**
+ * The same attacks on DDL written by pg_dump (schema.ddlSource = 'pg_dump'), which the check judges
+ * by statement class and object (postgres-dump-ddl-check.ts). `gated`: the check lets the statement
+ * through (pg_dump writes such statements) and the trust rule refuses it: code from a backup no
+ * trusted key signed is created only with --allow-code (exit 13 BACKUP_CODE_UNTRUSTED).
+ */
+const firstDumpTable = (h: BackupHeader) => h.schema.ddl.findIndex((s) => /^CREATE TABLE public\./.test(s));
+const PG_DUMP_FORGERIES: (Forgery & { gated?: boolean })[] = [
+  { what: 'COPY ... TO PROGRAM', refused: /unrecognised statement \(COPY/, marker: true, edit: (h, m) => h.schema.ddl.unshift(`COPY (SELECT 'owned') TO PROGRAM 'id > ${m}'`) },
+  { what: 'COPY ... TO PROGRAM with a forged manifest that claims verification', refused: /COPY/, marker: true, forgedManifest: true, edit: (h, m) => h.schema.postDdl.push(`COPY (SELECT 'owned') TO PROGRAM 'id > ${m}'`) },
+  { what: 'a second statement after a real CREATE TABLE', refused: /more than one statement/, marker: true, edit: (h, m) => (h.schema.ddl[firstDumpTable(h)] += `; COPY (SELECT 1) TO PROGRAM 'id > ${m}'`) },
+  { what: 'a server file function in a column default', refused: /pg_read_file/, edit: (h) => (h.schema.ddl[firstDumpTable(h)] = h.schema.ddl[firstDumpTable(h)].replace(/\n\)$/, `,\n    leak text DEFAULT pg_read_file('/etc/passwd')\n)`)) },
+  { what: 'a view reading pg_authid', refused: /pg_authid/, edit: (h) => h.schema.postDdl.push(`CREATE VIEW public.pw AS SELECT rolpassword FROM pg_catalog.pg_authid`) },
+  { what: 'ALTER SYSTEM', refused: /ALTER SYSTEM/, edit: (h) => h.schema.ddl.unshift(`ALTER SYSTEM SET log_statement = 'none'`) },
+  { what: 'CREATE ROLE', refused: /CREATE ROLE/, edit: (h) => h.schema.ddl.unshift(`CREATE ROLE forged_admin SUPERUSER LOGIN PASSWORD 'x'`) },
+  { what: 'GRANT of a role', refused: /GRANT/, edit: (h) => h.schema.postDdl.push(`GRANT pg_execute_server_program TO PUBLIC`) },
+  { what: 'GRANT on another schema', refused: /GRANT/, edit: (h) => h.schema.postDdl.push(`GRANT ALL ON TABLE pg_catalog.pg_authid TO PUBLIC`) },
+  { what: 'a DO block', refused: /unrecognised statement \(DO/, edit: (h) => h.schema.ddl.unshift(`DO $$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''true'''; END $$`) },
+  { what: 'SET', refused: /unrecognised statement \(SET/, edit: (h) => h.schema.ddl.unshift(`SET session_replication_role = replica`) },
+  { what: 'SELECT setval', refused: /unrecognised statement \(SELECT/, edit: (h) => h.schema.postDdl.push(`SELECT setval('public.users_id_seq', 1)`) },
+  { what: 'CREATE TABLE in another schema', refused: /CREATE TABLE/, edit: (h) => h.schema.ddl.push(`CREATE TABLE pg_catalog.forged (id integer)`) },
+  { what: 'ALTER TABLE of another schema', refused: /ALTER TABLE/, edit: (h) => h.schema.postDdl.push(`ALTER TABLE ONLY other.t ADD CONSTRAINT c CHECK (true)`) },
+  { what: 'a function in C (loads a shared library)', refused: /LANGUAGE c/, edit: (h) => h.schema.ddl.push(`CREATE FUNCTION public.forged() RETURNS integer LANGUAGE c AS '/tmp/forged.so', 'forged'`) },
+  { what: 'an event trigger', refused: /EVENT TRIGGER/, edit: (h) => h.schema.postDdl.push(`CREATE EVENT TRIGGER forged ON ddl_command_start EXECUTE FUNCTION public.f()`) },
+  { what: 'CREATE EXTENSION dblink', refused: /./, gated: true, edit: (h) => h.schema.ddl.splice(1, 0, `CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA public`) },
+  { what: 'a plpgsql function whose body runs a program, called by a CHECK', refused: /./, gated: true, marker: true, edit: (h, m) => {
+    h.schema.ddl.push(`CREATE FUNCTION public.forged() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id > ${m}'''; RETURN true; END $$`);
+    h.schema.postDdl.push(`ALTER TABLE ONLY public.users ADD CONSTRAINT forged CHECK (public.forged())`);
+  } },
+];
+
 /** Recomputes every table checksum, the trailer's totals and its whole-file checksum. */
 function recompute(lines: string[]): void {
   const whole = createHash('sha256');
@@ -136,21 +167,30 @@ function forge(good: Buffer, edit: (h: BackupHeader) => void): Buffer {
   return zlib.gzipSync(lines.join('\n') + '\n', { level: 1 });
 }
 
-for (const dialect of DIALECTS) {
-  describe(`forged backup SQL on ${dialect}`, () => {
+const FLAVORS: { dialect: TestDialect; ddl: 'introspector' | 'pg_dump' }[] = [
+  { dialect: 'sqlite', ddl: 'introspector' },
+  { dialect: 'postgres', ddl: 'introspector' },
+  { dialect: 'postgres', ddl: 'pg_dump' },
+];
+
+for (const { dialect, ddl } of FLAVORS) {
+  describe(`forged backup SQL on ${dialect} (${ddl} DDL)`, () => {
     let db: FreshDatabase;
     let dir: string;
     let env: Record<string, string>;
     let goodFile: string;
     let good: Buffer;
     let goodManifest: Record<string, unknown>;
-    const forgeries = dialect === 'postgres' ? POSTGRES_FORGERIES : SQLITE_FORGERIES;
+    const forgeries: (Forgery & { gated?: boolean })[] = dialect === 'sqlite' ? SQLITE_FORGERIES : ddl === 'pg_dump' ? PG_DUMP_FORGERIES : POSTGRES_FORGERIES;
 
     beforeAll(async () => {
       db = await demoDatabase(dialect as TestDialect, { users: 20 });
       dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-forgery-'));
       env = { DATABASE_URL: db.url, BACKUP_DIR: dir };
-      const b = await backup(resolveContext({ url: db.url, backupDir: dir, env: {} }), { reason: 'genuine' });
+      const b = await backup(resolveContext({ url: db.url, backupDir: dir, env: ddl === 'introspector' ? { BACKUP_PG_DUMP: 'off' } : {} }), { reason: 'genuine' });
+      expect(b.manifest.file).toMatch(/genuine/);
+      const header = JSON.parse(zlib.gunzipSync(readFileSync(b.path)).toString('utf8').split('\n', 1)[0]) as BackupHeader;
+      if (dialect === 'postgres') expect(header.schema.ddlSource).toBe(ddl);
       goodFile = b.manifest.file;
       good = readFileSync(b.path);
       goodManifest = JSON.parse(readFileSync(path.join(dir, manifestFileName(goodFile)), 'utf8'));
@@ -182,12 +222,20 @@ for (const dialect of DIALECTS) {
 
         // Both at once (they only read the file; verify records nothing for a file without a manifest).
         const [restored, v] = await Promise.all([cli(['restore', name, '--mode', 'full', '--yes', '--json'], env), cli(['verify', name, '--json'], env)]);
-        const what = `${dialect} forgery ${i} (${f.what})`;
-        expect(restored.code, `${what}: restore ${restored.stdout} ${restored.stderr}`).toBe(3);
-        expect(JSON.parse(restored.stdout).error.code, what).toBe('BACKUP_UNSAFE_SQL');
+        const what = `${dialect} ${ddl} forgery ${i} (${f.what})`;
+        expect(restored.code, `${what}: restore ${restored.stdout} ${restored.stderr}`).toBe(f.gated ? 13 : 3);
+        expect(JSON.parse(restored.stdout).error.code, what).toBe(f.gated ? 'BACKUP_CODE_UNTRUSTED' : 'BACKUP_UNSAFE_SQL');
         expect(await fingerprint(db.url), `${what}: the database changed`).toBe(before);
         expect(readdirSync(dir).sort(), `${what}: a file was written (a safety backup?)`).toEqual(filesBefore);
         if (f.marker) expect(existsSync(marker), `${what}: the forged SQL ran`).toBe(false);
+        if (f.gated) {
+          // The check passes it (pg_dump writes functions); only trust decides. Verify says the file is sound.
+          expect(v.code, `${what}: verify ${v.stdout} ${v.stderr}`).toBe(0);
+          expect(JSON.parse(restored.stdout).error.message, what).toMatch(/--allow-code|function/);
+          rmSync(path.join(dir, name), { force: true });
+          rmSync(path.join(dir, manifestFileName(name)), { force: true });
+          continue;
+        }
 
         expect(v.code, `${what}: verify ${v.stdout} ${v.stderr}`).toBe(3);
         const err = JSON.parse(v.stdout).error as { code: string; message: string; hint: string };
@@ -268,9 +316,11 @@ INSERT INTO [br acket] ("semi", n) VALUES ('x;y', 1), ('z', 2);
 const PG_KINDS = [/^CREATE TYPE .* AS ENUM/, /^CREATE SEQUENCE/, /^ALTER SEQUENCE .* OWNED BY/, /^CREATE TABLE/, /GENERATED ALWAYS AS IDENTITY/, /ADD CONSTRAINT .* CHECK/, /ADD CONSTRAINT .* EXCLUDE/, /ADD CONSTRAINT .* UNIQUE NULLS NOT DISTINCT/, /^CREATE INDEX .* WHERE/, /^CREATE MATERIALIZED VIEW [\s\S]* WITH DATA$/, /^CREATE VIEW/, /^CREATE TRIGGER [\s\S]* WHEN/];
 
 describe('real backups pass the SQL check (no false positives)', () => {
-  const cases: { name: string; dialect: TestDialect; setup: (db: FreshDatabase) => Promise<void>; namespace?: string; holds?: RegExp[] }[] = [
-    { name: 'the fixture of tests/dialects/postgres.test.ts and every other kind of object the introspector writes', dialect: 'postgres', setup: async (db) => runSql(db, postgresDialectFixture() + POSTGRES_EXTRA), holds: PG_KINDS },
-    { name: 'the same in a schema other than public', dialect: 'postgres', namespace: 'app', setup: async (db) => runSql(db, `CREATE SCHEMA app; SET search_path = app, public;\n${POSTGRES_EXTRA}`), holds: PG_KINDS },
+  const cases: { name: string; dialect: TestDialect; setup: (db: FreshDatabase) => Promise<void>; namespace?: string; holds?: RegExp[]; env?: Record<string, string> }[] = [
+    { name: 'the fixture of tests/dialects/postgres.test.ts and every other kind of object the introspector writes', dialect: 'postgres', env: { BACKUP_PG_DUMP: 'off' }, setup: async (db) => runSql(db, postgresDialectFixture() + POSTGRES_EXTRA), holds: PG_KINDS },
+    { name: 'the same in a schema other than public', dialect: 'postgres', namespace: 'app', env: { BACKUP_PG_DUMP: 'off' }, setup: async (db) => runSql(db, `CREATE SCHEMA app; SET search_path = app, public;\n${POSTGRES_EXTRA}`), holds: PG_KINDS },
+    { name: 'the same fixture with DDL written by pg_dump', dialect: 'postgres', setup: async (db) => runSql(db, postgresDialectFixture() + POSTGRES_EXTRA), holds: [/^CREATE DOMAIN/, /^CREATE FUNCTION/, /^CREATE TRIGGER/, /^CREATE MATERIALIZED VIEW/, /^REFRESH MATERIALIZED VIEW/] },
+    { name: 'the same fixture with DDL written by pg_dump, in a schema other than public', dialect: 'postgres', namespace: 'app', setup: async (db) => runSql(db, `CREATE SCHEMA app; SET search_path = app, public;\n${POSTGRES_EXTRA}`), holds: [/^CREATE SCHEMA app$/, /^CREATE FUNCTION app\./] },
     { name: 'the benchmark dataset (PostgreSQL)', dialect: 'postgres', setup: async (db) => void (await generate(db.url, 0.0005)) },
     { name: 'the benchmark dataset (SQLite)', dialect: 'sqlite', setup: async (db) => void (await generate(db.url, 0.0005)) },
     { name: 'SQLite: tables, indexes, views, triggers and a virtual table with awkward quoting', dialect: 'sqlite', setup: async (db) => runSql(db, SQLITE_EXTRA), holds: [/^CREATE TABLE \[/, /^CREATE TABLE `/, /^CREATE TABLE '/, /^CREATE UNIQUE INDEX/, /^CREATE VIEW/, /^CREATE TRIGGER[\s\S]*END$/, /^CREATE VIRTUAL TABLE/] },
@@ -294,7 +344,7 @@ describe('real backups pass the SQL check (no false positives)', () => {
         if (c.dialect === 'sqlite') writeFileSync(db.name, '');
         await c.setup(db);
         const url = c.namespace ? `${db.url}?schema=${c.namespace}` : db.url;
-        const ctx = resolveContext({ url, backupDir: dir, env: {} });
+        const ctx = resolveContext({ url, backupDir: dir, env: c.env ?? {} });
         const b = await backup(ctx, { reason: 'real' });
         const header = JSON.parse(zlib.gunzipSync(readFileSync(b.path)).toString('utf8').split('\n', 1)[0]) as BackupHeader;
         expect(header.schema.ddl.length + header.schema.postDdl.length).toBeGreaterThan(1);

@@ -154,13 +154,27 @@ export function classifyPgDumpStatement(text: string, namespace: string): { refu
   return null;
 }
 
-/** The functions and procedures the backup's DDL creates (code that runs later, as whoever calls it). */
+/**
+ * Extensions that reach files, programs, other servers or untrusted languages: installing one from
+ * a backup is like running its code.
+ */
+const POWERFUL_EXTENSIONS = new Set(['dblink', 'postgres_fdw', 'file_fdw', 'adminpack', 'plpython3u', 'plpythonu', 'plperlu', 'pltclu', 'lo', 'pg_cron', 'pg_background']);
+
+/**
+ * The code the backup's DDL creates: functions, procedures and aggregates (they run later, as
+ * whoever calls them), and the powerful extensions it installs.
+ */
 export function definesCode(schema: DbSchema): string[] {
   if (schema.ddlSource !== 'pg_dump') return [];
   const out: string[] = [];
-  for (const s of schema.ddl) {
+  for (const s of [...schema.ddl, ...schema.postDdl]) {
     const m = /^CREATE (?:OR REPLACE )?(FUNCTION|PROCEDURE|AGGREGATE) ([^(\s]+)/i.exec(s);
     if (m) out.push(`${m[1].toLowerCase()} ${m[2]}`);
+    const x = /^CREATE EXTENSION IF NOT EXISTS ("(?:[^"]|"")+"|\S+)/i.exec(s);
+    if (x) {
+      const name = x[1].startsWith('"') ? x[1].slice(1, -1).replace(/""/g, '"') : x[1].toLowerCase();
+      if (POWERFUL_EXTENSIONS.has(name)) out.push(`extension ${name}`);
+    }
   }
   return out;
 }
