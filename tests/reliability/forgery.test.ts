@@ -18,6 +18,7 @@ import { verifyBackup } from '../../lib/ops/verify.ts';
 import { ROOT } from '../helpers/cli.ts';
 import { demoDatabase, DIALECTS, freshDatabase, type FreshDatabase, type TestDialect } from '../helpers/db.ts';
 import { cli, fingerprint } from './helpers.ts';
+import { forge } from '../helpers/forge.ts';
 
 /**
  * Promise (issue 12): a backup is untrusted input. A file edited by hand, with every checksum
@@ -120,7 +121,7 @@ const PG_DUMP_FORGERIES: (Forgery & { gated?: boolean })[] = [
   { what: 'ALTER SYSTEM', refused: /ALTER SYSTEM/, edit: (h) => h.schema.ddl.unshift(`ALTER SYSTEM SET log_statement = 'none'`) },
   { what: 'CREATE ROLE', refused: /CREATE ROLE/, edit: (h) => h.schema.ddl.unshift(`CREATE ROLE forged_admin SUPERUSER LOGIN PASSWORD 'x'`) },
   { what: 'GRANT of a role', refused: /GRANT/, edit: (h) => h.schema.postDdl.push(`GRANT pg_execute_server_program TO PUBLIC`) },
-  { what: 'GRANT on another schema', refused: /GRANT/, edit: (h) => h.schema.postDdl.push(`GRANT ALL ON TABLE pg_catalog.pg_authid TO PUBLIC`) },
+  { what: 'GRANT on another schema', refused: /GRANT/, edit: (h) => h.schema.postDdl.push(`GRANT ALL ON TABLE other.secrets TO PUBLIC`) },
   { what: 'a DO block', refused: /unrecognised statement \(DO/, edit: (h) => h.schema.ddl.unshift(`DO $$ BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''true'''; END $$`) },
   { what: 'SET', refused: /unrecognised statement \(SET/, edit: (h) => h.schema.ddl.unshift(`SET session_replication_role = replica`) },
   { what: 'SELECT setval', refused: /unrecognised statement \(SELECT/, edit: (h) => h.schema.postDdl.push(`SELECT setval('public.users_id_seq', 1)`) },
@@ -134,38 +135,6 @@ const PG_DUMP_FORGERIES: (Forgery & { gated?: boolean })[] = [
     h.schema.postDdl.push(`ALTER TABLE ONLY public.users ADD CONSTRAINT forged CHECK (public.forged())`);
   } },
 ];
-
-/** Recomputes every table checksum, the trailer's totals and its whole-file checksum. */
-function recompute(lines: string[]): void {
-  const whole = createHash('sha256');
-  let table = createHash('sha256');
-  const tables: Record<string, { rows: number; sha256: string }> = {};
-  let total = 0;
-  for (let j = 0; j < lines.length - 1; j++) {
-    const l = lines[j];
-    if (l.startsWith('{"type":"table-end"')) {
-      const end = JSON.parse(l);
-      end.sha256 = table.digest('hex');
-      lines[j] = JSON.stringify(end);
-      tables[end.name] = { rows: end.rows, sha256: end.sha256 };
-      total += end.rows;
-      table = createHash('sha256');
-    } else if (l.startsWith('[')) table.update(l + '\n');
-    whole.update(lines[j] + '\n');
-  }
-  const trailer = JSON.parse(lines[lines.length - 1]);
-  Object.assign(trailer, { tables, rowsTotal: total, sha256: whole.digest('hex') });
-  lines[lines.length - 1] = JSON.stringify(trailer);
-}
-
-function forge(good: Buffer, edit: (h: BackupHeader) => void): Buffer {
-  const lines = zlib.gunzipSync(good).toString('utf8').split('\n').slice(0, -1);
-  const header = JSON.parse(lines[0]) as BackupHeader;
-  edit(header);
-  lines[0] = JSON.stringify(header);
-  recompute(lines);
-  return zlib.gzipSync(lines.join('\n') + '\n', { level: 1 });
-}
 
 const FLAVORS: { dialect: TestDialect; ddl: 'introspector' | 'pg_dump' }[] = [
   { dialect: 'sqlite', ddl: 'introspector' },

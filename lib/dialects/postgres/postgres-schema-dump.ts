@@ -137,7 +137,7 @@ export async function dumpSchema(q: Queryable, tool: PgDumpTool, connection: Lib
   const populated = new Set(
     (
       await q.query<{ name: string }>(
-        `SELECT c.oid::regclass::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE n.nspname = $1 AND c.relkind = 'm' AND c.relispopulated`,
         [namespace],
       )
