@@ -143,7 +143,8 @@ describe.runIf(hasPagila)('pagila (domains, partitions, functions, an aggregate,
     expect(r.code, r.stdout + r.stderr).toBe(13);
     const err = JSON.parse(r.stdout).error;
     expect(err.code).toBe('BACKUP_CODE_UNTRUSTED');
-    expect(err.message).toMatch(/rewards_report/);
+    expect(err.message).toMatch(/carries 10 function\(s\) or procedure\(s\) \(function public\./);
+    expect(err.details.code).toContain('function public.rewards_report');
     expect(err.hint).toMatch(/--allow-code/);
     expect(query(target.url, `SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace`)).toBe('0');
   }, 60_000);
@@ -165,7 +166,7 @@ describe.runIf(hasPagila)('pagila (domains, partitions, functions, an aggregate,
   }, 180_000);
 });
 
-const ROLE = `pg_guard_r_${randomBytes(4).toString('hex')}`;
+const ROLE = `guard_test_role_${randomBytes(4).toString('hex')}`; // (names starting pg_ are reserved)
 
 /** One object of every class `pg_dump --schema-only` reproduces for a schema. */
 const CORPUS = String.raw`
