@@ -21,6 +21,10 @@ export function describePlan(plan: RestorePlan): string {
   // A backup of another database (prod -> staging) is allowed when named, but never silently.
   if (plan.otherDatabase) lines.push('', `  !!! ANOTHER DATABASE: this is a backup of ${plan.otherDatabase.backup},`, `  !!! not of the target ${plan.otherDatabase.target} (${plan.otherDatabase.why}).`, `  !!! Its data will replace the target's.`);
   if (plan.merge) lines.push("  merge: the backup's rows are added back beside the live rows; nothing is removed");
+  if (plan.ddl) {
+    const by = plan.ddl.source === 'pg_dump' ? `pg_dump ${plan.ddl.pgDumpVersion ?? ''}`.trim() : "prisma-guard's schema reader";
+    lines.push(`  schema: ${plan.ddl.statements} statements written by ${by}${plan.ddl.code.length ? `, creating ${plan.ddl.code.length} function(s) or extension(s) with code` : ''}`);
+  }
   lines.push('');
   const detailed = plan.tables.some((t) => t.rows);
   if (detailed) {

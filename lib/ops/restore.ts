@@ -94,6 +94,8 @@ export interface RestorePlan {
   safetyBackup: boolean;
   /** Rows are added back beside the live ones; nothing is removed (see RestoreOptions.merge). */
   merge?: boolean;
+  /** Full mode: who wrote the DDL that will run, how many statements, and the code it creates. */
+  ddl?: { source: 'pg_dump' | 'introspector'; pgDumpVersion?: string; statements: number; code: string[] };
 }
 
 export interface RestoreResult {
@@ -130,6 +132,8 @@ export function planRestore(args: {
   mode: RestoreMode;
   tables?: string[];
   safetyBackup: boolean;
+  /** Full mode: the code the DDL creates (Dialect.definedCode). */
+  code?: string[];
 }): RestorePlan {
   const { header, live, mode } = args;
   const backupTables = header.schema.tables.map((t) => t.name);
@@ -153,6 +157,9 @@ export function planRestore(args: {
     schemaDifferences: live ? compareSchemas(header.schema, live) : [],
     liveMigrations: args.liveMigrations,
     safetyBackup: args.safetyBackup,
+    ...(mode === 'full'
+      ? { ddl: { source: header.schema.ddlSource ?? 'introspector', pgDumpVersion: header.schema.pgDumpVersion, statements: header.schema.ddl.length + header.schema.postDdl.length, code: args.code ?? [] } }
+      : {}),
   };
 }
 
@@ -249,7 +256,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       })().catch(checkFirst);
       const { tableRows, sha256: checkedSha256 } = await checked;
       await pauseForTest('after-check');
-      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0 });
+      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0, code: (await dialectFor(header.dialect)).definedCode(header.schema) });
       if (latest) plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
       const other = otherDatabase(header.source, liveIdentity, targetLocation(ctx.target));
       if (other) {

@@ -208,7 +208,7 @@ const CATALOG_QUERIES: string[] = [
            UNION ALL SELECT 'pg_conversion'::regclass, oid, connamespace, '' FROM pg_conversion
            UNION ALL SELECT 'pg_statistic_ext'::regclass, oid, stxnamespace, pg_get_statisticsobjdef(oid) FROM pg_statistic_ext) o
     WHERE o.ns IN ${NS}
-      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = o.classid AND e.objid = o.objid AND e.deptype IN ('e', 'i', 'a'))`,
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = o.classid AND e.objid = o.objid AND e.deptype IN ('e', 'i'))`,
 
   // Comments on any object of the namespaces (and on the namespaces).
   `SELECT 'comment' AS kind, pg_describe_object(d.classoid, d.objoid, d.objsubid) AS name, d.description AS definition
