@@ -322,7 +322,8 @@ describe('a corpus with one object of every class pg_dump reproduces', () => {
       writeFileSync(path.join(dir, name), bytes);
       const r = await cli(['restore', name, '--mode', 'full', '--yes', '--allow-code', '--no-safety-backup', '--json'], target.url);
       expect(r.code, `${loss.what}: ${r.stdout} ${r.stderr}`).toBe(9);
-      expect(JSON.parse(r.stdout).error.message, loss.what).toMatch(/does not match the backup's, object by object/);
+      // Caught by the proof, or earlier by the server (a partition's index cannot attach without its table).
+      expect(JSON.parse(r.stdout).error.message, loss.what).toMatch(/does not match the backup's, object by object|Everything was rolled back/);
       expect(query(target.url, 'SELECT id FROM keep_me'), `${loss.what}: the database changed`).toBe('7');
       rmSync(path.join(dir, name));
     }
