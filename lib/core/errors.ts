@@ -37,6 +37,8 @@ export const ExitCode = {
    * signed, without --allow-code.
    */
   UNTRUSTED_BACKUP: 13,
+  /** The backup location (an S3 bucket) cannot be reached, refuses the credentials, or does not exist. */
+  STORAGE: 14,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -88,6 +90,7 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   BACKUP_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
   BACKUP_CODE_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
   FULL_RESTORE_INCOMPLETE: ExitCode.ROLLED_BACK,
+  STORAGE_FAILED: ExitCode.STORAGE,
   KEY_INVALID: ExitCode.USAGE,
 };
 

@@ -116,7 +116,7 @@ let exitHookInstalled = false;
  * (bin/cli.ts ends the process at once on SIGINT/SIGTERM) or any process.exit. The normal paths
  * rename or remove the file themselves and untrack it.
  */
-function trackTemporary(file: string): void {
+export function trackTemporary(file: string): void {
   temporaries.add(file);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -220,7 +220,7 @@ export async function writeSmallFileAtomically(filePath: string, content: string
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   try {
     const d = await fs.open(dir, 'r');
     try {
@@ -231,4 +231,9 @@ async function syncDir(dir: string): Promise<void> {
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic.
   }
+}
+
+/** The temporary file is gone (renamed into place or removed): no longer removed at exit. */
+export function untrackTemporary(file: string): void {
+  temporaries.delete(file);
 }
