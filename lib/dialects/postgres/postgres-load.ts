@@ -51,13 +51,14 @@ interface LiveForeignKey {
  * An index (or the PRIMARY KEY / UNIQUE / EXCLUDE constraint it backs) of a table being loaded, dropped
  * before the COPY and rebuilt after it inside the same transaction: one sorted build per index is
  * several times cheaper than maintaining every index row by row (this is what pg_restore does too).
+ * A partitioned table's index is a tree (one index per partition, attached to the parent's): it is
+ * dropped whole and rebuilt as pg_restore does, each index under its own name, then attached.
  */
 interface DeferredIndex {
+  /** The table the index is on, for the progress message. */
   table: string;
-  name: string;
-  /** Set when the index backs a constraint (re-added with ALTER TABLE ... ADD CONSTRAINT). */
-  constraint: string | null;
-  definition: string;
+  drop: string;
+  rebuild: string[];
 }
 
 interface LiveTrigger {
@@ -178,7 +179,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     progress.stage = 'building primary keys, unique constraints and indexes (checks every row)';
     for (const d of deferred) {
       progress.table = d.table;
-      await q.query(d.constraint === null ? d.definition : `ALTER TABLE ${qualify(namespace, d.table)} ADD CONSTRAINT ${quoteIdent(d.constraint)} ${d.definition}`);
+      for (const statement of d.rebuild) await q.query(statement);
     }
     progress.table = undefined;
 
@@ -374,43 +375,105 @@ async function foreignKeysTouching(q: Queryable, namespace: string, tables: stri
 }
 
 /**
- * Drops the indexes of `tables` (with the PRIMARY KEY / UNIQUE / EXCLUDE constraints they back) and
- * returns how to rebuild them. Only what the catalog can re-create exactly is deferred: indexes with a
- * tablespace, comment, statistics target, replica-identity or CLUSTER mark, partitioned tables, and
- * indexes or constraints something else depends on (a foreign key from a table not being restored, a
- * view grouping by the primary key) are left in place and maintained row by row as before.
+ * Whether the index `x.indexrelid` (`i`, backing constraint `k` or none) can be dropped and re-created
+ * exactly from the catalog: valid, no tablespace, comment, statistics target, replica-identity or
+ * CLUSTER mark, and nothing else depends on the index or its constraint (a foreign key from a table
+ * not being restored, a view relying on the primary key for GROUP BY...: dropping it would fail or
+ * cascade). `members`: a SQL set of index oids whose dependencies on each other do not count (the
+ * indexes of one partitioned index tree).
+ */
+const rebuildable = (members: string) => `(
+        x.indisvalid AND x.indisready AND NOT x.indisreplident AND NOT x.indisclustered
+        AND i.reltablespace = 0
+        AND obj_description(x.indexrelid, 'pg_class') IS NULL
+        AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.indexrelid AND COALESCE(a.attstattarget, -1) <> -1)
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                         WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
+                                OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
+                           AND NOT (d.classid = 'pg_class'::regclass AND d.objid IN (${members}))
+                           AND NOT (d.classid = 'pg_constraint'::regclass
+                                    AND d.objid IN (SELECT mk.oid FROM pg_constraint mk WHERE mk.conindid IN (${members}) AND mk.contype IN ('p', 'u', 'x')))))`;
+
+/**
+ * Drops the indexes of `tables` and of their partitions (with the PRIMARY KEY / UNIQUE / EXCLUDE
+ * constraints they back) and returns how to rebuild them. Only what the catalog can re-create
+ * exactly is deferred (see `rebuildable`); a partitioned index only when every index of its tree
+ * is. The rest is left in place and maintained row by row as before.
  */
 async function dropIndexesForLoad(q: Queryable, namespace: string, tables: string[]): Promise<DeferredIndex[]> {
   if (tables.length === 0) return [];
-  const found = await q.query<DeferredIndex & { index: string }>(
-    `SELECT c.relname AS table, i.relname AS name, k.conname AS constraint,
+  const params = [tables.map((t) => qualify(namespace, t))];
+  const plain = await q.query<{ schema: string; table: string; name: string; constraint: string | null; definition: string }>(
+    `WITH ${RESTORED_RELATIONS}
+     SELECT n.nspname AS schema, c.relname AS table, i.relname AS name, k.conname AS constraint,
             CASE WHEN k.oid IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(k.oid) END AS definition
        FROM pg_index x
        JOIN pg_class i ON i.oid = x.indexrelid
        JOIN pg_class c ON c.oid = x.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
-      WHERE x.indrelid = ANY($1::text[]::regclass[])
-        AND c.relkind = 'r' AND NOT c.relispartition
-        AND x.indisvalid AND x.indisready AND NOT x.indisreplident AND NOT x.indisclustered
-        AND i.reltablespace = 0
-        AND obj_description(x.indexrelid, 'pg_class') IS NULL
-        AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL)
+      WHERE x.indrelid IN (SELECT oid FROM restored) AND c.relkind = 'r'
+        -- a partition's index attached to its parent's goes with the parent's tree (below)
         AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
-        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.indexrelid AND COALESCE(a.attstattarget, -1) <> -1)
-        -- nothing else depends on the index or its constraint (a foreign key from outside, a view
-        -- relying on the primary key for GROUP BY...): dropping it would fail or cascade
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                         WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
-                                OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
-                           AND NOT (d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid)
-                           AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid = k.oid))
-      ORDER BY c.relname, (k.contype = 'p') IS NOT TRUE, i.relname`,
-    [tables.map((t) => qualify(namespace, t))],
+        AND ${rebuildable('x.indexrelid')}
+      ORDER BY n.nspname, c.relname, (k.contype = 'p') IS NOT TRUE, i.relname`,
+    params,
   );
-  for (const d of found) {
-    await q.query(d.constraint === null ? `DROP INDEX ${qualify(namespace, d.name)}` : `ALTER TABLE ${qualify(namespace, d.table)} DROP CONSTRAINT ${quoteIdent(d.constraint)}`);
+  const deferred: DeferredIndex[] = plain.map((d) => {
+    const table = qualify(d.schema, d.table);
+    return d.constraint === null
+      ? { table: d.table, drop: `DROP INDEX ${qualify(d.schema, d.name)}`, rebuild: [d.definition] }
+      : { table: d.table, drop: `ALTER TABLE ${table} DROP CONSTRAINT ${quoteIdent(d.constraint)}`, rebuild: [`ALTER TABLE ${table} ADD CONSTRAINT ${quoteIdent(d.constraint)} ${d.definition}`] };
+  });
+
+  // Partitioned indexes: each top one (not attached to another) with its tree, level by level.
+  const trees = await q.query<{ top: string; level: number; schema: string; table: string; name: string; parent: string | null; constraint: string | null; definition: string; ok: boolean }>(
+    `WITH ${RESTORED_RELATIONS},
+     members AS (
+       SELECT x.indexrelid AS top, p.relid AS oid, p.parentrelid AS parent, p.level
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid, pg_partition_tree(x.indexrelid) AS p
+        WHERE x.indrelid IN (SELECT oid FROM restored) AND i.relkind = 'I'
+          AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
+     )
+     SELECT m.top::text AS top, m.level, n.nspname AS schema, c.relname AS table, i.relname AS name,
+            CASE WHEN m.parent IS NOT NULL THEN quote_ident(pn.nspname) || '.' || quote_ident(pi.relname) END AS parent,
+            k.conname AS constraint,
+            CASE WHEN k.oid IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(k.oid) END AS definition,
+            ${rebuildable('SELECT mm.oid FROM members mm WHERE mm.top = m.top')} AS ok
+       FROM members m
+       JOIN pg_index x ON x.indexrelid = m.oid
+       JOIN pg_class i ON i.oid = x.indexrelid
+       JOIN pg_class c ON c.oid = x.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_class pi ON pi.oid = m.parent
+       LEFT JOIN pg_namespace pn ON pn.oid = pi.relnamespace
+       LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
+      ORDER BY m.top, m.level, n.nspname, c.relname, i.relname`,
+    params,
+  );
+  const byTop = new Map<string, typeof trees>();
+  for (const row of trees) byTop.set(row.top, [...(byTop.get(row.top) ?? []), row]);
+  for (const members of byTop.values()) {
+    if (!members.every((m) => m.ok)) continue;
+    const root = members.find((m) => m.level === 0)!;
+    const rootTable = qualify(root.schema, root.table);
+    // pg_restore's way: each index ON ONLY its table (a partitioned one is invalid until its
+    // partitions' indexes are attached), then the attachments from the bottom up.
+    const rebuild = members.map((m) =>
+      m.constraint === null ? m.definition : `ALTER TABLE ONLY ${qualify(m.schema, m.table)} ADD CONSTRAINT ${quoteIdent(m.constraint)} ${m.definition}`,
+    );
+    for (const m of [...members].sort((a, b) => b.level - a.level)) {
+      if (m.parent) rebuild.push(`ALTER INDEX ${m.parent} ATTACH PARTITION ${qualify(m.schema, m.name)}`);
+    }
+    deferred.push({
+      table: root.table,
+      drop: root.constraint === null ? `DROP INDEX ${qualify(root.schema, root.name)}` : `ALTER TABLE ${rootTable} DROP CONSTRAINT ${quoteIdent(root.constraint)}`,
+      rebuild,
+    });
   }
-  return found.map(({ table, name, constraint, definition }) => ({ table, name, constraint, definition }));
+  for (const d of deferred) await q.query(d.drop);
+  return deferred;
 }
 
 /** The enabled user triggers of `tables` and of their partitions (a partitioned table's clones included, each on its own relation). */
