@@ -566,8 +566,8 @@ async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void>
  * calls nextval() on it. A sequence a default only names (`DEFAULT nextval('seq')` without OWNED BY,
  * as pagila and hand-written migrations have) is found through the default's dependency on it
  * (pg_depend from pg_attrdef, deptype 'n'). Columns of integer types only (max() is compared as an
- * integer), and a child (partition or inheritance) is left out when its parent's same column uses the
- * same sequence: max() over the parent already reads the child's rows.
+ * integer) that this role can read, and a child (partition or inheritance) is left out when its
+ * parent's same column uses the same sequence: max() over the parent already reads the child's rows.
  */
 const SEQUENCE_USES = `
   WITH ${RESTORED_RELATIONS},
@@ -585,7 +585,9 @@ const SEQUENCE_USES = `
     SELECT s.oid FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
      WHERE s.relkind = 'S'
        AND CASE WHEN $2::boolean THEN n.nspname = $3 AND s.relname = ANY($4::text[])
-                ELSE EXISTS (SELECT 1 FROM uses u WHERE u.seq = s.oid AND u.rel IN (SELECT oid FROM restored)) END
+                ELSE EXISTS (SELECT 1 FROM uses u WHERE u.seq = s.oid AND u.rel IN (SELECT oid FROM restored))
+                     -- one of another schema only when ours to change (ALTER SEQUENCE needs its owner)
+                     AND (n.nspname = $3 OR pg_has_role(s.relowner, 'USAGE')) END
   ),
   columns AS (
     SELECT u.seq, tn.nspname AS schema, t.relname AS table, a.attname AS column
@@ -596,6 +598,7 @@ const SEQUENCE_USES = `
       JOIN pg_type ty ON ty.oid = a.atttypid
      WHERE CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
              IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+       AND has_column_privilege(t.oid, a.attnum, 'SELECT') -- another role's table sharing the sequence: not ours to read
        AND NOT EXISTS (SELECT 1 FROM pg_inherits h
                          JOIN uses pu ON pu.rel = h.inhparent AND pu.seq = u.seq
                          JOIN pg_attribute pa ON pa.attrelid = pu.rel AND pa.attnum = pu.attnum AND pa.attname = a.attname
