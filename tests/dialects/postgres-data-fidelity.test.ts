@@ -1,6 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GuardError } from '../../lib/core/errors.ts';
+import { parseDatabaseUrl } from '../../lib/core/url.ts';
+import type { EncodedRow, TableData } from '../../lib/dialects/dialect.ts';
+import { connect } from '../../lib/dialects/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { createPgDatabase, rawQueryable, tempDir, type FreshDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
@@ -290,6 +294,58 @@ describe('PostgreSQL data mode with inheritance and partitions', () => {
       expect(id).toBeGreaterThan(6); // the 'late' dog took 6
     } finally {
       await q.close();
+    }
+  }, 60_000);
+
+  it('a data-mode load that fails before COMMIT leaves every sequence where it was', async () => {
+    const src = await connect(parseDatabaseUrl(source.url));
+    const read = await src
+      .snapshot(async (reader) => {
+        const tables: { table: TableData['table']; rows: EncodedRow[] }[] = [];
+        for (const table of reader.schema.tables) {
+          const rows: EncodedRow[] = [];
+          for await (const batch of reader.rows(table)) rows.push(...batch);
+          tables.push({ table, rows });
+        }
+        return { schema: reader.schema, tables };
+      })
+      .finally(() => src.close());
+    // Positions the load would change: animal_id_seq back to the backup's (past the dogs' ids),
+    // counters.ticket_no up past the restored tickets.
+    await psql(target, '-c', `SELECT setval('animal_id_seq', 50); SELECT setval('counters.ticket_no', 1)`);
+    const positions = `SELECT schemaname || '.' || sequencename AS name, last_value::text AS value FROM pg_sequences ORDER BY 1`;
+    const before = await query<{ name: string; value: string }>(target, positions);
+    const dst = await connect(parseDatabaseUrl(target.url));
+    try {
+      const load = (beforeCommit?: () => Promise<void>) =>
+        dst.load({
+          mode: 'data',
+          schema: read.schema,
+          tables: read.tables.map((t) => t.table.name),
+          data: (async function* () {
+            for (const t of read.tables) {
+              yield {
+                table: t.table,
+                rows: (async function* () {
+                  yield t.rows;
+                })(),
+              };
+            }
+          })(),
+          beforeCommit,
+        });
+      const failing = async () => {
+        throw new GuardError('SCHEMA_MISMATCH', 'the last check failed');
+      };
+      await expect(load(failing)).rejects.toMatchObject({ code: 'SCHEMA_MISMATCH' });
+      expect(await query(target, positions)).toEqual(before);
+      // The same load committed does move them: the check above could fail.
+      await load();
+      const after = Object.fromEntries((await query<{ name: string; value: string }>(target, positions)).map((p) => [p.name, p.value]));
+      expect(after['public.animal_id_seq']).toBe('4'); // the backup's (every table restored: the 'late' dog is gone)
+      expect(after['counters.ticket_no']).toBe('3'); // the highest restored ticket: the next is 4
+    } finally {
+      await dst.close();
     }
   }, 60_000);
 });
