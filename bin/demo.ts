@@ -11,7 +11,7 @@ import { GuardError } from '../lib/core/errors.ts';
 import { connect } from '../lib/dialects/index.ts';
 import { backup } from '../lib/ops/backup.ts';
 import { resolveContext } from '../lib/ops/context.ts';
-import { countRows } from '../lib/ops/restore.ts';
+import { readLiveTables } from '../lib/ops/restore.ts';
 import { verifyBackup } from '../lib/ops/verify.ts';
 import { runPrisma } from '../lib/prisma/cli.ts';
 import { seed } from '../prisma/seed.ts';
@@ -28,8 +28,7 @@ async function main(): Promise<number> {
   if (migrate.code !== 0) throw new GuardError('DATABASE_ERROR', `prisma migrate deploy failed with exit code ${migrate.code}.`, { hint: 'See the Prisma output above.' });
 
   const conn = await connect(ctx.target);
-  const schema = await conn.introspect();
-  const counts = await countRows(conn, schema);
+  const { counts } = await readLiveTables(conn);
   await conn.close();
   const existing = Object.entries(counts).filter(([t]) => t !== '_prisma_migrations').reduce((sum, [, n]) => sum + n, 0);
   if (existing === 0) {

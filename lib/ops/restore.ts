@@ -251,8 +251,8 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     try {
       const liveIdentity = await conn.identity().catch(checkFirst);
       const live = await (async () => {
-        const schema = await conn.introspect();
-        return { schema, counts: await countRows(conn, schema), migrations: await readLiveMigrations(conn, schema) };
+        const { schema, counts } = await readLiveTables(conn);
+        return { schema, counts, migrations: await readLiveMigrations(conn, schema) };
       })().catch(checkFirst);
       const { tableRows, sha256: checkedSha256 } = await checked;
       await pauseForTest('after-check');
@@ -456,13 +456,16 @@ async function* pausingAfterFirstSection(sections: AsyncGenerator<BackupSection>
   }
 }
 
-export async function countRows(conn: Connection, schema: DbSchema): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const t of schema.tables) {
-    const rows = await conn.query<{ n: number | string | bigint }>(`SELECT count(*) AS n FROM ${qualified(conn, schema, t)}`);
-    out[t.name] = Number(rows[0]?.n ?? 0);
-  }
-  return out;
+/**
+ * The live schema and each table's row count, in one snapshot. Counted by the dialect's reader, as
+ * the backup and the proof count: a table's own rows (an inheritance parent without its children).
+ */
+export async function readLiveTables(conn: Connection): Promise<{ schema: DbSchema; counts: Record<string, number> }> {
+  return conn.snapshot(async (reader) => {
+    const counts: Record<string, number> = {};
+    for (const t of reader.schema.tables) counts[t.name] = await reader.count(t);
+    return { schema: reader.schema, counts };
+  });
 }
 
 function qualified(conn: Connection, schema: DbSchema, t: TableSchema): string {

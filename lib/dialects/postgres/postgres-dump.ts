@@ -6,7 +6,8 @@ import { copyOutDigest } from './postgres-copy-digest.ts';
 import { copyOutWhereSql } from './postgres-rows-where.ts';
 import { CopyTextParser, CopyToJsonLines, type CopyJsonKind } from './postgres-copy-text.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
-import { qualify, quoteIdent } from './postgres-sql.ts';
+import { readTableRelations, type TableRelations } from './postgres-relations.ts';
+import { quoteIdent } from './postgres-sql.ts';
 
 const DEFAULT_BATCH_ROWS = 1000;
 /** A batch is also cut at this many bytes of row text, so wide rows do not pile up in memory. */
@@ -30,7 +31,7 @@ export async function runSnapshot<T>(
   try {
     let schema = await introspectPostgres(q, namespace);
     if (complete) schema = await complete(q, schema);
-    const reader = new PostgresSnapshotReader(client, namespace, schema, openClient);
+    const reader = new PostgresSnapshotReader(client, namespace, schema, await readTableRelations(q, namespace), openClient);
     const result = await fn(reader);
     await client.query('COMMIT');
     return result;
@@ -47,6 +48,8 @@ class PostgresSnapshotReader implements SnapshotReader {
     private readonly client: pg.Client,
     private readonly namespace: string,
     readonly schema: DbSchema,
+    /** Which tables are read with ONLY (see postgres-relations.ts), as of this snapshot. */
+    private readonly relations: TableRelations,
     openClient?: () => Promise<pg.Client>,
   ) {
     if (openClient) this.fork = () => this.forkOn(openClient);
@@ -63,7 +66,7 @@ class PostgresSnapshotReader implements SnapshotReader {
       await helper.end().catch(() => {});
       throw e;
     }
-    const reader = new PostgresSnapshotReader(helper, this.namespace, this.schema);
+    const reader = new PostgresSnapshotReader(helper, this.namespace, this.schema, this.relations);
     return Object.assign(reader, {
       close: async () => {
         await helper.query('COMMIT').catch(() => {});
@@ -73,17 +76,17 @@ class PostgresSnapshotReader implements SnapshotReader {
   }
 
   async count(table: TableSchema): Promise<number> {
-    const res = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualify(this.namespace, table.name)}`);
+    const res = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${this.relations.own(table.name)}`);
     return Number(res.rows[0].n);
   }
 
   rows(table: TableSchema, batchSize = DEFAULT_BATCH_ROWS): AsyncIterable<EncodedRow[]> {
-    return streamTable(this.client, this.namespace, table, batchSize);
+    return streamTable(this.client, table, batchSize, copyOutSql(this.relations, table));
   }
 
   /** The canonical lines straight from COPY output (see SnapshotReader.canonicalLines). */
   canonicalLines(table: TableSchema, order: 'canonical' | 'stored' = 'canonical'): AsyncIterable<Uint8Array> {
-    return streamCanonicalLines(this.client, copyOutSql(this.namespace, table, order), table, order === 'stored' ? STORED_ORDER_SETTINGS : undefined);
+    return streamCanonicalLines(this.client, copyOutSql(this.relations, table, order), table, order === 'stored' ? STORED_ORDER_SETTINGS : undefined);
   }
 
   /**
@@ -95,23 +98,23 @@ class PostgresSnapshotReader implements SnapshotReader {
     const names = table.columns.map((c) => c.name);
     if (names.length !== receipt.columns.length || names.some((n, i) => n !== receipt.columns[i])) return false;
     await this.client.query(STORED_ORDER_SETTINGS);
-    const read = await copyOutDigest(this.client, copyOutSql(this.namespace, table, 'stored'));
+    const read = await copyOutDigest(this.client, copyOutSql(this.relations, table, 'stored'));
     return read.rows === receipt.rows && read.sha256 === receipt.sha256;
   }
 
   /** Added for backup-before-delete: see postgres-rows-where.ts. */
   async *rowsWhere(table: TableSchema, filter: RowFilter, batchSize = DEFAULT_BATCH_ROWS): AsyncIterable<EncodedRow[]> {
-    for (const sql of copyOutWhereSql(this.namespace, table, filter, orderBy(table))) yield* streamTable(this.client, this.namespace, table, batchSize, sql);
+    for (const sql of copyOutWhereSql(this.relations, table, filter, orderBy(table))) yield* streamTable(this.client, table, batchSize, sql);
   }
 }
 
 /**
- * `COPY (SELECT ...) TO STDOUT` for a table, in canonical order, or in stored order (one sequential
- * scan, no sort: see SnapshotReader.canonicalLines).
+ * `COPY (SELECT ...) TO STDOUT` for a table's own rows (ONLY, see postgres-relations.ts), in
+ * canonical order, or in stored order (one sequential scan, no sort: see SnapshotReader.canonicalLines).
  */
-export function copyOutSql(namespace: string, table: TableSchema, order: 'canonical' | 'stored' = 'canonical'): string {
+export function copyOutSql(relations: TableRelations, table: TableSchema, order: 'canonical' | 'stored' = 'canonical'): string {
   const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
-  return `COPY (SELECT ${cols} FROM ${qualify(namespace, table.name)}${order === 'canonical' ? ` ORDER BY ${orderBy(table)}` : ''}) TO STDOUT`;
+  return `COPY (SELECT ${cols} FROM ${relations.own(table.name)}${order === 'canonical' ? ` ORDER BY ${orderBy(table)}` : ''}) TO STDOUT`;
 }
 
 /**
@@ -233,7 +236,7 @@ async function* copyOut(client: pg.Client, sql: string): AsyncGenerator<Buffer> 
  * chunk only when the consumer asks for the next batch, so memory stays bounded by one batch plus
  * the socket buffers whatever the table size.
  */
-async function* streamTable(client: pg.Client, namespace: string, table: TableSchema, batchSize: number, sql = copyOutSql(namespace, table)): AsyncGenerator<EncodedRow[]> {
+async function* streamTable(client: pg.Client, table: TableSchema, batchSize: number, sql: string): AsyncGenerator<EncodedRow[]> {
   const decoders = table.columns.map(decoderFor);
   const width = decoders.length;
   const parser = new CopyTextParser();

@@ -183,6 +183,8 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
     `SELECT pg_get_triggerdef(t.oid) AS definition
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND NOT t.tgisinternal
+        AND t.tgparentid = 0 -- a partition's copy of its parent's trigger comes back with the parent's
+        AND NOT c.relispartition
       ORDER BY c.relname, t.tgname`,
     [ns],
   );

@@ -11,6 +11,7 @@ import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-
 import { postgresCanonicalRules } from './postgres-values.ts';
 import { compareCatalogs, describeDifference, readCatalog } from './postgres-catalog.ts';
 import { statementRole } from './postgres-schema-dump.ts';
+import { readTableRelations } from './postgres-relations.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
 /**
@@ -52,20 +53,33 @@ interface LiveForeignKey {
  * An index (or the PRIMARY KEY / UNIQUE / EXCLUDE constraint it backs) of a table being loaded, dropped
  * before the COPY and rebuilt after it inside the same transaction: one sorted build per index is
  * several times cheaper than maintaining every index row by row (this is what pg_restore does too).
+ * A partitioned table's index is a tree (one index per partition, attached to the parent's): it is
+ * dropped whole and rebuilt as pg_restore does, each index under its own name, then attached.
  */
 interface DeferredIndex {
+  /** The table the index is on, for the progress message. */
   table: string;
-  name: string;
-  /** Set when the index backs a constraint (re-added with ALTER TABLE ... ADD CONSTRAINT). */
-  constraint: string | null;
-  definition: string;
+  drop: string;
+  rebuild: string[];
 }
 
 interface LiveTrigger {
+  /** The trigger's own relation: a restored table or one of its partitions. */
+  schema: string;
   table: string;
   name: string;
   enabled: string; // pg_trigger.tgenabled: O (origin), A (always), R (replica)
 }
+
+/**
+ * `tables` and, for partitioned ones, every partition below them (what TRUNCATE and COPY reach), as
+ * a SQL relation `restored(oid)` taking the qualified table names as $1.
+ */
+const RESTORED_RELATIONS = `restored AS (
+       SELECT r.oid FROM unnest($1::text[]::regclass[]) AS r(oid)
+       UNION
+       SELECT p.relid FROM unnest($1::text[]::regclass[]) AS r(oid), pg_partition_tree(r.oid) AS p
+     )`;
 
 /**
  * Loads a backup in ONE transaction: on any error everything is rolled back and the database is
@@ -136,11 +150,16 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       // Data-mode restores put rows back as they were; user triggers (audit, updated_at...) must not
       // rewrite or duplicate them. Foreign-key triggers are gone with the constraints above.
       triggers = await enabledUserTriggers(q, namespace, options.tables);
+      // ONLY: each trigger by itself (a partitioned table's DISABLE would also reach its partitions'
+      // clones, whatever state each clone was in, and ENABLE afterwards would not give that back).
       for (const t of triggers) {
-        await q.query(`ALTER TABLE ${qualify(namespace, t.table)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
+        await q.query(`ALTER TABLE ONLY ${qualify(t.schema, t.table)} DISABLE TRIGGER ${quoteIdent(t.name)}`);
       }
       if (options.tables.length > 0 && !options.keepExisting) {
-        await q.query(`TRUNCATE TABLE ${options.tables.map((t) => qualify(namespace, t)).join(', ')}`);
+        // A table's own rows only: the children of an inheritance parent are tables of their own,
+        // restored (or kept) as such. A partitioned table is emptied with its partitions.
+        const relations = await readTableRelations(q, namespace);
+        await q.query(`TRUNCATE TABLE ${options.tables.map((t) => relations.own(t)).join(', ')}`);
         // The tables are empty now and their foreign keys are gone: build their indexes after the load.
         deferred = await dropIndexesForLoad(q, namespace, options.tables);
       }
@@ -172,7 +191,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     progress.stage = 'building primary keys, unique constraints and indexes (checks every row)';
     for (const d of deferred) {
       progress.table = d.table;
-      await q.query(d.constraint === null ? d.definition : `ALTER TABLE ${qualify(namespace, d.table)} ADD CONSTRAINT ${quoteIdent(d.constraint)} ${d.definition}`);
+      for (const statement of d.rebuild) await q.query(statement);
     }
     progress.table = undefined;
 
@@ -186,7 +205,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       }
       for (const t of triggers) {
         const how = t.enabled === 'A' ? 'ENABLE ALWAYS' : t.enabled === 'R' ? 'ENABLE REPLICA' : 'ENABLE';
-        await q.query(`ALTER TABLE ${qualify(namespace, t.table)} ${how} TRIGGER ${quoteIdent(t.name)}`);
+        await q.query(`ALTER TABLE ONLY ${qualify(t.schema, t.table)} ${how} TRIGGER ${quoteIdent(t.name)}`);
       }
     }
 
@@ -352,68 +371,137 @@ async function checkTablesExist(q: Queryable, namespace: string, tables: string[
   }
 }
 
-/** Every foreign key from or to one of `tables` (including from other schemas), as the catalog has it now. */
+/**
+ * Every foreign key from or to one of `tables` or their partitions (including from other schemas),
+ * as the catalog has it now. A constraint a partitioned table gave its partitions (conparentid) goes
+ * and comes back with its parent, so only the parent is listed.
+ */
 async function foreignKeysTouching(q: Queryable, namespace: string, tables: string[]): Promise<LiveForeignKey[]> {
   if (tables.length === 0) return [];
   return q.query<LiveForeignKey>(
-    `SELECT n.nspname AS schema, c.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+    `WITH ${RESTORED_RELATIONS}
+     SELECT n.nspname AS schema, c.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
        FROM pg_constraint k
        JOIN pg_class c ON c.oid = k.conrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE k.contype = 'f'
-        AND (k.conrelid = ANY($1::text[]::regclass[]) OR k.confrelid = ANY($1::text[]::regclass[]))
+      WHERE k.contype = 'f' AND k.conparentid = 0
+        AND (k.conrelid IN (SELECT oid FROM restored) OR k.confrelid IN (SELECT oid FROM restored))
       ORDER BY n.nspname, c.relname, k.conname`,
     [tables.map((t) => qualify(namespace, t))],
   );
 }
 
 /**
- * Drops the indexes of `tables` (with the PRIMARY KEY / UNIQUE / EXCLUDE constraints they back) and
- * returns how to rebuild them. Only what the catalog can re-create exactly is deferred: indexes with a
- * tablespace, comment, statistics target, replica-identity or CLUSTER mark, partitioned tables, and
- * indexes or constraints something else depends on (a foreign key from a table not being restored, a
- * view grouping by the primary key) are left in place and maintained row by row as before.
+ * Whether the index `x.indexrelid` (`i`, backing constraint `k` or none) can be dropped and re-created
+ * exactly from the catalog: valid, no tablespace, comment, statistics target, replica-identity or
+ * CLUSTER mark, and nothing else depends on the index or its constraint (a foreign key from a table
+ * not being restored, a view relying on the primary key for GROUP BY...: dropping it would fail or
+ * cascade). `members`: a SQL set of index oids whose dependencies on each other do not count (the
+ * indexes of one partitioned index tree).
+ */
+const rebuildable = (members: string) => `(
+        x.indisvalid AND x.indisready AND NOT x.indisreplident AND NOT x.indisclustered
+        AND i.reltablespace = 0
+        AND obj_description(x.indexrelid, 'pg_class') IS NULL
+        AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.indexrelid AND COALESCE(a.attstattarget, -1) <> -1)
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                         WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
+                                OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
+                           AND NOT (d.classid = 'pg_class'::regclass AND d.objid IN (${members}))
+                           AND NOT (d.classid = 'pg_constraint'::regclass
+                                    AND d.objid IN (SELECT mk.oid FROM pg_constraint mk WHERE mk.conindid IN (${members}) AND mk.contype IN ('p', 'u', 'x')))))`;
+
+/**
+ * Drops the indexes of `tables` and of their partitions (with the PRIMARY KEY / UNIQUE / EXCLUDE
+ * constraints they back) and returns how to rebuild them. Only what the catalog can re-create
+ * exactly is deferred (see `rebuildable`); a partitioned index only when every index of its tree
+ * is. The rest is left in place and maintained row by row as before.
  */
 async function dropIndexesForLoad(q: Queryable, namespace: string, tables: string[]): Promise<DeferredIndex[]> {
   if (tables.length === 0) return [];
-  const found = await q.query<DeferredIndex & { index: string }>(
-    `SELECT c.relname AS table, i.relname AS name, k.conname AS constraint,
+  const params = [tables.map((t) => qualify(namespace, t))];
+  const plain = await q.query<{ schema: string; table: string; name: string; constraint: string | null; definition: string }>(
+    `WITH ${RESTORED_RELATIONS}
+     SELECT n.nspname AS schema, c.relname AS table, i.relname AS name, k.conname AS constraint,
             CASE WHEN k.oid IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(k.oid) END AS definition
        FROM pg_index x
        JOIN pg_class i ON i.oid = x.indexrelid
        JOIN pg_class c ON c.oid = x.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
-      WHERE x.indrelid = ANY($1::text[]::regclass[])
-        AND c.relkind = 'r' AND NOT c.relispartition
-        AND x.indisvalid AND x.indisready AND NOT x.indisreplident AND NOT x.indisclustered
-        AND i.reltablespace = 0
-        AND obj_description(x.indexrelid, 'pg_class') IS NULL
-        AND (k.oid IS NULL OR obj_description(k.oid, 'pg_constraint') IS NULL)
+      WHERE x.indrelid IN (SELECT oid FROM restored) AND c.relkind = 'r'
+        -- a partition's index attached to its parent's goes with the parent's tree (below)
         AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
-        AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = x.indexrelid AND COALESCE(a.attstattarget, -1) <> -1)
-        -- nothing else depends on the index or its constraint (a foreign key from outside, a view
-        -- relying on the primary key for GROUP BY...): dropping it would fail or cascade
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                         WHERE ((d.refclassid = 'pg_class'::regclass AND d.refobjid = x.indexrelid)
-                                OR (d.refclassid = 'pg_constraint'::regclass AND d.refobjid = k.oid))
-                           AND NOT (d.classid = 'pg_class'::regclass AND d.objid = x.indexrelid)
-                           AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid = k.oid))
-      ORDER BY c.relname, (k.contype = 'p') IS NOT TRUE, i.relname`,
-    [tables.map((t) => qualify(namespace, t))],
+        AND ${rebuildable('x.indexrelid')}
+      ORDER BY n.nspname, c.relname, (k.contype = 'p') IS NOT TRUE, i.relname`,
+    params,
   );
-  for (const d of found) {
-    await q.query(d.constraint === null ? `DROP INDEX ${qualify(namespace, d.name)}` : `ALTER TABLE ${qualify(namespace, d.table)} DROP CONSTRAINT ${quoteIdent(d.constraint)}`);
+  const deferred: DeferredIndex[] = plain.map((d) => {
+    const table = qualify(d.schema, d.table);
+    return d.constraint === null
+      ? { table: d.table, drop: `DROP INDEX ${qualify(d.schema, d.name)}`, rebuild: [d.definition] }
+      : { table: d.table, drop: `ALTER TABLE ${table} DROP CONSTRAINT ${quoteIdent(d.constraint)}`, rebuild: [`ALTER TABLE ${table} ADD CONSTRAINT ${quoteIdent(d.constraint)} ${d.definition}`] };
+  });
+
+  // Partitioned indexes: each top one (not attached to another) with its tree, level by level.
+  const trees = await q.query<{ top: string; level: number; schema: string; table: string; name: string; parent: string | null; constraint: string | null; definition: string; ok: boolean }>(
+    `WITH ${RESTORED_RELATIONS},
+     members AS (
+       SELECT x.indexrelid AS top, p.relid AS oid, p.parentrelid AS parent, p.level
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid, pg_partition_tree(x.indexrelid) AS p
+        WHERE x.indrelid IN (SELECT oid FROM restored) AND i.relkind = 'I'
+          AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)
+     )
+     SELECT m.top::text AS top, m.level, n.nspname AS schema, c.relname AS table, i.relname AS name,
+            CASE WHEN m.parent IS NOT NULL THEN quote_ident(pn.nspname) || '.' || quote_ident(pi.relname) END AS parent,
+            k.conname AS constraint,
+            CASE WHEN k.oid IS NULL THEN pg_get_indexdef(x.indexrelid) ELSE pg_get_constraintdef(k.oid) END AS definition,
+            ${rebuildable('SELECT mm.oid FROM members mm WHERE mm.top = m.top')} AS ok
+       FROM members m
+       JOIN pg_index x ON x.indexrelid = m.oid
+       JOIN pg_class i ON i.oid = x.indexrelid
+       JOIN pg_class c ON c.oid = x.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_class pi ON pi.oid = m.parent
+       LEFT JOIN pg_namespace pn ON pn.oid = pi.relnamespace
+       LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')
+      ORDER BY m.top, m.level, n.nspname, c.relname, i.relname`,
+    params,
+  );
+  const byTop = new Map<string, typeof trees>();
+  for (const row of trees) byTop.set(row.top, [...(byTop.get(row.top) ?? []), row]);
+  for (const members of byTop.values()) {
+    if (!members.every((m) => m.ok)) continue;
+    const root = members.find((m) => m.level === 0)!;
+    const rootTable = qualify(root.schema, root.table);
+    // pg_restore's way: each index ON ONLY its table (a partitioned one is invalid until its
+    // partitions' indexes are attached), then the attachments from the bottom up.
+    const rebuild = members.map((m) =>
+      m.constraint === null ? m.definition : `ALTER TABLE ONLY ${qualify(m.schema, m.table)} ADD CONSTRAINT ${quoteIdent(m.constraint)} ${m.definition}`,
+    );
+    for (const m of [...members].sort((a, b) => b.level - a.level)) {
+      if (m.parent) rebuild.push(`ALTER INDEX ${m.parent} ATTACH PARTITION ${qualify(m.schema, m.name)}`);
+    }
+    deferred.push({
+      table: root.table,
+      drop: root.constraint === null ? `DROP INDEX ${qualify(root.schema, root.name)}` : `ALTER TABLE ${rootTable} DROP CONSTRAINT ${quoteIdent(root.constraint)}`,
+      rebuild,
+    });
   }
-  return found.map(({ table, name, constraint, definition }) => ({ table, name, constraint, definition }));
+  for (const d of deferred) await q.query(d.drop);
+  return deferred;
 }
 
+/** The enabled user triggers of `tables` and of their partitions (a partitioned table's clones included, each on its own relation). */
 async function enabledUserTriggers(q: Queryable, namespace: string, tables: string[]): Promise<LiveTrigger[]> {
   if (tables.length === 0) return [];
   return q.query<LiveTrigger>(
-    `SELECT c.relname AS table, t.tgname AS name, t.tgenabled::text AS enabled
-       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-      WHERE t.tgrelid = ANY($1::text[]::regclass[]) AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-      ORDER BY c.relname, t.tgname`,
+    `WITH ${RESTORED_RELATIONS}
+     SELECT n.nspname AS schema, c.relname AS table, t.tgname AS name, t.tgenabled::text AS enabled
+       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE t.tgrelid IN (SELECT oid FROM restored) AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+      ORDER BY n.nspname, c.relname, t.tgname`,
     [tables.map((t) => qualify(namespace, t))],
   );
 }
@@ -489,58 +577,118 @@ async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void>
 }
 
 /**
+ * For the sequences chosen (full mode: the backup's, by name in `namespace`; data mode: every one a
+ * column of the restored tables takes its values from), their bounds, position and the columns
+ * that take values from them: the owning column (serial, identity) and every column whose default
+ * calls nextval() on it. A sequence a default only names (`DEFAULT nextval('seq')` without OWNED BY,
+ * as pagila and hand-written migrations have) is found through the default's dependency on it
+ * (pg_depend from pg_attrdef, deptype 'n'). Columns of integer types only (max() is compared as an
+ * integer) that this role can read, and a child (partition or inheritance) is left out when its
+ * parent's same column uses the same sequence: max() over the parent already reads the child's rows.
+ */
+const SEQUENCE_USES = `
+  WITH ${RESTORED_RELATIONS},
+  uses AS (
+    SELECT d.objid AS seq, d.refobjid AS rel, d.refobjsubid AS attnum
+      FROM pg_depend d
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+       AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+    UNION
+    SELECT d.refobjid, ad.adrelid, ad.adnum
+      FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
+     WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'n'
+  ),
+  chosen AS (
+    SELECT s.oid FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+     WHERE s.relkind = 'S'
+       AND CASE WHEN $2::boolean THEN n.nspname = $3 AND s.relname = ANY($4::text[])
+                ELSE EXISTS (SELECT 1 FROM uses u WHERE u.seq = s.oid AND u.rel IN (SELECT oid FROM restored))
+                     -- one of another schema only when ours to change (ALTER SEQUENCE needs its owner)
+                     AND (n.nspname = $3 OR pg_has_role(s.relowner, 'USAGE')) END
+  ),
+  columns AS (
+    SELECT u.seq, tn.nspname AS schema, t.relname AS table, a.attname AS column
+      FROM uses u
+      JOIN pg_class t ON t.oid = u.rel AND t.relkind IN ('r', 'p')
+      JOIN pg_namespace tn ON tn.oid = t.relnamespace
+      JOIN pg_attribute a ON a.attrelid = u.rel AND a.attnum = u.attnum AND NOT a.attisdropped
+      JOIN pg_type ty ON ty.oid = a.atttypid
+     WHERE CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+             IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+       AND has_column_privilege(t.oid, a.attnum, 'SELECT') -- another role's table sharing the sequence: not ours to read
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits h
+                         JOIN uses pu ON pu.rel = h.inhparent AND pu.seq = u.seq
+                         JOIN pg_attribute pa ON pa.attrelid = pu.rel AND pa.attnum = pu.attnum AND pa.attname = a.attname
+                        WHERE h.inhrelid = u.rel)
+  )
+  SELECT n.nspname AS schema, s.relname AS name, ps.seqmin::text AS min, ps.seqmax::text AS max,
+         ps.seqincrement::text AS increment,
+         COALESCE((SELECT json_agg(json_build_object('schema', c.schema, 'table', c.table, 'column', c.column)
+                                   ORDER BY c.schema, c.table, c.column)
+                     FROM columns c WHERE c.seq = s.oid), '[]'::json) AS columns
+    FROM chosen JOIN pg_class s ON s.oid = chosen.oid
+    JOIN pg_namespace n ON n.oid = s.relnamespace
+    JOIN pg_sequence ps ON ps.seqrelid = s.oid
+   ORDER BY n.nspname, s.relname`;
+
+interface SequenceUse {
+  schema: string;
+  name: string;
+  min: string;
+  max: string;
+  increment: string;
+  columns: { schema: string; table: string; column: string }[];
+}
+
+/**
  * Full mode: every sequence of the backup goes back exactly to its backed-up position (a full
- * restore reproduces the database as it was). Data mode: the sequences owned by the restored tables
- * go to the backup's position, or past the largest value now in the owning column when that is
- * higher (the target's sequence may have moved on, or rows may carry ids the sequence never gave),
- * so the next generated value cannot collide with a restored row.
+ * restore reproduces the database as it was). Data mode: every sequence the restored tables take
+ * values from (SEQUENCE_USES: owned by one of their columns, or only named by a default) goes to
+ * the backup's position. Both modes: never below the largest value now in a column that takes its
+ * values from the sequence (the target's sequence may have moved on, rows may carry ids the
+ * sequence never gave, or another table shares the sequence), so the next generated value cannot
+ * collide with a row. A sequence the backup does not hold (created since, or in another schema) is
+ * only ever moved up, past those values.
  */
 async function setSequences(q: Queryable, namespace: string, options: LoadOptions): Promise<void> {
   const backupByName = new Map<string, SequenceSchema>(options.schema.sequences.map((s) => [s.name, s]));
-  let targets: { name: string; table: string | null; column: string | null }[];
-  if (options.mode === 'full') {
-    targets = options.schema.sequences.map((s) => ({ name: s.name, table: s.table ?? null, column: s.column ?? null }));
-  } else {
-    if (options.tables.length === 0) return;
-    targets = await q.query(
-      `SELECT s.relname AS name, t.relname AS table, a.attname AS column
-         FROM pg_class s
-         JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid AND d.refclassid = 'pg_class'::regclass
-                         AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
-         JOIN pg_class t ON t.oid = d.refobjid
-         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-        WHERE s.relkind = 'S' AND t.oid = ANY($1::text[]::regclass[]) AND s.relnamespace = t.relnamespace
-        ORDER BY s.relname`,
-      [options.tables.map((t) => qualify(namespace, t))],
-    );
-  }
-  for (const target of targets) {
-    const seq = qualify(namespace, target.name);
-    const [bounds] = await q.query<{ min: string; max: string; increment: string }>(
-      `SELECT seqmin::text AS min, seqmax::text AS max, seqincrement::text AS increment FROM pg_sequence WHERE seqrelid = $1::regclass`,
-      [seq],
-    );
-    if (!bounds) continue;
-    const backup = backupByName.get(target.name);
+  const full = options.mode === 'full';
+  if (!full && options.tables.length === 0) return;
+  if (full && options.schema.sequences.length === 0) return;
+  const sequences = await q.query<SequenceUse>(SEQUENCE_USES, [
+    full ? [] : options.tables.map((t) => qualify(namespace, t)),
+    full,
+    namespace,
+    options.schema.sequences.map((s) => s.name),
+  ]);
+  for (const target of sequences) {
+    const seq = qualify(target.schema, target.name);
+    const backup = target.schema === namespace ? backupByName.get(target.name) : undefined;
     let value: bigint | null = backup?.lastValue != null ? BigInt(backup.lastValue) : null;
     let called = backup?.isCalled ?? true;
-    // Both modes: never below the highest restored id, so a row inserted after the restore cannot
-    // collide (this differs from the source only when it had explicit ids above its sequence).
-    if (target.table && target.column && BigInt(bounds.increment) > 0n) {
-      const [{ max }] = await q.query<{ max: string | null }>(
-        `SELECT max(${quoteIdent(target.column)})::text AS max FROM ${qualify(namespace, target.table)}`,
-      );
-      if (max !== null && /^-?\d+$/.test(max)) {
+    let current: { value: bigint; called: boolean } | null = null;
+    if (value === null) {
+      // Not in the backup: the sequence stays where it is unless a column holds higher values.
+      const [pos] = await q.query<{ last_value: string; is_called: boolean }>(`SELECT last_value::text AS last_value, is_called FROM ${seq}`);
+      current = { value: BigInt(pos.last_value), called: pos.is_called };
+      value = current.value;
+      called = current.called;
+    }
+    if (BigInt(target.increment) > 0n) {
+      for (const c of target.columns) {
+        // Without ONLY: a parent's children take their values from the same sequence.
+        const [{ max }] = await q.query<{ max: string | null }>(`SELECT max(${quoteIdent(c.column)})::text AS max FROM ${qualify(c.schema, c.table)}`);
+        if (max === null || !/^-?\d+$/.test(max)) continue; // numeric with a fraction: not a sequence value
         const m = BigInt(max);
-        const inRange = m >= BigInt(bounds.min) && m <= BigInt(bounds.max);
-        if (inRange && (value === null || m > value || (m === value && !called))) {
+        const inRange = m >= BigInt(target.min) && m <= BigInt(target.max);
+        if (inRange && (m > value || (m === value && !called))) {
           value = m;
           called = true;
         }
       }
     }
-    if (value === null) continue;
-    if (options.mode === 'data') {
+    if (current && current.value === value && current.called === called) continue;
+    if (!full) {
       // setval() is not transactional: a rollback would keep the new position. RESTART is (it
       // gives the sequence new storage inside this transaction), and a setval() on that new
       // storage disappears with it on rollback.

@@ -1,6 +1,7 @@
 import type { TableSchema } from '../../core/types.ts';
 import type { RowFilter } from '../dialect.ts';
-import { qualify, quoteIdent, quoteLiteral } from './postgres-sql.ts';
+import type { TableRelations } from './postgres-relations.ts';
+import { quoteIdent, quoteLiteral } from './postgres-sql.ts';
 
 /** Tuples per COPY statement: keeps each statement a few hundred kilobytes at most. */
 const TUPLES_PER_STATEMENT = 5000;
@@ -19,7 +20,7 @@ function literal(v: RowFilter['values'][number][number]): string {
 }
 
 /** `COPY (SELECT ... WHERE (cols) IN (...) ORDER BY ...) TO STDOUT` statements, one per chunk of tuples. */
-export function copyOutWhereSql(namespace: string, table: TableSchema, filter: RowFilter, orderBy: string): string[] {
+export function copyOutWhereSql(relations: TableRelations, table: TableSchema, filter: RowFilter, orderBy: string): string[] {
   const width = filter.columns.length;
   if (width === 0) throw new Error('rowsWhere needs at least one column');
   const cols = table.columns.map((c) => quoteIdent(c.name)).join(', ');
@@ -28,7 +29,7 @@ export function copyOutWhereSql(namespace: string, table: TableSchema, filter: R
   for (let i = 0; i < filter.values.length; i += TUPLES_PER_STATEMENT) {
     const chunk = filter.values.slice(i, i + TUPLES_PER_STATEMENT);
     const list = chunk.map((t) => (width === 1 ? literal(t[0]) : `(${t.map(literal).join(', ')})`)).join(', ');
-    out.push(`COPY (SELECT ${cols} FROM ${qualify(namespace, table.name)} WHERE ${target} IN (${list}) ORDER BY ${orderBy}) TO STDOUT`);
+    out.push(`COPY (SELECT ${cols} FROM ${relations.own(table.name)} WHERE ${target} IN (${list}) ORDER BY ${orderBy}) TO STDOUT`);
   }
   return out;
 }
