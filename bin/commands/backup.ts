@@ -20,7 +20,7 @@ export const backupCommand: Command = {
     const level = io.values.level === undefined ? undefined : Number(io.values.level);
     const result = await backup(ctx, { reason: io.values.reason as string | undefined, pinned: Boolean(io.values.pin), tables: listOption(io.values.tables), schemaOnly: Boolean(io.values['schema-only']), allowEmpty: Boolean(io.values['allow-empty']), compressionLevel: level });
     const m = result.manifest;
-    io.printJson({ ok: true, path: result.path, manifest: m, warnings: result.warnings });
+    io.printJson({ ok: true, path: result.path, manifest: m, warnings: result.warnings, ...(result.offsite ? { offsite: result.offsite } : {}) });
     // Human output already has them on stderr (the reporter); JSON readers may watch only stdout.
     if (io.json) for (const w of result.warnings) process.stderr.write(`warning: ${redactSecrets(w)}\n`);
     io.print(`${m.file}\n  ${m.kind}, ${describeScope(m.scope)}, of ${describeLocation(m.source)}\n  ${m.rowsTotal} rows in ${Object.keys(m.tables).length} tables, ${formatBytes(m.sizeBytes)}, ${m.durationMs} ms\n  sha256 ${m.sha256}`);

@@ -1,14 +1,26 @@
 import { describeScope } from '../../lib/format/source.ts';
+import { GuardError } from '../../lib/core/errors.ts';
 import { listByDatabase } from '../../lib/ops/list.ts';
+import { listLocation } from '../../lib/ops/offsite.ts';
 import { formatBytes, type Command } from '../cli.ts';
 
 export const listCommand: Command = {
   name: 'list',
   summary: 'List the backups in the backup folder by source database (reads manifests only), and any stray files.',
-  usage: 'prisma-guard list [--database TEXT] [--backup-dir DIR] [--json]',
-  options: { database: { type: 'string' } },
+  usage: 'prisma-guard list [--database TEXT] [--location LOCATION] [--backup-dir DIR] [--json]\n  --location: list another location (s3://bucket/prefix, a folder; `offsite` = BACKUP_COPY_TO) instead of the backup folder.',
+  options: { database: { type: 'string' }, location: { type: 'string' } },
   async run(io) {
     const ctx = io.context();
+    const location = (io.values.location as string | undefined)?.trim();
+    if (location) {
+      const remote = location === 'offsite' ? ctx.copyTo : ctx.openLocation!(location);
+      if (!remote) throw new GuardError('USAGE', '--location offsite needs BACKUP_COPY_TO.', { hint: 'Set BACKUP_COPY_TO=s3://bucket/prefix, or pass the location itself.' });
+      const backups = await listLocation(remote);
+      io.printJson({ location: remote.location, backups });
+      if (!backups.length) io.print(`No backups in ${remote.location}.`);
+      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  of ${m.source.dialect} ${m.source.database}`);
+      return 0;
+    }
     const listing = await listByDatabase(ctx, { database: io.values.database as string | undefined });
     io.printJson({ backups: listing.backups, stray: listing.stray, databases: listing.databases.map((g) => ({ database: g.database, label: g.label, backups: g.backups.map((m) => m.file) })) });
     if (!listing.backups.length) io.print(`No backups${io.values.database ? ` of a database matching "${io.values.database}"` : ''} in ${ctx.backupDir}.`);

@@ -11,6 +11,7 @@ import { encodeBackup, writeFileAtomically, type EncodeResult, type TableSection
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
+import { copyBackup, type OffsiteCopy } from './offsite.ts';
 import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
@@ -50,6 +51,8 @@ export interface BackupResult {
   manifest: BackupManifest;
   /** Problems worth a human's attention that did not stop the backup (also sent to the reporter). */
   warnings: string[];
+  /** BACKUP_COPY_TO: the verified offsite copy, or why it failed (the backup itself stands). */
+  offsite?: OffsiteCopy | { location: string; error: string };
 }
 
 /** Takes a consistent, checksummed backup of the whole database into the backup folder. */
@@ -207,7 +210,19 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     });
   }
   ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes)`);
-  return { path: written.path, manifest, warnings };
+  const remote = ctx.copyTo;
+  if (!remote) return { path: written.path, manifest, warnings };
+  // The offsite copy never undoes or fails the backup: a failure is a warning (and `status` shows the lag).
+  try {
+    const offsite = await copyBackup(ctx, file, remote);
+    ctx.reporter.info(`Copied to ${offsite.location} and read back: SHA-256 matches (${offsite.durationMs} ms)`);
+    return { path: written.path, manifest, warnings, offsite };
+  } catch (e) {
+    const message = `The backup is safe here, but copying it to ${remote.location} failed: ${messageOf(e)}`;
+    warnings.push(message);
+    ctx.reporter.warn(message);
+    return { path: written.path, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) } };
+  }
 }
 
 /** Whole tables with no rows, except the ones `rowsOf` keeps (schema-only backups). */

@@ -6,6 +6,8 @@ import { silentReporter, type Reporter } from '../core/logger.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSigningKey, loadVerifyKeys, type TrustedKey } from '../format/signature.ts';
+import type { StorageBackend } from '../storage/contract.ts';
+import { openStorage } from '../storage/registry.ts';
 
 /** What every use case needs: where the database is, where backups live, how to report. */
 export interface OpsContext {
@@ -20,6 +22,10 @@ export interface OpsContext {
    * backups signed by these keys). Read on first use: a bad key file fails the command that needs it.
    */
   readonly keys?: { signing: KeyObject | null; trusted: TrustedKey[] | null };
+  /** BACKUP_COPY_TO: the offsite location every new backup is copied to (see offsite.ts), or null. */
+  readonly copyTo?: StorageBackend | null;
+  /** Opens another location (`copy --to`, `list --location`) with the environment's S3 settings. */
+  openLocation?(location: string): StorageBackend;
 }
 
 export interface ContextInput {
@@ -37,6 +43,14 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   const projectDir = path.resolve(input.projectDir ?? process.cwd());
   let target: DatabaseTarget | undefined;
   let keys: OpsContext['keys'];
+  let copyTo: StorageBackend | null | undefined;
+  const storageSettings = {
+    s3Endpoint: env.BACKUP_S3_ENDPOINT?.trim() || undefined,
+    s3Region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || undefined,
+    s3ForcePathStyle: env.BACKUP_S3_FORCE_PATH_STYLE?.trim() ? env.BACKUP_S3_FORCE_PATH_STYLE.trim().toLowerCase() === 'true' : undefined,
+    baseDir: projectDir,
+  };
+  const openLocation = (location: string) => openStorage(location, storageSettings);
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
@@ -46,6 +60,11 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
     projectDir,
     reporter: input.reporter ?? silentReporter,
     clock: input.clock ?? systemClock,
+    get copyTo() {
+      if (copyTo === undefined) copyTo = env.BACKUP_COPY_TO?.trim() ? openLocation(env.BACKUP_COPY_TO.trim()) : null;
+      return copyTo;
+    },
+    openLocation,
     get keys() {
       return (keys ??= {
         signing: env.BACKUP_SIGNING_KEY?.trim() ? loadSigningKey(path.resolve(projectDir, env.BACKUP_SIGNING_KEY.trim())) : null,

@@ -1,0 +1,85 @@
+/**
+ * Offsite copies (BACKUP_COPY_TO, `copy`, `list --location`) to a real S3-compatible server
+ * (s3rver on 127.0.0.1), through the compiled CLI: every backup copied and read back, the disk that
+ * dies, recovery from the bucket alone, and a storage server that is down.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import S3rver from 's3rver';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+import { demoDatabase, type FreshDatabase } from '../helpers/db.ts';
+
+let s3: S3rver;
+let s3Dir: string;
+let endpoint: string;
+let db: FreshDatabase;
+let work: string;
+
+beforeAll(async () => {
+  s3Dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-s3rver-'));
+  work = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-offsite-'));
+  s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3Dir, configureBuckets: [{ name: 'offsite' }] });
+  endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
+  db = await demoDatabase('sqlite', { users: 30 });
+}, 120_000);
+
+afterAll(async () => {
+  await s3?.close();
+  await db?.drop();
+  rmSync(s3Dir, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+const s3Env = () => ({ BACKUP_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
+
+describe('offsite copies to S3', () => {
+  it('every backup is copied and checked; after the local folder is lost the bucket alone restores the database', async () => {
+    const local = path.join(work, 'backups');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://offsite/app/prod', ...s3Env() };
+    const first = await runCli(['backup', '--reason', 'one', '--json'], env);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const result = JSON.parse(first.stdout);
+    expect(result.offsite).toMatchObject({ location: 's3://offsite/app/prod', sha256: result.manifest.sha256, alreadyThere: false });
+    const second = await runCli(['backup', '--reason', 'two'], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr + second.stdout).toMatch(/Copied to s3:\/\/offsite\/app\/prod and read back/);
+
+    const listed = await runCli(['list', '--location', 'offsite', '--json'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    const remote = JSON.parse(listed.stdout);
+    expect(remote.backups.map((m: { reason: string }) => m.reason).sort()).toEqual(['one', 'two']);
+
+    // copy --all: both are there already, nothing is written again.
+    const again = await runCli(['copy', '--all', '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).copies.map((c: { alreadyThere: boolean }) => c.alreadyThere)).toEqual([true, true]);
+
+    // The disk dies: the folder is gone. Bring the backups back from the bucket, then restore.
+    rmSync(local, { recursive: true, force: true });
+    await runCli(['backup', '--reason', 'unused'], { DATABASE_URL: db.url, BACKUP_DIR: path.join(work, 'elsewhere') }); // (an unrelated folder)
+    const back = await runCli(['copy', '--all', '--from', 's3://offsite/app/prod', '--to', local, '--json'], { ...env, BACKUP_COPY_TO: '' });
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(readdirSync(local).sort().filter((n) => n.endsWith('.jsonl.gz')).length).toBe(2);
+    const v = await runCli(['verify', 'latest'], { ...env, BACKUP_COPY_TO: '' });
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    const r = await runCli(['restore', 'latest', '--mode', 'full', '--yes', '--no-safety-backup'], { ...env, BACKUP_COPY_TO: '' });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  }, 180_000);
+
+  it('a storage server that is down: the backup still succeeds, with a warning naming the location and no secret', async () => {
+    const local = path.join(work, 'down');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://offsite/x', ...s3Env(), BACKUP_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_SECRET_ACCESS_KEY: 'sEcReT-Value-123' };
+    const b = await runCli(['backup', '--json'], env);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    const out = JSON.parse(b.stdout);
+    expect(out.offsite.error).toMatch(/s3:\/\/offsite\/x/);
+    expect(b.stderr).toMatch(/copying it to s3:\/\/offsite\/x failed/);
+    expect(b.stdout + b.stderr).not.toMatch(/sEcReT-Value-123/);
+    expect(readdirSync(local).filter((n) => n.endsWith('.jsonl.gz')).length).toBe(1);
+    const c = await runCli(['copy', out.manifest.file, '--json'], env);
+    expect(c.code).toBe(14);
+    expect(JSON.parse(c.stdout).error.code).toBe('STORAGE_FAILED');
+  }, 120_000);
+});
