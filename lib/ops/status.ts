@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Duration } from 'luxon';
+import { messageOf } from '../core/errors.ts';
+import { listLocation } from './offsite.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { parseDuration, type RetentionPolicy } from '../policy/retention.ts';
 import { describeSlot, nextRuns, parseScheduleConfig, runsBetween, type ScheduleConfig, type ScheduleJob } from '../scheduler/schedule.ts';
@@ -21,7 +23,7 @@ export const HEALTH_EXIT_CODE: Record<Health, number> = { HEALTHY: 0, WARNING: 1
 
 export interface HealthReason {
   level: Exclude<Health, 'HEALTHY'>;
-  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable, backup-dir-open. */
+  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable, backup-dir-open, offsite-missing, offsite-lag, offsite-unreachable. */
   code: string;
   message: string;
 }
@@ -64,6 +66,8 @@ export interface StatusReport {
   disk: { freeBytes: number; totalBytes: number; minFreeBytes: number } | null;
   /** Per source database in the folder; `watched` ones decide the health. */
   databases: DatabaseStatus[];
+  /** BACKUP_COPY_TO: the newest copy there, and how far it lags the newest full backup here. */
+  offsite?: { location: string; count: number; newest: BackupSummary | null; lagMs: number | null; error?: string };
 }
 
 export interface DatabaseStatus {
@@ -275,6 +279,24 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     }
   }
 
+  // Offsite: the newest full backup here must also be there, within the schedule's allowance.
+  let offsite: StatusReport['offsite'];
+  if (ctx.copyTo) {
+    const location = ctx.copyTo.location;
+    try {
+      const remote = (await listLocation(ctx.copyTo)).filter((m) => watched.some((g) => g.backups.some((b) => sameLocation(b.source, m.source))));
+      const newestThere = remote.find(isWhole) ?? null;
+      const newestHere = watched.flatMap((g) => g.backups.filter(isWhole)).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
+      const lagMs = newestHere ? (newestThere ? Math.max(0, Date.parse(newestHere.createdAt) - Date.parse(newestThere.createdAt)) : now.getTime() - Date.parse(newestHere.createdAt)) : null;
+      offsite = { location, count: remote.length, newest: newestThere ? summary(newestThere, now) : null, lagMs };
+      if (newestHere && !newestThere) warn('offsite-missing', `There is no copy of a full backup in ${location} (BACKUP_COPY_TO); run \`prisma-guard copy --all\`.`);
+      else if (lagMs !== null && lagMs > maxAgeMs) warn('offsite-lag', `The newest copy in ${location} (${newestThere!.file}) is ${ago(lagMs)} older than the newest full backup here; run \`prisma-guard copy --all\`.`);
+    } catch (e) {
+      offsite = { location, count: 0, newest: null, lagMs: null, error: messageOf(e) };
+      warn('offsite-unreachable', `The offsite location ${location} cannot be read: ${messageOf(e)}.`);
+    }
+  }
+
   const exposure = await backupDirExposure(ctx.backupDir);
   if (exposure) warn('backup-dir-open', describeExposure(exposure));
 
@@ -314,5 +336,6 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     tiers,
     stray: strayNow,
     disk: disk ? { ...disk, minFreeBytes } : null,
+    ...(offsite ? { offsite } : {}),
   };
 }

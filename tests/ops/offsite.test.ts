@@ -51,6 +51,12 @@ describe('offsite copies to S3', () => {
     const remote = JSON.parse(listed.stdout);
     expect(remote.backups.map((m: { reason: string }) => m.reason).sort()).toEqual(['one', 'two']);
 
+    const st = await runCli(['status', '--json'], env);
+    const report = JSON.parse(st.stdout);
+    expect(report.offsite).toMatchObject({ location: 's3://offsite/app/prod', count: 2 });
+    expect(second.stdout).toContain(report.offsite.newest.file);
+    expect(report.reasons.map((r: { code: string }) => r.code)).not.toContain('offsite-missing');
+
     // copy --all: both are there already, nothing is written again.
     const again = await runCli(['copy', '--all', '--json'], env);
     expect(again.code, again.stderr).toBe(0);
@@ -81,5 +87,10 @@ describe('offsite copies to S3', () => {
     const c = await runCli(['copy', out.manifest.file, '--json'], env);
     expect(c.code).toBe(14);
     expect(JSON.parse(c.stdout).error.code).toBe('STORAGE_FAILED');
+    const st = await runCli(['status', '--json'], env);
+    expect(JSON.parse(st.stdout).reasons.map((r: { code: string }) => r.code)).toContain('offsite-unreachable');
+    // Reachable again, but the backup was never copied: status says so.
+    const missing = await runCli(['status', '--json'], { ...env, ...s3Env(), BACKUP_COPY_TO: 's3://offsite/never' });
+    expect(JSON.parse(missing.stdout).reasons.map((r: { code: string }) => r.code)).toContain('offsite-missing');
   }, 120_000);
 });
