@@ -6,6 +6,7 @@ import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { checkCanonicalRun } from '../dialects/dialect.ts';
+import { LongLineCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
 import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
@@ -139,9 +140,19 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
       // The same canonical check as the restore's load: a row the dumper could not have written
       // would load, commit and then fail the restore's proof.
       const rules = rulesFor(section.table);
-      for await (const run of section.lines) {
-        checkCanonicalRun(run, rules);
-        rows += run.rows;
+      // A long line (one large value) is checked piece by piece as it streams past.
+      let long: LongLineCheck | null = null;
+      for await (const item of section.pieces) {
+        if ('piece' in item) {
+          if (item.first) long = new LongLineCheck(rules, item.invalid);
+          long!.push(item.bytes);
+          if (!item.last) continue;
+          long!.end();
+          rows++;
+        } else {
+          checkCanonicalRun(item, rules);
+          rows += item.rows;
+        }
         ctx.reporter.progress(`verify ${section.table.name} (${n + 1}/${total})`, rows);
       }
       n++;
