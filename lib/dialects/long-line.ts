@@ -47,6 +47,10 @@ export function firstSpecial(buf: Buffer, from: number, to: number): number {
   return stop;
 }
 
+/** 1 for the bytes a JSON string holds raw and that need no attention (not `"`, `\`, control). */
+export const PLAIN_STRING_BYTE = new Uint8Array(256);
+for (let b = 0x20; b < 256; b++) PLAIN_STRING_BYTE[b] = b === QUOTE || b === BACKSLASH ? 0 : 1;
+
 const IS_LOWER_HEX = new Uint8Array(256);
 for (const c of '0123456789abcdef') IS_LOWER_HEX[c.charCodeAt(0)] = 1;
 
@@ -202,8 +206,9 @@ export class LongLineCheck {
   private phase = OPEN;
   private col = 0;
   private mode = 0;
-  /** TEXT: the escape being read (`\`, then `u` and hex digits), across pieces. */
-  private escape: number[] = [];
+  /** TEXT: an escape cut by the end of a piece (`\`, then `u` and hex digits): its bytes so far. */
+  private readonly escape = new Uint8Array(6);
+  private escapeLength = 0;
   private utf8 = new Utf8Stream();
   /** HEX: bytes of the `\\x` prefix seen; then the number of hex digits. */
   private hexPrefix = 0;
@@ -265,7 +270,7 @@ export class LongLineCheck {
     if (quote && (this.rules.plain[this.col] & PLAIN_STRING) !== 0) {
       this.mode = TEXT;
       this.utf8 = new Utf8Stream();
-      this.escape = [];
+      this.escapeLength = 0;
       return i + 1;
     }
     if (quote && this.rules.hexText?.[this.col]) {
@@ -303,31 +308,35 @@ export class LongLineCheck {
     const n = piece.length;
     let j = i;
     const from = i;
-    let plain = 0;
     while (j < n) {
-      if (this.escape.length > 0) {
+      if (this.escapeLength > 0) {
         j = this.escapeBytes(piece, j);
-        plain = 0;
+        continue;
+      }
+      const limit = Math.min(n, j + LONG_RUN);
+      while (j < limit && PLAIN_STRING_BYTE[piece[j]] === 1) j++;
+      if (j === limit) {
+        if (j < n) j = firstSpecial(piece, j, n); // a long plain run: native scans
         continue;
       }
       const c = piece[j];
-      if (++plain > LONG_RUN) {
-        j = firstSpecial(piece, j, n);
-        plain = 0;
-        continue;
-      }
       if (c === QUOTE) {
         if (!this.utf8.push(piece, from, j) || !this.utf8.atBoundary) throw this.invalid('is not valid UTF-8 text');
         this.valueDone();
         return j + 1;
       }
       if (c === BACKSLASH) {
-        this.escape = [BACKSLASH];
+        // The common case at once; \u escapes and escapes cut by the piece's end byte by byte.
+        if (j + 1 < n && isShortEscape(piece[j + 1])) {
+          j += 2;
+          continue;
+        }
+        this.escape[0] = BACKSLASH;
+        this.escapeLength = 1;
         j++;
         continue;
       }
-      if (c < 0x20) throw this.notCanonical('with a raw control character (JSON.stringify escapes it)');
-      j++;
+      throw this.notCanonical('with a raw control character (JSON.stringify escapes it)');
     }
     if (!this.utf8.push(piece, from, n)) throw this.invalid('is not valid UTF-8 text');
     return n;
@@ -337,24 +346,25 @@ export class LongLineCheck {
   private escapeBytes(piece: Buffer, j: number): number {
     const n = piece.length;
     const esc = this.escape;
+    const text = () => String.fromCharCode(...esc.subarray(0, this.escapeLength));
     while (j < n) {
-      esc.push(piece[j++]);
-      if (esc.length === 2) {
+      esc[this.escapeLength++] = piece[j++];
+      if (this.escapeLength === 2) {
         if (isShortEscape(esc[1])) {
-          this.escape = [];
+          this.escapeLength = 0;
           return j;
         }
-        if (esc[1] !== 0x75) throw this.notCanonical(`with the escape \\${String.fromCharCode(esc[1])}, which JSON.stringify does not write`);
-      } else if (esc.length === 6) {
+        if (esc[1] !== 0x75) throw this.notCanonical(`with the escape ${clip(text())}, which JSON.stringify does not write`);
+      } else if (this.escapeLength === 6) {
         const [, , a, b, h, l] = esc;
         // \u00xx only for the control characters without a short escape (lower-case hex).
-        if (a !== 0x30 || b !== 0x30 || (h !== 0x30 && h !== 0x31) || !isLowerHexByte(l)) throw this.notCanonical(`with the escape ${clip(String.fromCharCode(...esc))}, which JSON.stringify does not write`);
-        if (h === 0x30 && (l === 0x38 || l === 0x39 || l === 0x61 || l === 0x63 || l === 0x64)) throw this.notCanonical(`with the escape ${clip(String.fromCharCode(...esc))} where JSON.stringify writes a short one`);
+        if (a !== 0x30 || b !== 0x30 || (h !== 0x30 && h !== 0x31) || !isLowerHexByte(l)) throw this.notCanonical(`with the escape ${clip(text())}, which JSON.stringify does not write`);
+        if (h === 0x30 && (l === 0x38 || l === 0x39 || l === 0x61 || l === 0x63 || l === 0x64)) throw this.notCanonical(`with the escape ${clip(text())} where JSON.stringify writes a short one`);
         if (h === 0x30 && l === 0x30) {
           const why = this.rules.valueError('\u0000', this.col);
           if (why) throw this.invalid(`has a value for ${this.column()} that ${why}`);
         }
-        this.escape = [];
+        this.escapeLength = 0;
         return j;
       }
     }

@@ -285,10 +285,11 @@ export interface BackupFile {
 }
 
 /**
- * The file's bytes from `start`, read by position (pread) through `handle`. Not
- * handle.createReadStream: destroying such a stream closes the handle even with autoClose off.
+ * The file's bytes from `start`, read by position (pread) through `handle`, 256 KiB at a time (a
+ * quarter of the reads 64 KiB took, for the same bytes). Not handle.createReadStream: destroying
+ * such a stream closes the handle even with autoClose off.
  */
-function positionalStream(handle: FileHandle, start: number, chunkBytes = 1 << 16): Readable {
+function positionalStream(handle: FileHandle, start: number, chunkBytes = 1 << 18): Readable {
   let position = start;
   return new Readable({
     highWaterMark: chunkBytes,

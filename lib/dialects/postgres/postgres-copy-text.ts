@@ -6,7 +6,7 @@
  */
 
 import { parseRowLine } from '../dialect.ts';
-import { firstSpecial, LONG_RUN, ValueBytes } from '../long-line.ts';
+import { firstSpecial, LONG_RUN, PLAIN_STRING_BYTE, ValueBytes } from '../long-line.ts';
 
 export { firstSpecial };
 
@@ -633,8 +633,9 @@ class LongLineToCopy {
   private col = 0;
   private written = 0;
   private inString = false;
-  /** The escape being read inside a string (`\`, then `u` and hex digits), across pieces. */
-  private escape: number[] = [];
+  /** An escape cut by the end of a piece (`\`, then `u` and hex digits): its bytes so far. */
+  private readonly escape = new Uint8Array(6);
+  private escapeLength = 0;
   private held: ValueBytes | null = null;
   private out: Buffer = Buffer.alloc(0);
   private o = 0;
@@ -681,7 +682,7 @@ class LongLineToCopy {
         if (this.keep[this.col] && this.written > 0) this.put(TAB);
         if (b === QUOTE) {
           this.inString = true;
-          this.escape = [];
+          this.escapeLength = 0;
           i++;
         } else {
           this.held = new ValueBytes();
@@ -731,24 +732,31 @@ class LongLineToCopy {
     let out = this.out;
     let o = this.o;
     let j = i;
-    let plain = 0;
     while (j < n) {
-      if (this.escape.length > 0) {
+      if (this.escapeLength > 0) {
         this.o = o;
         j = this.escapeBytes(piece, j, k);
         out = this.out;
         o = this.o;
-        plain = 0;
+        continue;
+      }
+      const limit = Math.min(n, j + LONG_RUN);
+      if (k) while (j < limit && PLAIN_STRING_BYTE[piece[j]] === 1) out[o++] = piece[j++];
+      else while (j < limit && PLAIN_STRING_BYTE[piece[j]] === 1) j++;
+      if (j === limit) {
+        if (j < n) {
+          // A long plain run: native scans find its end, one memcpy moves it. The line passed
+          // LongLineCheck, so no raw control byte can end it: a quote or a backslash does.
+          let stop = piece.indexOf(BACKSLASH, j);
+          if (stop < 0) stop = n;
+          const q = piece.subarray(j, stop).indexOf(QUOTE);
+          if (q >= 0) stop = j + q;
+          if (k) o += piece.copy(out, o, j, stop);
+          j = stop;
+        }
         continue;
       }
       const c = piece[j];
-      if (++plain > LONG_RUN) {
-        const stop = firstSpecial(piece, j, n);
-        if (k) o += piece.copy(out, o, j, stop);
-        j = stop;
-        plain = 0;
-        continue;
-      }
       if (c === QUOTE) {
         this.o = o;
         this.inString = false;
@@ -756,13 +764,28 @@ class LongLineToCopy {
         return j + 1;
       }
       if (c === BACKSLASH) {
-        this.escape = [BACKSLASH];
+        // The common case at once (as in fastLine); \u escapes and escapes cut by the piece's end
+        // byte by byte.
+        const e = piece[j + 1];
+        if (j + 1 < n && (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+          if (k) {
+            out[o++] = BACKSLASH;
+            out[o++] = e;
+          }
+          j += 2;
+          continue;
+        }
+        if (j + 1 < n && (e === QUOTE || e === 0x2f)) {
+          if (k) out[o++] = e;
+          j += 2;
+          continue;
+        }
+        this.escape[0] = BACKSLASH;
+        this.escapeLength = 1;
         j++;
         continue;
       }
-      if (c < 0x20) throw this.invalid('is not valid JSON (a raw control character in a string)');
-      if (k) out[o++] = c;
-      j++;
+      throw this.invalid('is not valid JSON (a raw control character in a string)');
     }
     this.o = o;
     return n;
@@ -773,8 +796,8 @@ class LongLineToCopy {
     const n = piece.length;
     const esc = this.escape;
     while (j < n) {
-      esc.push(piece[j++]);
-      if (esc.length === 2) {
+      esc[this.escapeLength++] = piece[j++];
+      if (this.escapeLength === 2) {
         const e = esc[1];
         if (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
           // JSON's \\ \b \f \n \r \t are COPY's escapes for the same characters.
@@ -783,18 +806,19 @@ class LongLineToCopy {
             this.out[this.o++] = BACKSLASH;
             this.out[this.o++] = e;
           }
-          this.escape = [];
+          this.escapeLength = 0;
           return j;
         }
         if (e === QUOTE || e === 0x2f) {
           if (k) this.put(e);
-          this.escape = [];
+          this.escapeLength = 0;
           return j;
         }
         if (e !== 0x75) throw this.invalid('is not valid JSON (an unknown escape in a string)');
-      } else if (esc.length === 6) {
-        const code = Number.parseInt(String.fromCharCode(esc[2], esc[3], esc[4], esc[5]), 16);
-        if (!/^[0-9a-fA-F]{4}$/.test(String.fromCharCode(esc[2], esc[3], esc[4], esc[5]))) throw this.invalid('is not valid JSON (a bad \\u escape)');
+      } else if (this.escapeLength === 6) {
+        const digits = String.fromCharCode(esc[2], esc[3], esc[4], esc[5]);
+        if (!/^[0-9a-fA-F]{4}$/.test(digits)) throw this.invalid('is not valid JSON (a bad \\u escape)');
+        const code = Number.parseInt(digits, 16);
         // Only what LongLineCheck lets through comes here; a surrogate would need its pair.
         if (code >= 0xd800 && code <= 0xdfff) throw this.invalid('has a \\u escape for a surrogate in a long value');
         if (k) {
@@ -802,7 +826,7 @@ class LongLineToCopy {
           this.reserve(4);
           this.o += this.out.write(text, this.o);
         }
-        this.escape = [];
+        this.escapeLength = 0;
         return j;
       }
     }
