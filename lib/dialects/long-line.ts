@@ -12,7 +12,7 @@
  *  - Utf8Stream: UTF-8 validation of bytes cut anywhere.
  */
 import { isUtf8 } from 'node:buffer';
-import { PLAIN_STRING, type CanonicalRules } from './dialect.ts';
+import { checkCanonicalRun, PLAIN_STRING, type CanonicalRules, type RowLineItem } from './dialect.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -413,5 +413,30 @@ export class LongLineCheck {
     if (why) throw this.invalid(`has a value for ${this.column()} that ${why}`);
     this.valueDone();
     return end;
+  }
+}
+
+/**
+ * The canonical check of what BackupSection.pieces yields, for verify and the loaders: runs of
+ * whole lines with checkCanonicalRun, long lines piece by piece with LongLineCheck.
+ */
+export class CanonicalItemCheck {
+  private long: LongLineCheck | null = null;
+
+  constructor(private readonly rules: CanonicalRules) {}
+
+  /** Checks `item` (throws its `invalid` error); returns how many rows it completed (0 inside a long line). */
+  check(item: RowLineItem): number {
+    if (!('piece' in item)) {
+      checkCanonicalRun(item, this.rules);
+      return item.rows;
+    }
+    if (item.first) this.long = new LongLineCheck(this.rules, item.invalid);
+    if (!this.long) throw item.invalid('is a piece of a line whose start was not read');
+    this.long.push(item.bytes);
+    if (!item.last) return 0;
+    this.long.end();
+    this.long = null;
+    return 1;
   }
 }

@@ -5,8 +5,7 @@ import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { checkCanonicalRun } from '../dialects/dialect.ts';
-import { LongLineCheck } from '../dialects/long-line.ts';
+import { CanonicalItemCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
 import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
@@ -141,18 +140,11 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
       // would load, commit and then fail the restore's proof.
       const rules = rulesFor(section.table);
       // A long line (one large value) is checked piece by piece as it streams past.
-      let long: LongLineCheck | null = null;
+      const check = new CanonicalItemCheck(rules);
       for await (const item of section.pieces) {
-        if ('piece' in item) {
-          if (item.first) long = new LongLineCheck(rules, item.invalid);
-          long!.push(item.bytes);
-          if (!item.last) continue;
-          long!.end();
-          rows++;
-        } else {
-          checkCanonicalRun(item, rules);
-          rows += item.rows;
-        }
+        const completed = check.check(item);
+        if (completed === 0) continue;
+        rows += completed;
         ctx.reporter.progress(`verify ${section.table.name} (${n + 1}/${total})`, rows);
       }
       n++;

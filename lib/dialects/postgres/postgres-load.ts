@@ -5,8 +5,8 @@ import copyStreams from 'pg-copy-streams';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import { canonicalRowError, checkCanonicalRun, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLineItem, type TableData } from '../dialect.ts';
-import { LongLineCheck } from '../long-line.ts';
+import { canonicalRowError, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLineItem, type TableData } from '../dialect.ts';
+import { CanonicalItemCheck } from '../long-line.ts';
 import { CopyFrameHasher } from './postgres-copy-digest.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { postgresCanonicalRules } from './postgres-values.ts';
@@ -277,13 +277,13 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
    */
   async function* fromLines(lines: AsyncIterable<RowLineItem>): AsyncGenerator<Buffer> {
     const converter = new JsonLinesToCopy(width, include, columnName);
-    let long: LongLineCheck | null = null;
+    const check = new CanonicalItemCheck(rules);
     for await (const item of lines) {
+      // The canonical check (as verify's) before the bytes are sent: a file swapped after it was
+      // verified, or never verified, still cannot commit a row the proof would then find changed
+      // (a bad line fails the COPY, and the load rolls back).
+      check.check(item);
       if ('piece' in item) {
-        // Checked before it is sent, like a run: a bad line fails the COPY, and the load rolls back.
-        if (item.first) long = new LongLineCheck(rules, item.invalid);
-        long!.push(item.bytes);
-        if (item.last) long!.end();
         const out = valueErrors(() => converter.convertPiece(item.bytes, item.first, item.last, item.invalid));
         sent?.addPiece(out, item.last);
         if (item.last) {
@@ -295,9 +295,6 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
         continue;
       }
       const run = item;
-      // The canonical check (as verify's) before the run is sent: a file swapped after it was
-      // verified, or never verified, still cannot commit a row the proof would then find changed.
-      checkCanonicalRun(run, rules);
       const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
       count += run.rows;
       progress.row = count;
