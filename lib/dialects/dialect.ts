@@ -103,6 +103,24 @@ export interface RowLines {
 }
 
 /**
+ * Part of one row line too long to hand out whole (longer than the reader's LONG_LINE_BYTES: one
+ * large value), in order: `first` opens the line, `last` ends with its "\n". The reader has hashed
+ * and counted these bytes like any row line; the table's checksum is checked after its last run.
+ * `bytes` is valid until the next item is asked for.
+ */
+export interface RowLinePiece {
+  readonly piece: true;
+  bytes: Buffer;
+  first: boolean;
+  last: boolean;
+  /** The error to throw when the line is not a valid row. */
+  invalid(why: string): Error;
+}
+
+/** What TableData.pieces yields: runs of whole lines, and long lines in pieces. */
+export type RowLineItem = RowLines | RowLinePiece;
+
+/**
  * The one definition of a valid row line: JSON text of an array of `width` values. `invalid(why)`
  * builds the error (RowLines.invalid for the line). Used by the reader and by loaders that read lines.
  */
@@ -137,7 +155,11 @@ export const PLAIN_NULL = 1;
 export const PLAIN_BOOLEAN = 2;
 /** An integer -?(0|[1-9][0-9]*) of at most CanonicalRules.intDigits digits, never `-0`. */
 export const PLAIN_INT = 4;
-/** A string without escapes, whatever its content. */
+/**
+ * Any string, escaped exactly as JSON.stringify escapes it, whatever its content. Whether a string
+ * is valid in such a column depends on each of its characters alone (never on the whole text), so
+ * a long string can be judged as it streams past (LongLineCheck, lib/dialects/long-line.ts).
+ */
 export const PLAIN_STRING = 8;
 /** A string without escapes whose first character is not a space, sign, dot or digit (or that is empty). */
 export const PLAIN_WORD = 16;
@@ -160,6 +182,11 @@ export interface CanonicalRules {
   readonly plain: Uint8Array;
   /** Per column, the most digits a PLAIN_INT token may have. */
   readonly intDigits: Uint8Array;
+  /**
+   * Optional, per column: 1 when a string is canonical exactly when it is `\\x` followed by pairs of
+   * lower-case hex digits (a PostgreSQL bytea), so a long one is checked as it streams past.
+   */
+  readonly hexText?: Uint8Array;
   /** For PLAIN_TEXT columns: whether the raw text of a string without escapes is canonical. */
   plainText?(index: number, text: string): boolean;
   /**
@@ -342,6 +369,12 @@ export interface TableData {
    * that can translate lines itself reads `lines` instead of `rows`; it must read exactly one of them.
    */
   lines?: AsyncIterable<RowLines>;
+  /**
+   * Optional (added for one large value): the same as `lines`, except that a line too long to hold
+   * whole comes as RowLinePiece items, so memory stays bounded by a piece. Read exactly one of
+   * `rows`, `lines` and `pieces`.
+   */
+  pieces?: AsyncIterable<RowLineItem>;
 }
 
 export interface LoadOptions {

@@ -5,7 +5,7 @@ import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
-import { checkCanonicalRun } from '../dialects/dialect.ts';
+import { CanonicalItemCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
 import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
@@ -139,9 +139,12 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
       // The same canonical check as the restore's load: a row the dumper could not have written
       // would load, commit and then fail the restore's proof.
       const rules = rulesFor(section.table);
-      for await (const run of section.lines) {
-        checkCanonicalRun(run, rules);
-        rows += run.rows;
+      // A long line (one large value) is checked piece by piece as it streams past.
+      const check = new CanonicalItemCheck(rules);
+      for await (const item of section.pieces) {
+        const completed = check.check(item);
+        if (completed === 0) continue;
+        rows += completed;
         ctx.reporter.progress(`verify ${section.table.name} (${n + 1}/${total})`, rows);
       }
       n++;

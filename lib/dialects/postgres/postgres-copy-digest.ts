@@ -9,6 +9,9 @@
  *  - copyOutDigest hashes the CopyData messages straight from the socket chunks, in runs, without
  *    cutting the rows out of the chunks (pg-copy-streams slices and re-joins every row, which made
  *    it the proof's main client cost and garbage).
+ * A row longer than LONG_ROW_BYTES (one large value) is hashed as `L` and the SHA-256 of its text
+ * instead of its framed message: the loader sends such a row in pieces before it knows its length,
+ * and the reader sees its length first, so both can hash it without holding it.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type pg from 'pg';
@@ -17,26 +20,74 @@ const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
 const ERROR_RESPONSE = 0x45; // 'E'
 const NL = 0x0a;
+const LONG_ROW = Buffer.from('L');
+
+/** Rows whose COPY text (newline included) is longer than this are hashed as `L` + SHA-256 of the text. */
+export const LONG_ROW_BYTES = 1 << 20;
 
 /** Hashes COPY text (whole rows, each ending in a newline) framed as PostgreSQL frames its output. */
 export class CopyFrameHasher {
   private readonly hash = createHash('sha256');
   private readonly header = Buffer.from([COPY_DATA, 0, 0, 0, 0]);
+  /** The row being added in pieces (addPiece): its first LONG_ROW_BYTES, then its own hash. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private rowHash: Hash | null = null;
   rows = 0;
 
   /** `text`: whole rows only (a chunk never ends inside a row). */
   update(text: Buffer): void {
+    if (this.pendingBytes > 0 || this.rowHash) throw new Error('CopyFrameHasher: update() inside a row added in pieces');
     let start = 0;
     for (;;) {
       const nl = text.indexOf(NL, start);
       if (nl < 0) break;
-      this.header.writeUInt32BE(nl + 1 - start + 4, 1);
-      this.hash.update(this.header);
-      this.hash.update(text.subarray(start, nl + 1));
+      this.row(text.subarray(start, nl + 1));
       start = nl + 1;
-      this.rows++;
     }
     if (start !== text.length) throw new Error('CopyFrameHasher: a chunk ended inside a row');
+  }
+
+  private row(row: Buffer): void {
+    if (row.length > LONG_ROW_BYTES) {
+      this.hash.update(LONG_ROW);
+      this.hash.update(createHash('sha256').update(row).digest());
+    } else {
+      this.header.writeUInt32BE(row.length + 4, 1);
+      this.hash.update(this.header);
+      this.hash.update(row);
+    }
+    this.rows++;
+  }
+
+  /**
+   * Adds part of one row; `last` when `text` ends the row (with its newline). Holds at most
+   * LONG_ROW_BYTES: past that the row can only be a long one, hashed on its own as it comes.
+   */
+  addPiece(text: Buffer, last: boolean): void {
+    if (this.rowHash) this.rowHash.update(text);
+    else if (this.pendingBytes + text.length > LONG_ROW_BYTES) {
+      this.rowHash = createHash('sha256');
+      for (const p of this.pending) this.rowHash.update(p);
+      this.rowHash.update(text);
+      this.pending = [];
+      this.pendingBytes = 0;
+    } else if (text.length > 0) {
+      this.pending.push(Buffer.from(text));
+      this.pendingBytes += text.length;
+    }
+    if (!last) return;
+    if (this.rowHash) {
+      this.hash.update(LONG_ROW);
+      this.hash.update(this.rowHash.digest());
+      this.rowHash = null;
+      this.rows++;
+    } else {
+      const row = Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.row(row);
+    }
   }
 
   digest(): string {
@@ -57,7 +108,7 @@ interface PgConnection {
 
 /**
  * A pg Submittable running `COPY (...) TO STDOUT` and hashing its CopyData messages (framing
- * included) as they arrive. Like pg-copy-streams, it takes the socket's data from pg's parser
+ * included, long rows as CopyFrameHasher hashes them) as they arrive. Like pg-copy-streams, it takes the socket's data from pg's parser
  * during the COPY and hands the rest back after CopyDone; an ErrorResponse is handed back
  * unread, so pg reports it and the connection stays usable.
  */
@@ -72,6 +123,10 @@ export class CopyOutDigest {
   private length = 0;
   private remaining = 0;
   private rows = 0;
+  /** The start of a CopyData message cut by the end of a chunk, not hashed yet. */
+  private heldHeader: Buffer | null = null;
+  /** The body of a long row being read. */
+  private rowHash: Hash | null = null;
   private result?: { rows: number; sha256: string };
   private settle!: { resolve: (r: { rows: number; sha256: string }) => void; reject: (e: unknown) => void };
   readonly done = new Promise<{ rows: number; sha256: string }>((resolve, reject) => (this.settle = { resolve, reject }));
@@ -90,8 +145,11 @@ export class CopyOutDigest {
 
   private parse(chunk: Buffer): void {
     const n = chunk.length;
-    // The bytes of CopyData messages are hashed in runs: from `run` up to the next other message.
-    let run = this.state !== TYPE && this.type === COPY_DATA ? 0 : -1;
+    // The bytes of CopyData messages are hashed in runs: from `run` up to the next other message or
+    // long row (LONG_ROW_BYTES), whose body goes to its own hash. A CopyData header cut by the end
+    // of a chunk is held back until its length says which of the two its message is.
+    let run = this.state !== TYPE && this.type === COPY_DATA && !this.rowHash ? 0 : -1;
+    let header = -1; // where the current message starts in this chunk (-1: in an earlier one)
     let i = 0;
     while (i < n) {
       if (this.state === TYPE) {
@@ -106,6 +164,7 @@ export class CopyOutDigest {
           this.hash.update(chunk.subarray(run, i));
           run = -1;
         }
+        header = i;
         this.type = type;
         this.state = LENGTH;
         this.lengthBytes = 0;
@@ -119,16 +178,34 @@ export class CopyOutDigest {
         if (this.lengthBytes === 4) {
           this.remaining = this.length - 4;
           this.state = BODY;
+          if (this.type === COPY_DATA && this.remaining > LONG_ROW_BYTES) {
+            // None of this message's header is hashed yet (see the end of this function).
+            const start = header >= 0 ? header : 0;
+            if (run >= 0 && run < start) this.hash.update(chunk.subarray(run, start));
+            run = -1;
+            this.heldHeader = null;
+            this.rowHash = createHash('sha256');
+          } else if (this.heldHeader) {
+            this.hash.update(this.heldHeader);
+            this.heldHeader = null;
+          }
         }
       } else {
         const take = Math.min(this.remaining, n - i);
+        if (this.rowHash) this.rowHash.update(chunk.subarray(i, i + take));
         i += take;
         this.remaining -= take;
       }
       if (this.state === BODY && this.remaining === 0) {
         this.state = TYPE;
-        if (this.type === COPY_DATA) this.rows++;
-        else if (this.type === COPY_DONE) {
+        if (this.type === COPY_DATA) {
+          this.rows++;
+          if (this.rowHash) {
+            this.hash.update(LONG_ROW);
+            this.hash.update(this.rowHash.digest());
+            this.rowHash = null;
+          }
+        } else if (this.type === COPY_DONE) {
           // The run, if any, was hashed when this message's type byte was seen.
           this.result = { rows: this.rows, sha256: this.hash.digest('hex') };
           this.detach(chunk.subarray(i));
@@ -136,7 +213,15 @@ export class CopyOutDigest {
         }
       }
     }
-    if (run >= 0) this.hash.update(chunk.subarray(run, n));
+    if (run < 0) return;
+    if (this.state === LENGTH && this.type === COPY_DATA) {
+      const start = header >= 0 ? header : 0;
+      this.hash.update(chunk.subarray(run, start));
+      const cut = chunk.subarray(start, n);
+      this.heldHeader = this.heldHeader ? Buffer.concat([this.heldHeader, cut]) : Buffer.from(cut);
+    } else {
+      this.hash.update(chunk.subarray(run, n));
+    }
   }
 
   /** Gives the socket back to pg, with the bytes it has not seen yet (CommandComplete, ReadyForQuery, or the error). */

@@ -6,6 +6,9 @@
  */
 
 import { parseRowLine } from '../dialect.ts';
+import { firstSpecial, LONG_RUN, PLAIN_STRING_BYTE, ValueBytes } from '../long-line.ts';
+
+export { firstSpecial };
 
 const TAB = 0x09;
 const NL = 0x0a;
@@ -198,30 +201,6 @@ export function encodeCopyLine(values: readonly unknown[]): string {
     line += encodeCopyField(values[i]);
   }
   return line + '\n';
-}
-
-/** Bytes of plain text after which the converters stop copying byte by byte (see firstSpecial). */
-const LONG_RUN = 256;
-const CONTROL = /[\x00-\x1f]/;
-const SCAN_PIECE = 1 << 16;
-
-/**
- * The first byte of buf[from..to) that is a quote, a backslash or a control character (below
- * 0x20), or `to`. Native searches (memchr for two bytes, the regexp engine over latin1 slices for the
- * control characters), several times faster than a JavaScript loop over a large value; every search
- * stops at its first hit, so the cost is the distance to the byte found.
- */
-export function firstSpecial(buf: Buffer, from: number, to: number): number {
-  let stop = to;
-  const bs = buf.subarray(from, stop).indexOf(BACKSLASH);
-  if (bs >= 0) stop = from + bs;
-  const q = buf.subarray(from, stop).indexOf(QUOTE);
-  if (q >= 0) stop = from + q;
-  for (let at = from; at < stop; at += SCAN_PIECE) {
-    const k = buf.toString('latin1', at, Math.min(stop, at + SCAN_PIECE)).search(CONTROL);
-    if (k >= 0) return at + k;
-  }
-  return stop;
 }
 
 /** How a column's COPY text becomes its JSON value in a backup line (see EncodedValue). */
@@ -612,8 +591,271 @@ export class JsonLinesToCopy {
     return o;
   }
 
+  /**
+   * Converts one piece of a long line (RowLinePiece): the COPY text of these bytes, as far as they
+   * go; the piece with `last` ends the COPY line. Pieces of one line are converted in order; the
+   * line must already have passed LongLineCheck up to the end of the piece (as the loader does), so
+   * only the forms that check lets through need converting (anything else throws `invalid`).
+   * Gives the same bytes as convert() gives for the whole line. Returns a new buffer each time.
+   */
+  convertPiece(bytes: Buffer, first: boolean, last: boolean, invalid: (why: string) => Error): Buffer {
+    if (first) {
+      this.rows++;
+      this.long = new LongLineToCopy(this.width, this.keep, this.include, this.columnName, this.rows, invalid);
+    }
+    const long = this.long;
+    if (!long) throw new Error('JsonLinesToCopy: a piece that does not follow the first piece of its line');
+    const out = long.push(bytes);
+    if (last) {
+      long.end();
+      this.long = null;
+    }
+    return out;
+  }
+
+  private long: LongLineToCopy | null = null;
+
   /** The general path: parse the line, then encode the kept values like any parsed row. */
   private slowLine(text: string, invalid: (why: string) => Error): string {
     return encodeCopyRow(parseRowLine(text, this.width, invalid), this.include, this.columnName, this.rows);
+  }
+}
+
+const OPEN = 0;
+const VALUE = 1;
+const SEPARATOR = 2;
+const END = 3;
+const DONE = 4;
+
+/** The COPY text of one canonical line handed over in pieces (JsonLinesToCopy.convertPiece). */
+class LongLineToCopy {
+  private phase = OPEN;
+  private col = 0;
+  private written = 0;
+  private inString = false;
+  /** An escape cut by the end of a piece (`\`, then `u` and hex digits): its bytes so far. */
+  private readonly escape = new Uint8Array(6);
+  private escapeLength = 0;
+  private held: ValueBytes | null = null;
+  private out: Buffer = Buffer.alloc(0);
+  private o = 0;
+
+  constructor(
+    private readonly width: number,
+    private readonly keep: readonly boolean[],
+    private readonly include: readonly number[],
+    private readonly columnName: (index: number) => string,
+    private readonly row: number,
+    private readonly invalid: (why: string) => Error,
+  ) {}
+
+  private reserve(extra: number): void {
+    if (this.o + extra <= this.out.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.o + extra, 1024));
+    this.out.copy(next, 0, 0, this.o);
+    this.out = next;
+  }
+
+  push(piece: Buffer): Buffer {
+    // COPY text is never longer than the canonical JSON it comes from, except a held value's
+    // text, which reserves its own room.
+    this.out = Buffer.allocUnsafe(piece.length + 64);
+    this.o = 0;
+    const n = piece.length;
+    let i = 0;
+    while (i < n) {
+      if (this.inString) {
+        i = this.string(piece, i);
+        continue;
+      }
+      if (this.held) {
+        i = this.heldValue(piece, i);
+        continue;
+      }
+      const b = piece[i];
+      if (this.phase === OPEN) {
+        if (b !== OPEN_BRACKET) throw this.invalid('is not a JSON array of values');
+        this.phase = VALUE;
+        i++;
+      } else if (this.phase === VALUE) {
+        if (this.col >= this.width) throw this.invalid(`does not have ${this.width} values`);
+        if (this.keep[this.col] && this.written > 0) this.put(TAB);
+        if (b === QUOTE) {
+          this.inString = true;
+          this.escapeLength = 0;
+          i++;
+        } else {
+          this.held = new ValueBytes();
+        }
+      } else if (this.phase === SEPARATOR) {
+        if (b === COMMA) {
+          this.col++;
+          this.phase = VALUE;
+        } else if (b === CLOSE_BRACKET && this.col + 1 === this.width) {
+          this.phase = END;
+        } else {
+          throw this.invalid(`does not have ${this.width} values`);
+        }
+        i++;
+      } else if (this.phase === END) {
+        if (b !== NL || i !== n - 1) throw this.invalid('is not valid JSON');
+        this.put(NL);
+        this.phase = DONE;
+        i++;
+      } else {
+        throw this.invalid('goes on after its end');
+      }
+    }
+    return this.out.subarray(0, this.o);
+  }
+
+  end(): void {
+    if (this.phase !== DONE) throw this.invalid('ends before its last value');
+  }
+
+  private put(b: number): void {
+    this.reserve(1);
+    this.out[this.o++] = b;
+  }
+
+  private valueDone(): void {
+    if (this.keep[this.col]) this.written++;
+    this.phase = SEPARATOR;
+  }
+
+  /** String bytes from piece[i..): raw text copied, JSON escapes turned into COPY's. */
+  private string(piece: Buffer, i: number): number {
+    const n = piece.length;
+    const k = this.keep[this.col];
+    // At most one byte out per byte in (escapes are two bytes either way, or shrink).
+    this.reserve(n - i);
+    let out = this.out;
+    let o = this.o;
+    let j = i;
+    while (j < n) {
+      if (this.escapeLength > 0) {
+        this.o = o;
+        j = this.escapeBytes(piece, j, k);
+        out = this.out;
+        o = this.o;
+        continue;
+      }
+      const limit = Math.min(n, j + LONG_RUN);
+      if (k) while (j < limit && PLAIN_STRING_BYTE[piece[j]] === 1) out[o++] = piece[j++];
+      else while (j < limit && PLAIN_STRING_BYTE[piece[j]] === 1) j++;
+      if (j === limit) {
+        if (j < n) {
+          // A long plain run: native scans find its end, one memcpy moves it. The line passed
+          // LongLineCheck, so no raw control byte can end it: a quote or a backslash does.
+          let stop = piece.indexOf(BACKSLASH, j);
+          if (stop < 0) stop = n;
+          const q = piece.subarray(j, stop).indexOf(QUOTE);
+          if (q >= 0) stop = j + q;
+          if (k) o += piece.copy(out, o, j, stop);
+          j = stop;
+        }
+        continue;
+      }
+      const c = piece[j];
+      if (c === QUOTE) {
+        this.o = o;
+        this.inString = false;
+        this.valueDone();
+        return j + 1;
+      }
+      if (c === BACKSLASH) {
+        // The common case at once (as in fastLine); \u escapes and escapes cut by the piece's end
+        // byte by byte.
+        const e = piece[j + 1];
+        if (j + 1 < n && (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+          if (k) {
+            out[o++] = BACKSLASH;
+            out[o++] = e;
+          }
+          j += 2;
+          continue;
+        }
+        if (j + 1 < n && (e === QUOTE || e === 0x2f)) {
+          if (k) out[o++] = e;
+          j += 2;
+          continue;
+        }
+        this.escape[0] = BACKSLASH;
+        this.escapeLength = 1;
+        j++;
+        continue;
+      }
+      throw this.invalid('is not valid JSON (a raw control character in a string)');
+    }
+    this.o = o;
+    return n;
+  }
+
+  /** Escape bytes from piece[j..); writes the COPY form once the escape is complete. */
+  private escapeBytes(piece: Buffer, j: number, k: boolean): number {
+    const n = piece.length;
+    const esc = this.escape;
+    while (j < n) {
+      esc[this.escapeLength++] = piece[j++];
+      if (this.escapeLength === 2) {
+        const e = esc[1];
+        if (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+          // JSON's \\ \b \f \n \r \t are COPY's escapes for the same characters.
+          if (k) {
+            this.reserve(2);
+            this.out[this.o++] = BACKSLASH;
+            this.out[this.o++] = e;
+          }
+          this.escapeLength = 0;
+          return j;
+        }
+        if (e === QUOTE || e === 0x2f) {
+          if (k) this.put(e);
+          this.escapeLength = 0;
+          return j;
+        }
+        if (e !== 0x75) throw this.invalid('is not valid JSON (an unknown escape in a string)');
+      } else if (this.escapeLength === 6) {
+        const digits = String.fromCharCode(esc[2], esc[3], esc[4], esc[5]);
+        if (!/^[0-9a-fA-F]{4}$/.test(digits)) throw this.invalid('is not valid JSON (a bad \\u escape)');
+        const code = Number.parseInt(digits, 16);
+        // Only what LongLineCheck lets through comes here; a surrogate would need its pair.
+        if (code >= 0xd800 && code <= 0xdfff) throw this.invalid('has a \\u escape for a surrogate in a long value');
+        if (k) {
+          const text = escapeCopyText(String.fromCharCode(code));
+          this.reserve(4);
+          this.o += this.out.write(text, this.o);
+        }
+        this.escapeLength = 0;
+        return j;
+      }
+    }
+    return j;
+  }
+
+  /** Any value but a string: held until it ends, then encoded like the row path does. */
+  private heldValue(piece: Buffer, i: number): number {
+    const end = this.held!.take(piece, i);
+    if (end < 0) return piece.length;
+    const text = this.held!.bytes().toString('utf8');
+    this.held = null;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw this.invalid('is not valid JSON');
+    }
+    if (this.keep[this.col]) {
+      let field: string;
+      try {
+        field = encodeCopyField(value);
+      } catch (e) {
+        throw new CopyValueError(this.row, `column "${this.columnName(this.col)}": ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.reserve(Buffer.byteLength(field));
+      this.o += this.out.write(field, this.o);
+    }
+    this.valueDone();
+    return end;
   }
 }

@@ -5,7 +5,8 @@ import copyStreams from 'pg-copy-streams';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { Queryable, SequenceSchema, TableSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import { canonicalRowError, checkCanonicalRun, unreproducibleError, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLines, type TableData } from '../dialect.ts';
+import { canonicalRowError, unreproducibleError, type EncodedRow, type LoadOptions, type LoadReceipt, type LoadResult, type RowLineItem, type TableData } from '../dialect.ts';
+import { CanonicalItemCheck } from '../long-line.ts';
 import { CopyFrameHasher } from './postgres-copy-digest.ts';
 import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-text.ts';
 import { postgresCanonicalRules } from './postgres-values.ts';
@@ -170,7 +171,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     for await (const section of options.data) {
       const name = section.table.name;
       if (!restoring.has(name)) {
-        for await (const _ of section.lines ?? section.rows) {
+        for await (const _ of section.pieces ?? section.lines ?? section.rows) {
           /* not restored: consume the section to reach the next one */
         }
         continue;
@@ -304,13 +305,32 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
     }
   };
 
-  /** Canonical lines translated to COPY bytes without parsing them (the common path). */
-  async function* fromLines(lines: AsyncIterable<RowLines>): AsyncGenerator<Buffer> {
+  /**
+   * Canonical lines translated to COPY bytes without parsing them (the common path). A long line
+   * (one large value) comes in pieces: each is checked (LongLineCheck), translated and sent before
+   * the next is read, so the server stores the value while the rest is still being decompressed,
+   * and memory stays bounded by a piece.
+   */
+  async function* fromLines(lines: AsyncIterable<RowLineItem>): AsyncGenerator<Buffer> {
     const converter = new JsonLinesToCopy(width, include, columnName);
-    for await (const run of lines) {
-      // The canonical check (as verify's) before the run is sent: a file swapped after it was
-      // verified, or never verified, still cannot commit a row the proof would then find changed.
-      checkCanonicalRun(run, rules);
+    const check = new CanonicalItemCheck(rules);
+    for await (const item of lines) {
+      // The canonical check (as verify's) before the bytes are sent: a file swapped after it was
+      // verified, or never verified, still cannot commit a row the proof would then find changed
+      // (a bad line fails the COPY, and the load rolls back).
+      check.check(item);
+      if ('piece' in item) {
+        const out = valueErrors(() => converter.convertPiece(item.bytes, item.first, item.last, item.invalid));
+        sent?.addPiece(out, item.last);
+        if (item.last) {
+          count++;
+          progress.row = count;
+          onProgress?.(table.name, count);
+        }
+        if (out.length) yield out;
+        continue;
+      }
+      const run = item;
       const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
       count += run.rows;
       progress.row = count;
@@ -340,7 +360,8 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
     }
   }
 
-  const chunks = section.lines ? fromLines(section.lines) : fromRows(section.rows);
+  const lines = section.pieces ?? section.lines;
+  const chunks = lines ? fromLines(lines) : fromRows(section.rows);
   if (include.length === 0) {
     // Nothing to write (only generated columns): still consume the section.
     for await (const _ of chunks) {

@@ -19,6 +19,7 @@ export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
   const n = table.columns.length;
   const plain = new Uint8Array(n);
   const intDigits = new Uint8Array(n);
+  const hexText = new Uint8Array(n);
   const ranges: ([number, number] | null)[] = [];
   const texts: (TextForm | null)[] = [];
   table.columns.forEach((c, i) => {
@@ -35,6 +36,7 @@ export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
       if (c.kind === 'boolean') bits |= PLAIN_BOOLEAN;
       else if (!form) bits |= PLAIN_STRING;
       else if (form.plain) bits |= PLAIN_TEXT;
+      if (form === BYTEA_FORM) hexText[i] = 1;
     }
     plain[i] = bits;
   });
@@ -42,6 +44,7 @@ export function postgresCanonicalRules(table: TableSchema): CanonicalRules {
     columns: table.columns.map((c) => c.name),
     plain,
     intDigits,
+    hexText,
     plainText: (i, text) => texts[i]!.plain!(text),
     valueError(v, i) {
       const column = table.columns[i];
@@ -75,6 +78,11 @@ const INT8_MAX = 2n ** 63n - 1n;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BYTEA = /^\\x(?:[0-9a-f]{2})*$/;
 
+const BYTEA_FORM: TextForm = {
+  plain: (t) => BYTEA.test(t),
+  error: (t) => (BYTEA.test(t) ? null : `is not a bytea as PostgreSQL prints it (\\x and lower-case hex digits)`),
+};
+
 /** The printed form a column's text must have, for the types where it is checked. */
 function textForm(c: ColumnSchema): TextForm | null {
   const type = c.type.trim().toLowerCase();
@@ -93,10 +101,7 @@ function textForm(c: ColumnSchema): TextForm | null {
     const ok = (t: string) => UUID.test(t);
     return { plain: ok, error: (t) => (ok(t) ? null : `is ${JSON.stringify(t)}, which is not how PostgreSQL prints a uuid (lower-case, with hyphens)`) };
   }
-  if (c.kind === 'bytes' && type === 'bytea') {
-    const ok = (t: string) => BYTEA.test(t);
-    return { plain: ok, error: (t) => (ok(t) ? null : `is not a bytea as PostgreSQL prints it (\\x and lower-case hex digits)`) };
-  }
+  if (c.kind === 'bytes' && type === 'bytea') return BYTEA_FORM;
   if (c.kind === 'array' && type.endsWith('[]')) {
     const element = type.replace(/(\[\])+$/, '');
     const limit = element === 'smallint' ? 32767 : element === 'integer' ? 2147483647 : element === 'bigint' ? null : undefined;
