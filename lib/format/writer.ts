@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, promises as fs, rmSync } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
@@ -9,6 +9,7 @@ import type { TableSchema } from '../core/types.ts';
 import type { EncodedRow } from '../dialects/dialect.ts';
 import type { BackupHeader, TableEndLine, TableStartLine, TrailerLine } from './header.ts';
 import { temporaryName } from './naming.ts';
+import { hashTap } from '../core/hash-tap.ts';
 
 /** Default gzip level: 1 is several times faster than 6 for ~15% larger files (see BENCHMARKS.md). */
 export const DEFAULT_COMPRESSION_LEVEL = 1;
@@ -153,18 +154,10 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
   const tmpPath = path.join(dir, temporaryName(fileName));
   trackTemporary(tmpPath);
   try {
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const tap = hashTap();
     const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
     const gzip = zlib.createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, chunkSize: 1 << 16 });
-    await pipeline(Readable.from(lines, { objectMode: false, highWaterMark: 1 << 16 }), gzip, tap, out, { signal: options.signal });
+    await pipeline(Readable.from(lines, { objectMode: false, highWaterMark: 1 << 16 }), gzip, tap.stream, out, { signal: options.signal });
     // fsync flushes the file whichever descriptor asks, so the data is on disk before the rename.
     const handle = await fs.open(tmpPath, 'r');
     try {
@@ -177,7 +170,7 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
     await fs.rename(tmpPath, finalPath);
     temporaries.delete(tmpPath);
     await syncDir(dir);
-    return { path: finalPath, sizeBytes: size, sha256: hash.digest('hex') };
+    return { path: finalPath, sizeBytes: tap.size(), sha256: tap.sha256() };
   } catch (e) {
     await fs.rm(tmpPath, { force: true }).catch(() => {});
     temporaries.delete(tmpPath);

@@ -6,33 +6,28 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { demoDatabase, type FreshDatabase } from '../helpers/db.ts';
+import { startS3, type TestS3 } from '../helpers/s3.ts';
 
-let s3: S3rver;
-let s3Dir: string;
-let endpoint: string;
+let s3: TestS3;
 let db: FreshDatabase;
 let work: string;
 
 beforeAll(async () => {
-  s3Dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-s3rver-'));
   work = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-offsite-'));
-  s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3Dir, configureBuckets: [{ name: 'offsite' }] });
-  endpoint = `http://127.0.0.1:${(await s3.run()).port}`;
+  s3 = await startS3(['offsite']);
   db = await demoDatabase('sqlite', { users: 30 });
 }, 120_000);
 
 afterAll(async () => {
   await s3?.close();
   await db?.drop();
-  rmSync(s3Dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
-const s3Env = () => ({ BACKUP_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
+const s3Env = () => s3.env;
 
 describe('offsite copies to S3', () => {
   it('every backup is copied and checked; after the local folder is lost the bucket alone restores the database', async () => {

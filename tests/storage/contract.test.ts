@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import S3rver from 's3rver';
+import { startS3, type TestS3 } from '../helpers/s3.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGuardError } from '../../lib/core/errors.ts';
 import type { StorageBackend } from '../../lib/storage/contract.ts';
@@ -31,24 +31,20 @@ async function* slowly(parts: Buffer[], failAfter?: number): AsyncIterable<Uint8
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-let s3: S3rver;
-let s3Dir: string;
+let s3: TestS3;
 let endpoint: string;
 let localDir: string;
 
 beforeAll(async () => {
-  s3Dir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-s3rver-'));
   localDir = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-local-storage-'));
-  s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3Dir, configureBuckets: [{ name: 'guard-test' }] });
-  const { port } = (await s3.run()) as unknown as { port: number };
-  endpoint = `http://127.0.0.1:${port}`;
+  s3 = await startS3(['guard-test']);
+  endpoint = s3.endpoint;
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
 }, 30_000);
 
 afterAll(async () => {
   await s3?.close();
-  rmSync(s3Dir, { recursive: true, force: true });
   rmSync(localDir, { recursive: true, force: true });
 });
 

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GuardError, messageOf } from '../../core/errors.ts';
+import { hashTap } from '../../core/hash-tap.ts';
 import { isTemporaryName, temporaryName } from '../../format/naming.ts';
 import { syncDir, trackTemporary, untrackTemporary } from '../../format/writer.ts';
 import { checkObjectName, exists, notFound, type ByteRange, type ObjectInfo, type StorageBackend, type WriteOptions, type WriteResult } from '../contract.ts';
@@ -85,17 +85,9 @@ export class LocalStorage implements StorageBackend {
     if (options.noOverwrite && (await this.lstat(name))) throw exists(name, this.location);
     trackTemporary(tmpPath);
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
+      const tap = hashTap();
       const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(body, { objectMode: false });
-      await pipeline(source, tap, createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }), { signal: options.signal });
+      await pipeline(source, tap.stream, createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }), { signal: options.signal });
       const handle = await fs.open(tmpPath, 'r');
       try {
         await handle.sync();
@@ -113,7 +105,7 @@ export class LocalStorage implements StorageBackend {
       } else await fs.rename(tmpPath, finalPath);
       untrackTemporary(tmpPath);
       await syncDir(this.dir);
-      return { size, sha256: hash.digest('hex') };
+      return { size: tap.size(), sha256: tap.sha256() };
     } catch (e) {
       await fs.rm(tmpPath, { force: true }).catch(() => {});
       untrackTemporary(tmpPath);

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { GuardError, messageOf } from '../../core/errors.ts';
+import { hashTap } from '../../core/hash-tap.ts';
 import { redactSecrets } from '../../core/url.ts';
 import { checkObjectName, exists, notFound, type ByteRange, type ObjectInfo, type StorageBackend, type WriteOptions, type WriteResult } from '../contract.ts';
 
@@ -146,21 +146,13 @@ export class S3Storage implements StorageBackend {
     checkObjectName(name, this.location);
     if (options.noOverwrite && (await this.stat(name))) throw exists(name, this.location);
     const { client, sdk } = await this.connect();
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const tap = hashTap();
     const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : Readable.from(body, { objectMode: false });
-    source.on('error', (e) => tap.destroy(e));
-    source.pipe(tap);
+    source.on('error', (e) => tap.stream.destroy(e));
+    source.pipe(tap.stream);
     const upload = new sdk.upload.Upload({
       client,
-      params: { Bucket: this.where.bucket, Key: this.key(name), Body: tap, ContentType: 'application/octet-stream' },
+      params: { Bucket: this.where.bucket, Key: this.key(name), Body: tap.stream, ContentType: 'application/octet-stream' },
       queueSize: 2,
       partSize: 8 * 1024 * 1024,
       leavePartsOnError: false, // a failed upload is aborted: no partial object, no orphaned parts
@@ -176,7 +168,7 @@ export class S3Storage implements StorageBackend {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
-    return { size, sha256: hash.digest('hex') };
+    return { size: tap.size(), sha256: tap.sha256() };
   }
 
   async remove(name: string): Promise<void> {
