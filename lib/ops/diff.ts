@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { GuardError } from '../core/errors.ts';
-import type { ColumnSchema, DbSchema, TableSchema } from '../core/types.ts';
+import { rowColumns, type ColumnSchema, type DbSchema, type TableSchema } from '../core/types.ts';
 import type { EncodedRow, EncodedValue } from '../dialects/dialect.ts';
 import { rowLine } from '../format/writer.ts';
 import { rowOrder, type RowOrder } from './diff-order.ts';
@@ -87,11 +87,15 @@ export interface ComparePlan {
 export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: TableSchema | undefined, right: TableSchema | undefined): ComparePlan {
   const base = (left ?? right)!;
   const other = right ?? left!;
-  const rightNames = new Set(other.columns.map((c) => c.name));
-  const leftNames = new Set(base.columns.map((c) => c.name));
-  const columns = base.columns.filter((c) => rightNames.has(c.name));
-  const leftIndexes = columns.map((c) => base.columns.findIndex((x) => x.name === c.name));
-  const rightIndexes = columns.map((c) => other.columns.findIndex((x) => x.name === c.name));
+  // Rows hold the columns, then the hidden rowid where it is kept: compared like a column when both
+  // sides have it; a side without it (a backup from before rowids were kept) is no difference.
+  const baseColumns = rowColumns(base);
+  const otherColumns = rowColumns(other);
+  const rightNames = new Set(otherColumns.map((c) => c.name));
+  const leftNames = new Set(baseColumns.map((c) => c.name));
+  const columns = baseColumns.filter((c) => rightNames.has(c.name));
+  const leftIndexes = columns.map((c) => baseColumns.findIndex((x) => x.name === c.name));
+  const rightIndexes = columns.map((c) => otherColumns.findIndex((x) => x.name === c.name));
   const samePk = base.primaryKey.length > 0 && base.primaryKey.join('\u0000') === other.primaryKey.join('\u0000') && base.primaryKey.every((k) => rightNames.has(k));
   const key = samePk ? base.primaryKey : columns.map((c) => c.name);
   const order = rowOrder(schema, { ...base, columns, primaryKey: samePk ? base.primaryKey : [] }, key, columns);

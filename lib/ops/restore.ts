@@ -487,7 +487,8 @@ async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<s
  */
 async function prove(conn: Connection, header: BackupHeader, expectedByTable: Record<string, { rows: number; sha256: string }>, tables: string[], mode: RestoreMode, receipts: Record<string, LoadReceipt> | undefined): Promise<NonNullable<RestoreResult['proof']>> {
   return conn.snapshot(async (reader) => {
-    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name));
+    const inBackup = new Map(header.schema.tables.map((t) => [t.name, t]));
+    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name)).map((t) => readAsBackedUp(t, inBackup.get(t.name)));
     const echoed = new Set<string>();
     const receiptOf = (t: TableSchema) => {
       const receipt = receipts?.[t.name];
@@ -519,6 +520,17 @@ async function prove(conn: Connection, header: BackupHeader, expectedByTable: Re
     if (schemaDifferences.some((d) => d.blocking)) matches = false;
     return { matches, tables: out, schemaDifferences };
   });
+}
+
+/**
+ * The live table as the backup holds its rows, for the proof's checksums: a backup from before
+ * hidden rowids were kept (TableSchema.rowid) has the columns only, and its rows were given new
+ * rowids by the load (as before), so those are left out. A backup that kept them is compared with them.
+ */
+export function readAsBackedUp(live: TableSchema, backedUp: TableSchema | undefined): TableSchema {
+  if (!live.rowid || backedUp?.rowid) return live;
+  const { rowid: _, ...columnsOnly } = live;
+  return columnsOnly;
 }
 
 /**
