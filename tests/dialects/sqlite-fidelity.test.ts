@@ -6,6 +6,9 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { manifestFileName } from '../../lib/format/naming.ts';
+import { backupRowsBeforeDelete } from '../../lib/ops/backup-before-delete.ts';
+import { resolveContext } from '../../lib/ops/context.ts';
+import { restore } from '../../lib/ops/restore.ts';
 import { runCli } from '../helpers/cli.ts';
 
 /*
@@ -188,7 +191,8 @@ describe('SQLite rowids and sqlite_sequence, case by case', () => {
     sqlite3(target, SCHEMA);
     sqlite3(target, `INSERT INTO counter (v) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f'), ('g'); DELETE FROM counter;
       INSERT INTO tag VALUES ('z', 'older');
-      CREATE TABLE gone (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO gone VALUES (77);`);
+      CREATE TABLE gone (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO gone VALUES (77);
+      CREATE TABLE sqliteXtra (a); INSERT INTO sqliteXtra VALUES ('a user table whose name LIKE sqlite_% matches');`);
     expect(sequences(target)).toBe('counter|7|integer\ngone|77|integer\n');
     await restoreInto(target, dir, backup, 'full');
     expect(sequences(target)).toBe('counter|3|integer\n');
@@ -240,6 +244,21 @@ describe('SQLite rowids and sqlite_sequence, case by case', () => {
     sqlite3(data, SCHEMA + 'DROP TABLE desckey;');
     await restoreInto(data, oldDir, oldBackup, 'data');
     expect((await diffLive(data, oldDir, oldBackup)).equal).toBe(true);
+  }, 60_000);
+});
+
+describe('SQLite rowids and backup-before-delete', () => {
+  test('deleted rows come back beside the live ones even when their old rowid went to a new row', async () => {
+    const file = path.join(work, 'pre-delete.db');
+    sqlite3(file, `CREATE TABLE tag (name TEXT PRIMARY KEY, note TEXT); INSERT INTO tag VALUES ('a', '1'), ('b', '2'), ('c', '3');`);
+    const ctx = resolveContext({ url: `file:${file}`, backupDir: path.join(work, 'pre-delete-backups'), env: {} });
+    const made = await backupRowsBeforeDelete(ctx, { table: 'tag', filter: { columns: ['name'], values: [['c']] }, reason: 'pre-delete-tag' });
+    expect(made.rows).toEqual({ tag: 1 });
+    sqlite3(file, "DELETE FROM tag WHERE name = 'c'; INSERT INTO tag VALUES ('d', 'took rowid 3');");
+    expect(sqlite3(file, "SELECT rowid FROM tag WHERE name = 'd';").trim()).toBe('3');
+    const r = await restore(ctx, { backup: made.manifest.file, yes: true, safetyBackup: false });
+    expect(r.proof?.matches).toBe(true);
+    expect(sqlite3(file, 'SELECT name, note FROM tag ORDER BY name;')).toBe('a|1\nb|2\nc|3\nd|took rowid 3\n');
   }, 60_000);
 });
 

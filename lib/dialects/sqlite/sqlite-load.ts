@@ -106,7 +106,8 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
 }
 
 function dropEverything(db: Database.Database): void {
-  const objects = db.prepare(`SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'`).all() as { type: string; name: string }[];
+  // Not `NOT LIKE 'sqlite_%'`: LIKE ignores case and `_` matches any character (a table `sqliteX` would stay).
+  const objects = (db.prepare(`SELECT type, name FROM sqlite_master`).all() as { type: string; name: string }[]).filter((o) => !isInternalTable(o.name));
   for (const kind of ['trigger', 'view', 'index', 'table']) {
     for (const o of objects.filter((x) => x.type === kind)) {
       if (kind === 'index' && isAutoIndex(o.name)) continue;
