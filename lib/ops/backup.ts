@@ -16,6 +16,7 @@ import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
 import { PRISMA_MIGRATIONS_TABLE, rowColumns } from '../core/types.ts';
+import { rowOrder } from './diff-order.ts';
 import { signManifest } from '../format/signature.ts';
 
 export interface BackupOptions {
@@ -70,12 +71,15 @@ export async function backup(ctx: OpsContext, options: BackupOptions = {}): Prom
 /** Sections over rows already in memory (backup-before-delete), in batches like a snapshot's. */
 async function* selectedSections(schema: DbSchema, selected: Map<string, EncodedRow[]>): AsyncGenerator<TableSection> {
   for (const table of schema.tables) {
-    const rows = selected.get(table.name)!;
-    const width = rowColumns(table).length; // rows read with a rowid the table no longer keeps lose it
+    // Rows read with a rowid the backup does not keep (see backupWithConnection) lose it, and take
+    // the order of the table without it.
+    const width = rowColumns(table).length;
+    const given = selected.get(table.name)!;
+    const rows = given.some((r) => r.length > width) ? given.map((r) => r.slice(0, width)).sort(rowOrder(schema, table).compare) : given;
     yield {
       table,
       rows: (async function* () {
-        for (let i = 0; i < rows.length; i += 1000) yield rows.slice(i, i + 1000).map((r) => (r.length > width ? r.slice(0, width) : r));
+        for (let i = 0; i < rows.length; i += 1000) yield rows.slice(i, i + 1000);
       })(),
     };
   }

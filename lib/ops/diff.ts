@@ -45,7 +45,7 @@ export interface ChangedRowSample {
 export interface RowDiff {
   added: number;
   removed: number;
-  /** Same key, other values (tables with a primary key only). */
+  /** Same key, other values (tables with a primary key, or whose hidden rowids both sides keep, only). */
   changed: number;
   unchanged: number;
   /** For changed rows: how many changed in each column. */
@@ -59,7 +59,7 @@ export interface TableDiff extends RowDiff {
   status: 'same' | 'different' | 'only-left' | 'only-right';
   leftRows: number | null;
   rightRows: number | null;
-  /** The key rows were matched on: the primary key, or every compared column (multiset compare). */
+  /** The key rows were matched on: the kept rowid, the primary key, or every compared column (multiset compare). */
   key: string[];
   keyed: boolean;
   /** Columns compared (in both sides), and those only on one side (see the schema differences). */
@@ -87,8 +87,10 @@ export interface ComparePlan {
 export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: TableSchema | undefined, right: TableSchema | undefined): ComparePlan {
   const base = (left ?? right)!;
   const other = right ?? left!;
-  // Rows hold the columns, then the hidden rowid where it is kept: compared like a column when both
-  // sides have it; a side without it (a backup from before rowids were kept) is no difference.
+  // Rows hold the columns, then the hidden rowid where it is kept (rowColumns). When both sides keep
+  // it, it is the key rows are matched on, as they are stored and read (a moved rowid is a row
+  // removed and one added); a side without it (a backup from before rowids were kept) is matched
+  // on the primary key, and the rowid is no difference.
   const baseColumns = rowColumns(base);
   const otherColumns = rowColumns(other);
   const rightNames = new Set(otherColumns.map((c) => c.name));
@@ -96,8 +98,9 @@ export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: T
   const columns = baseColumns.filter((c) => rightNames.has(c.name));
   const leftIndexes = columns.map((c) => baseColumns.findIndex((x) => x.name === c.name));
   const rightIndexes = columns.map((c) => otherColumns.findIndex((x) => x.name === c.name));
+  const sameRowid = base.rowid !== undefined && base.rowid === other.rowid;
   const samePk = base.primaryKey.length > 0 && base.primaryKey.join('\u0000') === other.primaryKey.join('\u0000') && base.primaryKey.every((k) => rightNames.has(k));
-  const key = samePk ? base.primaryKey : columns.map((c) => c.name);
+  const key = sameRowid ? [base.rowid!] : samePk ? base.primaryKey : columns.map((c) => c.name);
   const order = rowOrder(schema, { ...base, columns, primaryKey: samePk ? base.primaryKey : [] }, key, columns);
   const keySet = new Set(order.keyIndexes);
   return {
@@ -108,7 +111,7 @@ export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: T
     onlyLeft: left && right ? base.columns.filter((c) => !rightNames.has(c.name)).map((c) => c.name) : [],
     onlyRight: left && right ? other.columns.filter((c) => !leftNames.has(c.name)).map((c) => c.name) : [],
     key,
-    keyed: samePk,
+    keyed: sameRowid || samePk,
     order,
     valueIndexes: columns.map((_, i) => i).filter((i) => !keySet.has(i)),
   };

@@ -77,7 +77,7 @@ async function restoreInto(file: string, dir: string, backup: string, mode: 'ful
 async function diffLive(file: string, dir: string, backup: string) {
   const r = await runCli(['diff', backup, '--live', '--json'], env(file, dir));
   expect([0, 1]).toContain(r.code);
-  return JSON.parse(r.stdout) as { equal: boolean; tables: { table: string; changed: number; added: number; removed: number; changedColumns: Record<string, number> }[] };
+  return JSON.parse(r.stdout) as { equal: boolean; tables: { table: string; key: string[]; keyed: boolean; changed: number; added: number; removed: number; changedColumns: Record<string, number> }[] };
 }
 
 function header(dir: string, backup: string) {
@@ -136,13 +136,14 @@ describe('chinook on SQLite: a backup brings back .dump, rowids and sqlite_seque
     sqlite3(target, 'CREATE TEMP TABLE keep AS SELECT * FROM PlaylistTrack ORDER BY TrackId DESC; DELETE FROM PlaylistTrack; INSERT INTO PlaylistTrack SELECT * FROM keep; DELETE FROM Invoice WHERE InvoiceId > 400;');
     const before = await diffLive(target, dir, backup);
     const pt = before.tables.find((t) => t.table === 'PlaylistTrack')!;
-    expect(pt.changedColumns.rowid).toBeGreaterThan(8000);
+    // Rows are matched on the kept rowid: at nearly every rowid the target holds another row.
+    expect(pt.changed).toBeGreaterThan(8000);
     await restoreInto(target, dir, backup, 'data');
     expectSameFile(target, source);
     expect((await diffLive(target, dir, backup)).equal).toBe(true);
     sqlite3(target, 'UPDATE PlaylistTrack SET rowid = 999999 WHERE PlaylistId = 1 AND TrackId = 3402;');
     const moved = (await diffLive(target, dir, backup)).tables.find((t) => t.table === 'PlaylistTrack')!;
-    expect(moved).toMatchObject({ changed: 1, added: 0, removed: 0, changedColumns: { rowid: 1 } });
+    expect(moved).toMatchObject({ key: ['rowid'], keyed: true, changed: 0, added: 1, removed: 1 });
   }, 60_000);
 });
 
@@ -245,6 +246,15 @@ describe('SQLite rowids and sqlite_sequence, case by case', () => {
     await restoreInto(data, oldDir, oldBackup, 'data');
     expect((await diffLive(data, oldDir, oldBackup)).equal).toBe(true);
   }, 60_000);
+
+  test('a header that keeps rowids under a format version without them is refused as corrupt', async () => {
+    const forged = path.join(work, 'cases-forged');
+    const early = await backupOf(source, forged);
+    toVersion2(forged, early, { forgeRowids: true });
+    const v = await runCli(['verify', early], env(source, forged));
+    expect(v.code).toBe(3);
+    expect(v.stdout + v.stderr).toMatch(/keeps rowids, which format version 2 has no place for/);
+  }, 60_000);
 });
 
 describe('SQLite rowids and backup-before-delete', () => {
@@ -266,12 +276,13 @@ describe('SQLite rowids and backup-before-delete', () => {
  * Rewrites a backup and its manifest as prisma-guard wrote them before hidden rowids were kept
  * (format version 2: no `rowid` on tables, rows of the columns only), checksums recomputed.
  */
-function toVersion2(dir: string, file: string): void {
+function toVersion2(dir: string, file: string, options: { forgeRowids?: boolean } = {}): void {
   const p = path.join(dir, file);
   const lines = gunzipSync(readFileSync(p)).toString('utf8').split('\n');
   const header = JSON.parse(lines[0]);
-  const kept = new Set<string>(header.schema.tables.filter((t: { rowid?: string }) => t.rowid).map((t: { name: string }) => t.name));
-  for (const t of header.schema.tables) delete t.rowid;
+  // forgeRowids: a version 2 header that claims rowids anyway (no such file was ever written).
+  const kept = new Set<string>(options.forgeRowids ? [] : header.schema.tables.filter((t: { rowid?: string }) => t.rowid).map((t: { name: string }) => t.name));
+  if (!options.forgeRowids) for (const t of header.schema.tables) delete t.rowid;
   header.formatVersion = 2;
   lines[0] = JSON.stringify(header);
   const tables: Record<string, { rows: number; sha256: string }> = {};

@@ -6,13 +6,14 @@ import { quoteSqlite } from './sqlite-quote.ts';
 import { decodeSqliteValue, encodeSqliteValue } from './sqlite-values.ts';
 
 /**
- * ORDER BY that makes row order canonical: the primary key, else every column; then the hidden
- * rowid when rows carry it (TableSchema.rowid), which orders rows whose keys are equal (duplicate
- * rows of a table without a key, NULLs in a primary key SQLite lets hold them).
+ * ORDER BY that makes row order canonical: the hidden rowid when rows carry it (TableSchema.rowid:
+ * unique, and the table's own order, so a backup reads and a restore writes the table front to back
+ * and the proof's stored-order read is already canonical); else the primary key, else every column.
  */
 export function canonicalOrder(table: TableSchema): string {
+  if (table.rowid) return quoteSqlite(table.rowid);
   const cols = table.primaryKey.length ? table.primaryKey : table.columns.map((c) => c.name);
-  return (table.rowid ? [...cols, table.rowid] : cols).map(quoteSqlite).join(', ');
+  return cols.map(quoteSqlite).join(', ');
 }
 
 /** The SELECT list of a table's row values (rowColumns: the columns, then the hidden rowid if kept). */
