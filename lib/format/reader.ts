@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import { rowColumns, type TableSchema } from '../core/types.ts';
 import { rowsOfRun, type EncodedRow, type RowLines } from '../dialects/dialect.ts';
-import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, ROWID_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
+import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
 import { inferV1 } from './source.ts';
 import { validateHeader } from './validate.ts';
 
@@ -359,9 +359,9 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
   const corrupt = (why: string) => new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
   // A kept rowid is one extra value after the columns, named by what no column is called.
   const shadowed = header.schema.tables.find((t) => t.rowid && t.columns.some((c) => c.name.toLowerCase() === t.rowid));
-  if (shadowed || (header.formatVersion < ROWID_FORMAT_VERSION && header.schema.tables.some((t) => t.rowid))) {
+  if (shadowed) {
     await source.close();
-    throw corrupt(shadowed ? `the header keeps the rowid of table "${shadowed.name}" as ${shadowed.rowid}, which is also one of its columns` : `the header keeps rowids, which format version ${header.formatVersion} has no place for`);
+    throw corrupt(`the header keeps the rowid of table "${shadowed.name}" as ${shadowed.rowid}, which is also one of its columns`);
   }
   /** A control line (header, table start/end, trailer) as parsed JSON. */
   const controlLine = (bytes: Buffer, what: () => string): Record<string, unknown> => {

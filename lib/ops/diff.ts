@@ -45,7 +45,7 @@ export interface ChangedRowSample {
 export interface RowDiff {
   added: number;
   removed: number;
-  /** Same key, other values (tables with a primary key, or whose hidden rowids both sides keep, only). */
+  /** Same key, other values (tables with a primary key, or whose hidden rowid both sides keep, only). */
   changed: number;
   unchanged: number;
   /** For changed rows: how many changed in each column. */
@@ -59,7 +59,7 @@ export interface TableDiff extends RowDiff {
   status: 'same' | 'different' | 'only-left' | 'only-right';
   leftRows: number | null;
   rightRows: number | null;
-  /** The key rows were matched on: the kept rowid, the primary key, or every compared column (multiset compare). */
+  /** The key rows were matched on: the kept rowid, else the primary key, else every compared column (multiset compare). */
   key: string[];
   keyed: boolean;
   /** Columns compared (in both sides), and those only on one side (see the schema differences). */
@@ -87,10 +87,10 @@ export interface ComparePlan {
 export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: TableSchema | undefined, right: TableSchema | undefined): ComparePlan {
   const base = (left ?? right)!;
   const other = right ?? left!;
-  // Rows hold the columns, then the hidden rowid where it is kept (rowColumns). When both sides keep
-  // it, it is the key rows are matched on, as they are stored and read (a moved rowid is a row
-  // removed and one added); a side without it (a backup from before rowids were kept) is matched
-  // on the primary key, and the rowid is no difference.
+  // Rows hold the columns, then the hidden rowid where it is kept (rowColumns; diffSides leaves it
+  // out when one side does not keep it). Then it is what rows are matched on, as they are stored
+  // and read (in rowid order): a row at another rowid is one row removed and one added, and a row
+  // whose key changed but not its rowid is a changed row.
   const baseColumns = rowColumns(base);
   const otherColumns = rowColumns(other);
   const rightNames = new Set(otherColumns.map((c) => c.name));
@@ -394,6 +394,20 @@ export async function diffTable(schema: Pick<DbSchema, 'dialect' | 'enums'>, lef
   };
 }
 
+/**
+ * The two versions of a table as they can be compared: a hidden rowid (TableSchema.rowid) only when
+ * both keep it. A backup from before rowids were kept has none, and its rows were given new ones by
+ * any restore: the other side is then read without it (a live table in primary-key order).
+ */
+export function comparableRowids(left: TableSchema | undefined, right: TableSchema | undefined): [TableSchema | undefined, TableSchema | undefined] {
+  if (!left || !right || (left.rowid !== undefined && left.rowid === right.rowid)) return [left, right];
+  const strip = (t: TableSchema): TableSchema => {
+    const { rowid: _, ...columnsOnly } = t;
+    return columnsOnly;
+  };
+  return [left.rowid ? strip(left) : left, right.rowid ? strip(right) : right];
+}
+
 /** Either side of a diff: a backup file or the live database. */
 export interface DiffSide {
   kind: 'backup' | 'live';
@@ -437,8 +451,7 @@ export async function diffSides(left: DiffSide, right: DiffSide, options: DiffOp
   const tables: TableDiff[] = [];
   for (const name of names) {
     options.onTable?.(name);
-    const l = lt.get(name);
-    const r = rt.get(name);
+    const [l, r] = comparableRowids(lt.get(name), rt.get(name));
     tables.push(await diffTable(left.schema, l && left.source(l), r && right.source(r), options));
   }
   const different = tables.filter((t) => t.status !== 'same');

@@ -137,13 +137,14 @@ describe('chinook on SQLite: a backup brings back .dump, rowids and sqlite_seque
     const before = await diffLive(target, dir, backup);
     const pt = before.tables.find((t) => t.table === 'PlaylistTrack')!;
     // Rows are matched on the kept rowid: at nearly every rowid the target holds another row.
+    expect(pt).toMatchObject({ key: ['rowid'], keyed: true });
     expect(pt.changed).toBeGreaterThan(8000);
     await restoreInto(target, dir, backup, 'data');
     expectSameFile(target, source);
     expect((await diffLive(target, dir, backup)).equal).toBe(true);
     sqlite3(target, 'UPDATE PlaylistTrack SET rowid = 999999 WHERE PlaylistId = 1 AND TrackId = 3402;');
     const moved = (await diffLive(target, dir, backup)).tables.find((t) => t.table === 'PlaylistTrack')!;
-    expect(moved).toMatchObject({ key: ['rowid'], keyed: true, changed: 0, added: 1, removed: 1 });
+    expect(moved).toMatchObject({ key: ['rowid'], changed: 0, added: 1, removed: 1 });
   }, 60_000);
 });
 
@@ -247,13 +248,15 @@ describe('SQLite rowids and sqlite_sequence, case by case', () => {
     expect((await diffLive(data, oldDir, oldBackup)).equal).toBe(true);
   }, 60_000);
 
-  test('a header that keeps rowids under a format version without them is refused as corrupt', async () => {
+  test('a header that names a kept rowid by one of the table\'s columns is refused as corrupt', async () => {
     const forged = path.join(work, 'cases-forged');
-    const early = await backupOf(source, forged);
-    toVersion2(forged, early, { forgeRowids: true });
-    const v = await runCli(['verify', early], env(source, forged));
+    const file = await backupOf(source, forged);
+    rewriteBackup(forged, file, (h) => {
+      h.schema.tables.find((t: { name: string }) => t.name === 'shadow').rowid = 'rowid';
+    });
+    const v = await runCli(['verify', file], env(source, forged));
     expect(v.code).toBe(3);
-    expect(v.stdout + v.stderr).toMatch(/keeps rowids, which format version 2 has no place for/);
+    expect(v.stdout + v.stderr).toMatch(/keeps the rowid of table "shadow" as rowid, which is also one of its columns/);
   }, 60_000);
 });
 
@@ -276,14 +279,26 @@ describe('SQLite rowids and backup-before-delete', () => {
  * Rewrites a backup and its manifest as prisma-guard wrote them before hidden rowids were kept
  * (format version 2: no `rowid` on tables, rows of the columns only), checksums recomputed.
  */
-function toVersion2(dir: string, file: string, options: { forgeRowids?: boolean } = {}): void {
+function toVersion2(dir: string, file: string): void {
+  let kept = new Set<string>();
+  rewriteBackup(
+    dir,
+    file,
+    (header) => {
+      kept = new Set(header.schema.tables.filter((t: { rowid?: string }) => t.rowid).map((t: { name: string }) => t.name));
+      for (const t of header.schema.tables) delete t.rowid;
+      header.formatVersion = 2;
+    },
+    (table, row) => (kept.has(table) ? row.slice(0, -1) : row),
+  );
+}
+
+/** Rewrites a backup's header (and rows) in place, with every checksum (tables, trailer, manifest) recomputed. */
+function rewriteBackup(dir: string, file: string, editHeader: (header: any) => void, editRow: (table: string, row: unknown[]) => unknown[] = (_, r) => r): void {
   const p = path.join(dir, file);
   const lines = gunzipSync(readFileSync(p)).toString('utf8').split('\n');
   const header = JSON.parse(lines[0]);
-  // forgeRowids: a version 2 header that claims rowids anyway (no such file was ever written).
-  const kept = new Set<string>(options.forgeRowids ? [] : header.schema.tables.filter((t: { rowid?: string }) => t.rowid).map((t: { name: string }) => t.name));
-  if (!options.forgeRowids) for (const t of header.schema.tables) delete t.rowid;
-  header.formatVersion = 2;
+  editHeader(header);
   lines[0] = JSON.stringify(header);
   const tables: Record<string, { rows: number; sha256: string }> = {};
   let current: string | null = null;
@@ -300,7 +315,7 @@ function toVersion2(dir: string, file: string, options: { forgeRowids?: boolean 
       lines[i] = JSON.stringify(end);
       current = null;
     } else if (current && l.startsWith('[')) {
-      if (kept.has(current)) lines[i] = JSON.stringify(JSON.parse(l).slice(0, -1));
+      lines[i] = JSON.stringify(editRow(current, JSON.parse(l)));
       hash.update(lines[i] + '\n');
     }
   }
@@ -312,12 +327,12 @@ function toVersion2(dir: string, file: string, options: { forgeRowids?: boolean 
   const bytes = gzipSync(Buffer.from(lines.join('\n')));
   writeFileSync(p, bytes);
   const mp = path.join(dir, manifestFileName(file));
+  expect(existsSync(mp)).toBe(true);
   const m = JSON.parse(readFileSync(mp, 'utf8'));
   m.tables = tables;
   m.sizeBytes = bytes.length;
   m.sha256 = createHash('sha256').update(bytes).digest('hex');
   m.contentSha256 = trailer.sha256;
   m.verification = null;
-  expect(existsSync(mp)).toBe(true);
   writeFileSync(mp, JSON.stringify(m));
 }

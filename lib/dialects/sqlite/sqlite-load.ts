@@ -10,10 +10,10 @@ import type { Queryable } from '../../core/types.ts';
 
 /**
  * The page cache during a load (KiB, negative as SQLite takes it): better-sqlite3's default 16 MiB
- * instead of the connection's 4 MiB. A table that keeps its rowids is written in rowid order, so an
- * index on a key in another order (a random text id) takes its entries out of order; with 4 MiB
- * its dirty pages spill to the file and are read back over and over (400k uuid rows: load 3.4 s ->
- * 2.1 s, system time 1.1 s -> 0.2 s; +10 MB peak RSS).
+ * instead of the connection's 4 MiB. A table that keeps its rowids is written in rowid order, so the
+ * index of a key in another order (a random text id) takes its entries out of order; with 4 MiB its
+ * dirty pages spill to the file and are read back over and over (400k uuid rows: system time
+ * 1.1 s -> 0.2 s, load 3.4 s -> 2.1 s; about 10 MB more peak RSS).
  */
 const LOAD_CACHE_SIZE = -16000;
 
