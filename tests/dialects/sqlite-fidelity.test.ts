@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { TableSchema } from '../../lib/core/types.ts';
+import { checkCanonicalRun } from '../../lib/dialects/dialect.ts';
+import { sqliteCanonicalRules } from '../../lib/dialects/sqlite/sqlite-values.ts';
 import { manifestFileName } from '../../lib/format/naming.ts';
 import { backupRowsBeforeDelete } from '../../lib/ops/backup-before-delete.ts';
 import { resolveContext } from '../../lib/ops/context.ts';
@@ -258,6 +261,31 @@ describe('SQLite rowids and sqlite_sequence, case by case', () => {
     expect(v.code).toBe(3);
     expect(v.stdout + v.stderr).toMatch(/keeps the rowid of table "shadow" as rowid, which is also one of its columns/);
   }, 60_000);
+});
+
+describe('the canonical row check of a kept rowid', () => {
+  const table: TableSchema = { name: 'tag', columns: [{ name: 'name', type: 'TEXT', kind: 'any', nullable: false, default: null }], primaryKey: ['name'], foreignKeys: [], indexes: [], rowid: 'rowid' };
+  const check = (line: string) => {
+    const run = { bytes: Buffer.from(line + '\n'), rows: 1, invalid: (_: number, why: string) => new Error(why) };
+    try {
+      checkCanonicalRun(run, sqliteCanonicalRules(table));
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  test('takes the integers the dumper writes and nothing else', () => {
+    expect(check('["a",1]')).toBeNull();
+    expect(check('["a",-9007199254740991]')).toBeNull();
+    expect(check('["a",{"$int":"9223372036854775807"}]')).toBeNull();
+    expect(check('["a",null]')).toMatch(/null as the rowid/);
+    expect(check('["a",1.5]')).toMatch(/as the rowid, which holds only integers/);
+    expect(check('["a","1"]')).toMatch(/as the rowid, which holds only integers/);
+    expect(check('["a",{"$real":"1"}]')).toMatch(/as the rowid, which holds only integers/);
+    expect(check('["a",{"$int":"5"}]')).toMatch(/writes as the JSON number 5/);
+    expect(check('["a"]')).toMatch(/does not have 2 values/);
+    expect(check('["a",1,2]')).toMatch(/does not have 2 values/);
+  });
 });
 
 describe('SQLite rowids and backup-before-delete', () => {
