@@ -20,7 +20,8 @@ export type ValueKind =
   | 'uuid'
   | 'array'
   | 'other'
-  | 'any'; // SQLite: dynamic typing, each value self-describing
+  | 'any' // SQLite: dynamic typing, each value self-describing
+  | 'rowid'; // the hidden rowid as a pseudo-column (rowColumns), never a real column
 
 export interface ColumnSchema {
   name: string;
@@ -60,6 +61,30 @@ export interface TableSchema {
   primaryKey: string[];
   foreignKeys: ForeignKeySchema[];
   indexes: IndexSchema[];
+  /**
+   * Set when the table has a hidden row identity that is not one of its columns (a SQLite rowid
+   * table whose rowid no INTEGER PRIMARY KEY column aliases): each row then carries that identity
+   * as one extra value after the columns' values, and this is the name it is read and written by
+   * (the first of SQLite's `rowid`, `_rowid_`, `oid` that no column shadows). Absent in backups
+   * made before it existed: their rows hold the columns only (see rowColumns).
+   */
+  rowid?: RowidName;
+}
+
+/** The names by which SQLite reaches a rowid table's hidden rowid. */
+export const ROWID_NAMES = ['rowid', '_rowid_', 'oid'] as const;
+export type RowidName = (typeof ROWID_NAMES)[number];
+
+/** The `kind` of the pseudo-column rowColumns adds for TableSchema.rowid. */
+export const ROWID_KIND: ValueKind = 'rowid';
+
+/**
+ * The values of one of the table's rows, in row order: its columns, then its hidden rowid when the
+ * table keeps one (TableSchema.rowid), as a pseudo-column of kind ROWID_KIND.
+ */
+export function rowColumns(table: TableSchema): ColumnSchema[] {
+  if (!table.rowid) return table.columns;
+  return [...table.columns, { name: table.rowid, type: 'INTEGER', kind: ROWID_KIND, nullable: false, default: null }];
 }
 
 export interface EnumSchema {

@@ -7,8 +7,19 @@ export const BACKUP_FORMAT = 'prisma-guard-backup';
  * Bumped on any incompatible change of the line format; readers refuse newer versions.
  * 2: the header records `kind`, `scope` and `source` (version 1 files stay readable; the reader
  * infers those fields, see lib/format/source.ts inferV1).
+ * 3: a table may keep its hidden rowid (TableSchema.rowid): its rows then hold one value more than
+ * it has columns. Only backups with such a table are written as version 3 (formatVersionFor), so
+ * every other backup stays readable by readers of version 2.
  */
-export const BACKUP_FORMAT_VERSION = 2;
+export const BACKUP_FORMAT_VERSION = 3;
+
+/** The first format version whose rows may carry a table's hidden rowid. */
+export const ROWID_FORMAT_VERSION = 3;
+
+/** The format version a backup of `schema` is written in: the oldest that holds everything it has. */
+export function formatVersionFor(schema: DbSchema): number {
+  return schema.tables.some((t) => t.rowid) ? ROWID_FORMAT_VERSION : 2;
+}
 
 /** Line 1 of every backup. */
 export interface BackupHeader {

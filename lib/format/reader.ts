@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
-import type { TableSchema } from '../core/types.ts';
+import { rowColumns, type TableSchema } from '../core/types.ts';
 import { rowsOfRun, type EncodedRow, type RowLineItem, type RowLines } from '../dialects/dialect.ts';
 import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
 import { inferV1 } from './source.ts';
@@ -458,6 +458,12 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
   whole.update(firstBytes);
   const byName = new Map(header.schema.tables.map((t) => [t.name, t]));
   const corrupt = (why: string) => new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: ${why}.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.' });
+  // A kept rowid is one extra value after the columns, named by what no column is called.
+  const shadowed = header.schema.tables.find((t) => t.rowid && t.columns.some((c) => c.name.toLowerCase() === t.rowid));
+  if (shadowed) {
+    await source.close();
+    throw corrupt(`the header keeps the rowid of table "${shadowed.name}" as ${shadowed.rowid}, which is also one of its columns`);
+  }
   /** A control line (header, table start/end, trailer) as parsed JSON. */
   const controlLine = (bytes: Buffer, what: () => string): Record<string, unknown> => {
     try {
@@ -553,7 +559,8 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
           done = true;
           return undefined;
         };
-        const width = cols.length;
+        // Each row: the columns' values, then the hidden rowid when the table keeps it (rowColumns).
+        const width = rowColumns(table).length;
         const section: BackupSection = {
           table,
           get lines() {

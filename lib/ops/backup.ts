@@ -4,7 +4,7 @@ import { GuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema } from '../core/types.ts';
 import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
-import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader } from '../format/header.ts';
+import { BACKUP_FORMAT, formatVersionFor, type BackupHeader } from '../format/header.ts';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { backupFileName, manifestFileName, sanitizeReason } from '../format/naming.ts';
 import { encodeBackup, writeFileAtomically, type EncodeResult, type TableSection } from '../format/writer.ts';
@@ -16,7 +16,8 @@ import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
-import { PRISMA_MIGRATIONS_TABLE } from '../core/types.ts';
+import { PRISMA_MIGRATIONS_TABLE, rowColumns } from '../core/types.ts';
+import { rowOrder } from './diff-order.ts';
 import { signManifest } from '../format/signature.ts';
 
 export interface BackupOptions {
@@ -73,7 +74,11 @@ export async function backup(ctx: OpsContext, options: BackupOptions = {}): Prom
 /** Sections over rows already in memory (backup-before-delete), in batches like a snapshot's. */
 async function* selectedSections(schema: DbSchema, selected: Map<string, EncodedRow[]>): AsyncGenerator<TableSection> {
   for (const table of schema.tables) {
-    const rows = selected.get(table.name)!;
+    // Rows read with a rowid the backup does not keep (see backupWithConnection) lose it, and take
+    // the order of the table without it.
+    const width = rowColumns(table).length;
+    const given = selected.get(table.name)!;
+    const rows = given.some((r) => r.length > width) ? given.map((r) => r.slice(0, width)).sort(rowOrder(schema, table).compare) : given;
     yield {
       table,
       rows: (async function* () {
@@ -124,7 +129,10 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     }
     const selected = options.selectRows ? await options.selectRows(reader) : null;
     const only = selected ? new Set(selected.keys()) : options.tables ? new Set(options.tables) : undefined;
-    const schema = only ? { ...reader.schema, tables: reader.schema.tables.filter((t) => only.has(t.name)) } : reader.schema;
+    const kept = only ? { ...reader.schema, tables: reader.schema.tables.filter((t) => only.has(t.name)) } : reader.schema;
+    // Backup-before-delete rows come back beside the live ones (a merge), where their old rowids may
+    // have gone to new rows since: they keep their columns only (selectedSections).
+    const schema = selected ? { ...kept, tables: kept.tables.map(({ rowid: _, ...t }) => t) } : kept;
     if (only) {
       const missing = [...only].filter((t) => !schema.tables.some((s) => s.name === t));
       if (missing.length) throw new GuardError('USAGE', `No such table(s): ${missing.join(', ')}.`, { hint: `Tables are: ${reader.schema.tables.map((t) => t.name).join(', ')}` });
@@ -143,7 +151,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     const header: BackupHeader = {
       type: 'header',
       format: BACKUP_FORMAT,
-      formatVersion: BACKUP_FORMAT_VERSION,
+      formatVersion: formatVersionFor(schema),
       toolVersion: TOOL_VERSION,
       createdAt: createdAt.toISOString(),
       reason,

@@ -1,12 +1,12 @@
-import type { ColumnSchema, DbSchema, TableSchema } from '../core/types.ts';
+import { rowColumns, type ColumnSchema, type DbSchema, type TableSchema } from '../core/types.ts';
 import type { EncodedRow, EncodedValue } from '../dialects/dialect.ts';
 import type { DialectName } from '../core/url.ts';
 
 /**
  * Row order used by the diff merge-join (and to sort small row sets canonically).
  *
- * Snapshot readers and backups yield rows in the database's ORDER BY order (primary key, else every
- * column). This comparator reproduces that order for the common cases (integers, decimals, text in
+ * Snapshot readers and backups yield rows in the database's ORDER BY order (SQLite's hidden rowid
+ * where rows carry it, else the primary key, else every column). This comparator reproduces that order for the common cases (integers, decimals, text in
  * byte order, ISO timestamps, uuids, enums in declaration order, SQLite's storage-class order), but
  * nothing depends on it being exact: the merge checks every adjacent pair it reads and falls back to
  * an order-free method when a stream is not sorted by it. What the merge does depend on is that
@@ -187,12 +187,13 @@ function pgColumnCompare(column: ColumnSchema | undefined, schema: DbSchema): Va
 const pgTextCompare: ValueCompare = nullsLast((a, b) => compareCodePoints(pgText(a), pgText(b)));
 
 /**
- * The order of a table's rows. `keyColumns` are the key's column names (default: the primary key,
- * else every column); `columns` are the row's columns in row order.
+ * The order of a table's rows. `keyColumns` are the key's column names (default: the hidden rowid
+ * when rows carry it, TableSchema.rowid, else the primary key, else every column); `columns` are the
+ * row's values in row order (default: rowColumns).
  */
-export function rowOrder(schema: Pick<DbSchema, 'dialect' | 'enums'>, table: TableSchema, keyColumns?: string[], columns: ColumnSchema[] = table.columns): RowOrder {
+export function rowOrder(schema: Pick<DbSchema, 'dialect' | 'enums'>, table: TableSchema, keyColumns?: string[], columns: ColumnSchema[] = rowColumns(table)): RowOrder {
   const dialect: DialectName = schema.dialect;
-  const keyed = keyColumns ?? (table.primaryKey.length ? table.primaryKey : columns.map((c) => c.name));
+  const keyed = keyColumns ?? (table.rowid ? [table.rowid] : table.primaryKey.length ? table.primaryKey : table.columns.map((c) => c.name));
   const byName = new Map(columns.map((c, i) => [c.name, i]));
   const keyIndexes = keyed.map((name) => {
     const i = byName.get(name);

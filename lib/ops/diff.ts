@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { GuardError } from '../core/errors.ts';
-import type { ColumnSchema, DbSchema, TableSchema } from '../core/types.ts';
+import { rowColumns, type ColumnSchema, type DbSchema, type TableSchema } from '../core/types.ts';
 import type { EncodedRow, EncodedValue } from '../dialects/dialect.ts';
 import { rowLine } from '../format/writer.ts';
 import { rowOrder, type RowOrder } from './diff-order.ts';
@@ -45,7 +45,7 @@ export interface ChangedRowSample {
 export interface RowDiff {
   added: number;
   removed: number;
-  /** Same key, other values (tables with a primary key only). */
+  /** Same key, other values (tables with a primary key, or whose hidden rowid both sides keep, only). */
   changed: number;
   unchanged: number;
   /** For changed rows: how many changed in each column. */
@@ -59,7 +59,7 @@ export interface TableDiff extends RowDiff {
   status: 'same' | 'different' | 'only-left' | 'only-right';
   leftRows: number | null;
   rightRows: number | null;
-  /** The key rows were matched on: the primary key, or every compared column (multiset compare). */
+  /** The key rows were matched on: the kept rowid, else the primary key, else every compared column (multiset compare). */
   key: string[];
   keyed: boolean;
   /** Columns compared (in both sides), and those only on one side (see the schema differences). */
@@ -87,13 +87,20 @@ export interface ComparePlan {
 export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: TableSchema | undefined, right: TableSchema | undefined): ComparePlan {
   const base = (left ?? right)!;
   const other = right ?? left!;
-  const rightNames = new Set(other.columns.map((c) => c.name));
-  const leftNames = new Set(base.columns.map((c) => c.name));
-  const columns = base.columns.filter((c) => rightNames.has(c.name));
-  const leftIndexes = columns.map((c) => base.columns.findIndex((x) => x.name === c.name));
-  const rightIndexes = columns.map((c) => other.columns.findIndex((x) => x.name === c.name));
+  // Rows hold the columns, then the hidden rowid where it is kept (rowColumns; diffSides leaves it
+  // out when one side does not keep it). Then it is what rows are matched on, as they are stored
+  // and read (in rowid order): a row at another rowid is one row removed and one added, and a row
+  // whose key changed but not its rowid is a changed row.
+  const baseColumns = rowColumns(base);
+  const otherColumns = rowColumns(other);
+  const rightNames = new Set(otherColumns.map((c) => c.name));
+  const leftNames = new Set(baseColumns.map((c) => c.name));
+  const columns = baseColumns.filter((c) => rightNames.has(c.name));
+  const leftIndexes = columns.map((c) => baseColumns.findIndex((x) => x.name === c.name));
+  const rightIndexes = columns.map((c) => otherColumns.findIndex((x) => x.name === c.name));
+  const sameRowid = base.rowid !== undefined && base.rowid === other.rowid;
   const samePk = base.primaryKey.length > 0 && base.primaryKey.join('\u0000') === other.primaryKey.join('\u0000') && base.primaryKey.every((k) => rightNames.has(k));
-  const key = samePk ? base.primaryKey : columns.map((c) => c.name);
+  const key = sameRowid ? [base.rowid!] : samePk ? base.primaryKey : columns.map((c) => c.name);
   const order = rowOrder(schema, { ...base, columns, primaryKey: samePk ? base.primaryKey : [] }, key, columns);
   const keySet = new Set(order.keyIndexes);
   return {
@@ -104,7 +111,7 @@ export function comparePlan(schema: Pick<DbSchema, 'dialect' | 'enums'>, left: T
     onlyLeft: left && right ? base.columns.filter((c) => !rightNames.has(c.name)).map((c) => c.name) : [],
     onlyRight: left && right ? other.columns.filter((c) => !leftNames.has(c.name)).map((c) => c.name) : [],
     key,
-    keyed: samePk,
+    keyed: sameRowid || samePk,
     order,
     valueIndexes: columns.map((_, i) => i).filter((i) => !keySet.has(i)),
   };
@@ -387,6 +394,20 @@ export async function diffTable(schema: Pick<DbSchema, 'dialect' | 'enums'>, lef
   };
 }
 
+/**
+ * The two versions of a table as they can be compared: a hidden rowid (TableSchema.rowid) only when
+ * both keep it. A backup from before rowids were kept has none, and its rows were given new ones by
+ * any restore: the other side is then read without it (a live table in primary-key order).
+ */
+export function comparableRowids(left: TableSchema | undefined, right: TableSchema | undefined): [TableSchema | undefined, TableSchema | undefined] {
+  if (!left || !right || (left.rowid !== undefined && left.rowid === right.rowid)) return [left, right];
+  const strip = (t: TableSchema): TableSchema => {
+    const { rowid: _, ...columnsOnly } = t;
+    return columnsOnly;
+  };
+  return [left.rowid ? strip(left) : left, right.rowid ? strip(right) : right];
+}
+
 /** Either side of a diff: a backup file or the live database. */
 export interface DiffSide {
   kind: 'backup' | 'live';
@@ -430,8 +451,7 @@ export async function diffSides(left: DiffSide, right: DiffSide, options: DiffOp
   const tables: TableDiff[] = [];
   for (const name of names) {
     options.onTable?.(name);
-    const l = lt.get(name);
-    const r = rt.get(name);
+    const [l, r] = comparableRowids(lt.get(name), rt.get(name));
     tables.push(await diffTable(left.schema, l && left.source(l), r && right.source(r), options));
   }
   const different = tables.filter((t) => t.status !== 'same');

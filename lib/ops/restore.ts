@@ -7,6 +7,7 @@ import { openBackup, openBackupFile, type BackupFile, type BackupSection } from 
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
+import { comparableRowids } from './diff.ts';
 
 /** Reason prefix of backup-before-delete backups: they hold only the deleted rows, restored by merging. */
 export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
@@ -487,7 +488,10 @@ async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<s
  */
 async function prove(conn: Connection, header: BackupHeader, expectedByTable: Record<string, { rows: number; sha256: string }>, tables: string[], mode: RestoreMode, receipts: Record<string, LoadReceipt> | undefined): Promise<NonNullable<RestoreResult['proof']>> {
   return conn.snapshot(async (reader) => {
-    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name));
+    // Each live table read as the backup holds its rows: with its hidden rowid only if the backup
+    // kept it (one from before rowids were kept has none, and the load gave its rows new ones).
+    const inBackup = new Map(header.schema.tables.map((t) => [t.name, t]));
+    const wanted = reader.schema.tables.filter((t) => tables.includes(t.name)).map((t) => comparableRowids(inBackup.get(t.name), t)[1]!);
     const echoed = new Set<string>();
     const receiptOf = (t: TableSchema) => {
       const receipt = receipts?.[t.name];

@@ -1,14 +1,26 @@
 import type Database from 'better-sqlite3';
-import type { TableSchema } from '../../core/types.ts';
+import { rowColumns, type TableSchema } from '../../core/types.ts';
 import type { EncodedRow, RowFilter, SnapshotReader } from '../dialect.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { decodeSqliteValue, encodeSqliteValue } from './sqlite-values.ts';
 
-/** ORDER BY that makes row order canonical: the primary key, else every column. */
+/**
+ * ORDER BY that makes row order canonical: the hidden rowid when rows carry it (TableSchema.rowid:
+ * unique, and the table's own order, so a backup reads and a restore writes the table front to back
+ * and the proof's stored-order read is already canonical); else the primary key, else every column.
+ */
 export function canonicalOrder(table: TableSchema): string {
+  if (table.rowid) return quoteSqlite(table.rowid);
   const cols = table.primaryKey.length ? table.primaryKey : table.columns.map((c) => c.name);
   return cols.map(quoteSqlite).join(', ');
+}
+
+/** The SELECT list of a table's row values (rowColumns: the columns, then the hidden rowid if kept). */
+function selectList(table: TableSchema): string {
+  return rowColumns(table)
+    .map((c) => quoteSqlite(c.name))
+    .join(', ');
 }
 
 /**
@@ -65,11 +77,11 @@ const LINES_CHUNK = 256 * 1024;
  * WITHOUT ROWID table), never a covering index's: NOT INDEXED.
  */
 async function* streamLines(db: Database.Database, table: TableSchema, order: 'canonical' | 'stored'): AsyncGenerator<Uint8Array> {
-  const cols = table.columns.map((c) => quoteSqlite(c.name)).join(', ');
+  const cols = selectList(table);
   const from = quoteSqlite(table.name);
   const sql = order === 'stored' ? `SELECT ${cols} FROM ${from} NOT INDEXED` : `SELECT ${cols} FROM ${from} ORDER BY ${canonicalOrder(table)}`;
   const it = db.prepare(sql).raw(true).safeIntegers(true).iterate() as IterableIterator<unknown[]>;
-  const row: EncodedRow = new Array(table.columns.length);
+  const row: EncodedRow = new Array(rowColumns(table).length);
   let buf = Buffer.allocUnsafe(LINES_CHUNK);
   let o = 0;
   try {
@@ -94,7 +106,7 @@ async function* streamLines(db: Database.Database, table: TableSchema, order: 'c
 }
 
 async function* streamRows(db: Database.Database, table: TableSchema, batchSize: number, where = '', params: unknown[] = []): AsyncGenerator<EncodedRow[]> {
-  const cols = table.columns.map((c) => quoteSqlite(c.name)).join(', ');
+  const cols = selectList(table);
   const stmt = db.prepare(`SELECT ${cols} FROM ${quoteSqlite(table.name)} ${where} ORDER BY ${canonicalOrder(table)}`).raw(true).safeIntegers(true);
   const it = stmt.iterate(...params) as IterableIterator<unknown[]>;
   try {

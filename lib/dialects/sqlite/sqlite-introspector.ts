@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { ColumnSchema, DbSchema, ForeignKeySchema, IndexSchema, SequenceSchema, TableSchema } from '../../core/types.ts';
+import { ROWID_NAMES, type ColumnSchema, type DbSchema, type ForeignKeySchema, type IndexSchema, type RowidName, type SequenceSchema, type TableSchema } from '../../core/types.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 
 interface MasterRow {
@@ -93,5 +93,26 @@ function introspectTable(db: Database.Database, name: string): TableSchema {
       };
     })
     .sort((a, b) => (a.name < b.name ? -1 : 1));
-  return { name, columns, primaryKey, foreignKeys, indexes };
+  const rowid = hiddenRowid(db, name, cols.map((c) => c.name), primaryKey.length, idxList);
+  return { name, columns, primaryKey, foreignKeys, indexes, ...(rowid ? { rowid } : {}) };
+}
+
+/**
+ * The name through which a backup reads and writes the table's hidden rowid (TableSchema.rowid), or
+ * undefined when its rows need none: a WITHOUT ROWID table has no rowid, a virtual table's is its
+ * module's, and an INTEGER PRIMARY KEY column is the rowid (then no index of origin `pk` exists,
+ * which also tells apart `INTEGER PRIMARY KEY DESC`, not an alias). Undefined as well when columns
+ * shadow all three names (README: such a table's rowids are renumbered).
+ */
+function hiddenRowid(db: Database.Database, name: string, columnNames: string[], pkColumns: number, indexes: { origin: string }[]): RowidName | undefined {
+  const info = (db.prepare(`PRAGMA table_list(${quoteSqlite(name)})`).all() as { schema: string; type: string; wr: number }[]).find((t) => t.schema === 'main');
+  if (!info || info.type !== 'table' || info.wr === 1) return undefined;
+  if (pkColumns === 1 && !indexes.some((i) => i.origin === 'pk')) return undefined;
+  const taken = new Set(columnNames.map((c) => c.toLowerCase()));
+  return ROWID_NAMES.find((n) => !taken.has(n));
+}
+
+/** The name by which the live table `name` reaches its hidden rowid, as introspectSqlite records it (TableSchema.rowid). */
+export function liveRowidName(db: Database.Database, name: string): RowidName | undefined {
+  return introspectTable(db, name).rowid;
 }

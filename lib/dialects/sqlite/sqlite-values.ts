@@ -1,4 +1,4 @@
-import type { TableSchema } from '../../core/types.ts';
+import { rowColumns, type TableSchema } from '../../core/types.ts';
 import { hasLoneSurrogate, PLAIN_INT, PLAIN_NULL, PLAIN_REAL, PLAIN_STRING, PLAIN_WORD, type CanonicalRules, type EncodedValue } from '../dialect.ts';
 
 /**
@@ -68,14 +68,16 @@ const INT64_MAX = 2n ** 63n - 1n;
  * database back could never have written such a value.
  */
 export function sqliteCanonicalRules(table: TableSchema): CanonicalRules {
-  const affinities = table.columns.map((c) => sqliteAffinity(c.type));
-  const rowid = table.primaryKey.length === 1 && table.columns.find((c) => c.name === table.primaryKey[0])?.type.trim().toUpperCase() === 'INTEGER' ? table.primaryKey[0] : null;
+  // The row's values: its columns, then the hidden rowid when the backup keeps it (an integer, never null).
+  const columns = rowColumns(table);
+  const affinities = columns.map((c) => sqliteAffinity(c.type));
+  const rowid = table.rowid ?? (table.primaryKey.length === 1 && table.columns.find((c) => c.name === table.primaryKey[0])?.type.trim().toUpperCase() === 'INTEGER' ? table.primaryKey[0] : null);
   // NOT NULL is enforced on every insert, so a dump never has a null there. The header's `nullable`
   // is false for primary key columns too, which (except the rowid) SQLite lets hold NULL.
-  const nullOk = table.columns.map((c) => c.name !== rowid && (c.nullable || table.primaryKey.includes(c.name)));
-  const plain = new Uint8Array(table.columns.length);
-  const intDigits = new Uint8Array(table.columns.length);
-  table.columns.forEach((c, i) => {
+  const nullOk = columns.map((c) => c.name !== rowid && (c.nullable || table.primaryKey.includes(c.name)));
+  const plain = new Uint8Array(columns.length);
+  const intDigits = new Uint8Array(columns.length);
+  columns.forEach((c, i) => {
     const a = affinities[i];
     let bits = nullOk[i] ? PLAIN_NULL : 0;
     bits |= a === 'TEXT' || a === 'BLOB' ? PLAIN_STRING : PLAIN_WORD;
@@ -87,18 +89,18 @@ export function sqliteCanonicalRules(table: TableSchema): CanonicalRules {
     plain[i] = c.name === rowid ? PLAIN_INT : bits;
   });
   return {
-    columns: table.columns.map((c) => c.name),
+    columns: columns.map((c) => c.name),
     plain,
     intDigits,
     valueError(v, i) {
       const a = affinities[i];
       if (v === null) {
-        if (table.columns[i].name === rowid) return 'is null in the INTEGER PRIMARY KEY (SQLite would store a new rowid)';
+        if (columns[i].name === rowid) return table.rowid ? 'is null as the rowid (SQLite would store a new one)' : 'is null in the INTEGER PRIMARY KEY (SQLite would store a new rowid)';
         return nullOk[i] ? null : 'is null, but the column is NOT NULL';
       }
       if (typeof v === 'boolean') return `is ${v}, which SQLite has no type for (the backup writes integers)`;
-      if (table.columns[i].name === rowid && !(typeof v === 'number' && Number.isInteger(v)) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && '$int' in v)) {
-        return `is ${JSON.stringify(v)} in the INTEGER PRIMARY KEY, which holds only integers`;
+      if (columns[i].name === rowid && !(typeof v === 'number' && Number.isInteger(v)) && !(typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && '$int' in v)) {
+        return `is ${JSON.stringify(v)} ${table.rowid ? 'as the rowid' : 'in the INTEGER PRIMARY KEY'}, which holds only integers`;
       }
       if (typeof v === 'number') {
         if (Number.isInteger(v)) {
