@@ -88,7 +88,7 @@ export function libpqConnection(target: DatabaseTarget): LibpqConnection {
   delete env.PGPASSWORD;
   delete env.PGSERVICE;
   if (password) env.PGPASSWORD = password;
-  return { uri: u.toString(), env };
+  return { uri: u.toString(), env, ioTimeoutMs: ioTimeoutOf(target), endpoint: describeEndpoint(target) };
 }
 
 function passwordOf(url: string): string {

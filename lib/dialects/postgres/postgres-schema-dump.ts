@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { GuardError, isGuardError } from '../../core/errors.ts';
 import type { DbSchema, Queryable } from '../../core/types.ts';
 import { tokenize, LexError } from '../ddl-check.ts';
 import { readCatalog, unreproducible } from './postgres-catalog.ts';
@@ -86,6 +87,10 @@ async function versionOf(file: string): Promise<PgDumpTool | null> {
 export interface LibpqConnection {
   uri: string;
   env: NodeJS.ProcessEnv;
+  /** BACKUP_IO_TIMEOUT in ms (0: none): pg_dump is stopped when it stays silent this long. */
+  ioTimeoutMs: number;
+  /** Where it points, for messages (no credentials). */
+  endpoint: string;
 }
 
 export interface DumpedSchema {
@@ -160,16 +165,48 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function pgDumpSection(tool: PgDumpTool, { uri, env }: LibpqConnection, namespace: string, snapshot: string, section: 'pre-data' | 'post-data'): Promise<string> {
+function pgDumpSection(tool: PgDumpTool, { uri, env, ioTimeoutMs, endpoint }: LibpqConnection, namespace: string, snapshot: string, section: 'pre-data' | 'post-data'): Promise<string> {
   const args = ['--schema-only', `--section=${section}`, `--schema=${quoteLiteralPattern(namespace)}`, `--snapshot=${snapshot}`, '--no-password', '--dbname', uri];
   return new Promise((resolve, reject) => {
     const child = spawn(tool.path, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
+    // A pg_dump whose connection went silent would wait for ever: it gets the I/O timeout the
+    // backup's own connections have, measured on its output.
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (!ioTimeoutMs) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        child.kill('SIGKILL');
+      }, ioTimeoutMs);
+    };
+    arm();
+    child.stdout.on('data', (b: Buffer) => {
+      out.push(b);
+      arm();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err.push(b);
+      arm();
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (stalled) {
+        reject(
+          new GuardError('DATABASE_UNREACHABLE', `PostgreSQL at ${endpoint} stopped answering: nothing moved on the connection for ${ioTimeoutMs / 1000} s while pg_dump read the schema's DDL. pg_dump and the backup were stopped; nothing was written.`, {
+            hint: `Check the network between this machine and the server and that the server is not frozen (pg_isready -h HOST -p PORT), then retry. If the server is only slow, raise BACKUP_IO_TIMEOUT (now ${ioTimeoutMs / 1000} s).`,
+            details: { endpoint, stalled: true },
+          }),
+        );
+        return;
+      }
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else {
         const message = Buffer.concat(err).toString('utf8').trim().split('\n').slice(0, 3).join(' ');
@@ -245,6 +282,7 @@ export async function withFullSchema(q: Queryable, schema: DbSchema, namespace: 
       const dumped = await dumpSchema(q, tool, connection, namespace, id);
       out = { ...schema, ddl: dumped.pre, postDdl: dumped.post, ddlSource: 'pg_dump', pgDumpVersion: dumped.version };
     } catch (e) {
+      if (isGuardError(e)) throw e; // the server stopped answering: the backup stops too
       out.ddlNote = (e as Error).message;
     }
   } else out.ddlNote = tool.unavailable;
