@@ -336,7 +336,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
           // The loader has read the file to its last byte by now: those must be the bytes checked.
           beforeCommit: async () => {
             if (opened.fileSha256 !== checkedSha256) {
-              throw new GuardError('BACKUP_CORRUPT', `${file} changed while it was being restored: the bytes loaded are not the bytes checked. Nothing was committed.`, {
+              throw new GuardError('BACKUP_CORRUPT', `${file} changed while it was being restored (or is not the file its verified manifest describes): the bytes loaded are not the bytes checked. Nothing was committed.`, {
                 hint: 'Make sure nothing writes to the backup folder during a restore, then run the restore again.',
               });
             }
