@@ -107,6 +107,7 @@ describe('extra positional arguments', () => {
     diff: ['a', 'b', 'junk'],
     pin: ['latest', 'junk'],
     unpin: ['latest', 'junk'],
+    copy: ['latest', 'junk'],
   };
 
   it('are a usage error (exit 2) on every command, naming the extra argument', async () => {
