@@ -39,6 +39,8 @@ export const ExitCode = {
   UNTRUSTED_BACKUP: 13,
   /** The backup location (an S3 bucket) cannot be reached, refuses the credentials, or does not exist. */
   STORAGE: 14,
+  /** `notify test`: a notification channel did not take the message. */
+  NOTIFY: 15,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -91,6 +93,7 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   BACKUP_CODE_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
   FULL_RESTORE_INCOMPLETE: ExitCode.ROLLED_BACK,
   STORAGE_FAILED: ExitCode.STORAGE,
+  NOTIFY_FAILED: ExitCode.NOTIFY,
   KEY_INVALID: ExitCode.USAGE,
 };
 

@@ -8,6 +8,18 @@ import type { KeyObject } from 'node:crypto';
 import { loadSigningKey, loadVerifyKeys, type TrustedKey } from '../format/signature.ts';
 import type { StorageBackend } from '../storage/contract.ts';
 import { openStorage } from '../storage/registry.ts';
+import { channelsFromEnv } from '../notify/channels.ts';
+import { Notifier } from '../notify/notifier.ts';
+import { durationMsOf } from '../policy/retention.ts';
+
+/** Where the notifier remembers which alerts it sent (the dedupe interval), inside the backup folder. */
+export const NOTIFY_STATE_FILE = '.prisma-guard-notify.json';
+
+function seconds(value: string, name: string): number {
+  const n = Number(value.trim().replace(/s$/i, ''));
+  if (!Number.isFinite(n) || n <= 0) throw new GuardError('USAGE', `${name} must be a number of seconds, not "${value}".`, { hint: `For example ${name}=10.` });
+  return Math.round(n * 1000);
+}
 
 /** What every use case needs: where the database is, where backups live, how to report. */
 export interface OpsContext {
@@ -26,6 +38,8 @@ export interface OpsContext {
   readonly copyTo?: StorageBackend | null;
   /** Opens another location (`copy --to`, `list --location`) with the environment's S3 settings. */
   openLocation?(location: string): StorageBackend;
+  /** The notification channels BACKUP_NOTIFY_* configure (lib/notify); none configured: sends nothing. */
+  readonly notifier?: Notifier;
 }
 
 export interface ContextInput {
@@ -44,6 +58,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   let target: DatabaseTarget | undefined;
   let keys: OpsContext['keys'];
   let copyTo: StorageBackend | null | undefined;
+  let notifier: Notifier | undefined;
   const storageSettings = {
     s3Endpoint: env.BACKUP_S3_ENDPOINT?.trim() || undefined,
     s3Region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || undefined,
@@ -65,6 +80,15 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
       return copyTo;
     },
     openLocation,
+    get notifier() {
+      return (notifier ??= new Notifier(channelsFromEnv(env), {
+        reporter: this.reporter,
+        clock: this.clock,
+        stateFile: path.join(this.backupDir, NOTIFY_STATE_FILE),
+        dedupeMs: env.BACKUP_NOTIFY_DEDUPE?.trim() ? durationMsOf(env.BACKUP_NOTIFY_DEDUPE.trim(), 'BACKUP_NOTIFY_DEDUPE') : undefined,
+        timeoutMs: env.BACKUP_NOTIFY_TIMEOUT?.trim() ? seconds(env.BACKUP_NOTIFY_TIMEOUT, 'BACKUP_NOTIFY_TIMEOUT') : undefined,
+      }));
+    },
     get keys() {
       return (keys ??= {
         signing: env.BACKUP_SIGNING_KEY?.trim() ? loadSigningKey(path.resolve(projectDir, env.BACKUP_SIGNING_KEY.trim())) : null,

@@ -116,5 +116,8 @@ export async function emergencyRestore(ctx: OpsContext, options: EmergencyOption
     noPrivileges: options.noPrivileges,
     confirm: options.confirm ? (plan) => options.confirm!({ choice, skipped, live, plan }) : undefined,
   });
+  if (result.executed) {
+    await ctx.notifier?.notify('emergency-restore.run', ctx.target.display, `emergency-restore replaced ${ctx.target.display} with ${choice.file} (newest full backup that verifies${skipped.length ? `; ${skipped.length} newer passed over` : ''}).`, { file: choice.file, skipped: skipped.length });
+  }
   return { ...base, restore: result };
 }

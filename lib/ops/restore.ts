@@ -201,6 +201,23 @@ export function foreignKeyNeighbours(schema: DbSchema, chosen: string[]): { tabl
  * load read is compared with the checked one before COMMIT.
  */
 export async function restore(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
+  const db = ctx.target.display;
+  try {
+    const result = await restoreNow(ctx, options);
+    if (result.executed) {
+      await ctx.notifier?.notify('restore.done', db, `${db} was restored from ${result.plan.backup.file} (${result.plan.mode} mode, ${result.plan.backup.rowsTotal} rows); the proof matches.`, { file: result.plan.backup.file, mode: result.plan.mode, safetyBackup: result.safetyBackup ?? null });
+    }
+    return result;
+  } catch (e) {
+    // A refusal before anything was asked of the database (usage, no confirmation) is not an incident.
+    if (!isGuardError(e) || !['USAGE', 'NOT_CONFIRMED'].includes(e.code)) {
+      await ctx.notifier?.notify('restore.failed', db, `A restore of ${db} from ${options.backup} failed: ${messageOf(e)}`, { backup: options.backup, code: isGuardError(e) ? e.code : undefined });
+    }
+    throw e;
+  }
+}
+
+async function restoreNow(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true });
   const backupFile = await openBackupFile(filePath, file);

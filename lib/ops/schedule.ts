@@ -5,7 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import type { RetentionPolicy } from '../policy/retention.ts';
+import { durationMsOf, type RetentionPolicy } from '../policy/retention.ts';
+import type { NotifyEventName } from '../notify/events.ts';
 import { SchedulerRunner } from '../scheduler/runner.ts';
 import { describeSlot, parseScheduleConfig, type ScheduleConfig, type ScheduledSlot } from '../scheduler/schedule.ts';
 import { connect } from '../dialects/index.ts';
@@ -15,6 +16,7 @@ import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { recordRun, type RunRecord } from './scheduler-state.ts';
 import { claimSlot, type SlotClaim } from './slot-ledger.ts';
 import { verifyBackup } from './verify.ts';
+import { getStatus } from './status.ts';
 
 export interface ScheduledRunOptions {
   policy: RetentionPolicy;
@@ -57,6 +59,10 @@ export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, s
     }
   };
   let file: string | undefined;
+  const notify = ctx.notifier;
+  const db = ctx.target.display;
+  await notify?.notify('backup.started', db, `Scheduled backup of ${db} started (slot ${base.slot}).`, { slot: base.slot, jobs: slot.jobs });
+  let verifyFailed = false;
   try {
     if (signal.aborted) throw new GuardError('WRITE_FAILED', 'The scheduler is stopping; the backup was not started.');
     const conn = await connect(ctx.target);
@@ -84,6 +90,7 @@ export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, s
     const v = await verifyBackup(ctx, m.file);
     ctx.reporter.event('verify.done', { file: m.file, ok: v.ok, durationMs: v.durationMs, rowsTotal: v.rowsTotal ?? null, ...(v.error ? { error: v.error.message } : {}) });
     if (!v.ok) {
+      verifyFailed = true;
       throw new GuardError('BACKUP_CORRUPT', `The scheduled backup ${m.file} failed verification: ${v.error?.message ?? 'unknown error'}.`, {
         hint: 'Check the disk of the backup folder; the next slot takes a new backup.',
       });
@@ -106,11 +113,18 @@ export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, s
         // The backup is good; a retention problem must not turn the run into a failure.
         pruneError = messageOf(e);
         ctx.reporter.event('prune.failed', { error: pruneError, code: isGuardError(e) ? e.code : undefined });
+        await notify?.notify('prune.failed', db, `Retention (prune) failed after the scheduled backup ${m.file}: ${pruneError}`, { file: m.file });
       }
     }
+    await notify?.notify('backup.succeeded', db, `Scheduled backup ${m.file} of ${db}: ${m.rowsTotal} rows, ${m.sizeBytes} bytes, verified.`, { file: m.file, sizeBytes: m.sizeBytes, rowsTotal: m.rowsTotal, durationMs: m.durationMs });
     await finish({ outcome: 'succeeded', file: m.file, sizeBytes: m.sizeBytes, rowsTotal: m.rowsTotal, durationMs: m.durationMs, verified: true, pruned, ...(pruneError ? { pruneError } : {}) });
     return { outcome: 'succeeded', file: m.file, sizeBytes: m.sizeBytes, rowsTotal: m.rowsTotal, backupMs: m.durationMs, verified: true, pruned };
   } catch (e) {
+    if (!signal.aborted) {
+      await notify?.notify(verifyFailed ? 'verify.failed' : 'backup.failed', db, `The scheduled backup of ${db} (slot ${base.slot}) failed: ${messageOf(e)}`, { slot: base.slot, code: isGuardError(e) ? e.code : undefined, ...(file ? { file } : {}) });
+      // The healthcheck's dead-man's switch hears of every failure, verification failures too.
+      if (verifyFailed) await notify?.notify('backup.failed', db, `The scheduled backup of ${db} failed verification.`, { slot: base.slot }, 'healthcheck');
+    }
     await finish({
       outcome: signal.aborted ? 'aborted' : 'failed',
       error: messageOf(e),
@@ -200,5 +214,51 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
   runner.start();
   const first = runner.state().next;
   if (first) ctx.reporter.event('schedule.next', describeSlot(first, schedule.jobs));
-  return { runner, schedule, policy, stop: () => runner.stop({ abort: true }) };
+  // Between slots too: a backup that is too old, a failed verification, a filling disk, a lagging
+  // offsite copy are told to someone (the notifier's dedupe interval keeps it to one alert).
+  let health: NodeJS.Timeout | undefined;
+  if (ctx.notifier?.enabled) {
+    const every = env.BACKUP_NOTIFY_CHECK_EVERY?.trim() ? durationMsOf(env.BACKUP_NOTIFY_CHECK_EVERY.trim(), 'BACKUP_NOTIFY_CHECK_EVERY') : 15 * 60 * 1000;
+    health = setInterval(() => void notifyHealth(ctx, { env, schedule, policy }).catch((e) => ctx.reporter.event('notify.check-failed', { error: messageOf(e) })), every);
+    health.unref();
+  }
+  return {
+    runner,
+    schedule,
+    policy,
+    stop: () => {
+      clearInterval(health);
+      return runner.stop({ abort: true });
+    },
+  };
+}
+
+/** The health reasons (lib/ops/status.ts) that become alerts, and as which event. */
+const ALERT_FOR: Record<string, NotifyEventName> = {
+  'no-backup': 'backup.stale',
+  stale: 'backup.stale',
+  'verify-failed': 'verify.failed',
+  'disk-low': 'disk.low',
+  'offsite-missing': 'offsite.lagging',
+  'offsite-lag': 'offsite.lagging',
+  'offsite-unreachable': 'offsite.lagging',
+};
+
+/**
+ * Reads the status (as `prisma-guard status` does) and sends an alert for each reason that
+ * deserves one. Run by the scheduler every BACKUP_NOTIFY_CHECK_EVERY (15 minutes), whether or not a
+ * slot ran, so a backup that is too old is noticed even when the slots themselves stopped.
+ */
+export async function notifyHealth(ctx: OpsContext, options: { env?: Record<string, string | undefined>; schedule?: ScheduleConfig; policy?: RetentionPolicy } = {}): Promise<string[]> {
+  const notifier = ctx.notifier;
+  if (!notifier?.enabled) return [];
+  const report = await getStatus(ctx, { env: options.env, schedule: options.schedule, policy: options.policy });
+  const sent: string[] = [];
+  for (const r of report.reasons) {
+    const event = ALERT_FOR[r.code];
+    if (!event) continue;
+    await notifier.notify(event, ctx.target.display, r.message, { code: r.code, health: report.health });
+    sent.push(event);
+  }
+  return sent;
 }

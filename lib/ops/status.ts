@@ -1,10 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Duration } from 'luxon';
 import { messageOf } from '../core/errors.ts';
 import { listLocation } from './offsite.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { parseDuration, type RetentionPolicy } from '../policy/retention.ts';
+import { durationMsOf, type RetentionPolicy } from '../policy/retention.ts';
 import { describeSlot, nextRuns, parseScheduleConfig, runsBetween, type ScheduleConfig, type ScheduleJob } from '../scheduler/schedule.ts';
 import type { OpsContext } from './context.ts';
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
@@ -117,11 +116,6 @@ export function longestScheduleGapMs(jobs: readonly ScheduleJob[], now: Date): n
   return gap || 25 * HOUR;
 }
 
-function durationMs(text: string, name: string): number {
-  const d = parseDuration(text);
-  if (!d) throw new Error(`${name} must be a positive duration such as 9h or 1d`);
-  return Duration.fromObject(d).as('milliseconds');
-}
 
 /** A full backup of a regular kind: what `latest` may restore. */
 function isWhole(m: BackupManifest): boolean {
@@ -190,7 +184,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const now = ctx.clock.now();
   const schedule = options.schedule ?? parseScheduleConfig(env);
   const policy = options.policy ?? retentionPolicyFromEnv(env);
-  const maxAgeMs = options.maxAgeMs ?? (env[STATUS_ENV.maxAge]?.trim() ? durationMs(env[STATUS_ENV.maxAge]!.trim(), STATUS_ENV.maxAge) : Math.round(1.5 * longestScheduleGapMs(schedule.jobs, now)));
+  const maxAgeMs = options.maxAgeMs ?? (env[STATUS_ENV.maxAge]?.trim() ? durationMsOf(env[STATUS_ENV.maxAge]!.trim(), STATUS_ENV.maxAge) : Math.round(1.5 * longestScheduleGapMs(schedule.jobs, now)));
   const minFreeMb = env[STATUS_ENV.minFreeMb]?.trim() ? Number(env[STATUS_ENV.minFreeMb]) : 1024;
   const minFreeBytes = options.minFreeBytes ?? (Number.isFinite(minFreeMb) && minFreeMb >= 0 ? minFreeMb * 1024 * 1024 : 1024 * 1024 * 1024);
 

@@ -171,6 +171,13 @@ const RESTIC_DURATION_RE = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+
  * empty, or null).
  * @throws GuardError `POLICY_INVALID` (exit code USAGE)
  */
+/** A positive duration (`9h`, `1d`, `30m`) in ms; throws an Error naming `name` otherwise. */
+export function durationMsOf(text: string, name: string): number {
+  const d = parseDuration(text);
+  if (!d) throw new Error(`${name} must be a positive duration such as 9h or 1d`);
+  return Duration.fromObject(d).as('milliseconds');
+}
+
 export function parseDuration(text: string | null | undefined): RetentionDuration | null {
   const s = (text ?? '').trim();
   if (s === '' || s === '0') return null;

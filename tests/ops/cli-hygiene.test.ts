@@ -108,6 +108,7 @@ describe('extra positional arguments', () => {
     pin: ['latest', 'junk'],
     unpin: ['latest', 'junk'],
     copy: ['latest', 'junk'],
+    notify: ['test', 'junk'],
   };
 
   it('are a usage error (exit 2) on every command, naming the extra argument', async () => {

@@ -1,0 +1,169 @@
+/**
+ * Notifications (issue 17) to a real HTTP receiver on 127.0.0.1: every channel's message shape,
+ * the webhook's HMAC signature, one alert per failure per channel (dedupe), a receiver that is down
+ * changing nothing, and the stale-backup check the scheduler runs between slots.
+ */
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveContext } from '../../lib/ops/context.ts';
+import { notifyHealth, runScheduledBackup } from '../../lib/ops/schedule.ts';
+import { retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
+import { runCli } from '../helpers/cli.ts';
+import { tempDir, tempSqliteUrl } from '../helpers/db.ts';
+import Database from 'better-sqlite3';
+
+interface Call {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+let server: http.Server;
+let base: string;
+const calls: Call[] = [];
+const SECRET = 'whsec-Very-Secret-42';
+const TOKEN = '123456:TG-Token-Secret';
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      calls.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+      res.writeHead(req.url?.startsWith('/broken') ? 500 : 200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const channels = () => ({
+  BACKUP_NOTIFY_WEBHOOK_URL: `${base}/hook/tok-abc`,
+  BACKUP_NOTIFY_WEBHOOK_SECRET: SECRET,
+  BACKUP_NOTIFY_SLACK_URL: `${base}/slack/T000/B000/XXXX`,
+  BACKUP_NOTIFY_DISCORD_URL: `${base}/discord/api/webhooks/1/abc`,
+  BACKUP_NOTIFY_TEAMS_URL: `${base}/teams/webhookb2/xyz`,
+  BACKUP_NOTIFY_TELEGRAM_TOKEN: TOKEN,
+  BACKUP_NOTIFY_TELEGRAM_CHAT_ID: '-1001',
+  BACKUP_NOTIFY_TELEGRAM_API: `${base}/telegram`,
+  BACKUP_NOTIFY_HEALTHCHECK_URL: `${base}/ping/uuid-1`,
+});
+
+const since = (n: number) => calls.slice(n);
+
+describe('notify test', () => {
+  it('reaches every channel in its own format; the webhook body is signed', async () => {
+    const dir = tempDir();
+    try {
+      const n = calls.length;
+      const r = await runCli(['notify', 'test', '--json'], { ...channels(), BACKUP_DIR: dir.dir });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const got = since(n);
+      expect(got.map((c) => c.path.split('/')[1]).sort()).toEqual(['discord', 'hook', 'ping', 'slack', 'teams', 'telegram']);
+      const hook = got.find((c) => c.path === '/hook/tok-abc')!;
+      const body = JSON.parse(hook.body);
+      expect(body).toMatchObject({ schema: 'prisma-guard.notification/v1', event: 'test', level: 'info' });
+      expect(typeof body.time).toBe('string');
+      expect(body).toHaveProperty('database');
+      const ts = hook.headers['x-prisma-guard-timestamp'] as string;
+      expect(hook.headers['x-prisma-guard-signature']).toBe('sha256=' + createHmac('sha256', SECRET).update(`${ts}.${hook.body}`).digest('hex'));
+      expect(JSON.parse(got.find((c) => c.path.startsWith('/slack'))!.body).text).toMatch(/prisma-guard/);
+      expect(JSON.parse(got.find((c) => c.path.startsWith('/discord'))!.body).embeds[0].title).toMatch(/test/);
+      expect(JSON.parse(got.find((c) => c.path.startsWith('/teams'))!.body).attachments[0].contentType).toBe('application/vnd.microsoft.card.adaptive');
+      const tg = got.find((c) => c.path.startsWith('/telegram'))!;
+      expect(tg.path).toBe(`/telegram/bot${TOKEN}/sendMessage`);
+      expect(JSON.parse(tg.body)).toMatchObject({ chat_id: '-1001' });
+      // Nothing the command prints holds a token or the secret.
+      expect(r.stdout + r.stderr).not.toMatch(/tok-abc|TG-Token-Secret|whsec|XXXX/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('a channel that fails is named, the command exits 15, no token is printed', async () => {
+    const dir = tempDir();
+    try {
+      const r = await runCli(['notify', 'test', '--json'], { BACKUP_DIR: dir.dir, BACKUP_NOTIFY_WEBHOOK_URL: `${base}/broken/tok-zzz`, BACKUP_NOTIFY_SLACK_URL: 'http://127.0.0.1:9/slack/T1/B1/SECRETPATH', BACKUP_NOTIFY_TIMEOUT: '2' });
+      expect(r.code, r.stdout + r.stderr).toBe(15);
+      const out = JSON.parse(r.stdout);
+      expect(out.error.code).toBe('NOTIFY_FAILED');
+      expect(out.error.details.deliveries.map((d: { channel: string; outcome: string }) => `${d.channel}:${d.outcome}`).sort()).toEqual(['slack:failed', 'webhook:failed']);
+      expect(r.stdout + r.stderr).not.toMatch(/tok-zzz|SECRETPATH/);
+    } finally {
+      dir.remove();
+    }
+  }, 60_000);
+});
+
+describe('alerts from scheduled backups', () => {
+  const slot = (at: string) => ({ at: new Date(at), jobs: ['interval'] });
+
+  it('a failing backup sends one alert per channel; the same failure again is not re-sent within the dedupe interval; the healthcheck hears every start and failure', async () => {
+    const dir = tempDir();
+    try {
+      const env = { BACKUP_NOTIFY_WEBHOOK_URL: `${base}/hook/fail-case`, BACKUP_NOTIFY_HEALTHCHECK_URL: `${base}/ping/fail-case` };
+      const ctx = resolveContext({ url: `file:${path.join(dir.dir, 'missing-folder', 'x.db')}`, backupDir: path.join(dir.dir, 'backups'), env });
+      const n = calls.length;
+      for (const at of ['2026-12-01T06:00:00Z', '2026-12-01T12:00:00Z']) {
+        await expect(runScheduledBackup(ctx, slot(at), new AbortController().signal, { policy: retentionPolicyFromEnv({}) })).rejects.toThrow();
+      }
+      const got = since(n);
+      const hooks = got.filter((c) => c.path === '/hook/fail-case').map((c) => JSON.parse(c.body));
+      expect(hooks.map((h) => h.event)).toEqual(['backup.failed']);
+      expect(hooks[0].level).toBe('critical');
+      expect(got.filter((c) => c.path.startsWith('/ping/fail-case')).map((c) => c.path)).toEqual(['/ping/fail-case/start', '/ping/fail-case/fail', '/ping/fail-case/start', '/ping/fail-case/fail']);
+    } finally {
+      dir.remove();
+    }
+  }, 60_000);
+
+  it('a receiver that is down does not fail or hold up a backup; a good backup pings success', async () => {
+    const dir = tempDir();
+    const db = tempSqliteUrl();
+    try {
+      const d = new Database(db.file);
+      d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES (1), (2);');
+      d.close();
+      const env = { BACKUP_NOTIFY_WEBHOOK_URL: 'http://127.0.0.1:9/down', BACKUP_NOTIFY_WEBHOOK_EVENTS: 'all', BACKUP_NOTIFY_HEALTHCHECK_URL: `${base}/ping/good` };
+      const ctx = resolveContext({ url: db.url, backupDir: path.join(dir.dir, 'backups'), env });
+      const n = calls.length;
+      const started = Date.now();
+      const r = await runScheduledBackup(ctx, slot('2026-12-01T02:00:00Z'), new AbortController().signal, { policy: retentionPolicyFromEnv({}) });
+      expect(r.outcome).toBe('succeeded');
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(since(n).map((c) => c.path)).toEqual(['/ping/good/start', '/ping/good']);
+    } finally {
+      db.remove();
+      dir.remove();
+    }
+  }, 60_000);
+
+  it('the health check between slots sends a stale-backup alert once the newest backup is too old', async () => {
+    const dir = tempDir();
+    const db = tempSqliteUrl();
+    try {
+      const d = new Database(db.file);
+      d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t DEFAULT VALUES;');
+      d.close();
+      const backupDir = path.join(dir.dir, 'backups');
+      const env = { BACKUP_NOTIFY_WEBHOOK_URL: `${base}/hook/stale`, BACKUP_MAX_AGE: '9h', BACKUP_MIN_FREE_MB: '0' };
+      const now = resolveContext({ url: db.url, backupDir, env });
+      await runScheduledBackup(now, slot('2026-12-01T02:00:00Z'), new AbortController().signal, { policy: retentionPolicyFromEnv({}) });
+      expect(await notifyHealth(now, { env })).not.toContain('backup.stale');
+      const later = resolveContext({ url: db.url, backupDir, env, clock: { now: () => new Date(Date.now() + 10 * 3600 * 1000) } });
+      const n = calls.length;
+      expect(await notifyHealth(later, { env })).toContain('backup.stale');
+      const alerts = since(n).filter((c) => c.path === '/hook/stale').map((c) => JSON.parse(c.body));
+      expect(alerts.map((a) => a.event)).toEqual(['backup.stale']);
+      expect(alerts[0].message).toMatch(/old/);
+    } finally {
+      db.remove();
+      dir.remove();
+    }
+  }, 60_000);
+});
