@@ -452,7 +452,7 @@ export function table(rows: Row[]): string {
     const failed = r.failures === r.runs.length;
     const f = (x: number | undefined, d = 2) => (x === undefined || Number.isNaN(x) ? '' : x.toFixed(d));
     out.push(
-      `| ${r.op} | ${r.tool}${r.anchor ? ' (anchor)' : ''} | ${failed ? `FAILED (${r.runs[0].error ?? ''})` : f(r.wallS)}${r.failures && !failed ? ` (${r.failures} failed)` : ''} | ${failed ? '' : r.wallRatio !== undefined ? f(r.wallRatio) + 'x' : ''} | ${failed ? '' : f(r.cpuS)} | ${f(r.rssMb, 0)} | ${r.sizeBytes !== null ? (r.sizeBytes / 1e6).toFixed(1) : ''} | ${r.sizeRatio !== undefined ? f(r.sizeRatio) + 'x' : ''} |`,
+      `| ${r.op} | ${r.tool.replace(/\|/g, "\\|")}${r.anchor ? ' (anchor)' : ''} | ${failed ? `FAILED (${r.runs[0].error ?? ''})` : f(r.wallS)}${r.failures && !failed ? ` (${r.failures} failed)` : ''} | ${failed ? '' : r.wallRatio !== undefined ? f(r.wallRatio) + 'x' : ''} | ${failed ? '' : f(r.cpuS)} | ${f(r.rssMb, 0)} | ${r.sizeBytes !== null ? (r.sizeBytes / 1e6).toFixed(1) : ''} | ${r.sizeRatio !== undefined ? f(r.sizeRatio) + 'x' : ''} |`,
     );
   }
   return out.join('\n');
@@ -557,7 +557,7 @@ async function main(): Promise<void> {
     md.push('## Growth with scale', '', '| dialect | scale | rows | tool | wall s | peak RSS MB |', '|---|---:|---:|---|---:|---:|');
     for (const r of report.results) {
       for (const row of r.rowsDetail.filter((x) => x.op === 'backup' || x.tool.includes('full'))) {
-        md.push(`| ${r.dialect} | ${r.scale} | ${r.rows.toLocaleString('en-GB')} | ${row.tool} | ${row.failures === row.runs.length ? 'FAILED' : row.wallS.toFixed(2)} | ${row.rssMb.toFixed(0)} |`);
+        md.push(`| ${r.dialect} | ${r.scale} | ${r.rows.toLocaleString('en-GB')} | ${row.tool.replace(/\|/g, "\\|")} | ${row.failures === row.runs.length ? 'FAILED' : row.wallS.toFixed(2)} | ${row.rssMb.toFixed(0)} |`);
       }
     }
     md.push('');
