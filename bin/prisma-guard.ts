@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.ts';
 import { listCommand } from './commands/list.ts';
 import { copyCommand } from './commands/copy.ts';
 import { notifyCommand } from './commands/notify.ts';
+import { drillCommand } from './commands/drill.ts';
 import { migrateSafeCommand } from './commands/migrate-safe.ts';
 import { pinCommand, unpinCommand } from './commands/pin.ts';
 import { pruneCommand } from './commands/prune.ts';
@@ -20,7 +21,7 @@ import { verifyCommand } from './commands/verify.ts';
 import { keygenCommand } from './commands/keygen.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, copyCommand, notifyCommand, keygenCommand, initCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, copyCommand, notifyCommand, drillCommand, keygenCommand, initCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -41,6 +41,8 @@ export const ExitCode = {
   STORAGE: 14,
   /** `notify test`: a notification channel did not take the message. */
   NOTIFY: 15,
+  /** A restore drill failed: the newest full backup did not restore and prove in a scratch target. */
+  DRILL: 16,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -94,6 +96,7 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   FULL_RESTORE_INCOMPLETE: ExitCode.ROLLED_BACK,
   STORAGE_FAILED: ExitCode.STORAGE,
   NOTIFY_FAILED: ExitCode.NOTIFY,
+  DRILL_FAILED: ExitCode.DRILL,
   KEY_INVALID: ExitCode.USAGE,
 };
 

@@ -481,7 +481,18 @@ export interface Dialect {
    * DDL itself, never from a list the header could leave out.
    */
   definedCode(schema: DbSchema): string[];
+  /**
+   * Restore drills: a scratch target beside `source` that nothing else uses (PostgreSQL: a new
+   * database `prisma_guard_drill_<id>` on the same server; SQLite: a file in a new temp folder),
+   * named with `id`. The restore creates it; `dropScratch` removes it (safe to call twice, and for
+   * a scratch target left by a killed drill).
+   */
+  scratchTarget(source: DatabaseTarget, id: string): DatabaseTarget;
+  dropScratch(target: DatabaseTarget): Promise<void>;
 }
+
+/** Every scratch target's name starts with this: a drill cleans up only what it made. */
+export const SCRATCH_PREFIX = 'prisma_guard_drill_';
 
 /**
  * The refusal of a full restore whose backup records objects its DDL cannot recreate

@@ -16,6 +16,7 @@ export const INIT_SCRIPTS: Readonly<Record<string, string>> = Object.freeze({
   'db:status': 'prisma-guard status',
   'db:prune': 'prisma-guard prune',
   'db:emergency-restore': 'prisma-guard emergency-restore',
+  'db:drill': 'prisma-guard drill',
 });
 
 export const ECOSYSTEM_FILE = 'ecosystem.config.cjs';

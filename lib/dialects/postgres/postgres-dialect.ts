@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { GuardError, isGuardError, messageOf } from '../../core/errors.ts';
 import type { DbSchema, Queryable } from '../../core/types.ts';
-import { redactSecrets, type DatabaseTarget } from '../../core/url.ts';
-import type { Connection, Dialect, LoadOptions, LoadResult, Lock, SnapshotOptions, SnapshotReader } from '../dialect.ts';
+import { parseDatabaseUrl, redactSecrets, type DatabaseTarget } from '../../core/url.ts';
+import { SCRATCH_PREFIX, type Connection, type Dialect, type LoadOptions, type LoadResult, type Lock, type SnapshotOptions, type SnapshotReader } from '../dialect.ts';
 import { postgresIdentity } from './postgres-identity.ts';
 import { checkPostgresBackupSql } from './postgres-ddl-check.ts';
 import { definesCode } from './postgres-dump-ddl-check.ts';
@@ -408,4 +408,21 @@ export const postgresDialect: Dialect = {
   quote: quoteIdent,
   checkBackupSql: checkPostgresBackupSql,
   definedCode: definesCode,
+  scratchTarget(source: DatabaseTarget, id: string): DatabaseTarget {
+    const u = new URL(source.url);
+    u.pathname = '/' + SCRATCH_PREFIX + id.replace(/[^a-z0-9]/g, '');
+    // The same server, role and settings; only the database differs (display rebuilt, no password).
+    return { ...source, ...parseDatabaseUrl(u.toString()) };
+  },
+  async dropScratch(target: DatabaseTarget): Promise<void> {
+    if (!target.database.startsWith(SCRATCH_PREFIX)) throw new Error(`refusing to drop ${target.database}: not a drill's scratch database`);
+    const admin = await openClient(target, 'postgres');
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)} WITH (FORCE)`);
+    } catch (cause) {
+      throw databaseError(cause, target);
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  },
 };

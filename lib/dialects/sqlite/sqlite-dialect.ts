@@ -1,8 +1,10 @@
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { GuardError, messageOf } from '../../core/errors.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import type { Connection, Dialect, Lock, SnapshotReader } from '../dialect.ts';
+import { SCRATCH_PREFIX, type Connection, type Dialect, type Lock, type SnapshotReader } from '../dialect.ts';
 import { checkSqliteBackupSql } from './sqlite-ddl-check.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
 import { sqliteSnapshot } from './sqlite-dump.ts';
@@ -18,6 +20,17 @@ export const sqliteDialect: Dialect = {
   checkBackupSql: checkSqliteBackupSql,
   // SQLite stores no functions; its triggers are created after the rows are in (postDdl).
   definedCode: () => [],
+  scratchTarget(source: DatabaseTarget, id: string): DatabaseTarget {
+    const dir = path.join(os.tmpdir(), SCRATCH_PREFIX + id.replace(/[^a-z0-9]/g, ''));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, 'drill.db');
+    return { ...source, url: `file:${file}`, display: `file:${file}`, database: file, file };
+  },
+  async dropScratch(target: DatabaseTarget): Promise<void> {
+    const dir = path.dirname(target.file!);
+    if (!path.basename(dir).startsWith(SCRATCH_PREFIX)) throw new Error(`refusing to remove ${dir}: not a drill's scratch folder`);
+    rmSync(dir, { recursive: true, force: true });
+  },
   async connect(target: DatabaseTarget, options: { create?: boolean } = {}): Promise<Connection> {
     const file = target.file!;
     if (!options.create && !existsSync(file)) {
