@@ -17,6 +17,7 @@ import { recordRun, type RunRecord } from './scheduler-state.ts';
 import { claimSlot, type SlotClaim } from './slot-ledger.ts';
 import { verifyBackup } from './verify.ts';
 import { getStatus } from './status.ts';
+import { drill, drillHistory } from './drill.ts';
 
 export interface ScheduledRunOptions {
   policy: RetentionPolicy;
@@ -216,10 +217,30 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
   if (first) ctx.reporter.event('schedule.next', describeSlot(first, schedule.jobs));
   // Between slots too: a backup that is too old, a failed verification, a filling disk, a lagging
   // offsite copy are told to someone (the notifier's dedupe interval keeps it to one alert).
+  // Restore drills (BACKUP_DRILL_EVERY, e.g. 7d; off unless set): checked on the same timer.
+  const drillEveryMs = env.BACKUP_DRILL_EVERY?.trim() ? durationMsOf(env.BACKUP_DRILL_EVERY.trim(), 'BACKUP_DRILL_EVERY') : null;
+  let drilling = false;
+  const dueDrill = async () => {
+    if (drillEveryMs === null || drilling || runner.state().running) return;
+    const last = (await drillHistory(ctx.backupDir))[0];
+    if (last && ctx.clock.now().getTime() - Date.parse(last.startedAt) < drillEveryMs) return;
+    drilling = true;
+    try {
+      const r = await drill(ctx, { drillUrl: env.BACKUP_DRILL_URL?.trim() || undefined });
+      ctx.reporter.event('drill.passed', { backup: r.backup, rtoMs: r.rtoMs, rpoMs: r.rpoMs, rows: r.rows });
+    } catch (e) {
+      ctx.reporter.event('drill.failed', { error: messageOf(e) });
+    } finally {
+      drilling = false;
+    }
+  };
   let health: NodeJS.Timeout | undefined;
-  if (ctx.notifier?.enabled) {
+  if (ctx.notifier?.enabled || drillEveryMs !== null) {
     const every = env.BACKUP_NOTIFY_CHECK_EVERY?.trim() ? durationMsOf(env.BACKUP_NOTIFY_CHECK_EVERY.trim(), 'BACKUP_NOTIFY_CHECK_EVERY') : 15 * 60 * 1000;
-    health = setInterval(() => void notifyHealth(ctx, { env, schedule, policy }).catch((e) => ctx.reporter.event('notify.check-failed', { error: messageOf(e) })), every);
+    health = setInterval(() => {
+      void notifyHealth(ctx, { env, schedule, policy }).catch((e) => ctx.reporter.event('notify.check-failed', { error: messageOf(e) }));
+      void dueDrill();
+    }, every);
     health.unref();
   }
   return {
@@ -242,6 +263,7 @@ const ALERT_FOR: Record<string, NotifyEventName> = {
   'offsite-missing': 'offsite.lagging',
   'offsite-lag': 'offsite.lagging',
   'offsite-unreachable': 'offsite.lagging',
+  'drill-overdue': 'drill.failed',
 };
 
 /**

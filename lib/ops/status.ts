@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { messageOf } from '../core/errors.ts';
 import { listLocation } from './offsite.ts';
+import { drillHistory, type DrillRecord } from './drill.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { durationMsOf, type RetentionPolicy } from '../policy/retention.ts';
 import { describeSlot, nextRuns, parseScheduleConfig, runsBetween, type ScheduleConfig, type ScheduleJob } from '../scheduler/schedule.ts';
@@ -22,7 +23,7 @@ export const HEALTH_EXIT_CODE: Record<Health, number> = { HEALTHY: 0, WARNING: 1
 
 export interface HealthReason {
   level: Exclude<Health, 'HEALTHY'>;
-  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable, backup-dir-open, offsite-missing, offsite-lag, offsite-unreachable. */
+  /** Stable identifier: no-backup, stale, last-run-failed, verify-failed, old-verify-failed, unsigned, prune-failed, stray-files, disk-low, state-unreadable, backup-dir-open, offsite-missing, offsite-lag, offsite-unreachable, drill-failed, drill-overdue. */
   code: string;
   message: string;
 }
@@ -65,6 +66,8 @@ export interface StatusReport {
   disk: { freeBytes: number; totalBytes: number; minFreeBytes: number } | null;
   /** Per source database in the folder; `watched` ones decide the health. */
   databases: DatabaseStatus[];
+  /** The newest restore drills (lib/ops/drill.ts), newest first; `rtoTrendMs` the RTO of each, oldest first. */
+  drills?: { last: DrillRecord | null; lastPassed: DrillRecord | null; everyMs: number | null; rtoTrendMs: number[] };
   /** BACKUP_COPY_TO: the newest copy there, and how far it lags the newest full backup here. */
   offsite?: { location: string; count: number; newest: BackupSummary | null; lagMs: number | null; error?: string };
 }
@@ -291,6 +294,16 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     }
   }
 
+  // Drills: a failed last drill is a warning; so is none passing within BACKUP_DRILL_EVERY when set.
+  const history = await drillHistory(ctx.backupDir);
+  const drillEveryMs = env.BACKUP_DRILL_EVERY?.trim() ? durationMsOf(env.BACKUP_DRILL_EVERY.trim(), 'BACKUP_DRILL_EVERY') : null;
+  const lastPassed = history.find((d) => d.ok) ?? null;
+  if (history[0] && !history[0].ok) warn('drill-failed', `The last restore drill (${history[0].startedAt}) failed: ${history[0].error ?? 'no detail'}.`);
+  else if (drillEveryMs !== null && (!lastPassed || now.getTime() - Date.parse(lastPassed.startedAt) > drillEveryMs * 1.5)) {
+    warn('drill-overdue', lastPassed ? `No restore drill has passed since ${lastPassed.startedAt} (BACKUP_DRILL_EVERY is ${env.BACKUP_DRILL_EVERY}).` : `No restore drill has passed yet (BACKUP_DRILL_EVERY is ${env.BACKUP_DRILL_EVERY}); run \`prisma-guard drill\`.`);
+  }
+  const drills = { last: history[0] ?? null, lastPassed, everyMs: drillEveryMs, rtoTrendMs: history.filter((d) => d.ok && d.rtoMs !== null).map((d) => d.rtoMs!).reverse() };
+
   const exposure = await backupDirExposure(ctx.backupDir);
   if (exposure) warn('backup-dir-open', describeExposure(exposure));
 
@@ -330,6 +343,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     tiers,
     stray: strayNow,
     disk: disk ? { ...disk, minFreeBytes } : null,
+    drills,
     ...(offsite ? { offsite } : {}),
   };
 }

@@ -118,6 +118,11 @@ for (const dialect of DIALECTS) {
       expect(alerts.slice(n).map((a) => a.event)).toEqual(['drill.failed']);
       expect(await scratchLeft(dialect)).toEqual(leftBefore);
       expect(existsSync(path.join(dir.dir, file))).toBe(true);
+      const st = JSON.parse((await runCli(['status', '--json'], { ...env, BACKUP_MIN_FREE_MB: '0' })).stdout);
+      expect(st.reasons.map((x: { code: string }) => x.code)).toContain('drill-failed');
+      expect(st.drills.last.ok).toBe(false);
+      expect(st.drills.lastPassed.ok).toBe(true);
+      expect(st.drills.rtoTrendMs.length).toBeGreaterThanOrEqual(2);
     }, 120_000);
   });
 }
