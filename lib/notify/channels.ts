@@ -97,56 +97,34 @@ export function channelsFromEnv(env: Record<string, string | undefined>): Channe
       },
     });
   }
-  const slack = get('BACKUP_NOTIFY_SLACK_URL');
-  if (slack) {
-    const url = checkUrl(slack, 'BACKUP_NOTIFY_SLACK_URL');
-    out.push({
-      name: 'slack',
-      where: printable(url),
-      events: eventsOf(env.BACKUP_NOTIFY_SLACK_EVENTS, 'BACKUP_NOTIFY_SLACK_EVENTS', DEFAULT_EVENTS),
-      request: (e) => ({ url, ...json({ text: `${title(e)}\n${e.message}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `*${title(e)}*\n${e.message}` } }] }) }),
-    });
-  }
-  const discord = get('BACKUP_NOTIFY_DISCORD_URL');
-  if (discord) {
-    const url = checkUrl(discord, 'BACKUP_NOTIFY_DISCORD_URL');
-    out.push({
-      name: 'discord',
-      where: printable(url),
-      events: eventsOf(env.BACKUP_NOTIFY_DISCORD_EVENTS, 'BACKUP_NOTIFY_DISCORD_EVENTS', DEFAULT_EVENTS),
-      request: (e) => ({ url, ...json({ username: 'prisma-guard', embeds: [{ title: title(e).slice(0, 256), description: e.message.slice(0, 4000), color: COLOUR[e.level], timestamp: e.time }] }) }),
-    });
-  }
-  const teams = get('BACKUP_NOTIFY_TEAMS_URL');
-  if (teams) {
-    const url = checkUrl(teams, 'BACKUP_NOTIFY_TEAMS_URL');
-    out.push({
-      name: 'teams',
-      where: printable(url),
-      events: eventsOf(env.BACKUP_NOTIFY_TEAMS_EVENTS, 'BACKUP_NOTIFY_TEAMS_EVENTS', DEFAULT_EVENTS),
-      // An Adaptive Card in the message envelope Teams incoming webhooks and workflows accept.
-      request: (e) => ({
-        url,
-        ...json({
-          type: 'message',
-          attachments: [
-            {
-              contentType: 'application/vnd.microsoft.card.adaptive',
-              content: {
-                $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
-                type: 'AdaptiveCard',
-                version: '1.4',
-                body: [
-                  { type: 'TextBlock', text: title(e), weight: 'Bolder', wrap: true, color: e.level === 'critical' ? 'Attention' : e.level === 'warning' ? 'Warning' : 'Good' },
-                  { type: 'TextBlock', text: e.message, wrap: true },
-                ],
-              },
-            },
+  // Incoming webhooks that take one JSON body of their own format.
+  const incoming = (name: string, key: string, format: (e: NotifyEvent) => unknown) => {
+    const raw = get(key);
+    if (!raw) return;
+    const url = checkUrl(raw, key);
+    const eventsKey = key.replace(/_URL$/, '_EVENTS');
+    out.push({ name, where: printable(url), events: eventsOf(env[eventsKey], eventsKey, DEFAULT_EVENTS), request: (e) => ({ url, ...json(format(e)) }) });
+  };
+  incoming('slack', 'BACKUP_NOTIFY_SLACK_URL', (e) => ({ text: `${title(e)}\n${e.message}`, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `*${title(e)}*\n${e.message}` } }] }));
+  incoming('discord', 'BACKUP_NOTIFY_DISCORD_URL', (e) => ({ username: 'prisma-guard', embeds: [{ title: title(e).slice(0, 256), description: e.message.slice(0, 4000), color: COLOUR[e.level], timestamp: e.time }] }));
+  // An Adaptive Card in the message envelope Teams incoming webhooks and workflows accept.
+  incoming('teams', 'BACKUP_NOTIFY_TEAMS_URL', (e) => ({
+    type: 'message',
+    attachments: [
+      {
+        contentType: 'application/vnd.microsoft.card.adaptive',
+        content: {
+          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+          type: 'AdaptiveCard',
+          version: '1.4',
+          body: [
+            { type: 'TextBlock', text: title(e), weight: 'Bolder', wrap: true, color: e.level === 'critical' ? 'Attention' : e.level === 'warning' ? 'Warning' : 'Good' },
+            { type: 'TextBlock', text: e.message, wrap: true },
           ],
-        }),
-      }),
-    });
-  }
+        },
+      },
+    ],
+  }));
   const token = get('BACKUP_NOTIFY_TELEGRAM_TOKEN');
   const chat = get('BACKUP_NOTIFY_TELEGRAM_CHAT_ID');
   if (token || chat) {
