@@ -158,6 +158,22 @@ async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Prom
 
 /** Runs the whole guarded deployment (see the module comment). Never exits the process. */
 export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions = {}): Promise<MigrateSafeResult> {
+  const db = ctx.target.display;
+  const notify = ctx.notifier;
+  try {
+    const r = await migrateSafeNow(ctx, options);
+    const pending = r.plan?.pending ?? [];
+    if (r.status === 'blocked') await notify?.notify('migrate-safe.blocked', db, `migrate-safe refused to apply ${pending.length} migration(s) to ${db}: the risk check found ${r.plan?.counts.block ?? 0} blocking problem(s).`, { pending });
+    else if (r.status === 'failed-rolled-back') await notify?.notify('migrate-safe.rolled-back', db, `A migration failed on ${db} and was rolled back to the pre-migration backup; the data matches it.`, { pending });
+    else if (r.status === 'failed-not-rolled-back') await notify?.notify('migrate-safe.failed', db, `A migration failed on ${db} and the database was NOT rolled back; the report has the commands to recover.`, { pending });
+    return r;
+  } catch (e) {
+    if (!isGuardError(e) || e.code !== 'USAGE') await notify?.notify('migrate-safe.failed', db, `migrate-safe on ${db} stopped: ${messageOf(e)}`, { code: isGuardError(e) ? e.code : undefined });
+    throw e;
+  }
+}
+
+async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {}): Promise<MigrateSafeResult> {
   const started = Date.now();
   const { schemaPath, migrationsDir, warnings } = await locateProject(ctx, options);
   const install = resolvePrismaInstall(ctx.projectDir);
