@@ -20,6 +20,8 @@ export interface Channel {
   events: ReadonlySet<NotifyEventName>;
   /** The request for an event, or null when this channel has nothing to say about it. */
   request(e: NotifyEvent): ChannelRequest | null;
+  /** A channel that is not an HTTP request (email): delivers the event itself, within `timeoutMs`. */
+  send?(e: NotifyEvent, timeoutMs: number): Promise<void>;
 }
 
 const COLOUR = { info: 0x2e7d32, warning: 0xf9a825, critical: 0xc62828 } as const;
@@ -135,6 +137,51 @@ export function channelsFromEnv(env: Record<string, string | undefined>): Channe
       where: `${printable(api)} (bot ***)`,
       events: eventsOf(env.BACKUP_NOTIFY_TELEGRAM_EVENTS, 'BACKUP_NOTIFY_TELEGRAM_EVENTS', DEFAULT_EVENTS),
       request: (e) => ({ url: `${api}/bot${token}/sendMessage`, ...json({ chat_id: chat, text: `${title(e)}\n${e.message}`, disable_web_page_preview: true }) }),
+    });
+  }
+  const smtp = get('BACKUP_NOTIFY_SMTP_URL');
+  if (smtp) {
+    const to = get('BACKUP_NOTIFY_EMAIL_TO');
+    if (!to) throw new GuardError('USAGE', 'BACKUP_NOTIFY_SMTP_URL needs BACKUP_NOTIFY_EMAIL_TO (comma-separated addresses).', { hint: 'Set BACKUP_NOTIFY_EMAIL_TO=ops@example.com.' });
+    let u: URL;
+    try {
+      u = new URL(smtp);
+      if (u.protocol !== 'smtp:' && u.protocol !== 'smtps:') throw new Error('scheme');
+    } catch {
+      throw new GuardError('USAGE', 'BACKUP_NOTIFY_SMTP_URL is not an smtp:// or smtps:// URL.', { hint: 'For example smtps://user:password@smtp.example.com:465 (URL-encode the password).' });
+    }
+    const from = get('BACKUP_NOTIFY_EMAIL_FROM') ?? `prisma-guard <prisma-guard@${u.hostname}>`;
+    const rejectUnauthorized = get('BACKUP_NOTIFY_SMTP_TLS_REJECT_UNAUTHORIZED')?.toLowerCase() !== 'false';
+    const requireTls = get('BACKUP_NOTIFY_SMTP_REQUIRE_TLS')?.toLowerCase() === 'true';
+    out.push({
+      name: 'email',
+      where: `${u.protocol}//${u.host}`,
+      events: eventsOf(env.BACKUP_NOTIFY_EMAIL_EVENTS, 'BACKUP_NOTIFY_EMAIL_EVENTS', DEFAULT_EVENTS),
+      request: () => null,
+      send: async (e, timeoutMs) => {
+        let nodemailer: typeof import('nodemailer');
+        try {
+          nodemailer = await import('nodemailer');
+        } catch (cause) {
+          throw new GuardError('DRIVER_NOT_INSTALLED', 'Email notifications use the "nodemailer" package, which is not installed in this project.', { hint: 'npm install nodemailer', cause });
+        }
+        const transport = nodemailer.createTransport({
+          host: u.hostname,
+          port: u.port ? Number(u.port) : u.protocol === 'smtps:' ? 465 : 587,
+          secure: u.protocol === 'smtps:',
+          requireTLS: requireTls,
+          auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
+          tls: { rejectUnauthorized },
+          connectionTimeout: timeoutMs,
+          greetingTimeout: timeoutMs,
+          socketTimeout: timeoutMs,
+        });
+        try {
+          await transport.sendMail({ from, to, subject: title(e), text: `${e.message}\n\nevent: ${e.event}\nlevel: ${e.level}\ndatabase: ${e.database}\ntime: ${e.time}\n` });
+        } finally {
+          transport.close();
+        }
+      },
     });
   }
   const ping = get('BACKUP_NOTIFY_HEALTHCHECK_URL');

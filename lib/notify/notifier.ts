@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.ts';
-import { messageOf } from '../core/errors.ts';
+import { isGuardError, messageOf } from '../core/errors.ts';
 import type { Reporter } from '../core/logger.ts';
 import { redactSecrets } from '../core/url.ts';
-import type { Channel } from './channels.ts';
+import type { Channel, ChannelRequest } from './channels.ts';
 import { EVENT_LEVEL, type NotifyEvent, type NotifyEventName } from './events.ts';
 
 export interface NotifierOptions {
@@ -59,12 +59,12 @@ export class Notifier {
         .filter((c) => !only || c.name === only)
         .map(async (c): Promise<Delivery> => {
           if (!c.events.has(event)) return { channel: c.name, where: c.where, outcome: 'filtered', attempts: 0 };
-          const request = c.request(e);
-          if (!request) return { channel: c.name, where: c.where, outcome: 'filtered', attempts: 0 };
+          const request = c.send ? null : c.request(e);
+          if (!request && !c.send) return { channel: c.name, where: c.where, outcome: 'filtered', attempts: 0 };
           const key = `${c.name}|${event}|${e.database}`;
           const alert = e.level !== 'info' && c.name !== 'healthcheck' && event !== 'test';
           if (alert && now - (this.sentAt.get(key) ?? -Infinity) < dedupeMs) return { channel: c.name, where: c.where, outcome: 'deduplicated', attempts: 0 };
-          const r = await this.deliver(c, request);
+          const r = await this.deliver(c, e, request);
           if (r.outcome === 'sent' && alert) this.sentAt.set(key, now);
           if (r.outcome === 'failed') this.options.reporter.event('notify.failed', { channel: c.name, where: c.where, event, attempts: r.attempts, error: r.error });
           else this.options.reporter.event('notify.sent', { channel: c.name, where: c.where, event, attempts: r.attempts });
@@ -75,12 +75,25 @@ export class Notifier {
     return results;
   }
 
-  private async deliver(c: Channel, request: ReturnType<Channel['request']> & object): Promise<Delivery> {
+  private async deliver(c: Channel, e: NotifyEvent, request: ChannelRequest | null): Promise<Delivery> {
     const attempts = this.options.attempts ?? 3;
     const timeoutMs = this.options.timeoutMs ?? 10_000;
     let error = '';
     for (let i = 1; i <= attempts; i++) {
+      if (c.send) {
+        try {
+          await c.send(e, timeoutMs);
+          return { channel: c.name, where: c.where, outcome: 'sent', attempts: i };
+        } catch (err) {
+          // Mail errors may quote the server's greeting or the login: keep the reason, not credentials.
+          error = redactSecrets(messageOf(err)).replace(/\b(AUTH|auth)\b.*$/, 'authentication failed');
+          if (isGuardError(err)) return { channel: c.name, where: c.where, outcome: 'failed', attempts: i, error };
+        }
+        if (i < attempts) await new Promise((r) => setTimeout(r, 500 * 4 ** (i - 1)));
+        continue;
+      }
       try {
+        request = request!;
         const res = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
         await res.arrayBuffer().catch(() => undefined);
         if (res.ok) return { channel: c.name, where: c.where, outcome: 'sent', attempts: i };

@@ -14,6 +14,7 @@ import { retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir, tempSqliteUrl } from '../helpers/db.ts';
 import Database from 'better-sqlite3';
+import { SMTPServer } from 'smtp-server';
 
 interface Call {
   method: string;
@@ -164,6 +165,49 @@ describe('alerts from scheduled backups', () => {
     } finally {
       db.remove();
       dir.remove();
+    }
+  }, 60_000);
+});
+
+describe('email through SMTP', () => {
+  it('a real SMTP server receives the test message; the password never shows', async () => {
+    const mails: { from: string; to: string[]; data: string; user?: string }[] = [];
+    const smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onAuth(auth, _session, cb) {
+        cb(null, { user: auth.username });
+      },
+      onData(stream, session, cb) {
+        let data = '';
+        stream.on('data', (d: Buffer) => (data += d.toString()));
+        stream.on('end', () => {
+          mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data, user: session.user as string | undefined });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
+    const port = (smtp.server.address() as AddressInfo).port;
+    const dir = tempDir();
+    try {
+      const r = await runCli(['notify', 'test', '--channel', 'email', '--json'], {
+        BACKUP_DIR: dir.dir,
+        BACKUP_NOTIFY_SMTP_URL: `smtp://alerts:Pa%24%24-smtp-secret@127.0.0.1:${port}`,
+        BACKUP_NOTIFY_EMAIL_TO: 'ops@example.test, oncall@example.test',
+        BACKUP_NOTIFY_EMAIL_FROM: 'guard@example.test',
+      });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(mails).toHaveLength(1);
+      expect(mails[0].to.sort()).toEqual(['oncall@example.test', 'ops@example.test']);
+      expect(mails[0].from).toBe('guard@example.test');
+      expect(mails[0].user).toBe('alerts');
+      expect(mails[0].data).toMatch(/Subject: \[prisma-guard OK\] test/);
+      expect(r.stdout + r.stderr).not.toMatch(/smtp-secret/);
+      expect(JSON.parse(r.stdout).deliveries[0].where).toBe(`smtp://127.0.0.1:${port}`);
+    } finally {
+      dir.remove();
+      await new Promise<void>((r) => smtp.close(() => r()));
     }
   }, 60_000);
 });
