@@ -63,3 +63,15 @@ export const DEFAULT_EVENTS: ReadonlySet<NotifyEventName> = new Set(
 
 /** The JSON body of the generic webhook: a stable, versioned schema. */
 export const WEBHOOK_SCHEMA = 'prisma-guard.notification/v1';
+
+/**
+ * A short interval for the notifier's settings (BACKUP_NOTIFY_DEDUPE, BACKUP_NOTIFY_CHECK_EVERY):
+ * `90s`, `15min`, `1h`, `2d`. (Not `m`: in retention durations `m` is a month.) Null when invalid.
+ */
+export function shortDurationMs(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|sec|min|h|d)$/i.exec(text.trim());
+  if (!m) return null;
+  const unit = { s: 1000, sec: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2].toLowerCase() as 's' | 'sec' | 'min' | 'h' | 'd'];
+  const ms = Number(m[1]) * unit;
+  return ms > 0 ? ms : null;
+}

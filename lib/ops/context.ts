@@ -10,10 +10,17 @@ import type { StorageBackend } from '../storage/contract.ts';
 import { openStorage } from '../storage/registry.ts';
 import { channelsFromEnv } from '../notify/channels.ts';
 import { Notifier } from '../notify/notifier.ts';
-import { durationMsOf } from '../policy/retention.ts';
+import { shortDurationMs } from '../notify/events.ts';
 
 /** Where the notifier remembers which alerts it sent (the dedupe interval), inside the backup folder. */
 export const NOTIFY_STATE_FILE = '.prisma-guard-notify.json';
+
+/** BACKUP_NOTIFY_DEDUPE and the like: `90s`, `15min`, `1h`, `2d`. */
+export function interval(value: string, name: string): number {
+  const ms = shortDurationMs(value);
+  if (ms === null) throw new GuardError('USAGE', `${name} must be an interval such as 90s, 15min, 1h or 2d, not "${value}".`, { hint: `For example ${name}=1h.` });
+  return ms;
+}
 
 function seconds(value: string, name: string): number {
   const n = Number(value.trim().replace(/s$/i, ''));
@@ -85,7 +92,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
         reporter: this.reporter,
         clock: this.clock,
         stateFile: path.join(this.backupDir, NOTIFY_STATE_FILE),
-        dedupeMs: env.BACKUP_NOTIFY_DEDUPE?.trim() ? durationMsOf(env.BACKUP_NOTIFY_DEDUPE.trim(), 'BACKUP_NOTIFY_DEDUPE') : undefined,
+        dedupeMs: env.BACKUP_NOTIFY_DEDUPE?.trim() ? interval(env.BACKUP_NOTIFY_DEDUPE, 'BACKUP_NOTIFY_DEDUPE') : undefined,
         timeoutMs: env.BACKUP_NOTIFY_TIMEOUT?.trim() ? seconds(env.BACKUP_NOTIFY_TIMEOUT, 'BACKUP_NOTIFY_TIMEOUT') : undefined,
       }));
     },

@@ -11,7 +11,7 @@ import { SchedulerRunner } from '../scheduler/runner.ts';
 import { describeSlot, parseScheduleConfig, type ScheduleConfig, type ScheduledSlot } from '../scheduler/schedule.ts';
 import { connect } from '../dialects/index.ts';
 import { backupWithConnection } from './backup.ts';
-import { DEFAULT_LOCK_WAIT_MS, type OpsContext } from './context.ts';
+import { DEFAULT_LOCK_WAIT_MS, interval, type OpsContext } from './context.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { recordRun, type RunRecord } from './scheduler-state.ts';
 import { claimSlot, type SlotClaim } from './slot-ledger.ts';
@@ -236,9 +236,11 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
   };
   let health: NodeJS.Timeout | undefined;
   if (ctx.notifier?.enabled || drillEveryMs !== null) {
-    const every = env.BACKUP_NOTIFY_CHECK_EVERY?.trim() ? durationMsOf(env.BACKUP_NOTIFY_CHECK_EVERY.trim(), 'BACKUP_NOTIFY_CHECK_EVERY') : 15 * 60 * 1000;
+    const every = env.BACKUP_NOTIFY_CHECK_EVERY?.trim() ? interval(env.BACKUP_NOTIFY_CHECK_EVERY, 'BACKUP_NOTIFY_CHECK_EVERY') : 15 * 60 * 1000;
     health = setInterval(() => {
-      void notifyHealth(ctx, { env, schedule, policy }).catch((e) => ctx.reporter.event('notify.check-failed', { error: messageOf(e) }));
+      void notifyHealth(ctx, { env, schedule, policy })
+        .then((sent) => ctx.reporter.event('health.checked', { alerts: sent }))
+        .catch((e) => ctx.reporter.event('notify.check-failed', { error: messageOf(e) }));
       void dueDrill();
     }, every);
     health.unref();

@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveContext } from '../../lib/ops/context.ts';
-import { notifyHealth, runScheduledBackup } from '../../lib/ops/schedule.ts';
+import { notifyHealth, runScheduledBackup, startScheduler } from '../../lib/ops/schedule.ts';
+import { backup } from '../../lib/ops/backup.ts';
+import { installFakeTime } from '../scheduler/fake-timers.ts';
 import { retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir, tempSqliteUrl } from '../helpers/db.ts';
@@ -208,6 +210,51 @@ describe('email through SMTP', () => {
     } finally {
       dir.remove();
       await new Promise<void>((r) => smtp.close(() => r()));
+    }
+  }, 60_000);
+});
+
+describe('a running scheduler', () => {
+  it('sends a stale-backup alert between slots, on a fake clock, once', async () => {
+    const dir = tempDir();
+    const db = tempSqliteUrl();
+    const d = new Database(db.file);
+    d.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t DEFAULT VALUES;');
+    d.close();
+    const backupDir = path.join(dir.dir, 'backups');
+    const T0 = Date.parse('2026-06-01T10:00:00Z');
+    await backup(resolveContext({ url: db.url, backupDir, env: {}, clock: { now: () => new Date(T0) } }), { reason: 'before' });
+    const env = {
+      BACKUP_NOTIFY_WEBHOOK_URL: `${base}/hook/scheduler-stale`,
+      BACKUP_MAX_AGE: '1h',
+      BACKUP_MIN_FREE_MB: '0',
+      BACKUP_NOTIFY_CHECK_EVERY: '10min',
+      BACKUP_SCHEDULE_DISABLE: 'interval', // only the 02:00 job: no slot between 10:00 and 11:30
+    };
+    const time = installFakeTime(T0 + 30_000);
+    const events: string[] = [];
+    const reporter = { info: () => {}, warn: (m: string) => events.push(`warn ${m}`), progress: () => {}, event: (n: string, f?: Record<string, unknown>) => events.push(`${n} ${JSON.stringify(f ?? {})}`) };
+    const live = startScheduler(resolveContext({ url: db.url, backupDir, env, reporter, clock: { now: () => new Date(Date.now()) } }), { env });
+    const stale = () => calls.filter((c) => c.path === '/hook/scheduler-stale').map((c) => JSON.parse(c.body).event);
+    // Real I/O (the status read, the webhook) runs under fake timers: wait in real time, by setImmediate.
+    const waitFor = async (cond: () => boolean, ms: number) => {
+      const until = performance.now() + ms;
+      while (!cond() && performance.now() < until) await new Promise((r) => setImmediate(r));
+    };
+    try {
+      await time.advance(50 * 60_000); // 50 min: the backup is younger than BACKUP_MAX_AGE
+      await waitFor(() => false, 1500);
+      expect(stale()).toEqual([]);
+      for (let m = 0; m < 4; m++) {
+        await time.advance(10 * 60_000); // 60-90 min: too old at each check, alerted once (dedupe)
+        await waitFor(() => false, 1500);
+      }
+      expect(stale(), events.join('\n')).toEqual(['backup.stale']);
+    } finally {
+      await live.stop();
+      time.uninstall();
+      db.remove();
+      dir.remove();
     }
   }, 60_000);
 });
