@@ -11,7 +11,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCRATCH_PREFIX } from '../../lib/dialects/dialect.ts';
-import { runCli } from '../helpers/cli.ts';
+import { spawn } from 'node:child_process';
+import { CLI_ENTRY, runCli } from '../helpers/cli.ts';
 import { demoDatabase, DIALECTS, PG_ADMIN_URL, tempDir, type FreshDatabase } from '../helpers/db.ts';
 import { fingerprint } from '../reliability/helpers.ts';
 
@@ -76,6 +77,23 @@ for (const dialect of DIALECTS) {
       expect(await fingerprint(db.url)).toBe(before);
       const h = await runCli(['drill', '--history', '--json'], env);
       expect(JSON.parse(h.stdout).drills[0].ok).toBe(true);
+    }, 120_000);
+
+    it('kill -9 in the middle of a drill: the next drill drops the scratch target it left', async () => {
+      const pause = path.join(dir.dir, 'pause-drill');
+      writeFileSync(pause, '');
+      const before = await scratchLeft(dialect);
+      const child = spawn(process.execPath, [CLI_ENTRY, 'drill'], { env: { ...process.env, ...env, CI: 'true', PRISMA_GUARD_TEST_PAUSE: `mid-load:${pause}` }, stdio: 'ignore' });
+      const until = Date.now() + 60_000;
+      while (!existsSync(pause + '.reached') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(pause + '.reached'), 'the drill reached the middle of its load').toBe(true);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const left = (await scratchLeft(dialect)).filter((n) => !before.includes(n));
+      expect(left.length, 'the killed drill left its scratch target').toBe(1);
+      const r = await runCli(['drill'], env);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(await scratchLeft(dialect)).toEqual(before);
     }, 120_000);
 
     it('the scratch target of a killed drill is dropped by the next one', async () => {
