@@ -6,8 +6,10 @@ import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
 import { dialectFor } from '../dialects/index.ts';
 import { sameLocation, targetLocation } from '../format/source.ts';
 import type { OpsContext } from './context.ts';
+import { checkDatabase } from './check.ts';
 import { restore } from './restore.ts';
 import { chooseLatest } from './select.ts';
+import { durationMsOf } from '../policy/retention.ts';
 
 /** Where drills are recorded, beside the backups. */
 export const DRILL_STATE_FILE = '.prisma-guard-drills.json';
@@ -26,6 +28,8 @@ export interface DrillRecord {
   rpoMs: number | null;
   rows: number | null;
   tables: number | null;
+  /** Rows `check` counted on the restored copy (every table of the database). */
+  checkRows?: number;
   error?: string;
   code?: string;
 }
@@ -86,6 +90,14 @@ export async function drill(ctx: OpsContext, options: DrillOptions = {}): Promis
     }
     record.rows = tables.reduce((n, t) => n + t.actual.rows, 0);
     record.tables = tables.length;
+    // And `check`, as a person would run it on the restored copy: its counts must be the backup's.
+    const check = await checkDatabase(scratchCtx);
+    const expected = result.proof!.tables;
+    const off = Object.entries(expected).filter(([name, t]) => check.tables[name]?.rows !== t.expected.rows);
+    if (off.length) {
+      throw new GuardError('RESTORE_FAILED', `\`check\` on the drill's copy counts other rows than the backup holds: ${off.map(([n, t]) => `${n} ${check.tables[n]?.rows ?? 'missing'} (backup ${t.expected.rows})`).join(', ')}.`, { hint: 'Run `prisma-guard verify` on the backup and look at the drill log.' });
+    }
+    record.checkRows = check.rowsTotal;
     record.ok = true;
   } catch (e) {
     record.error = messageOf(e);
@@ -126,4 +138,12 @@ async function writeState(file: string, state: DrillState): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   await fs.writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
   await fs.rename(tmp, file);
+}
+
+/** BACKUP_DRILL_EVERY: unset or `off` = no scheduled drills; `on` / `weekly` = every 7 days; else a duration (`3d`, `2w`). */
+export function drillInterval(value: string | undefined): number | null {
+  const v = value?.trim().toLowerCase();
+  if (!v || v === 'off' || v === '0') return null;
+  if (v === 'on' || v === 'weekly' || v === 'true') return 7 * 86_400_000;
+  return durationMsOf(v, 'BACKUP_DRILL_EVERY');
 }

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import { durationMsOf, type RetentionPolicy } from '../policy/retention.ts';
+import type { RetentionPolicy } from '../policy/retention.ts';
 import type { NotifyEventName } from '../notify/events.ts';
 import { SchedulerRunner } from '../scheduler/runner.ts';
 import { describeSlot, parseScheduleConfig, type ScheduleConfig, type ScheduledSlot } from '../scheduler/schedule.ts';
@@ -17,7 +17,7 @@ import { recordRun, type RunRecord } from './scheduler-state.ts';
 import { claimSlot, type SlotClaim } from './slot-ledger.ts';
 import { verifyBackup } from './verify.ts';
 import { getStatus } from './status.ts';
-import { drill, drillHistory } from './drill.ts';
+import { drill, drillHistory, drillInterval } from './drill.ts';
 
 export interface ScheduledRunOptions {
   policy: RetentionPolicy;
@@ -218,7 +218,7 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
   // Between slots too: a backup that is too old, a failed verification, a filling disk, a lagging
   // offsite copy are told to someone (the notifier's dedupe interval keeps it to one alert).
   // Restore drills (BACKUP_DRILL_EVERY, e.g. 7d; off unless set): checked on the same timer.
-  const drillEveryMs = env.BACKUP_DRILL_EVERY?.trim() ? durationMsOf(env.BACKUP_DRILL_EVERY.trim(), 'BACKUP_DRILL_EVERY') : null;
+  const drillEveryMs = drillInterval(env.BACKUP_DRILL_EVERY);
   let drilling = false;
   const dueDrill = async () => {
     if (drillEveryMs === null || drilling || runner.state().running) return;

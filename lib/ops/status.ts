@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { messageOf } from '../core/errors.ts';
 import { listLocation } from './offsite.ts';
-import { drillHistory, type DrillRecord } from './drill.ts';
+import { drillHistory, drillInterval, type DrillRecord } from './drill.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { durationMsOf, type RetentionPolicy } from '../policy/retention.ts';
 import { describeSlot, nextRuns, parseScheduleConfig, runsBetween, type ScheduleConfig, type ScheduleJob } from '../scheduler/schedule.ts';
@@ -296,7 +296,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
 
   // Drills: a failed last drill is a warning; so is none passing within BACKUP_DRILL_EVERY when set.
   const history = await drillHistory(ctx.backupDir);
-  const drillEveryMs = env.BACKUP_DRILL_EVERY?.trim() ? durationMsOf(env.BACKUP_DRILL_EVERY.trim(), 'BACKUP_DRILL_EVERY') : null;
+  const drillEveryMs = drillInterval(env.BACKUP_DRILL_EVERY);
   const lastPassed = history.find((d) => d.ok) ?? null;
   if (history[0] && !history[0].ok) warn('drill-failed', `The last restore drill (${history[0].startedAt}) failed: ${history[0].error ?? 'no detail'}.`);
   else if (drillEveryMs !== null && (!lastPassed || now.getTime() - Date.parse(lastPassed.startedAt) > drillEveryMs * 1.5)) {
