@@ -3,7 +3,10 @@
  * the webhook's HMAC signature, one alert per failure per channel (dedupe), a receiver that is down
  * changing nothing, and the stale-backup check the scheduler runs between slots.
  */
-import { createHmac } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -122,6 +125,36 @@ describe('alerts from scheduled backups', () => {
       expect(got.filter((c) => c.path.startsWith('/ping/fail-case')).map((c) => c.path)).toEqual(['/ping/fail-case/start', '/ping/fail-case/fail', '/ping/fail-case/start', '/ping/fail-case/fail']);
     } finally {
       dir.remove();
+    }
+  }, 60_000);
+
+  it('a full disk (a real 256 KiB tmpfs) fails the scheduled backup with one alert per channel', async () => {
+    const mnt = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-notify-full-'));
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', mnt]).status !== 0) {
+      console.warn('notify: the disk-full case needs root to mount a tmpfs; skipped here.');
+      rmSync(mnt, { recursive: true, force: true });
+      return;
+    }
+    const db = tempSqliteUrl();
+    try {
+      const d = new Database(db.file);
+      d.exec('CREATE TABLE blob (id INTEGER PRIMARY KEY, v BLOB)');
+      const ins = d.prepare('INSERT INTO blob (v) VALUES (?)');
+      for (let i = 0; i < 8; i++) ins.run(randomBytes(128 * 1024)); // 1 MiB that does not compress
+      d.close();
+      const env = { BACKUP_NOTIFY_WEBHOOK_URL: `${base}/hook/full`, BACKUP_NOTIFY_SLACK_URL: `${base}/slack/full`, BACKUP_MIN_FREE_MB: '0' };
+      const ctx = resolveContext({ url: db.url, backupDir: mnt, env });
+      const n = calls.length;
+      const err = await runScheduledBackup(ctx, slot('2026-12-01T18:00:00Z'), new AbortController().signal, { policy: retentionPolicyFromEnv({}) }).catch((e) => e);
+      expect(err.code).toBe('WRITE_FAILED');
+      const got = since(n);
+      expect(got.filter((c) => c.path === '/hook/full').map((c) => JSON.parse(c.body).event)).toEqual(['backup.failed']);
+      expect(got.filter((c) => c.path === '/slack/full').length).toBe(1);
+      expect(JSON.parse(got.find((c) => c.path === '/hook/full')!.body).message).toMatch(/No space left|ENOSPC|disk/i);
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+      db.remove();
     }
   }, 60_000);
 
