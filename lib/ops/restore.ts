@@ -50,6 +50,8 @@ export interface RestoreOptions {
    * (BACKUP_VERIFY_KEY) signed it. Without it such a restore is refused (exit 13).
    */
   allowCode?: boolean;
+  /** The target is a scratch copy (restore drills): a backup of another database is expected there, so it is not warned about. */
+  scratch?: boolean;
   /** Full mode: leave ownership out (the restoring role owns everything), as pg_restore --no-owner. */
   noOwner?: boolean;
   /** Full mode: leave GRANT / REVOKE out, as pg_restore --no-privileges. */
@@ -279,7 +281,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       const other = otherDatabase(header.source, liveIdentity, targetLocation(ctx.target));
       if (other) {
         plan.otherDatabase = other;
-        ctx.reporter.warn(`${file} is a backup of ANOTHER database: ${other.backup}. It will replace the data of ${other.target} (${other.why}).`);
+        if (!options.scratch) ctx.reporter.warn(`${file} is a backup of ANOTHER database: ${other.backup}. It will replace the data of ${other.target} (${other.why}).`);
       }
       const wantSafety = plan.safetyBackup;
       const merge = options.merge ?? header.kind === 'pre-delete';
