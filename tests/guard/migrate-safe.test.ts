@@ -2,8 +2,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATION_LOCK, resolveContext } from '../../lib/ops/context.ts';
 import { connect } from '../../lib/dialects/index.ts';
@@ -14,6 +12,7 @@ import { verifyBackup } from '../../lib/ops/verify.ts';
 import { MigrateExitCode } from '../../lib/guard/plan.ts';
 import type { MigrateSafeResult } from '../../lib/guard/run.ts';
 import { ROOT, runCli, type CliResult } from '../helpers/cli.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { demoMigrationsDir, demoSchemaPath, DIALECTS, freshDatabase, migrateDemo, rawQueryable, seedDemo, tempDir, type FreshDatabase, type TestDialect } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 
@@ -26,22 +25,14 @@ import { oracleDump } from '../helpers/oracle.ts';
 const ENTRY = 'bin/prisma-guard.ts';
 
 // A real webhook receiver: migrate-safe's alerts (blocked, rolled back) reach it.
-const alerts: { event: string; database: string }[] = [];
-let receiver: http.Server;
+let receiver: Receiver;
 let hookUrl = '';
+const alerts = () => receiver.json<{ event: string }>('/hook');
 beforeAll(async () => {
-  receiver = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      alerts.push(JSON.parse(body));
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  receiver = await startReceiver();
+  hookUrl = `${receiver.base}/hook`;
 });
-afterAll(() => new Promise<void>((r) => receiver.close(() => r())));
+afterAll(() => receiver.close());
 const TSX = createRequire(import.meta.url).resolve('tsx/cli');
 
 interface Project {
@@ -176,12 +167,12 @@ for (const dialect of DIALECTS) {
       expect(nonNull).toBeGreaterThan(0);
       addMigration(p, '20250401000000_drop_bio', '/*\n  Warnings:\n\n  - You are about to drop the column `bio` on the `users` table. All the data in the column will be lost.\n\n*/\n-- AlterTable\nALTER TABLE "users" DROP COLUMN "bio";\n');
       const before = oracleDump(p.db.url);
-      const n = alerts.length;
+      const n = alerts().length;
       p.env.BACKUP_NOTIFY_WEBHOOK_URL = hookUrl;
       const blocked = await migrateSafe(p);
       delete p.env.BACKUP_NOTIFY_WEBHOOK_URL;
       expect(blocked.code).toBe(MigrateExitCode.BLOCKED);
-      expect(alerts.slice(n).map((a) => a.event)).toEqual(['migrate-safe.blocked']);
+      expect(alerts().slice(n).map((a) => a.event)).toEqual(['migrate-safe.blocked']);
       expect(blocked.json.status).toBe('blocked');
       const f = blocked.json.plan.findings.find((x) => x.rule === 'drop-column')!;
       expect(f).toMatchObject({ severity: 'block', table: 'users', column: 'bio', measured: nonNull, source: 'both' });
@@ -263,12 +254,12 @@ for (const dialect of DIALECTS) {
       const p = await project(dialect);
       addMigration(p, '20250401000000_fails', failing);
       const before = oracleDump(p.db.url);
-      const n = alerts.length;
+      const n = alerts().length;
       p.env.BACKUP_NOTIFY_WEBHOOK_URL = hookUrl;
       const r = await migrateSafe(p, ['--auto-rollback']);
       delete p.env.BACKUP_NOTIFY_WEBHOOK_URL;
       expect(r.code, r.stderr).toBe(MigrateExitCode.FAILED_ROLLED_BACK);
-      expect(alerts.slice(n).map((a) => a.event)).toContain('migrate-safe.rolled-back');
+      expect(alerts().slice(n).map((a) => a.event)).toContain('migrate-safe.rolled-back');
       expect(r.json.status).toBe('failed-rolled-back');
       const rb = r.json.failure!.rollback!;
       expect(rb).toMatchObject({ restored: true, dataMatches: true, schemaDifferences: [], migrationsMatch: true, failedRowGone: true });

@@ -7,7 +7,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,36 +16,23 @@ import { backup } from '../../lib/ops/backup.ts';
 import { installFakeTime } from '../scheduler/fake-timers.ts';
 import { retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startReceiver, type ReceivedCall, type Receiver } from '../helpers/receiver.ts';
 import { tempDir, tempSqliteUrl } from '../helpers/db.ts';
 import Database from 'better-sqlite3';
 import { SMTPServer } from 'smtp-server';
 
-interface Call {
-  method: string;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-let server: http.Server;
+let receiver: Receiver;
 let base: string;
-const calls: Call[] = [];
+let calls: ReceivedCall[];
 const SECRET = 'whsec-Very-Secret-42';
 const TOKEN = '123456:TG-Token-Secret';
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      calls.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
-      res.writeHead(req.url?.startsWith('/broken') ? 500 : 200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  receiver = await startReceiver();
+  base = receiver.base;
+  calls = receiver.calls;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => receiver.close());
 
 const channels = () => ({
   BACKUP_NOTIFY_WEBHOOK_URL: `${base}/hook/tok-abc`,

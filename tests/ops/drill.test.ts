@@ -4,8 +4,6 @@
  * afterwards in both cases and after a killed drill, and the live database is never touched.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -13,26 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCRATCH_PREFIX } from '../../lib/dialects/dialect.ts';
 import { spawn } from 'node:child_process';
 import { CLI_ENTRY, runCli } from '../helpers/cli.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { demoDatabase, DIALECTS, PG_ADMIN_URL, tempDir, type FreshDatabase } from '../helpers/db.ts';
 import { fingerprint } from '../reliability/helpers.ts';
 
-let server: http.Server;
+let receiver: Receiver;
 let hook: string;
-const alerts: { event: string; message: string }[] = [];
+const alerts = () => receiver.json<{ event: string; message: string }>('/hook');
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      alerts.push(JSON.parse(body));
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  receiver = await startReceiver();
+  hook = `${receiver.base}/hook`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => receiver.close());
 
 async function scratchLeft(dialect: string): Promise<string[]> {
   if (dialect === 'sqlite') return readdirSync(os.tmpdir()).filter((n) => n.startsWith(SCRATCH_PREFIX));
@@ -129,11 +120,11 @@ for (const dialect of DIALECTS) {
       bytes[Math.floor(bytes.length / 2)] ^= 0xff;
       writeFileSync(path.join(dir.dir, file), bytes);
       const leftBefore = await scratchLeft(dialect);
-      const n = alerts.length;
+      const n = alerts().length;
       const r = await runCli(['drill', '--json'], env);
       expect(r.code, r.stdout + r.stderr).toBe(16);
       expect(JSON.parse(r.stdout).error.code).toBe('DRILL_FAILED');
-      expect(alerts.slice(n).map((a) => a.event)).toEqual(['drill.failed']);
+      expect(alerts().slice(n).map((a) => a.event)).toEqual(['drill.failed']);
       expect(await scratchLeft(dialect)).toEqual(leftBefore);
       expect(existsSync(path.join(dir.dir, file))).toBe(true);
       const st = JSON.parse((await runCli(['status', '--json'], { ...env, BACKUP_MIN_FREE_MB: '0' })).stdout);
