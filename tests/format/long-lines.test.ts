@@ -1,3 +1,4 @@
+import { recompute as recomputeChecksums } from '../helpers/forge.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -254,26 +255,7 @@ describe('reading, verifying and restoring a backup with long lines', () => {
     const lines = zlib.gunzipSync(readFileSync(file)).toString('utf8').split('\n').slice(0, -1);
     const at = lines.findIndex((l) => l.startsWith('[') && l.length > LONG_LINE_BYTES);
     lines[at] = edit(lines[at]);
-    if (recompute) {
-      const whole = createHash('sha256');
-      let table = createHash('sha256');
-      const tables: Record<string, { rows: number; sha256: string }> = {};
-      let total = 0;
-      for (let j = 0; j < lines.length - 1; j++) {
-        if (lines[j].startsWith('{"type":"table-end"')) {
-          const end = JSON.parse(lines[j]);
-          end.sha256 = table.digest('hex');
-          lines[j] = JSON.stringify(end);
-          tables[end.name] = { rows: end.rows, sha256: end.sha256 };
-          total += end.rows;
-          table = createHash('sha256');
-        } else if (lines[j].startsWith('[')) table.update(lines[j] + '\n');
-        whole.update(lines[j] + '\n');
-      }
-      const trailer = JSON.parse(lines[lines.length - 1]);
-      Object.assign(trailer, { tables, rowsTotal: total, sha256: whole.digest('hex') });
-      lines[lines.length - 1] = JSON.stringify(trailer);
-    }
+    if (recompute) recomputeChecksums(lines);
     const out = path.join(dir.dir, name);
     writeFileSync(out, zlib.gzipSync(lines.join('\n') + '\n'));
     return out;

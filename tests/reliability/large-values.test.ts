@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { recompute as recomputeChecksums } from '../helpers/forge.ts';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,23 +140,6 @@ describe('a 20 MB bytea and a 20 MB text on PostgreSQL', () => {
 /** The lines with every table checksum, the trailer's totals and its whole-file checksum recomputed. */
 function recompute(input: string[]): string[] {
   const lines = [...input];
-  const whole = createHash('sha256');
-  let table = createHash('sha256');
-  const tables: Record<string, { rows: number; sha256: string }> = {};
-  let total = 0;
-  for (let j = 0; j < lines.length - 1; j++) {
-    if (lines[j].startsWith('{"type":"table-end"')) {
-      const end = JSON.parse(lines[j]);
-      end.sha256 = table.digest('hex');
-      lines[j] = JSON.stringify(end);
-      tables[end.name] = { rows: end.rows, sha256: end.sha256 };
-      total += end.rows;
-      table = createHash('sha256');
-    } else if (lines[j].startsWith('[')) table.update(lines[j] + '\n');
-    whole.update(lines[j] + '\n');
-  }
-  const trailer = JSON.parse(lines[lines.length - 1]);
-  Object.assign(trailer, { tables, rowsTotal: total, sha256: whole.digest('hex') });
-  lines[lines.length - 1] = JSON.stringify(trailer);
+  recomputeChecksums(lines);
   return lines;
 }
