@@ -43,6 +43,8 @@ export const ExitCode = {
   NOTIFY: 15,
   /** A restore drill failed: the newest full backup did not restore and prove in a scratch target. */
   DRILL: 16,
+  /** `serve`: a restore plan was confirmed after the backup or the database changed since the dry run, or a second time; nothing changed. */
+  PLAN_REFUSED: 18,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -98,6 +100,8 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   NOTIFY_FAILED: ExitCode.NOTIFY,
   DRILL_FAILED: ExitCode.DRILL,
   KEY_INVALID: ExitCode.USAGE,
+  PLAN_STALE: ExitCode.PLAN_REFUSED,
+  PLAN_USED: ExitCode.PLAN_REFUSED,
 };
 
 export interface GuardErrorOptions {

@@ -14,6 +14,8 @@ import { shortDurationMs } from '../notify/events.ts';
 
 /** Where the notifier remembers which alerts it sent (the dedupe interval), inside the backup folder. */
 export const NOTIFY_STATE_FILE = '.prisma-guard-notify.json';
+/** The dashboard's folder inside the backup folder (users, audit log, schedules: lib/server), mode 0700. */
+export const SERVER_STATE_DIR = '.prisma-guard-server';
 
 /** BACKUP_NOTIFY_DEDUPE and the like: `90s`, `15min`, `1h`, `2d`. */
 export function interval(value: string, name: string): number {

@@ -4,7 +4,7 @@ import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { applyPolicy, candidatesFromManifests, databaseKeys, DEFAULT_POLICY, type RetentionDecision, type RetentionPolicy } from '../policy/retention.ts';
-import type { OpsContext } from './context.ts';
+import { SERVER_STATE_DIR, type OpsContext } from './context.ts';
 import { describeScope } from '../format/source.ts';
 import { isSchedulerStateName } from './scheduler-state.ts';
 import { listBackups, readManifest } from './store.ts';
@@ -104,9 +104,9 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
   }
   const candidates = candidatesFromManifests(
     listing.backups,
-    // prisma-guard's own files in the folder (run state, migrate-safe reports) and a repository's
+    // prisma-guard's own files in the folder (run state, the dashboard's folder, migrate-safe reports) and a repository's
     // .gitkeep are neither backups nor strays worth reporting.
-    names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && !/^migrate-report-.*\.json$/.test(n)),
+    names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && n !== SERVER_STATE_DIR && !/^migrate-report-.*\.json$/.test(n)),
   );
   const decision = applyPolicy(candidates, policy, now);
   const byFile = new Map<string, BackupManifest>(listing.backups.map((m) => [m.file, m]));
@@ -174,7 +174,7 @@ function entry(c: RetentionDecision['remove'][number], action: PruneEntry['actio
  * interruption leaves at worst an orphan manifest (reported by `list`), never a manifest-less backup
  * that looks unfinished.
  */
-async function deleteBackup(backupDir: string, file: string): Promise<void> {
+export async function deleteBackup(backupDir: string, file: string): Promise<void> {
   if (!parseBackupFileName(file) || path.basename(file) !== file) throw new Error(`${file} is not a backup file name`);
   const mPath = path.join(backupDir, manifestFileName(file));
   const current = await readManifest(mPath);
