@@ -253,10 +253,17 @@ export class SessionStore {
   }
 }
 
-/** Failed logins per key (client address, user name) in a sliding window. */
+/**
+ * Failed logins per key in a sliding window: `max` per user name (`user:…`), four times that per
+ * client address (`ip:…`, several people may share one address behind a proxy).
+ */
 export class LoginLimiter {
   private readonly failures = new Map<string, number[]>();
-  constructor(private readonly max = 5, private readonly windowMs = 15 * 60_000) {}
+  constructor(private readonly perUser = 5, private readonly windowMs = 15 * 60_000) {}
+
+  private limit(key: string): number {
+    return key.startsWith('ip:') ? this.perUser * 4 : this.perUser;
+  }
 
   /** Milliseconds until a new attempt is allowed for any of `keys`, or 0. */
   retryAfter(keys: string[], now: number): number {
@@ -264,7 +271,7 @@ export class LoginLimiter {
     for (const k of keys) {
       const times = (this.failures.get(k) ?? []).filter((t) => t > now - this.windowMs);
       this.failures.set(k, times);
-      if (times.length >= this.max) wait = Math.max(wait, times[0] + this.windowMs - now);
+      if (times.length >= this.limit(k)) wait = Math.max(wait, times[0] + this.windowMs - now);
     }
     return wait;
   }
