@@ -64,6 +64,8 @@ export function httpStatus(code: string): number {
     USAGE: 400,
     PATH_OUTSIDE_BACKUP_DIR: 400,
     BAD_REQUEST: 400,
+    SCHEDULE_INVALID: 400,
+    POLICY_INVALID: 400,
     NOT_CONFIRMED: 400,
     UNAUTHORIZED: 401,
     FORBIDDEN: 403,
