@@ -5,7 +5,7 @@
  * saved, the file's enabled schedules are what the scheduler runs (it re-reads the file, see
  * lib/ops/schedule.ts).
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import { writeSmallFileAtomically } from '../format/writer.ts';
@@ -37,12 +37,28 @@ export async function readSchedulesFile(backupDir: string): Promise<NamedSchedul
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
+  return parseSchedulesText(text, schedulesPath(backupDir));
+}
+
+/** readSchedulesFile for the scheduler's start, which is synchronous. */
+export function readSchedulesFileSync(backupDir: string): NamedSchedule[] | null {
+  let text: string;
+  try {
+    text = readFileSync(schedulesPath(backupDir), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  return parseSchedulesText(text, schedulesPath(backupDir));
+}
+
+function parseSchedulesText(text: string, file: string): NamedSchedule[] {
   try {
     const v = JSON.parse(text) as { format?: string; schedules?: NamedSchedule[] };
     if (v.format !== FORMAT || !Array.isArray(v.schedules)) throw new Error('not a schedules file');
     return v.schedules.map((s) => checkSchedule(s));
   } catch (e) {
-    throw new GuardError('SCHEDULE_INVALID', `${schedulesPath(backupDir)} cannot be read: ${e instanceof Error ? e.message : String(e)}.`, { exitCode: 2, hint: 'Fix or remove the file; without it the BACKUP_SCHEDULE_* settings apply.' });
+    throw new GuardError('SCHEDULE_INVALID', `${file} cannot be read: ${e instanceof Error ? e.message : String(e)}.`, { exitCode: 2, hint: 'Fix or remove the file; without it the BACKUP_SCHEDULE_* settings apply.' });
   }
 }
 
@@ -80,4 +96,14 @@ export function toScheduleConfig(schedules: readonly NamedSchedule[]): ScheduleC
 /** The next `count` runs of each schedule, ISO instants. */
 export function nextRunsOf(s: NamedSchedule, now: Date, count = 5): string[] {
   return s.enabled ? nextRuns([{ name: s.name, cron: s.cron, timeZone: s.timeZone }], now, count).map((r) => r.at.toISOString()) : [];
+}
+
+/** The saved schedules as the scheduler's configuration, or null when none were saved (or the file is unreadable: status reports the environment's then). */
+export function savedScheduleConfig(backupDir: string): ScheduleConfig | null {
+  try {
+    const file = readSchedulesFileSync(backupDir);
+    return file ? toScheduleConfig(file) : null;
+  } catch {
+    return null;
+  }
 }

@@ -486,12 +486,12 @@ export function createApp(options: ServerOptions = {}) {
   });
 
   app.get('/api/status', async (c) => {
-    const s = await getStatus(base, { env, database: c.req.query('database') || undefined, schedule: await schedules.effectiveConfig() });
+    const s = await getStatus(base, { env, database: c.req.query('database') || undefined });
     return json(c, { ...s, exitCode: HEALTH_EXIT_CODE[s.health], meaning: { 0: 'healthy', 1: 'warning', 2: 'critical' }[HEALTH_EXIT_CODE[s.health]] });
   });
 
   app.get('/metrics', async (c) => {
-    const s = await getStatus(base, { env, schedule: await schedules.effectiveConfig() });
+    const s = await getStatus(base, { env });
     return c.body(renderMetrics(s, jobs.list()), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
   });
 

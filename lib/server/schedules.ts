@@ -5,8 +5,7 @@
  */
 import type { Context, Hono } from 'hono';
 import type { GuardError } from '../core/errors.ts';
-import { effectiveSchedules, checkSchedule, nextRunsOf, toScheduleConfig, writeSchedulesFile, type NamedSchedule } from '../ops/schedule-file.ts';
-import type { ScheduleConfig } from '../scheduler/schedule.ts';
+import { effectiveSchedules, checkSchedule, nextRunsOf, writeSchedulesFile, type NamedSchedule } from '../ops/schedule-file.ts';
 import type { AuditEntry } from './audit.ts';
 import type { Principal, Role } from './auth.ts';
 
@@ -16,15 +15,6 @@ export class ScheduleStore {
 
   read() {
     return effectiveSchedules(this.backupDir, this.env);
-  }
-
-  async effectiveConfig(): Promise<ScheduleConfig | undefined> {
-    try {
-      const { source, schedules } = await this.read();
-      return source === 'file' ? toScheduleConfig(schedules) : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   /** Applies `change` to the current list and saves it; changes are serialised. */
