@@ -21,15 +21,15 @@ import { parseBackupFileName, manifestFileName } from '../format/naming.ts';
 import { describeScope } from '../format/source.ts';
 import { backup } from '../ops/backup.ts';
 import { checkDatabase } from '../ops/check.ts';
-import { resolveContext, DEFAULT_LOCK_WAIT_MS, type OpsContext } from '../ops/context.ts';
+import { resolveContext, type OpsContext } from '../ops/context.ts';
 import { diffBackups, diffWithLive } from '../ops/diff-sources.ts';
-import { listByDatabase } from '../ops/list.ts';
 import { setPinned } from '../ops/pin.ts';
 import { deleteBackup, prune, retentionPolicyFromEnv } from '../ops/prune.ts';
 import { restore } from '../ops/restore.ts';
 import { resolveGiven } from '../ops/select.ts';
 import { getStatus, HEALTH_EXIT_CODE } from '../ops/status.ts';
-import { readManifest, type ManifestCache } from '../ops/store.ts';
+import { readManifest } from '../ops/store.ts';
+import { BodyCache, ListingCache } from './listing.ts';
 import { verifyBackup } from '../ops/verify.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
 import { allows, checkPassword, dummyPasswordHash, LoginLimiter, principalForToken, readUsers, SessionStore, type Principal, type Role } from './auth.ts';
@@ -79,6 +79,7 @@ export function httpStatus(code: string): number {
     PROTECTED: 409,
     SCHEMA_MISMATCH: 409,
     PAYLOAD_TOO_LARGE: 413,
+    UNSUPPORTED_MEDIA_TYPE: 415,
     BACKUP_CORRUPT: 422,
     BACKUP_TRUNCATED: 422,
     BACKUP_NOT_OURS: 422,
@@ -153,7 +154,8 @@ export function createApp(options: ServerOptions = {}) {
   const limiter = new LoginLimiter(options.loginAttempts ?? 5, options.loginWindowMs ?? 15 * 60_000);
   const jobs = new JobRunner();
   const plans = new PlanStore();
-  const cache: ManifestCache = new Map();
+  const listings = new ListingCache(base);
+  const bodies = new BodyCache();
   const schedules = new ScheduleStore(backupDir, env);
   const app = new Hono<Env>();
 
@@ -185,6 +187,15 @@ export function createApp(options: ServerOptions = {}) {
     }),
   );
 
+  // A body must be declared JSON: a cross-site form (text/plain, urlencoded) cannot send one
+  // without a CORS preflight, which this server never grants (a second CSRF guard, login included).
+  app.use('/api/*', async (c, next) => {
+    if (!['GET', 'HEAD'].includes(c.req.method) && c.req.header('content-length') !== '0' && (c.req.header('content-length') || c.req.header('transfer-encoding'))) {
+      if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) throw httpError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON (Content-Type: application/json).');
+    }
+    await next();
+  });
+
   // The page: static files shipped in the package (no build step).
   for (const [route, file] of Object.entries(PAGE_FILES)) {
     app.get(route, async (c) => {
@@ -206,18 +217,19 @@ export function createApp(options: ServerOptions = {}) {
     const password = typeof body.password === 'string' ? body.password : '';
     const now = clock.now().getTime();
     const keys = [`ip:${c.get('from')}`, `user:${user}`];
+    const users = await readUsers(backupDir);
+    const found = users.users.find((u) => u.name === user);
     const wait = limiter.retryAfter(keys, now);
     if (wait > 0) {
-      await audit.write({ actor: user || 'anonymous', role: null, from: c.get('from'), action: 'login', result: 'refused', detail: { why: 'rate-limited' } });
+      await audit.write({ actor: found ? found.name : 'unknown user', role: null, from: c.get('from'), action: 'login', result: 'refused', detail: { why: 'rate-limited' } });
       c.header('retry-after', String(Math.ceil(wait / 1000)));
       throw httpError('RATE_LIMITED', 'Too many failed logins; wait before trying again.', `Try again in ${Math.ceil(wait / 1000)} s.`);
     }
-    const users = await readUsers(backupDir);
-    const found = users.users.find((u) => u.name === user);
     const ok = await checkPassword(password, found?.password ?? (await dummyPasswordHash()));
     if (!found || !ok) {
       limiter.fail(keys, now);
-      await audit.write({ actor: user || 'anonymous', role: null, from: c.get('from'), action: 'login', result: 'refused', detail: { why: 'wrong user name or password' } });
+      // An unknown name is not logged: it is often a password typed into the wrong field.
+      await audit.write({ actor: found ? found.name : 'unknown user', role: null, from: c.get('from'), action: 'login', result: 'refused', detail: { why: 'wrong user name or password' } });
       throw httpError('UNAUTHORIZED', 'Wrong user name or password.', 'An admin sets passwords with `prisma-guard user passwd NAME`.');
     }
     limiter.succeed([`user:${user}`]);
@@ -282,16 +294,20 @@ export function createApp(options: ServerOptions = {}) {
     const q = c.req.query();
     const offset = int(q.offset, 0, 0, 1e9, 'offset');
     const limit = int(q.limit, 100, 1, 1000, 'limit');
-    const listing = await listByDatabase(base, { database: q.database || undefined, cache });
-    const filtered = listing.backups.filter((m) => (!q.kind || m.kind === q.kind) && (!q.scope || m.scope.type === q.scope));
-    return json(c, {
-      backups: filtered.slice(offset, offset + limit),
-      total: filtered.length,
-      offset,
-      limit,
-      stray: listing.stray,
-      databases: listing.databases.map((g) => ({ database: g.database, label: g.label, backups: g.backups.map((m) => m.file) })),
+    const listing = await listings.get(q.database || undefined);
+    // The same query of the same listing gives the same bytes: rendered once.
+    const body = bodies.get(listing, JSON.stringify([q.kind, q.scope, offset, limit]), () => {
+      const filtered = listing.backups.filter((m) => (!q.kind || m.kind === q.kind) && (!q.scope || m.scope.type === q.scope));
+      return toRedactedJson({
+        backups: filtered.slice(offset, offset + limit),
+        total: filtered.length,
+        offset,
+        limit,
+        stray: listing.stray,
+        databases: listing.databases.map((g) => ({ database: g.database, label: g.label, backups: g.backups.map((m) => m.file) })),
+      });
     });
+    return c.body(body, 200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   });
 
   app.get('/api/backups/:name', async (c) => {
@@ -332,7 +348,7 @@ export function createApp(options: ServerOptions = {}) {
   app.post('/api/backups/:name/verify', async (c) => {
     need(c, 'operator', 'backup.verify');
     const given = backupParam(c.req.param('name'));
-    await resolveGiven(base, given === 'latest' ? given : given); // unknown names: 404 now, not a failed job
+    await resolveGiven(base, given); // unknown names: 404 now, not a failed job
     const job = startJob(c, 'backup.verify', { backup: given }, (ctx) => verifyBackup(ctx, given), (j) => ({ verified: (j.result as { ok: boolean }).ok }));
     return jobResponse(c, job);
   });
@@ -372,7 +388,7 @@ export function createApp(options: ServerOptions = {}) {
       throw httpError('PROTECTED', `${file} is protected by retention (${protections.join(', ')}), so it is not deleted.`, 'Unpin it first, or take a newer verified backup; retention decides the rest (prisma-guard prune).', { why: protections });
     }
     await deleteBackup(backupDir, file);
-    cache.delete(path.join(backupDir, manifestFileName(file)));
+    listings.clear();
     await record(c, { action: 'backup.delete', backup: file, result: 'ok' });
     return json(c, { ok: true, file, deleted: true });
   });
@@ -464,7 +480,7 @@ export function createApp(options: ServerOptions = {}) {
             return true;
           },
         });
-        cache.clear();
+        listings.clear();
         return { ok: true, ...result };
       } finally {
         plans.finish(stored);
@@ -543,7 +559,7 @@ export function createApp(options: ServerOptions = {}) {
 
   scheduleRoutes(app, { schedules, need, record, json, httpError });
 
-  return { app, state: { jobs, plans, sessions, audit, schedules, cache, backupDir, context: base } };
+  return { app, state: { jobs, plans, sessions, audit, schedules, listings, backupDir, context: base } };
 }
 
 async function readJson(c: Context): Promise<Record<string, unknown>> {
@@ -572,4 +588,3 @@ function safeTarget(ctx: OpsContext): { dialect: string; display: string } | nul
   }
 }
 
-export { DEFAULT_LOCK_WAIT_MS };

@@ -277,7 +277,9 @@ export class LoginLimiter {
   }
 
   fail(keys: string[], now: number): void {
-    for (const k of keys) this.failures.set(k, [...(this.failures.get(k) ?? []), now]);
+    // Names that are tried once and never again must not grow the map without bound.
+    if (this.failures.size > 10_000) for (const [k, times] of this.failures) if (times[times.length - 1] <= now - this.windowMs) this.failures.delete(k);
+    for (const k of keys) this.failures.set(k, [...(this.failures.get(k) ?? []), now].slice(-this.limit(k)));
   }
 
   succeed(keys: string[]): void {

@@ -297,12 +297,18 @@ describe('dashboard API: logins, schedules, users and tokens (SQLite)', () => {
     const limited = await c.login('victim'); // the right password, too late
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await c.login('nobody-here')).status).toBe(401);
+    expect((await c.login('my secret password')).status).toBe(401); // a password typed as the name
+    // A cross-site form cannot log in (nor change anything): the body must be declared JSON.
+    const form = await fetch(d.url + '/api/login', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ user: 'admin', password: PASSWORD }) });
+    expect(form.status).toBe(415);
+    expect(form.headers.get('set-cookie')).toBeNull();
     const admin = await as(d, 'admin');
     const entries = (await admin.get('/api/audit')).body.entries as Array<Record<string, unknown>>;
     expect(entries.filter((e) => e.action === 'login' && e.result === 'refused').length).toBeGreaterThanOrEqual(4);
     const file = fs.readFileSync(path.join(d.backupDir, '.prisma-guard-server', 'audit.jsonl'), 'utf8');
     expect(file).not.toContain('wrong password');
+    expect(file).not.toContain('my secret password');
+    expect(file).toContain('"actor":"unknown user"');
     expect(file).not.toContain(PASSWORD);
     expect(fs.statSync(path.join(d.backupDir, '.prisma-guard-server', 'audit.jsonl')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(d.backupDir, '.prisma-guard-server', 'users.json')).mode & 0o777).toBe(0o600);
@@ -346,6 +352,27 @@ describe('dashboard API: logins, schedules, users and tokens (SQLite)', () => {
     ]);
     const audit = (await admin.get('/api/audit')).body.entries.map((e: { action: string }) => e.action);
     expect(audit).toEqual(expect.arrayContaining(['schedule.create', 'schedule.update', 'schedule.delete']));
+  });
+
+  it('the cached listing: a CLI change shows at once, a manifest edited in place within about a second', async () => {
+    const operator = new Client(d.url, d.tokens.operator);
+    const file = await backupNow(operator, { reason: 'cached' });
+    const pinned = async () => ((await operator.get('/api/backups')).body.backups as Array<{ file: string; pinned: boolean }>).find((m) => m.file === file)?.pinned;
+    expect(await pinned()).toBe(false);
+    const env = { BACKUP_DIR: d.backupDir, DATABASE_URL: d.db.url };
+    expect((await runCli(['pin', file], env)).code).toBe(0); // a rename in the folder
+    expect(await pinned()).toBe(true);
+    const mPath = path.join(d.backupDir, file.replace(/\.jsonl\.gz$/, '.manifest.json'));
+    const m = JSON.parse(fs.readFileSync(mPath, 'utf8'));
+    fs.writeFileSync(mPath, JSON.stringify({ ...m, pinned: false }, null, 2)); // in place: the folder's times do not change
+    const until = Date.now() + 5000;
+    while ((await pinned()) !== false && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(await pinned()).toBe(false);
+    expect(Date.now()).toBeLessThan(until);
+    // A deleted backup disappears at once.
+    fs.rmSync(path.join(d.backupDir, file));
+    fs.rmSync(mPath);
+    expect(await pinned()).toBeUndefined();
   });
 
   it('user and token commands: the token is printed once and stored hashed; a removed user loses the session', async () => {
