@@ -52,47 +52,36 @@ try {
 }
 const cli = path.join(path.dirname(pkg), require(pkg).bin['prisma-guard']);
 
+// One PM2 app per long-running command, each run the same way.
+const app = (name, args) => ({
+  name,
+  script: cli,
+  args,
+  interpreter: 'node',
+  // The project root: backups go to ./backups, .env is read from here.
+  cwd: __dirname,
+  exec_mode: 'fork',
+  instances: 1,
+  autorestart: true,
+  // A crash loop (database down at start) backs off instead of restarting every 100 ms.
+  exp_backoff_restart_delay: 1000,
+  // pm2 stop sends SIGINT, then SIGKILL after kill_timeout. The scheduler aborts the running
+  // backup, removes its temporary file and closes its connections well within this.
+  kill_timeout: 20000,
+  // Both write one JSON object per line; no PM2 prefix keeps the log files pure JSON.
+  merge_logs: true,
+  env: {
+    NODE_ENV: 'production',
+  },
+});
+
 module.exports = {
   apps: [
-    {
-      name: 'backup-scheduler',
-      script: cli,
-      args: 'schedule',
-      interpreter: 'node',
-      // The project root: backups go to ./backups, .env is read from here.
-      cwd: __dirname,
-      exec_mode: 'fork',
-      instances: 1,
-      autorestart: true,
-      // A crash loop (database down at start) backs off instead of restarting every 100 ms.
-      exp_backoff_restart_delay: 1000,
-      // pm2 stop sends SIGINT, then SIGKILL after kill_timeout. The scheduler aborts the running
-      // backup, removes its temporary file and closes its connections well within this.
-      kill_timeout: 20000,
-      // The scheduler writes one JSON object per line; no PM2 prefix keeps the log files pure JSON.
-      merge_logs: true,
-      env: {
-        NODE_ENV: 'production',
-      },
-    },
-    {
-      // The dashboard (prisma-guard serve): the page and REST API on 127.0.0.1:7300, nobody in
-      // without a user (prisma-guard user add NAME --role admin) or an API token.
-      name: 'backup-dashboard',
-      script: cli,
-      args: 'serve',
-      interpreter: 'node',
-      cwd: __dirname,
-      exec_mode: 'fork',
-      instances: 1,
-      autorestart: true,
-      exp_backoff_restart_delay: 1000,
-      kill_timeout: 20000,
-      merge_logs: true,
-      env: {
-        NODE_ENV: 'production',
-      },
-    },
+    // Scheduled backups (prisma-guard schedule).
+    app('backup-scheduler', 'schedule'),
+    // The dashboard (prisma-guard serve): the page and REST API on 127.0.0.1:7300, nobody in
+    // without a user (prisma-guard user add NAME --role admin) or an API token.
+    app('backup-dashboard', 'serve'),
   ],
 };
 `;
