@@ -45,7 +45,7 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv;
   /** How long a job waits for the operation lock (a CLI backup or restore) before failing with LOCKED; default 5 s. */
   lockWaitMs?: number;
-  /** Always mark the session cookie Secure (behind a TLS-terminating proxy). Without it, Secure when the request is https. */
+  /** Mark the session cookie Secure: the dashboard sits behind a TLS-terminating proxy (it speaks plain http itself). */
   secureCookies?: boolean;
   clock?: Clock;
   /** The in-memory limits (tests shorten them). */
@@ -208,7 +208,8 @@ export function createApp(options: ServerOptions = {}) {
     });
   }
 
-  const secure = (c: Context) => options.secureCookies || new URL(c.req.url).protocol === 'https:';
+  // Forwarded headers are not trusted (anyone can send them): the operator says there is TLS in front.
+  const secure = (c: Context) => Boolean(options.secureCookies) || new URL(c.req.url).protocol === 'https:';
 
   // Login: a user name and password give a session cookie and its CSRF token.
   app.post('/api/login', async (c) => {

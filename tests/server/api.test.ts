@@ -260,6 +260,38 @@ for (const dialect of DIALECTS) {
       expect((await viewer.get('/api/backups')).body.backups.some((m: { reason: string }) => m.reason === 'during-cli')).toBe(false);
     });
 
+    it('a confirm while a restore runs is BUSY (the same plan or another); the plan that ran is PLAN_USED after', async () => {
+      const hold = path.join(d.backupDir, '..', `hold-server-${dialect}`);
+      const one = await admin.post('/api/restores', { backup: first, dryRun: true });
+      const two = await admin.post('/api/restores', { backup: first, dryRun: true });
+      fs.writeFileSync(hold, '');
+      process.env.PRISMA_GUARD_TEST_PAUSE = `after-plan:${hold}`; // this process runs the server: its restore waits there
+      try {
+        const started = await admin.post(`/api/restores/${one.body.planId}/confirm`, { database: dbName() });
+        expect(started.status).toBe(202);
+        await waitFor(`${hold}.reached`);
+        const again = await admin.post(`/api/restores/${one.body.planId}/confirm`, { database: dbName() });
+        expect(again.status).toBe(409);
+        expect(again.body.error.code).toBe('BUSY');
+        const other = await admin.post(`/api/restores/${two.body.planId}/confirm`, { database: dbName() });
+        expect(other.status).toBe(409);
+        expect(other.body.error.code).toBe('BUSY');
+        expect((await admin.post('/api/restores', { backup: first, dryRun: true })).body.error.code).toBe('BUSY');
+        fs.rmSync(hold);
+        const job = await viewer.get(`/api/jobs/${started.body.job.id}`);
+        const done = (await operator.get(`/api/jobs/${started.body.job.id}/events`)).text;
+        expect(done).toMatch(/event: done/);
+        expect(job.body.job.kind).toBe('restore.run');
+        expect((await viewer.get(`/api/jobs/${started.body.job.id}`)).body.job.state).toBe('succeeded');
+        // The first plan ran; confirming it again now is PLAN_USED.
+        const replay = await admin.post(`/api/restores/${one.body.planId}/confirm`, { database: dbName() });
+        expect(replay.body.error.code).toBe('PLAN_USED');
+      } finally {
+        delete process.env.PRISMA_GUARD_TEST_PAUSE;
+        fs.rmSync(hold, { force: true });
+      }
+    });
+
     it('diff, status and metrics', async () => {
       const later = await backupNow(operator, { reason: 'for-diff' });
       await d.exec(`DELETE FROM book WHERE id = 3`);
