@@ -260,7 +260,7 @@ for (const dialect of DIALECTS) {
       expect((await viewer.get('/api/backups')).body.backups.some((m: { reason: string }) => m.reason === 'during-cli')).toBe(false);
     });
 
-    it('a confirm while a restore runs is BUSY (the same plan or another); the plan that ran is PLAN_USED after', async () => {
+    it('a confirm while a restore runs is BUSY (the same plan or another), a CLI restore LOCKED; the plan that ran is PLAN_USED after', async () => {
       const hold = path.join(d.backupDir, '..', `hold-server-${dialect}`);
       const one = await admin.post('/api/restores', { backup: first, dryRun: true });
       const two = await admin.post('/api/restores', { backup: first, dryRun: true });
@@ -277,6 +277,10 @@ for (const dialect of DIALECTS) {
         expect(other.status).toBe(409);
         expect(other.body.error.code).toBe('BUSY');
         expect((await admin.post('/api/restores', { backup: first, dryRun: true })).body.error.code).toBe('BUSY');
+        // A CLI restore meanwhile waits for the lock, then gives up: LOCKED (exit 8), nothing changed.
+        const cli = await runCli(['restore', first, '--yes', '--json', '--lock-wait', '1'], { DATABASE_URL: d.db.url, BACKUP_DIR: d.backupDir, PRISMA_GUARD_TEST_PAUSE: '' });
+        expect(cli.code, cli.stdout + cli.stderr).toBe(ExitCode.LOCKED);
+        expect(JSON.parse(cli.stdout).error.code).toBe('LOCKED');
         fs.rmSync(hold);
         const job = await viewer.get(`/api/jobs/${started.body.job.id}`);
         const done = (await operator.get(`/api/jobs/${started.body.job.id}/events`)).text;
