@@ -1,5 +1,7 @@
+import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline';
 import { GuardError } from '../../lib/core/errors.ts';
+import { AuditLog } from '../../lib/server/audit.ts';
 import { addToken, addUser, isRole, readUsers, removeToken, removeUser, ROLES, setPassword, type Role } from '../../lib/server/auth.ts';
 import type { Command, CommandIO } from '../cli.ts';
 
@@ -29,6 +31,17 @@ async function askPassword(io: CommandIO): Promise<string> {
   return a;
 }
 
+/** User and token changes go to the dashboard's audit log too: who ran the command, on this machine. */
+function audit(dir: string, action: string, detail: Record<string, unknown>): Promise<void> {
+  let who = 'unknown';
+  try {
+    who = userInfo().username;
+  } catch {
+    // no passwd entry (a container's arbitrary uid)
+  }
+  return new AuditLog(dir).write({ actor: `cli:${who}`, role: null, from: 'local', action, result: 'ok', detail });
+}
+
 function role(io: CommandIO): Role {
   const r = io.values.role;
   if (!isRole(r)) throw new GuardError('USAGE', `--role must be one of ${ROLES.join(', ')}${r === undefined ? '' : `, not "${String(r)}"`}.`, { hint: 'viewer reads; operator also backs up, verifies and pins; admin also restores, deletes and edits schedules.' });
@@ -55,14 +68,17 @@ export const userCommand: Command = {
     if (sub === 'add') {
       const r = role(io);
       const u = await addUser(dir, name, r, await askPassword(io), new Date());
+      await audit(dir, 'user.add', { user: u.name, role: u.role });
       io.printJson({ ok: true, user: u.name, role: u.role });
       io.print(`Added ${u.name} (${u.role}).`);
     } else if (sub === 'remove') {
       await removeUser(dir, name);
+      await audit(dir, 'user.remove', { user: name });
       io.printJson({ ok: true, user: name, removed: true });
       io.print(`Removed ${name}; a running dashboard ends its sessions at their next request.`);
     } else {
       await setPassword(dir, name, await askPassword(io));
+      await audit(dir, 'user.passwd', { user: name });
       io.printJson({ ok: true, user: name, passwordChanged: true });
       io.print(`Changed the password of ${name}.`);
     }
@@ -89,10 +105,12 @@ export const tokenCommand: Command = {
     if (!name || !['add', 'remove'].includes(sub ?? '')) throw new GuardError('USAGE', 'token needs add, remove or list, and a name.', { hint: `Usage: ${tokenCommand.usage}` });
     if (sub === 'add') {
       const { token, stored } = await addToken(dir, name, role(io), new Date());
+      await audit(dir, 'token.add', { token: stored.name, role: stored.role });
       io.printJson({ ok: true, name: stored.name, role: stored.role, token });
       io.print(`${token}\n(the token of ${stored.name}, ${stored.role}: shown only now; send it as "Authorization: Bearer <token>")`);
     } else {
       await removeToken(dir, name);
+      await audit(dir, 'token.remove', { token: name });
       io.printJson({ ok: true, name, removed: true });
       io.print(`Removed the token ${name}.`);
     }

@@ -439,5 +439,12 @@ describe('dashboard API: logins, schedules, users and tokens (SQLite)', () => {
     expect((await erin.get('/api/backups')).status).toBe(401);
     expect((await runCli(['token', 'remove', 'backup-bot'], env)).code).toBe(0);
     expect((await new Client(d.url, token).get('/api/backups')).status).toBe(401);
+    // Every user and token change is in the audit log, without the password or the token.
+    const entries = (await (await as(d, 'admin')).get('/api/audit')).body.entries as Array<{ action: string; actor: string; from: string }>;
+    expect(entries.filter((e) => /^(user|token)\./.test(e.action)).map((e) => e.action).reverse()).toEqual(['user.add', 'token.add', 'user.passwd', 'user.remove', 'token.remove']);
+    expect(entries.find((e) => e.action === 'user.add')).toMatchObject({ actor: expect.stringMatching(/^cli:/), from: 'local' });
+    const log = fs.readFileSync(path.join(d.backupDir, '.prisma-guard-server', 'audit.jsonl'), 'utf8');
+    expect(log).not.toContain(token.split('_')[2]);
+    expect(log).not.toContain('erin password');
   });
 });
