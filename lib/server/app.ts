@@ -48,6 +48,11 @@ export interface ServerOptions {
   /** Mark the session cookie Secure: the dashboard sits behind a TLS-terminating proxy (it speaks plain http itself). */
   secureCookies?: boolean;
   clock?: Clock;
+  /**
+   * Host names the Host header may carry (a DNS-rebinding page reaches 127.0.0.1 under its own
+   * name); undefined: any. startServer sets the loopback names when it listens on loopback.
+   */
+  allowedHosts?: string[];
   /** The in-memory limits (tests shorten them). */
   loginAttempts?: number;
   loginWindowMs?: number;
@@ -172,6 +177,10 @@ export function createApp(options: ServerOptions = {}) {
 
   app.use('*', async (c, next) => {
     c.set('from', remoteAddress(c));
+    if (options.allowedHosts) {
+      const host = (c.req.header('host') ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+      if (!options.allowedHosts.includes(host)) throw httpError('FORBIDDEN', `The Host "${host}" is not this dashboard's.`, 'Open it as http://127.0.0.1:<port>/ or http://localhost:<port>/, or start it with --host for other names.');
+    }
     await next();
     c.header('x-content-type-options', 'nosniff');
     c.header('referrer-policy', 'no-referrer');

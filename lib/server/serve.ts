@@ -15,8 +15,9 @@ export interface RunningServer {
 
 /** Listens on host:port (port 0: any free port); resolves once it accepts connections. */
 export function startServer(options: ServerOptions & { host?: string; port?: number } = {}): Promise<RunningServer> {
-  const { app, state } = createApp(options);
   const host = options.host ?? DEFAULT_HOST;
+  const loopback = ['127.0.0.1', 'localhost', '::1'];
+  const { app, state } = createApp({ allowedHosts: loopback.includes(host) ? loopback : undefined, ...options });
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: host, port: options.port ?? DEFAULT_PORT }, (info: AddressInfo) => {
       const shown = host.includes(':') ? `[${host}]` : host;

@@ -5,6 +5,7 @@
  * CLI restore holding the operation lock (the dashboard gets LOCKED and changes nothing).
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../lib/core/errors.ts';
@@ -66,7 +67,13 @@ for (const dialect of DIALECTS) {
       }
       const bad = new Client(d.url, 'pgt_000000000000_not-a-real-token-at-all');
       expect((await bad.get('/api/backups')).status).toBe(401);
-      const page = await anon.get('/');
+        // A page of another name that resolves to 127.0.0.1 (DNS rebinding) is not served.
+      const rebound = await new Promise<number>((resolve, reject) => {
+        const u = new URL(d.url);
+        http.get({ host: u.hostname, port: u.port, path: '/api/login', headers: { host: `evil.example:${u.port}` } }, (res) => resolve(res.statusCode ?? 0)).on('error', reject);
+      });
+      expect(rebound).toBe(403);
+    const page = await anon.get('/');
       expect(page.status).toBe(200);
       expect(page.text).not.toContain(first);
       expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
