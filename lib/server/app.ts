@@ -415,9 +415,11 @@ export function createApp(options: ServerOptions = {}) {
     const tables = strings(body.tables, 'tables');
     if (jobs.running('restore.run').length) throw httpError('BUSY', 'A restore is running; wait for it to finish before planning another.');
     try {
-      const { path: p, file } = await resolveGiven(base, given, { verify: given === 'latest' });
+      // `latest` is resolved now: the plan, and its confirm, are of that one file.
+      const { path: p, file, latest } = await resolveGiven(base, given, { verify: given === 'latest' });
       const manifest = await readManifest(path.join(path.dirname(p), manifestFileName(file)));
       const result = await restore(base, { backup: file, mode, tables, dryRun: true, lockWaitMs });
+      if (latest) result.plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
       const live = liveDigest(await checkDatabase(base));
       const stored = plans.add({ backup: file, mode, tables, plan: result.plan, backupSha256: manifest.sha256, backupSize: manifest.sizeBytes, digest: planDigest(result.plan), live, createdBy: c.get('principal').name }, clock.now().getTime());
       await record(c, { action: 'restore.plan', backup: file, plan: stored.id, result: 'ok', detail: { mode: result.plan.mode, tables: result.plan.tables.length } });

@@ -162,6 +162,9 @@ for (const dialect of DIALECTS) {
       const job = await viewer.get(`/api/jobs/${id}`);
       expect(job.body.job).toMatchObject({ id, kind: 'backup.verify', state: 'succeeded', actor: 'operator' });
       expect((await viewer.get('/api/jobs/nope')).status).toBe(404);
+      const all = await viewer.get('/api/jobs');
+      expect(all.body.jobs.map((j: { id: string }) => j.id)).toContain(id);
+      expect(all.body.jobs[0].events).toBeUndefined();
     });
 
     it('delete: refused with the reason for what retention protects, done for the rest', async () => {
@@ -194,6 +197,14 @@ for (const dialect of DIALECTS) {
       expect(book).toMatchObject({ insert: 3, remove: 4, rows: { delete: 1, update: 1, insert: 0, unchanged: 2 } });
       expect(planned.body.confirm.database).toBe(dbName());
       const id = planned.body.planId;
+      const shown = await viewer.get(`/api/restores/${id}`);
+      expect(shown.body).toMatchObject({ planId: id, state: 'open', plan: { backup: { file: first } } });
+      expect((await viewer.get('/api/restores/nope')).status).toBe(404);
+      // `latest` is resolved when the plan is made: the plan names the file it will restore.
+      const latest = await admin.post('/api/restores', { backup: 'latest', dryRun: true });
+      expect(latest.status, latest.text).toBe(200);
+      expect(latest.body.plan.backup.file).toMatch(/^backup-.*\.jsonl\.gz$/);
+      expect(latest.body.plan.selection).toMatchObject({ latest: true });
       expect((await admin.post('/api/restores', { backup: first })).status).toBe(400); // dryRun: true is required
       const wrong = await admin.post(`/api/restores/${id}/confirm`, { database: 'not-it' });
       expect(wrong.status).toBe(403);
