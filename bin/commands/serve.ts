@@ -1,7 +1,9 @@
 import { GuardError } from '../../lib/core/errors.ts';
 import { readUsers } from '../../lib/server/auth.ts';
-import { DEFAULT_HOST, DEFAULT_PORT, startServer } from '../../lib/server/serve.ts';
 import { withDotEnv, type Command } from '../cli.ts';
+
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 7300;
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -19,6 +21,8 @@ export const serveCommand: Command = {
     const wait = io.values['lock-wait'] === undefined ? 5 : Number(io.values['lock-wait']);
     if (!(wait >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(io.values['lock-wait'])}".`);
     const users = await readUsers(ctx.backupDir);
+    // Loaded here, not at start-up: no other command pays for the HTTP server (hono).
+    const { startServer } = await import('../../lib/server/serve.ts');
     const server = await startServer({
       url: io.values.url as string | undefined,
       backupDir: ctx.backupDir,

@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ServerOptions } from './app.ts';
 
+/** The defaults of `prisma-guard serve` (bin/commands/serve.ts says them again, so the CLI's start-up does not load this module). */
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7300;
 
