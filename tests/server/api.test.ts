@@ -314,6 +314,22 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('after a schema change: a data-mode plan is refused (409, naming full mode), a full-mode plan brings the schema back', async () => {
+      await d.exec(`ALTER TABLE author ADD COLUMN born INTEGER`);
+      const data = await admin.post('/api/restores', { backup: first, dryRun: true });
+      expect(data.status).toBe(409);
+      expect(data.body.error.code).toBe('SCHEMA_MISMATCH');
+      expect(data.body.error.hint).toContain('--mode full');
+      const full = await admin.post('/api/restores', { backup: first, mode: 'full', dryRun: true });
+      expect(full.status, full.text).toBe(200);
+      expect(full.body.plan.mode).toBe('full');
+      expect(full.body.plan.schemaDifferences.map((x: { text: string }) => x.text).join()).toContain('born');
+      const ran = await admin.post(`/api/restores/${full.body.planId}/confirm?wait=true`, { database: dbName(), });
+      expect(ran.body.job.state, JSON.stringify(ran.body.job.error)).toBe('succeeded');
+      const cols = dialect === 'sqlite' ? (await d.query<{ name: string }>(`SELECT name FROM pragma_table_info('author')`)).map((r) => r.name) : (await d.query<{ name: string }>(`SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'author' ORDER BY ordinal_position`)).map((r) => r.name);
+      expect(cols).toEqual(['id', 'name']);
+    });
+
     it('diff, status and metrics', async () => {
       const later = await backupNow(operator, { reason: 'for-diff' });
       await d.exec(`DELETE FROM book WHERE id = 3`);
