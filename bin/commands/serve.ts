@@ -36,6 +36,10 @@ export const serveCommand: Command = {
     });
     process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'serve.listening', url: server.url, backupDir: ctx.backupDir, users: users.users.length, tokens: users.tokens.length }) + '\n');
     if (!users.users.length && !users.tokens.length) process.stderr.write('warning: no users yet, so nobody can log in: prisma-guard user add NAME --role admin\n');
+    const host = (io.values.host as string | undefined) ?? DEFAULT_HOST;
+    if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !io.values['secure-cookies']) {
+      process.stderr.write(`warning: listening on ${host} over plain http: passwords and session cookies cross the network unencrypted. Put a TLS-terminating proxy in front and pass --secure-cookies, or keep the default 127.0.0.1.\n`);
+    }
     await new Promise<void>((resolve) => {
       const stop = () => void server.close().then(resolve);
       process.once('SIGINT', stop);
