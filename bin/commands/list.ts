@@ -1,3 +1,4 @@
+import type { BackupManifest } from '../../lib/format/manifest.ts';
 import { describeScope } from '../../lib/format/source.ts';
 import { GuardError } from '../../lib/core/errors.ts';
 import { listByDatabase } from '../../lib/ops/list.ts';
@@ -18,7 +19,7 @@ export const listCommand: Command = {
       const backups = await listLocation(remote);
       io.printJson({ location: remote.location, backups });
       if (!backups.length) io.print(`No backups in ${remote.location}.`);
-      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  of ${m.source.dialect} ${m.source.database}`);
+      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${rowsLabel(m)}  of ${m.source.dialect} ${m.source.database}`);
       return 0;
     }
     const listing = await listByDatabase(ctx, { database: io.values.database as string | undefined });
@@ -28,10 +29,15 @@ export const listCommand: Command = {
       io.print(`${g.label}  [${g.database}]  ${g.backups.length} backup${g.backups.length === 1 ? '' : 's'}`);
       for (const m of g.backups) {
         const v = m.verification ? (m.verification.ok ? 'verified' : 'VERIFY FAILED') : 'not verified';
-        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  ${v}${m.pinned ? '  pinned' : ''}`);
+        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${rowsLabel(m)}  ${v}${m.pinned ? '  pinned' : ''}`);
       }
     }
     for (const s of listing.stray) io.print(`! ${s.file}: ${s.problem}${s.detail ? ` (${s.detail})` : ''}`);
     return 0;
   },
 };
+
+/** Rows as listing shows them; an encrypted backup's count is inside the file. */
+function rowsLabel(m: BackupManifest): string {
+  return m.rowsTotal === null ? 'encrypted' : `${m.rowsTotal} rows`;
+}

@@ -32,7 +32,7 @@ export interface ScheduledRunResult {
   takenBy?: string;
   file?: string;
   sizeBytes?: number;
-  rowsTotal?: number;
+  rowsTotal?: number | null;
   backupMs?: number;
   verified?: boolean;
   pruned?: string[];

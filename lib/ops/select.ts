@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import { connect } from '../dialects/index.ts';
+import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { describeLocation, targetLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
@@ -31,14 +32,14 @@ export interface LatestChoice {
  * files whose manifest is missing or bad (their header says what they are; they count as never
  * verified). Non-regular files never get here (listBackups reports them).
  */
-export async function selectionEntries(backupDir: string, listing?: BackupListing, trust?: (m: BackupManifest | null) => SelectionEntry['trust']): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
+export async function selectionEntries(backupDir: string, listing?: BackupListing, trust?: (m: BackupManifest | null) => SelectionEntry['trust'], keys?: DecryptionKeys | null): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
   const l = listing ?? (await listBackups(backupDir));
   const entries: SelectionEntry[] = l.backups.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: trust?.(m) }));
   const unreadable: SkippedBackup[] = [];
   for (const s of l.stray) {
     if (s.problem !== 'no-manifest' && s.problem !== 'bad-manifest') continue;
     try {
-      const opened = await openBackup(path.join(backupDir, s.file), s.file);
+      const opened = await openBackup(path.join(backupDir, s.file), s.file, { keys });
       await opened.close();
       const h = opened.header;
       entries.push({ file: s.file, createdAt: h.createdAt, kind: h.kind, scope: h.scope, source: h.source, verified: null, trust: trust?.(null) });
@@ -78,7 +79,7 @@ export async function selectionTarget(ctx: OpsContext): Promise<SelectionTarget 
  */
 export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean } = {}): Promise<LatestChoice> {
   const listing = await listBackups(ctx.backupDir);
-  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing, ctx.keys?.trusted ? (m) => trustOf(ctx, m) : undefined);
+  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing, ctx.keys?.trusted ? (m) => trustOf(ctx, m) : undefined, ctx.encryption?.keys);
   let target: SelectionTarget;
   let label: string;
   if (hasUrl(ctx)) {
@@ -99,16 +100,22 @@ export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean 
   const { candidates, skipped } = rankRestorable(entries, target, { reverify: options.verify });
   skipped.push(...unreadable);
   const failed: LatestChoice['failed'] = [];
+  let keyProblem: { code: string; message: string; hint?: string } | null = null;
   for (const c of candidates) {
     if (options.verify) {
       const problem = await verificationProblem(ctx, c, listing);
       if (problem) {
-        failed.push({ file: c.file, error: problem });
-        ctx.reporter.warn(`Skipping ${c.file}: ${problem}`);
+        failed.push({ file: c.file, error: problem.message });
+        if (isKeyProblem(problem.code)) keyProblem ??= problem;
+        ctx.reporter.warn(`Skipping ${c.file}: ${problem.message}`);
         continue;
       }
     }
     return { file: c.file, path: path.join(path.resolve(ctx.backupDir), c.file), createdAt: c.createdAt, matchedBy: c.matchedBy, skipped, failed, target: label };
+  }
+  // Backups that are fine but cannot be opened with the keys at hand: the missing key is the problem (exit 17), not the backups.
+  if (keyProblem && failed.length === candidates.length) {
+    throw new GuardError(keyProblem.code, `No backup of ${label} can be opened with the keys set here: ${keyProblem.message}`, { hint: keyProblem.hint, details: { skipped, failed } });
   }
   const others = skipped.length ? `\nNot used:\n${skipped.slice(0, 12).map((s) => `  - ${s.file}: ${s.why}`).join('\n')}${skipped.length > 12 ? `\n  ... and ${skipped.length - 12} more` : ''}` : '';
   const broken = failed.length ? `\nFailed verification:\n${failed.map((f) => `  - ${f.file}: ${f.error}`).join('\n')}` : '';
@@ -118,14 +125,19 @@ export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean 
   });
 }
 
+/** An encrypted backup this machine has no key for (or the wrong one): not a fault of the backup. */
+export function isKeyProblem(code: string | undefined): boolean {
+  return code === 'BACKUP_KEY_MISSING' || code === 'BACKUP_KEY_WRONG';
+}
+
 /** Null when `c` verifies; else why not. */
-async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<string | null> {
+async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<{ code: string; message: string; hint?: string } | null> {
   const m = listing.backups.find((b) => b.file === c.file);
   const filePath = path.join(ctx.backupDir, c.file);
   if (m?.verification?.ok && (await sha256File(filePath).catch(() => '')) === m.sha256) return null;
   ctx.reporter.info(`Verifying ${c.file}...`);
   const v = await verifyBackup(ctx, c.file);
-  return v.ok ? null : (v.error?.message ?? 'verification failed');
+  return v.ok ? null : { code: v.error?.code ?? 'BACKUP_CORRUPT', message: v.error?.message ?? 'verification failed', hint: v.error?.hint };
 }
 
 /** Whether a database URL was given at all (a URL that is given but wrong still throws). */
