@@ -106,6 +106,7 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   KEY_INVALID: ExitCode.USAGE,
   BACKUP_KEY_MISSING: ExitCode.ENCRYPTION,
   BACKUP_KEY_WRONG: ExitCode.ENCRYPTION,
+  ENCRYPTION_NOT_INSTALLED: ExitCode.ENCRYPTION,
 };
 
 export interface GuardErrorOptions {

@@ -9,8 +9,28 @@
  */
 import { promises as fs, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import * as age from 'age-encryption';
 import { GuardError, messageOf } from '../core/errors.ts';
+
+type AgeLib = typeof import('age-encryption');
+let loaded: Promise<AgeLib> | null = null;
+
+/**
+ * The `age-encryption` package, loaded on first use: an optional peer dependency, so projects that
+ * do not encrypt never install it.
+ * @throws GuardError ENCRYPTION_NOT_INSTALLED (exit 17) naming the package to install
+ */
+function ageLib(): Promise<AgeLib> {
+  loaded ??= import('age-encryption').catch((e: unknown) => {
+    loaded = null;
+    const err = e as { code?: string };
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' && err?.code !== 'MODULE_NOT_FOUND') throw e;
+    throw new GuardError('ENCRYPTION_NOT_INSTALLED', 'Encrypted backups need the "age-encryption" package, which is not installed in this project.', {
+      hint: 'Install it in your project: npm install age-encryption',
+      cause: e,
+    });
+  });
+  return loaded;
+}
 
 /** Every age file starts with this line. */
 export const AGE_MAGIC = 'age-encryption.org/v1\n';
@@ -101,11 +121,12 @@ export function parseIdentities(value: string, resolvePath: (p: string) => strin
 
 /** The public key of an identity (what new backups are encrypted to). */
 export async function recipientOf(identity: string): Promise<string> {
-  return age.identityToRecipient(identity);
+  return (await ageLib()).identityToRecipient(identity);
 }
 
 /** A new X25519 key pair. */
 export async function generateAgeKeys(): Promise<{ identity: string; recipient: string }> {
+  const age = await ageLib();
   const identity = await age.generateX25519Identity();
   return { identity, recipient: await age.identityToRecipient(identity) };
 }
@@ -118,7 +139,7 @@ export async function generateAgeKeys(): Promise<{ identity: string; recipient: 
  */
 export async function encryptionFor(settings: EncryptionSettings | null, keys: DecryptionKeys | null): Promise<EncryptionSettings | null> {
   if (settings) return settings;
-  if (keys?.identities.length) return { recipients: [...new Set(await Promise.all(keys.identities.map((i) => age.identityToRecipient(i))))] };
+  if (keys?.identities.length) return { recipients: [...new Set(await Promise.all(keys.identities.map((i) => recipientOf(i))))] };
   return null;
 }
 
@@ -132,7 +153,7 @@ export function encryptionRecord(settings: EncryptionSettings): EncryptionRecord
  */
 export function encryptStage(settings: EncryptionSettings): (source: AsyncIterable<Buffer>) => AsyncGenerator<Uint8Array> {
   return async function* encrypt(source) {
-    const e = new age.Encrypter();
+    const e = new (await ageLib()).Encrypter();
     if (settings.passphrase) {
       e.setPassphrase(settings.passphrase);
       if (settings.scryptLogN) e.setScryptWorkFactor(settings.scryptLogN);
@@ -175,13 +196,16 @@ export function decryptStream(raw: Readable, displayName: string, keys: Decrypti
       hint: 'Set BACKUP_AGE_IDENTITY to the path of the identity file (or the AGE-SECRET-KEY-1... string) whose public key is in BACKUP_AGE_RECIPIENTS, or BACKUP_AGE_PASSPHRASE for passphrase-encrypted backups.',
     });
   }
-  const d = new age.Decrypter();
-  for (const id of keys.identities) d.addIdentity(id);
-  if (keys.passphrase) d.addPassphrase(keys.passphrase);
+  // Taken over now, in the same tick the caller attached its own 'data' listener (the file hash):
+  // a chunk emitted before this listener existed would reach the hash and never the decryption.
+  const ciphertext = Readable.toWeb(raw) as unknown as ReadableStream<Uint8Array>;
   const source = (async function* () {
+    const d = new (await ageLib()).Decrypter();
+    for (const id of keys.identities) d.addIdentity(id);
+    if (keys.passphrase) d.addPassphrase(keys.passphrase);
     let plain: AsyncIterable<Uint8Array>;
     try {
-      plain = (await d.decrypt(Readable.toWeb(raw) as unknown as ReadableStream<Uint8Array>)) as unknown as AsyncIterable<Uint8Array>;
+      plain = (await d.decrypt(ciphertext)) as unknown as AsyncIterable<Uint8Array>;
     } catch (e) {
       throw decryptError(e, displayName, keys);
     }

@@ -277,6 +277,25 @@ describe('passphrase mode, key rotation, the folder during a backup, offsite', (
     expect(backupsIn(dir)).toHaveLength(1);
   });
 
+  it('a backup of many MiB (many read chunks) decrypts whole: verify and restore read every byte', async () => {
+    const dir = path.join(work, 'large');
+    const file = path.join(work, 'large.db');
+    execFileSync('sqlite3', [file, "CREATE TABLE blobs(id INTEGER PRIMARY KEY, v TEXT NOT NULL); INSERT INTO blobs(v) SELECT hex(randomblob(64)) FROM generate_series(1, 60000);"]);
+    const env = { DATABASE_URL: `file:${file}`, BACKUP_DIR: dir, BACKUP_AGE_RECIPIENTS: keyA.recipient };
+    const b = await runCli(['backup', '--json'], env);
+    expect(b.code, b.stderr).toBe(0);
+    const name = JSON.parse(b.stdout).manifest.file;
+    expect(statSync(path.join(dir, name)).size).toBeGreaterThan(4 << 20);
+    const v = await runCli(['verify', name, '--json'], { ...env, BACKUP_AGE_IDENTITY: keyA.file });
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout).tables.blobs.rows).toBe(60000);
+    const before = oracleDump(`file:${file}`);
+    execFileSync('sqlite3', [file, 'DELETE FROM blobs WHERE id % 2 = 0']);
+    const r = await runCli(['restore', name, '--yes', '--no-safety-backup'], { ...env, BACKUP_AGE_IDENTITY: keyA.file });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(oracleDump(`file:${file}`)).toBe(before);
+  });
+
   describe('offsite', () => {
     let s3: TestS3;
     beforeAll(async () => {
