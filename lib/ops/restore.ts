@@ -221,7 +221,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
 
 async function restoreNow(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
-  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true });
+  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true, fetchOffsite: true });
   const backupFile = await openBackupFile(filePath, file);
   try {
     return await restoreFrom(ctx, options, backupFile, file, started, latest);
