@@ -108,6 +108,26 @@ describe('offsite copies to S3', () => {
     expect(none.code).toBe(7);
   }, 180_000);
 
+  it('prune --location applies the same retention to the offsite copy, and leaves the local folder alone', async () => {
+    const local = path.join(work, 'retention');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://offsite/retention', ...s3Env() };
+    for (const reason of ['a', 'b', 'c']) expect((await runCli(['backup', '--reason', reason], env)).code).toBe(0);
+    const localPlan = JSON.parse((await runCli(['prune', '--dry-run', '--json'], env)).stdout);
+    const remotePlan = await runCli(['prune', '--location', 'offsite', '--dry-run', '--json'], env);
+    expect(remotePlan.code, remotePlan.stderr).toBe(0);
+    const actions = (p: { entries: { file: string; action: string }[] }) => p.entries.map((e) => `${e.file} ${e.action}`).sort();
+    expect(actions(JSON.parse(remotePlan.stdout))).toEqual(actions(localPlan));
+    const toRemove = localPlan.entries.filter((e: { action: string }) => e.action === 'remove').map((e: { file: string }) => e.file);
+    expect(toRemove.length).toBeGreaterThan(0);
+    const done = await runCli(['prune', '--location', 'offsite', '--json'], env);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout).removed.sort()).toEqual([...toRemove].sort());
+    const left = JSON.parse((await runCli(['list', '--location', 'offsite', '--json'], env)).stdout).backups.map((m: { file: string }) => m.file);
+    expect(left).toHaveLength(3 - toRemove.length);
+    for (const f of toRemove) expect(left).not.toContain(f);
+    expect(readdirSync(local).filter((n) => n.endsWith('.jsonl.gz'))).toHaveLength(3);
+  }, 120_000);
+
   it('a storage server that is down: the backup still succeeds, with a warning naming the location and no secret', async () => {
     const local = path.join(work, 'down');
     const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://offsite/x', ...s3Env(), BACKUP_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_SECRET_ACCESS_KEY: 'sEcReT-Value-123' };
