@@ -8,7 +8,7 @@ import type { OpsContext } from './context.ts';
 import { describeScope } from '../format/source.ts';
 import { isSchedulerStateName } from './scheduler-state.ts';
 import { listBackups, readManifest } from './store.ts';
-import { listLocation } from './offsite.ts';
+import { listLocation, readAll } from './offsite.ts';
 import type { StorageBackend } from '../storage/contract.ts';
 import { validateManifest } from '../format/validate.ts';
 
@@ -122,7 +122,7 @@ async function locationView(remote: StorageBackend): Promise<PruneView> {
     async deleteBackup(file) {
       if (!parseBackupFileName(file) || path.basename(file) !== file) throw new Error(`${file} is not a backup file name`);
       // Re-read the manifest: a copy pinned since the listing is kept. The backup goes first (see deleteBackup).
-      const m = JSON.parse((await readAllBytes(await remote.read(manifestFileName(file)))).toString('utf8')) as BackupManifest;
+      const m = JSON.parse((await readAll(await remote.read(manifestFileName(file)))).toString('utf8')) as BackupManifest;
       validateManifest(m, manifestFileName(file));
       if (m.pinned) throw new Error('pinned since the location was read; kept');
       await remote.remove(file);
@@ -131,11 +131,6 @@ async function locationView(remote: StorageBackend): Promise<PruneView> {
   };
 }
 
-async function readAllBytes(r: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks);
-}
 
 /**
  * Applies the retention policy to the backup folder: the pure decision is
