@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
@@ -11,6 +11,7 @@ import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts
 import { isKeyProblem, resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
+import { describeAgeHeader } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
 
@@ -218,6 +219,18 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
   }
 }
 
+/** The first `n` bytes of a file (or fewer). */
+async function firstBytes(filePath: string, n: number): Promise<Buffer> {
+  const h = await fs.open(filePath, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await h.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await h.close();
+  }
+}
+
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
@@ -262,7 +275,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         source: h.source,
         contentSha256: result.contentSha256,
       };
-      await writeManifest(ctx.backupDir, result.encrypted ? encryptedManifest(rebuilt, { format: 'age', recipients: 0, passphrase: false }) : rebuilt);
+      await writeManifest(ctx.backupDir, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytes(filePath, 1 << 16))) : rebuilt);
       result.manifest = 'rebuilt';
     }
   } catch (e) {

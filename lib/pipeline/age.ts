@@ -7,7 +7,7 @@
  * and offers the two stream stages, encrypt and decrypt; lib/format's writer and reader put them
  * between compression and the file.
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { GuardError, messageOf } from '../core/errors.ts';
 
@@ -221,21 +221,20 @@ export function decryptStream(raw: Readable, displayName: string, keys: Decrypti
   return out;
 }
 
+/**
+ * What an age header says of the file's keys (for a manifest rebuilt from an encrypted backup):
+ * how many X25519 recipients, or a passphrase. `head`: the file's first bytes (the header is small).
+ */
+export function describeAgeHeader(head: Buffer): EncryptionRecord {
+  const end = head.indexOf('\n--- ');
+  const lines = head.subarray(0, end < 0 ? head.length : end).toString('latin1').split('\n');
+  const x25519 = lines.filter((l) => l.startsWith('-> X25519 ')).length;
+  return { format: 'age', recipients: x25519, passphrase: lines.some((l) => l.startsWith('-> scrypt ')) };
+}
+
 /** Whether the first bytes of a file are an age header. */
 export function isAgeFile(firstBytes: Buffer): boolean {
   return firstBytes.subarray(0, AGE_MAGIC.length).toString('latin1') === AGE_MAGIC;
-}
-
-/** Reads the first bytes of a file to tell an age file from a plain gzip one. */
-export async function fileIsEncrypted(filePath: string): Promise<boolean> {
-  const h = await fs.open(filePath, 'r');
-  try {
-    const b = Buffer.alloc(AGE_MAGIC.length);
-    const { bytesRead } = await h.read(b, 0, b.length, 0);
-    return isAgeFile(b.subarray(0, bytesRead));
-  } finally {
-    await h.close();
-  }
 }
 
 /** An async iterable of bytes as the web ReadableStream age-encryption takes. */

@@ -163,6 +163,20 @@ describe.each(['sqlite', 'postgres'] as const)('encrypted backups on %s', (diale
     expect(readFileSync(path.join(dir, safety[0])).subarray(0, AGE_MAGIC.length).toString('latin1')).toBe(AGE_MAGIC);
   });
 
+  it('diff and drill read encrypted backups with the identity, and say which key is missing without it', async () => {
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: dir };
+    const d = await runCli(['diff', file, '--live', '--json'], { ...env, BACKUP_AGE_IDENTITY: keyA.file });
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout).equal).toBe(true);
+    const noKey = await runCli(['diff', file, '--live'], env);
+    expect(noKey.code).toBe(17);
+    const drill = await runCli(['drill', '--json'], { ...env, BACKUP_AGE_IDENTITY: keyA.file });
+    expect(drill.code, drill.stdout + drill.stderr).toBe(0);
+    const drillNoKey = await runCli(['drill'], env);
+    expect(drillNoKey.code).not.toBe(0);
+    expect(drillNoKey.stdout + drillNoKey.stderr).toMatch(/BACKUP_AGE_IDENTITY/);
+  });
+
   it('one flipped ciphertext byte: restore refused (exit 3) before anything changes; verify exit 3 with or without a key', async () => {
     const copyDir = path.join(work, `${dialect}-flipped`);
     rmSync(copyDir, { recursive: true, force: true });
@@ -244,6 +258,14 @@ describe('passphrase mode, key rotation, the folder during a backup, offsite', (
     // The identity string itself works as well as a file.
     const secretA = readFileSync(keyA.file, 'utf8').trim().split('\n').pop()!;
     expect((await runCli(['verify', oldFile], { BACKUP_DIR: dir, BACKUP_AGE_IDENTITY: secretA })).code).toBe(0);
+    // A lost manifest is rebuilt from the decrypted backup, as minimal as the one the backup wrote.
+    const written = manifestOf(dir, newFile);
+    rmSync(path.join(dir, newFile.replace(/\.jsonl\.gz\.age$/, '.manifest.json')));
+    const rebuilt = await runCli(['verify', newFile, '--json'], { BACKUP_DIR: dir, BACKUP_AGE_IDENTITY: ring });
+    expect(JSON.parse(rebuilt.stdout).manifest).toBe('rebuilt');
+    const m = manifestOf(dir, newFile);
+    expect(m).toMatchObject({ tables: {}, rowsTotal: null, migrations: null, encryption: { format: 'age', recipients: 1, passphrase: false }, sha256: written.sha256, contentSha256: written.contentSha256 });
+    expect(JSON.stringify(m)).not.toContain('users');
   });
 
   it('no plaintext byte reaches the folder at any moment of a backup (temporary file included)', async () => {
