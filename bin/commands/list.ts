@@ -1,21 +1,18 @@
 import type { BackupManifest } from '../../lib/format/manifest.ts';
 import { describeScope } from '../../lib/format/source.ts';
-import { GuardError } from '../../lib/core/errors.ts';
 import { listByDatabase } from '../../lib/ops/list.ts';
 import { listLocation } from '../../lib/ops/offsite.ts';
-import { formatBytes, type Command } from '../cli.ts';
+import { formatBytes, locationOption, type Command } from '../cli.ts';
 
 export const listCommand: Command = {
   name: 'list',
   summary: 'List the backups in the backup folder by source database (reads manifests only), and any stray files.',
-  usage: 'prisma-guard list [--database TEXT] [--location LOCATION] [--backup-dir DIR] [--json]\n  --location: list another location (s3://bucket/prefix, a folder; `offsite` = BACKUP_COPY_TO) instead of the backup folder.',
+  usage: 'prisma-guard list [--database TEXT] [--location LOCATION] [--backup-dir DIR] [--json]\n  --location: list another location (s3://bucket/prefix, a folder; `offsite` or `remote` = BACKUP_COPY_TO) instead of the backup folder.',
   options: { database: { type: 'string' }, location: { type: 'string' } },
   async run(io) {
     const ctx = io.context();
-    const location = (io.values.location as string | undefined)?.trim();
-    if (location) {
-      const remote = location === 'offsite' ? ctx.copyTo : ctx.openLocation!(location);
-      if (!remote) throw new GuardError('USAGE', '--location offsite needs BACKUP_COPY_TO.', { hint: 'Set BACKUP_COPY_TO=s3://bucket/prefix, or pass the location itself.' });
+    const remote = locationOption(ctx, io.values.location as string | undefined);
+    if (remote) {
       const backups = await listLocation(remote);
       io.printJson({ location: remote.location, backups });
       if (!backups.length) io.print(`No backups in ${remote.location}.`);

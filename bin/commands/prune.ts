@@ -1,13 +1,12 @@
-import { GuardError } from '../../lib/core/errors.ts';
 import { prune, retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
-import { formatBytes, withDotEnv, type Command } from '../cli.ts';
+import { formatBytes, locationOption, withDotEnv, type Command } from '../cli.ts';
 
 export const pruneCommand: Command = {
   name: 'prune',
   summary: 'Apply the retention policy: delete backups no rule keeps (with --dry-run, only show the decision).',
   usage:
     'prisma-guard prune [--dry-run] [--location LOCATION] [--backup-dir DIR] [--json]\n' +
-    '  --location: prune another location (s3://bucket/prefix, a folder; `offsite` = BACKUP_COPY_TO) with the same policy.\n' +
+    '  --location: prune another location (s3://bucket/prefix, a folder; `offsite` or `remote` = BACKUP_COPY_TO) with the same policy.\n' +
     '  Policy: BACKUP_KEEP_HOURLY (7d), BACKUP_KEEP_DAILY (30d), BACKUP_KEEP_WEEKLY (3m), BACKUP_KEEP_MONTHLY (1y), BACKUP_RETENTION_TZ (Europe/London); 0 disables a rule.',
   options: {
     'dry-run': { type: 'boolean' },
@@ -17,10 +16,8 @@ export const pruneCommand: Command = {
     const ctx = io.context();
     const policy = retentionPolicyFromEnv(withDotEnv(process.env));
     const dryRun = Boolean(io.values['dry-run']);
-    const given = (io.values.location as string | undefined)?.trim();
-    const location = given ? (given === 'offsite' ? ctx.copyTo : ctx.openLocation!(given)) : undefined;
-    if (given && !location) throw new GuardError('USAGE', '--location offsite needs BACKUP_COPY_TO.', { hint: 'Set BACKUP_COPY_TO=s3://bucket/prefix, or pass the location itself.' });
-    const r = await prune(ctx, { policy, dryRun, location: location ?? undefined });
+    const location = locationOption(ctx, io.values.location as string | undefined);
+    const r = await prune(ctx, { policy, dryRun, location });
     const { decision: _decision, ...out } = r;
     io.printJson({ ok: r.failed.length === 0, ...out });
     if (location) io.print(`Location ${location.location}:`);

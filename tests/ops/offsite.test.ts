@@ -119,7 +119,7 @@ describe('offsite copies to S3', () => {
     expect(actions(JSON.parse(remotePlan.stdout))).toEqual(actions(localPlan));
     const toRemove = localPlan.entries.filter((e: { action: string }) => e.action === 'remove').map((e: { file: string }) => e.file);
     expect(toRemove.length).toBeGreaterThan(0);
-    const done = await runCli(['prune', '--location', 'offsite', '--json'], env);
+    const done = await runCli(['prune', '--location', 'remote', '--json'], env);
     expect(done.code, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout).removed.sort()).toEqual([...toRemove].sort());
     const left = JSON.parse((await runCli(['list', '--location', 'offsite', '--json'], env)).stdout).backups.map((m: { file: string }) => m.file);
