@@ -177,6 +177,32 @@ describe.each(['sqlite', 'postgres'] as const)('encrypted backups on %s', (diale
     expect(drillNoKey.stdout + drillNoKey.stderr).toMatch(/BACKUP_AGE_IDENTITY/);
   });
 
+  it('the disk dies: emergency-restore fetches the encrypted backup from S3 and restores it with the identity; prune there keeps it', async () => {
+    const s3 = await startS3(['vault']);
+    try {
+      const local = path.join(work, `${dialect}-dies`);
+      const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://vault/app', BACKUP_AGE_RECIPIENTS: keyA.recipient, ...s3.env };
+      const b = await runCli(['backup', '--json'], env);
+      expect(b.code, b.stderr).toBe(0);
+      expect(JSON.parse(b.stdout).offsite.sha256).toBe(JSON.parse(b.stdout).manifest.sha256);
+      const before = oracleDump(db.url);
+      rmSync(local, { recursive: true, force: true });
+      const q = await rawQueryable(db.url);
+      await q.exec(`DELETE FROM "comments"`);
+      await q.close();
+      const e = await runCli(['emergency-restore', '--yes'], { ...env, BACKUP_AGE_IDENTITY: keyA.file });
+      expect(e.code, e.stdout + e.stderr).toBe(0);
+      expect(oracleDump(db.url)).toBe(before);
+      const p = await runCli(['prune', '--location', 'offsite', '--json'], env);
+      expect(p.code, p.stderr).toBe(0);
+      expect(JSON.parse(p.stdout).removed).toEqual([]);
+      const listed = JSON.parse((await runCli(['list', '--location', 'remote', '--json'], env)).stdout);
+      expect(listed.backups.map((m: { file: string }) => m.file)).toContain(JSON.parse(b.stdout).manifest.file);
+    } finally {
+      await s3.close();
+    }
+  });
+
   it('one flipped ciphertext byte: restore refused (exit 3) before anything changes; verify exit 3 with or without a key', async () => {
     const copyDir = path.join(work, `${dialect}-flipped`);
     rmSync(copyDir, { recursive: true, force: true });
