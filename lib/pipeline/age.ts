@@ -169,7 +169,8 @@ export function encryptStage(settings: EncryptionSettings): (source: AsyncIterab
 function decryptError(e: unknown, displayName: string, keys: DecryptionKeys): GuardError {
   const msg = messageOf(e);
   const haveWhat = [keys.identities.length ? `${keys.identities.length} identit${keys.identities.length === 1 ? 'y' : 'ies'} (BACKUP_AGE_IDENTITY)` : '', keys.passphrase ? 'a passphrase (BACKUP_AGE_PASSPHRASE)' : ''].filter(Boolean).join(' and ');
-  if (/no identity matched/i.test(msg) || /invalid header HMAC/i.test(msg) && keys.passphrase) {
+  // With a passphrase, a wrong one can also surface as a header MAC that does not check out.
+  if (/no identity matched/i.test(msg) || (/invalid header HMAC/i.test(msg) && keys.passphrase)) {
     return new GuardError('BACKUP_KEY_WRONG', `${displayName} is encrypted to a key this machine does not have: none of ${haveWhat} opens it.`, {
       hint: 'Set BACKUP_AGE_IDENTITY to the identity file whose public key the backup was made for (after a key rotation, keep the old identity lines in the file for old backups), or the passphrase it was made with.',
       cause: e,
