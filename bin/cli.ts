@@ -6,6 +6,7 @@ import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/error
 import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
 import { redactSecrets, toRedactedJson } from '../lib/core/url.ts';
 import { resolveContext, type OpsContext } from '../lib/ops/context.ts';
+import type { StorageBackend } from '../lib/storage/contract.ts';
 
 /** What a command gets: parsed options, output helpers and a context factory. */
 export interface CommandIO {
@@ -78,6 +79,18 @@ function checkPositionals(cmd: Command, positionals: string[]): void {
  * The environment with `.env` of the current folder underneath it, as Prisma reads it: variables
  * already set win, `.env` only fills the gaps (most Prisma projects keep DATABASE_URL there).
  */
+/**
+ * A `--location`/`--from` value as a storage backend: `offsite` (or `remote`) means BACKUP_COPY_TO,
+ * anything else is a location (`s3://bucket/prefix`, a folder). Undefined when none was given.
+ */
+export function locationOption(ctx: OpsContext, given: string | undefined, flag = '--location'): StorageBackend | undefined {
+  const text = given?.trim();
+  if (!text) return undefined;
+  if (text !== 'offsite' && text !== 'remote') return ctx.openLocation!(text);
+  if (!ctx.copyTo) throw new GuardError('USAGE', `${flag} ${text} needs BACKUP_COPY_TO.`, { hint: 'Set BACKUP_COPY_TO=s3://bucket/prefix, or pass the location itself.' });
+  return ctx.copyTo;
+}
+
 export function withDotEnv(env: NodeJS.ProcessEnv, dir: string = process.cwd()): NodeJS.ProcessEnv {
   const file = path.join(dir, '.env');
   if (!existsSync(file)) return env;

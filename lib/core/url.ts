@@ -79,6 +79,8 @@ export function redactSecrets(text: string): string {
   let out = text;
   if (out.includes('://')) out = out.split('\n').map(redactUserInfoOfLine).join('\n');
   if (/pass|pwd|api_?key/i.test(out)) out = out.replace(SECRET_ASSIGNMENT, '$1$2***').replace(SECRET_JSON_MEMBER, '$1"***"');
+  // An age secret key pasted where a public key or a path belongs.
+  if (out.includes('AGE-SECRET-KEY-')) out = out.replace(/AGE-SECRET-KEY-1[0-9A-Za-z]{10,}/g, 'AGE-SECRET-KEY-1***');
   return out;
 }
 

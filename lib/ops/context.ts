@@ -11,6 +11,7 @@ import { openStorage } from '../storage/registry.ts';
 import { channelsFromEnv } from '../notify/channels.ts';
 import { Notifier } from '../notify/notifier.ts';
 import { shortDurationMs } from '../notify/events.ts';
+import { parseIdentities, parseRecipients, type DecryptionKeys, type EncryptionSettings } from '../pipeline/age.ts';
 
 /** Where the notifier remembers which alerts it sent (the dedupe interval), inside the backup folder. */
 export const NOTIFY_STATE_FILE = '.prisma-guard-notify.json';
@@ -49,6 +50,12 @@ export interface OpsContext {
   openLocation?(location: string): StorageBackend;
   /** The notification channels BACKUP_NOTIFY_* configure (lib/notify); none configured: sends nothing. */
   readonly notifier?: Notifier;
+  /**
+   * Encryption at rest (lib/pipeline/age.ts): what new backups are encrypted to (BACKUP_AGE_RECIPIENTS
+   * or BACKUP_AGE_PASSPHRASE; null: plain backups) and what opens encrypted ones (BACKUP_AGE_IDENTITY
+   * and/or BACKUP_AGE_PASSPHRASE). Read on first use: a bad key fails the command that needs it.
+   */
+  readonly encryption?: { encryptTo: EncryptionSettings | null; keys: DecryptionKeys | null };
 }
 
 export interface ContextInput {
@@ -68,6 +75,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   let keys: OpsContext['keys'];
   let copyTo: StorageBackend | null | undefined;
   let notifier: Notifier | undefined;
+  let encryption: OpsContext['encryption'];
   const storageSettings = {
     s3Endpoint: env.BACKUP_S3_ENDPOINT?.trim() || undefined,
     s3Region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || undefined,
@@ -98,12 +106,36 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
         timeoutMs: env.BACKUP_NOTIFY_TIMEOUT?.trim() ? seconds(env.BACKUP_NOTIFY_TIMEOUT, 'BACKUP_NOTIFY_TIMEOUT') : undefined,
       }));
     },
+    get encryption() {
+      return (encryption ??= encryptionFromEnv(env, projectDir));
+    },
     get keys() {
       return (keys ??= {
         signing: env.BACKUP_SIGNING_KEY?.trim() ? loadSigningKey(path.resolve(projectDir, env.BACKUP_SIGNING_KEY.trim())) : null,
         trusted: env.BACKUP_VERIFY_KEY?.trim() ? loadVerifyKeys(env.BACKUP_VERIFY_KEY.trim().split(',').map((k) => (k.trim().startsWith('ed25519:') ? k.trim() : path.resolve(projectDir, k.trim()))).join(',')) : null,
       });
     },
+  };
+}
+
+/** BACKUP_AGE_RECIPIENTS / BACKUP_AGE_PASSPHRASE / BACKUP_AGE_IDENTITY as settings and keys. */
+function encryptionFromEnv(env: NodeJS.ProcessEnv, projectDir: string): NonNullable<OpsContext['encryption']> {
+  const recipients = env.BACKUP_AGE_RECIPIENTS?.trim() ? parseRecipients(env.BACKUP_AGE_RECIPIENTS) : [];
+  // A passphrase is taken as it is (spaces included); only an empty value means unset.
+  const passphrase = env.BACKUP_AGE_PASSPHRASE ? env.BACKUP_AGE_PASSPHRASE : undefined;
+  if (recipients.length && passphrase) {
+    throw new GuardError('USAGE', 'BACKUP_AGE_RECIPIENTS and BACKUP_AGE_PASSPHRASE are both set; an age file is encrypted either to public keys or to a passphrase, not both.', {
+      hint: 'Keep BACKUP_AGE_RECIPIENTS (recommended: machines that only back up then hold no secret) and unset BACKUP_AGE_PASSPHRASE, or the reverse.',
+    });
+  }
+  const identities = env.BACKUP_AGE_IDENTITY?.trim() ? parseIdentities(env.BACKUP_AGE_IDENTITY, (p) => path.resolve(projectDir, p)) : [];
+  const scryptLogN = env.BACKUP_AGE_SCRYPT_WORK_FACTOR?.trim() ? Number(env.BACKUP_AGE_SCRYPT_WORK_FACTOR) : undefined;
+  if (scryptLogN !== undefined && !(Number.isInteger(scryptLogN) && scryptLogN >= 10 && scryptLogN <= 22)) {
+    throw new GuardError('USAGE', `BACKUP_AGE_SCRYPT_WORK_FACTOR must be a whole number from 10 to 22 (log2 of scrypt's N; age uses 18), not "${env.BACKUP_AGE_SCRYPT_WORK_FACTOR}".`, { hint: 'Unset it to use the age default, 18.' });
+  }
+  return {
+    encryptTo: recipients.length ? { recipients } : passphrase ? { recipients: [], passphrase, ...(scryptLogN ? { scryptLogN } : {}) } : null,
+    keys: identities.length || passphrase ? { identities, ...(passphrase ? { passphrase } : {}) } : null,
   };
 }
 

@@ -221,7 +221,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
 
 async function restoreNow(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
-  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true });
+  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true, fetchOffsite: true });
   const backupFile = await openBackupFile(filePath, file);
   try {
     return await restoreFrom(ctx, options, backupFile, file, started, latest);
@@ -241,7 +241,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     throw e;
   };
   const header = await (async () => {
-    const first = await openBackup(backupFile, file);
+    const first = await openBackup(backupFile, file, { keys: ctx.encryption?.keys });
     await first.close();
     if (first.header.dialect !== ctx.target.dialect) {
       throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${first.header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
@@ -315,7 +315,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       }
       await pauseForTest('after-plan');
       if (options.dryRun) {
-        const changes = await restoreRowChanges(conn, backupFile, file, plan.tables.map((t) => t.name));
+        const changes = await restoreRowChanges(conn, backupFile, file, plan.tables.map((t) => t.name), ctx.encryption?.keys);
         for (const t of plan.tables) t.rows = changes[t.name];
         return { plan, executed: false, durationMs: Date.now() - started };
       }
@@ -339,7 +339,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       }
       await pauseForTest('after-safety-backup');
       const tables = plan.tables.map((t) => t.name);
-      const opened = await openBackup(backupFile, file);
+      const opened = await openBackup(backupFile, file, { keys: ctx.encryption?.keys });
       let expected: Record<string, { rows: number; sha256: string }>;
       let loaded: LoadResult;
       try {
@@ -388,7 +388,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       }
       if (merge) {
         // The live tables hold more than the backup: prove instead that every backup row is there, unchanged.
-        const changes = await restoreRowChanges(conn, backupFile, file, tables);
+        const changes = await restoreRowChanges(conn, backupFile, file, tables, ctx.encryption?.keys);
         proof.matches = true;
         for (const name of tables) {
           const c = changes[name];
@@ -438,7 +438,8 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
       // loader hashes every byte it reads through this one open handle and the restore compares
       // that hash with this one before COMMIT (a file that differs rolls the load back), so the
       // bytes are not read an extra time up front; each table's checksum is checked as it loads.
-      if (m.verification?.ok && m.sizeBytes === backupFile.size && /^[0-9a-f]{64}$/.test(m.sha256)) return { sha256: m.sha256, tableRows: rowsOf(m.tables) };
+      // An encrypted backup's manifest has no row counts for the plan: it is read (decrypted) in full first.
+      if (m.verification?.ok && !m.encryption && m.sizeBytes === backupFile.size && /^[0-9a-f]{64}$/.test(m.sha256)) return { sha256: m.sha256, tableRows: rowsOf(m.tables) };
     } catch {
       // fall through to the full check
     }

@@ -33,7 +33,7 @@ export interface ScheduledRunResult {
   takenBy?: string;
   file?: string;
   sizeBytes?: number;
-  rowsTotal?: number;
+  rowsTotal?: number | null;
   backupMs?: number;
   verified?: boolean;
   pruned?: string[];
@@ -111,6 +111,15 @@ export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, s
           failed: p.failed,
           freedBytes: p.freedBytes,
         });
+        // The offsite copy keeps to the same policy (BACKUP_COPY_TO); a failure there is reported, not fatal.
+        if (ctx.copyTo) {
+          try {
+            const remote = await prune(ctx, { policy: options.policy, location: ctx.copyTo });
+            ctx.reporter.event('prune.done', { location: ctx.copyTo.location, removed: remote.removed, failed: remote.failed, freedBytes: remote.freedBytes });
+          } catch (e) {
+            ctx.reporter.event('prune.failed', { location: ctx.copyTo.location, error: messageOf(e), code: isGuardError(e) ? e.code : undefined });
+          }
+        }
       } catch (e) {
         // The backup is good; a retention problem must not turn the run into a failure.
         pruneError = messageOf(e);

@@ -39,7 +39,7 @@ export interface BackupSummary {
   database: string;
   sizeBytes: number;
   durationMs: number;
-  rowsTotal: number;
+  rowsTotal: number | null;
   verified: boolean | null;
   pinned: boolean;
 }

@@ -2,7 +2,7 @@ import { promises as fs, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { BACKUP_SUFFIX, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { backupNamesOfManifest, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { validateManifest } from '../format/validate.ts';
 import { writeSmallFileAtomically } from '../format/writer.ts';
 import { openBackup } from '../format/reader.ts';
@@ -117,8 +117,8 @@ export async function listBackups(backupDir: string, options: { cache?: Manifest
       continue;
     }
     if (name.endsWith('.manifest.json')) {
-      const data = name.slice(0, -'.manifest.json'.length) + BACKUP_SUFFIX;
-      if (!set.has(data)) stray.push({ file: name, problem: 'orphan-manifest', detail: `its backup ${data} is missing` });
+      const candidates = backupNamesOfManifest(name);
+      if (!candidates.some((c) => set.has(c))) stray.push({ file: name, problem: 'orphan-manifest', detail: `its backup ${candidates[0]} is missing` });
       continue;
     }
     if (!parseBackupFileName(name)) continue;

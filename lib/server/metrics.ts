@@ -21,7 +21,12 @@ export function renderMetrics(s: StatusReport, jobs: Job[]): string {
   metric('prisma_guard_backups_bytes', 'Total size of the backups.', 'gauge', [[{}, s.backups.totalBytes]]);
   metric('prisma_guard_verify_failures', 'Backups whose last verification failed.', 'gauge', [[{}, s.backups.failedVerification]]);
   const dbs = s.databases.filter((d) => d.last);
-  const per = (f: (d: (typeof dbs)[number]) => number): Array<[Record<string, string>, number]> => dbs.map((d) => [{ database: d.database, label: d.label }, f(d)]);
+  // A value the backup does not know (the rows of an encrypted backup's manifest) is left out, not 0.
+  const per = (f: (d: (typeof dbs)[number]) => number | null): Array<[Record<string, string>, number]> =>
+    dbs.flatMap((d) => {
+      const v = f(d);
+      return v === null ? [] : [[{ database: d.database, label: d.label }, v] as [Record<string, string>, number]];
+    });
   metric('prisma_guard_last_backup_age_seconds', 'Age of the newest full backup per database.', 'gauge', per((d) => Math.round(d.last!.ageMs / 1000)));
   metric('prisma_guard_last_backup_bytes', 'Size of the newest full backup per database.', 'gauge', per((d) => d.last!.sizeBytes));
   metric('prisma_guard_last_backup_duration_seconds', 'How long the newest full backup took per database.', 'gauge', per((d) => d.last!.durationMs / 1000));
