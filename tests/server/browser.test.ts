@@ -66,8 +66,14 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('the dashboard page in headless Chromi
     await shot('restore-plan');
     const dbName = (await page.locator('#restore-dbname').textContent())!;
     expect(dbName).toBe(path.basename(d.db.name));
-    await page.locator('#restore-typed').fill(dbName);
+    // Anything but the database name is taken for the password: wrong, so nothing happens and the plan stays open.
+    await page.locator('#restore-typed').fill('not the name');
     await page.locator('#restore-go').click();
+    await expect.poll(() => page.locator('#jobs').textContent()).toContain('The restore was not confirmed: wrong password');
+    await expect.poll(() => page.locator('#restore-error').textContent()).toContain('not started');
+    expect((await d.query<{ title: string }>('SELECT title FROM book WHERE id = 2'))[0].title).toBe('Edited');
+    await page.locator('#restore-typed').fill(dbName);
+    await page.locator('#restore-typed').press('Enter');
     await expect.poll(() => page.locator('#restore-body').textContent(), { timeout: 20_000 }).toContain('Restored: the proof matches');
     expect((await d.query<{ title: string }>('SELECT title FROM book WHERE id = 2'))[0].title).toBe('Compilers');
     expect(await d.query('SELECT id FROM author')).toHaveLength(2);

@@ -256,6 +256,13 @@ function renderPlan(plan, expiresAt) {
       el('tbody', {}, rows)));
 }
 
+// Enter in the confirmation field restores (it would otherwise submit the dialog's form and close it).
+$('#restore-typed').addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter') return;
+  e.preventDefault();
+  $('#restore-go').click();
+});
+
 $('#restore-go').addEventListener('click', async () => {
   const typed = $('#restore-typed').value;
   const body = typed === $('#restore-dbname').textContent ? { database: typed } : { password: typed };
