@@ -226,6 +226,7 @@ export class SessionStore {
   constructor(private readonly idleMs: number = 8 * 3600_000) {}
 
   create(user: string, role: Role, now: number): Session {
+    if (this.sessions.size > 1000) for (const [id, old] of this.sessions) if (old.expiresAt <= now) this.sessions.delete(id);
     const s: Session = { id: randomBytes(32).toString('base64url'), user, role, csrf: randomBytes(24).toString('base64url'), expiresAt: now + this.idleMs };
     this.sessions.set(s.id, s);
     return s;
