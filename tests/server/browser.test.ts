@@ -114,6 +114,26 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('the dashboard page in headless Chromi
     await shot('schedules');
   });
 
+  it('a viewer sees the backups but no buttons that change anything', async () => {
+    const ctx = await browser.newContext({ locale: 'en-GB', timezoneId: 'UTC' });
+    const viewer = await ctx.newPage();
+    try {
+      await viewer.goto(d.url + '/');
+      await viewer.locator('#login-form input[name=user]').fill('viewer');
+      await viewer.locator('#login-form input[name=password]').fill(PASSWORD);
+      await viewer.locator('#login-form button').click();
+      await viewer.locator('#backups tbody tr[data-file]').first().waitFor();
+      expect(await viewer.locator('#backup-now').isVisible()).toBe(false);
+      expect(await viewer.locator('#backups button').count()).toBe(0);
+      await viewer.locator('nav button[data-tab=schedules]').click();
+      await viewer.locator('#schedules tr[data-schedule=daily]').waitFor();
+      expect(await viewer.locator('#schedules input[aria-label="cron of daily"]').isDisabled()).toBe(true);
+      expect(await viewer.locator('#schedule-add').isVisible()).toBe(false);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('the diff view: a backup against the live database', async () => {
     await d.exec(`DELETE FROM book WHERE id = 3`);
     await page.locator('nav button[data-tab=diff]').click();
