@@ -153,7 +153,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
       printJson: (value) => {
         if (json) process.stdout.write(toJson(value) + '\n');
       },
-      context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, reporter, env }),
+      context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, schemas: listOption(values.schemas), reporter, env }),
       confirm: async (question) => {
         if (!interactive) return false;
         const rl = createInterface({ input: process.stdin, output: process.stderr });

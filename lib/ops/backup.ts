@@ -16,7 +16,7 @@ import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
-import { PRISMA_MIGRATIONS_TABLE, rowColumns } from '../core/types.ts';
+import { migrationsTableKey, rowColumns } from '../core/types.ts';
 import { rowOrder } from './diff-order.ts';
 import { signManifest } from '../format/signature.ts';
 
@@ -139,7 +139,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     }
     const scope: BackupScope = options.schemaOnly ? { type: 'schema-only' } : only ? { type: 'tables', tables: schema.tables.map((t) => t.name) } : { type: 'full' };
     // Rows a schema-only backup keeps: Prisma's migration history, so a restore knows which migrations the empty schema has.
-    const rowsOf = (name: string) => !options.schemaOnly || name === PRISMA_MIGRATIONS_TABLE;
+    const rowsOf = (name: string) => !options.schemaOnly || name === migrationsTableKey(schema);
     const prismaMigrations = await readPrismaMigrations(reader);
     const totals = new Map<string, number>();
     let expected = 0;
