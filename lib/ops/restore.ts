@@ -305,6 +305,13 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
         const relevant = plan.schemaDifferences.filter((d) => d.blocking && (!d.table || subset.includes(d.table) || d.kind === 'enum-changed'));
         // In data mode a table only in the live database is left alone; only the backup's tables must fit.
         const blocking = relevant.filter((d) => d.kind !== 'table-added');
+        if (blocking.length && plan.otherSchemas) {
+          const { backup: theirs, target: ours } = plan.otherSchemas;
+          throw new GuardError('SCHEMA_MISMATCH', `${file} holds schemas ${theirs.join(', ')}, but the target is ${ours.join(', ')}: a backup of other schemas is a different scope, and its tables (${blocking.length} difference(s)) do not match the target's.`, {
+            hint: `Restore it with the schemas it was taken with: \`prisma-guard restore ${file} --schemas ${theirs.join(',')}\` (or the same \`schemas\` in the Prisma datasource).`,
+            details: { otherSchemas: plan.otherSchemas, differences: blocking },
+          });
+        }
         if (blocking.length) {
           throw new GuardError('SCHEMA_MISMATCH', `The live schema does not match the backup, so its rows cannot be put back as they are:\n${blocking.map((d) => '  - ' + d.text.replace('first schema', 'backup').replace('second schema', 'live database')).join('\n')}`, {
             hint: `Run a full restore (\`prisma-guard restore ${file} --mode full\`) to bring back the backup's schema, data and migration history.`,
