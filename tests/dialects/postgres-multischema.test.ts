@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgDatabase, tempSqliteUrl, type FreshDatabase } from '../helpers/db.ts';
 import { ROOT, runCli, type CliResult } from '../helpers/cli.ts';
 import type { BackupHeader } from '../../lib/format/header.ts';
+import { connect } from '../../lib/dialects/index.ts';
+import { parseDatabaseUrl } from '../../lib/core/url.ts';
 
 const FIXTURE = `
 CREATE SCHEMA a;
@@ -119,6 +121,7 @@ afterAll(async () => {
 describe('two schemas with foreign keys both ways, same-named tables and sequences in each', () => {
   it('are one backup: one snapshot, tables keyed schema.table, the schemas in the header', () => {
     const h = headerOf(file);
+    expect(h.formatVersion).toBe(4); // older readers refuse it ("upgrade"), not misread a.User
     expect(h.source.schemas).toEqual(['a', 'b']);
     expect(h.schema.namespaces).toEqual(['a', 'b']);
     expect(h.schema.tables.map((t) => t.name)).toEqual(['a.Post', 'a.User', 'b.Account', 'b.Comment', 'b.User']);
@@ -215,6 +218,25 @@ describe('two schemas with foreign keys both ways, same-named tables and sequenc
   }, 60_000);
 });
 
+describe('the operation lock', () => {
+  it('is taken per schema: a run on a,b and a run on b alone never overlap', async () => {
+    const multi = await connect({ ...parseDatabaseUrl(source.url), schema: 'a', schemas: ['a', 'b'] });
+    const onlyB = await connect(parseDatabaseUrl(`${source.url}?schema=b`));
+    const onlyPublic = await connect(parseDatabaseUrl(source.url));
+    try {
+      const held = await multi.lock('prisma-guard-test-lock');
+      await expect(onlyB.lock('prisma-guard-test-lock', 0)).rejects.toMatchObject({ code: 'LOCKED' });
+      await (await onlyPublic.lock('prisma-guard-test-lock', 0)).release(); // another schema: free
+      await held.release();
+      await (await onlyB.lock('prisma-guard-test-lock', 0)).release();
+    } finally {
+      await multi.close();
+      await onlyB.close();
+      await onlyPublic.close();
+    }
+  });
+});
+
 describe('a Prisma project with `schemas = [...]` in its datasource', () => {
   let project: string;
   beforeAll(() => {
@@ -259,6 +281,9 @@ model User {
     const b = await backupOf(source, ['--reason', 'only-b', '--schemas', 'b'], {}, project);
     expect(b.manifest.source.schemas).toEqual(['b']);
     expect(Object.keys(b.manifest.tables).sort()).toEqual(['Account', 'Comment', 'User']);
+    // One schema: the single-schema format, bare names, as every backup before multiSchema.
+    expect(headerOf(b.file).formatVersion).toBe(2);
+    expect(headerOf(b.file).schema.namespaces).toBeUndefined();
   }, 60_000);
 });
 

@@ -285,7 +285,25 @@ export class PostgresConnection implements Connection {
   }
 
   async lock(name: string, waitMs = 0): Promise<Lock> {
-    const lock = await acquireAdvisoryLock(() => openClient(this.target, undefined, this.group), this.target, this.namespace, name, waitMs, {
+    // One lock per schema, taken in name order (no two runs wait on each other crosswise): a run on
+    // schemas a,b and a run on schema b alone never overlap.
+    const held: Lock[] = [];
+    try {
+      for (const schema of this.namespaces.list) held.push(await this.lockSchema(schema, name, waitMs));
+    } catch (e) {
+      for (const l of held.reverse()) await l.release().catch(() => {});
+      throw e;
+    }
+    if (held.length === 1) return held[0];
+    return {
+      release: async () => {
+        for (const l of [...held].reverse()) await l.release();
+      },
+    };
+  }
+
+  private async lockSchema(schema: string, name: string, waitMs: number): Promise<Lock> {
+    const lock = await acquireAdvisoryLock(() => openClient(this.target, undefined, this.group), this.target, schema, name, waitMs, {
       timeoutMs: ioTimeoutOf(this.target),
       // The lock's session ended under us (ended by an administrator, or by idle_session_timeout
       // when this process could not keep it alive): another run may take the lock now, so stop.
