@@ -92,6 +92,22 @@ async function fresh(): Promise<FreshDatabase> {
   return db;
 }
 
+/** A database holding the source's schemas without rows (as `prisma migrate deploy` would make it). */
+async function schemaOnlyCopy(): Promise<FreshDatabase> {
+  const db = await fresh();
+  psql(db.url, execFileSync('pg_dump', ['-d', source.url, '-n', 'a', '-n', 'b', '--schema-only'], { encoding: 'utf8' }));
+  return db;
+}
+
+/** Restores `backup` into `target` with `args` (exit 0) and compares it with the source by pg_dump. */
+async function expectRestored(backup: string, target: FreshDatabase, args: string[], options: { schemaLines?: boolean } = {}): Promise<void> {
+  const r = await cli(['restore', backup, '--yes', '--schemas', 'a,b', ...args], target.url);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  if (options.schemaLines === false) expect(dumpLines(target, ['--data-only'])).toEqual(dumpLines(source, ['--data-only']));
+  else expectSameSchemas(source, target);
+  expectFreshIds(target);
+}
+
 function headerOf(file: string): BackupHeader {
   return JSON.parse(zlib.gunzipSync(readFileSync(path.join(dir, file))).toString('utf8').split('\n', 1)[0]) as BackupHeader;
 }
@@ -137,11 +153,7 @@ describe('two schemas with foreign keys both ways, same-named tables and sequenc
   });
 
   it('full mode into an empty database: pg_dump of both schemas equal, fresh ids in each', async () => {
-    const target = await fresh();
-    const r = await cli(['restore', file, '--mode', 'full', '--yes', '--schemas', 'a,b'], target.url);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expectSameSchemas(source, target);
-    expectFreshIds(target);
+    await expectRestored(file, await fresh(), ['--mode', 'full']);
   }, 60_000);
 
   it('full mode into a database holding a different, older copy', async () => {
@@ -149,34 +161,21 @@ describe('two schemas with foreign keys both ways, same-named tables and sequenc
     psql(target.url, FIXTURE);
     psql(target.url, `DROP VIEW a.post_authors; ALTER TABLE b."User" ADD COLUMN extra text; CREATE TABLE a.stray (id int REFERENCES b."Account"(id));
       INSERT INTO b."Account" (email) VALUES ('new@example.com'); DELETE FROM b."Comment" WHERE id < 10; CREATE SEQUENCE b.stray_seq;`);
-    const r = await cli(['restore', file, '--mode', 'full', '--yes', '--no-safety-backup', '--schemas', 'a,b'], target.url);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expectSameSchemas(source, target);
-    expectFreshIds(target);
+    await expectRestored(file, target, ['--mode', 'full', '--no-safety-backup']);
   }, 60_000);
 
   it('full mode with the introspector DDL (no pg_dump): the rows and both schemas come back, proof passes', async () => {
     const own = (await backupOf(source, ['--schemas', 'a,b', '--reason', 'introspector'], { BACKUP_PG_DUMP: 'off' })).file;
     expect(headerOf(own).schema.ddlSource).toBe('introspector');
-    const target = await fresh();
-    const r = await cli(['restore', own, '--mode', 'full', '--yes', '--schemas', 'a,b'], target.url);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(dumpLines(target, ['--data-only'])).toEqual(dumpLines(source, ['--data-only']));
-    expectFreshIds(target);
+    await expectRestored(own, await fresh(), ['--mode', 'full'], { schemaLines: false });
   }, 60_000);
 
   it('data mode into a schema-only copy, in one transaction', async () => {
-    const target = await fresh();
-    psql(target.url, execFileSync('pg_dump', ['-d', source.url, '-n', 'a', '-n', 'b', '--schema-only'], { encoding: 'utf8' }));
-    const r = await cli(['restore', file, '--yes', '--schemas', 'a,b'], target.url);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expectSameSchemas(source, target);
-    expectFreshIds(target);
+    await expectRestored(file, await schemaOnlyCopy(), []);
   }, 60_000);
 
   it('a failing table rolls back every schema', async () => {
-    const target = await fresh();
-    psql(target.url, execFileSync('pg_dump', ['-d', source.url, '-n', 'a', '-n', 'b', '--schema-only'], { encoding: 'utf8' }));
+    const target = await schemaOnlyCopy();
     psql(target.url, `INSERT INTO b."User" (id, email) VALUES (1000, 'kept@example.com'); ALTER TABLE b."Comment" ADD CONSTRAINT short CHECK (length(body) < 9);`);
     const r = await cli(['restore', file, '--yes', '--no-safety-backup', '--schemas', 'a,b'], target.url);
     expect(r.code).not.toBe(0);
