@@ -113,6 +113,23 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   };
 }
 
+/** BACKUP_IO_TIMEOUT: seconds (decimals allowed) a database connection may go silent; 0 turns it off. */
+function ioTimeout(value: string | undefined): { ioTimeoutMs?: number } {
+  if (value === undefined || value.trim() === '') return {};
+  const seconds = Number(value.trim().replace(/s$/i, ''));
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new GuardError('USAGE', `BACKUP_IO_TIMEOUT must be a number of seconds (for example 60), not "${value}".`, {
+      hint: 'Set BACKUP_IO_TIMEOUT=60 (the default), a larger value for a slow network, or 0 to turn the timeout off.',
+    });
+  }
+  return { ioTimeoutMs: Math.round(seconds * 1000) };
+}
+
+/** The name of the lock every backup, restore and migration takes, so they never interleave. */
+export const OPERATION_LOCK = 'prisma-guard-operation';
+/** How long a backup or restore waits for another one to finish before giving up. */
+export const DEFAULT_LOCK_WAIT_MS = 120_000;
+
 /**
  * The schemas of the project (PostgreSQL), first that applies:
  *  1. `explicit` (`--schemas a,b`): exactly these; the URL's `?schema=` stays the primary schema
@@ -144,20 +161,3 @@ export function projectSchemas(target: DatabaseTarget, explicit: string[] | unde
   if (sorted.length === 1) return { schema: sorted[0] };
   return { schema: sorted.includes(primary) ? primary : sorted[0], schemas: sorted };
 }
-
-/** BACKUP_IO_TIMEOUT: seconds (decimals allowed) a database connection may go silent; 0 turns it off. */
-function ioTimeout(value: string | undefined): { ioTimeoutMs?: number } {
-  if (value === undefined || value.trim() === '') return {};
-  const seconds = Number(value.trim().replace(/s$/i, ''));
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new GuardError('USAGE', `BACKUP_IO_TIMEOUT must be a number of seconds (for example 60), not "${value}".`, {
-      hint: 'Set BACKUP_IO_TIMEOUT=60 (the default), a larger value for a slow network, or 0 to turn the timeout off.',
-    });
-  }
-  return { ioTimeoutMs: Math.round(seconds * 1000) };
-}
-
-/** The name of the lock every backup, restore and migration takes, so they never interleave. */
-export const OPERATION_LOCK = 'prisma-guard-operation';
-/** How long a backup or restore waits for another one to finish before giving up. */
-export const DEFAULT_LOCK_WAIT_MS = 120_000;
