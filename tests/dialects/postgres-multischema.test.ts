@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgDatabase, tempSqliteUrl, type FreshDatabase } from '../helpers/db.ts';
 import { ROOT, runCli, type CliResult } from '../helpers/cli.ts';
 import type { BackupHeader } from '../../lib/format/header.ts';
+import { forge } from '../helpers/forge.ts';
 import { connect } from '../../lib/dialects/index.ts';
 import { parseDatabaseUrl } from '../../lib/core/url.ts';
 
@@ -25,8 +26,9 @@ CREATE TYPE b.role AS ENUM ('admin', 'member');
 CREATE TABLE b."Account" (id serial PRIMARY KEY, email text NOT NULL UNIQUE);
 -- The same table name in both schemas.
 CREATE TABLE b."User" (id serial PRIMARY KEY, email text NOT NULL UNIQUE, role b.role NOT NULL DEFAULT 'member');
--- a references b's unique e-mail (a foreign key to a UNIQUE constraint of another schema).
-CREATE TABLE a."User" (id serial PRIMARY KEY, name text NOT NULL, "bEmail" text REFERENCES b."Account"(email));
+-- a references b's unique e-mail (a foreign key to a UNIQUE constraint of another schema)
+-- ... and uses b's enum (a type of another schema, created before a's tables).
+CREATE TABLE a."User" (id serial PRIMARY KEY, name text NOT NULL, "bEmail" text REFERENCES b."Account"(email), role b.role);
 -- A standalone sequence in a, used by a default only (no OWNED BY).
 CREATE SEQUENCE a.ticket_seq START 100;
 CREATE TABLE a."Post" (id int PRIMARY KEY DEFAULT nextval('a.ticket_seq'), "authorId" int NOT NULL REFERENCES b."Account"(id) ON DELETE CASCADE, title text NOT NULL);
@@ -36,7 +38,7 @@ CREATE INDEX "Comment_postId_idx" ON b."Comment" ("postId");
 CREATE VIEW a.post_authors AS SELECT p.id, u.email FROM a."Post" p JOIN b."Account" u ON u.id = p."authorId";
 INSERT INTO b."Account" (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 40) i;
 INSERT INTO b."User" (email, role) SELECT 'user' || i || '@example.com', CASE WHEN i % 3 = 0 THEN 'admin' ELSE 'member' END::b.role FROM generate_series(1, 25) i;
-INSERT INTO a."User" (name, "bEmail") SELECT 'name ' || i, CASE WHEN i % 2 = 0 THEN 'u' || i || '@example.com' END FROM generate_series(1, 30) i;
+INSERT INTO a."User" (name, "bEmail", role) SELECT 'name ' || i, CASE WHEN i % 2 = 0 THEN 'u' || i || '@example.com' END, CASE WHEN i % 5 = 0 THEN 'admin'::b.role END FROM generate_series(1, 30) i;
 INSERT INTO a."Post" ("authorId", title) SELECT 1 + i % 40, 'post ' || i FROM generate_series(1, 60) i;
 INSERT INTO b."Comment" ("postId", body) SELECT 100 + i % 60, 'comment ' || i FROM generate_series(1, 90) i;
 -- Deleted rows leave the sequences ahead of the highest id.
@@ -150,6 +152,43 @@ describe('two schemas with foreign keys both ways, same-named tables and sequenc
     const r = await cli(['verify', file, '--json'], source.url);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).rowsTotal).toBe(40 + 25 + 30 + 60 + 85);
+  });
+
+  it('diff against the live database finds nothing; backup --tables takes schema.table names', async () => {
+    const d = await cli(['diff', file, '--live', '--schemas', 'a,b', '--json'], source.url);
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    const report = JSON.parse(d.stdout);
+    expect(report.equal).toBe(true);
+    expect(report.tables.map((t: { table: string }) => t.table).sort()).toEqual(['a.Post', 'a.User', 'b.Account', 'b.Comment', 'b.User']);
+    // A changed row in one of the same-named tables shows in that one only.
+    psql(source.url, `UPDATE b."User" SET role = 'admin' WHERE id = 2`);
+    const changed = JSON.parse((await cli(['diff', file, '--live', '--schemas', 'a,b', '--json'], source.url)).stdout);
+    psql(source.url, `UPDATE b."User" SET role = 'member' WHERE id = 2`);
+    expect(changed.equal).toBe(false);
+    expect(changed.tables.filter((t: { status: string }) => t.status !== 'same').map((t: { table: string }) => t.table)).toEqual(['b.User']);
+    const some = await backupOf(source, ['--schemas', 'a,b', '--tables', 'a.User,b.User', '--reason', 'two-users']);
+    expect(Object.keys(some.manifest.tables)).toEqual(['a.User', 'b.User']);
+    const bare = await cli(['backup', '--schemas', 'a,b', '--tables', 'User'], source.url);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/No such table\(s\): User/);
+  });
+
+  it('a forged backup whose DDL reaches a schema it does not hold is refused, in verify and in a full restore', async () => {
+    const forged = 'backup-2026-01-01T00-00-00-000Z-forged.jsonl.gz';
+    writeFileSync(
+      path.join(dir, forged),
+      forge(readFileSync(path.join(dir, file)), (h) => {
+        h.schema.ddl.push('CREATE TABLE c.x (id integer)');
+      }),
+    );
+    const v = await cli(['verify', forged, '--json'], source.url);
+    expect(v.code).not.toBe(0);
+    expect(v.stdout).toMatch(/not in the backup's schema \\"a\\", \\"b\\" \(it names \\"c\\"\)/);
+    const target = await fresh();
+    const r = await cli(['restore', forged, '--mode', 'full', '--yes', '--schemas', 'a,b'], target.url);
+    expect(r.code).not.toBe(0);
+    expect(query(target.url, `SELECT count(*) FROM pg_namespace WHERE nspname IN ('a', 'b', 'c')`)).toBe('0');
+    rmSync(path.join(dir, forged));
   });
 
   it('full mode into an empty database: pg_dump of both schemas equal, fresh ids in each', async () => {
