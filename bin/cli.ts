@@ -5,7 +5,7 @@ import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util';
 import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
 import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
 import { redactSecrets, toRedactedJson } from '../lib/core/url.ts';
-import { resolveContext, type OpsContext } from '../lib/ops/context.ts';
+import { resolveContext, type ContextInput, type OpsContext } from '../lib/ops/context.ts';
 
 /** What a command gets: parsed options, output helpers and a context factory. */
 export interface CommandIO {
@@ -17,8 +17,8 @@ export interface CommandIO {
   /** Prints the JSON result (stdout) when --json. */
   printJson(value: unknown): void;
   reporter: Reporter;
-  /** Context from --url / --backup-dir / env. */
-  context(): OpsContext;
+  /** Context from --url / --backup-dir / env (and `overrides`). */
+  context(overrides?: Pick<ContextInput, 'datasourceSchemas'>): OpsContext;
   /** Asks yes/no on a TTY; false when not interactive. */
   confirm(question: string): Promise<boolean>;
   interactive: boolean;
@@ -153,7 +153,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
       printJson: (value) => {
         if (json) process.stdout.write(toJson(value) + '\n');
       },
-      context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, schemas: listOption(values.schemas), reporter, env }),
+      context: (overrides) => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, schemas: listOption(values.schemas), reporter, env, ...overrides }),
       confirm: async (question) => {
         if (!interactive) return false;
         const rl = createInterface({ input: process.stdin, output: process.stderr });

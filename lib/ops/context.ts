@@ -57,6 +57,8 @@ export interface ContextInput {
    * datasource's `schemas` (multiSchema) with the URL's `?schema=`, else `?schema=` alone (see projectSchemas).
    */
   schemas?: string[];
+  /** Whether the Prisma datasource's `schemas` count (default true; see projectSchemas). */
+  datasourceSchemas?: boolean;
   backupDir?: string;
   projectDir?: string;
   reporter?: Reporter;
@@ -84,7 +86,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
     get target() {
       if (target) return target;
       const parsed = parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir);
-      return (target = { ...parsed, ...projectSchemas(parsed, input.schemas, projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
+      return (target = { ...parsed, ...projectSchemas(parsed, input.schemas, input.datasourceSchemas === false ? null : projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
     },
     backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
     projectDir,
@@ -139,8 +141,9 @@ export const DEFAULT_LOCK_WAIT_MS = 120_000;
  *  3. the URL's `?schema=` alone (default `public`).
  * One schema is the single-schema case as before (`schema` set, `schemas` absent). SQLite has no
  * schemas: `explicit` there is a usage error, and a datasource list is ignored (Prisma refuses it).
+ * `projectDir` null: the datasource list is not read (step 2 skipped).
  */
-export function projectSchemas(target: DatabaseTarget, explicit: string[] | undefined, projectDir: string): Pick<DatabaseTarget, 'schema' | 'schemas'> {
+export function projectSchemas(target: DatabaseTarget, explicit: string[] | undefined, projectDir: string | null): Pick<DatabaseTarget, 'schema' | 'schemas'> {
   if (explicit !== undefined && target.dialect !== 'postgres') {
     throw new GuardError('USAGE', `--schemas applies to PostgreSQL only: ${target.dialect === 'sqlite' ? 'SQLite has no schemas (a database is one file)' : `${target.dialect} has no schemas`}.`, {
       hint: 'Leave out --schemas: the whole SQLite database is backed up and restored.',
@@ -153,7 +156,7 @@ export function projectSchemas(target: DatabaseTarget, explicit: string[] | unde
     if (explicit.length === 0) throw new GuardError('USAGE', '--schemas needs at least one schema name.', { hint: 'For example --schemas public,audit' });
     list = explicit;
   } else {
-    const fromPrisma = datasourceSchemas(findPrismaProjectSync(projectDir).schemaPath);
+    const fromPrisma = projectDir === null ? null : datasourceSchemas(findPrismaProjectSync(projectDir).schemaPath);
     if (!fromPrisma) return {};
     list = [...fromPrisma, primary];
   }

@@ -180,5 +180,7 @@ describe('the datasource schemas (multiSchema) and the schemas of a context', ()
     expect(target(`${url}?schema=app`, undefined, single).schemas).toBeUndefined();
     expect(() => target('file:./dev.db', ['a'])).toThrow(/--schemas applies to PostgreSQL only: SQLite has no schemas/);
     expect(target('file:./dev.db').schemas).toBeUndefined(); // a SQLite project ignores a datasource list
+    // migrate-safe's context: the URL's schema only (its risk checks look tables up by bare name).
+    expect(resolveContext({ url, projectDir: multi, env: {}, datasourceSchemas: false }).target.schemas).toBeUndefined();
   });
 });
