@@ -253,10 +253,15 @@ export async function backupSource(conn: Connection): Promise<BackupSource> {
 
 /** The error for a database with no tables: a schema that does not exist, or an empty database. */
 async function nothingToBackUp(conn: Connection): Promise<GuardError> {
-  const where = conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
+  const several = conn.target.schemas && conn.target.schemas.length > 1 ? conn.target.schemas : null;
+  const where = several
+    ? `the schemas ${several.map((s) => `"${s}"`).join(', ')} of ${conn.target.display}`
+    : conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
   if (!(await conn.exists())) {
-    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} does not exist.`, {
-      hint: 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
+    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${several ? `one of ${where}` : where} does not exist.`, {
+      hint: several
+        ? 'Check --schemas, the `schemas` of the Prisma datasource and ?schema= in DATABASE_URL (prisma-guard backs up all of them together).'
+        : 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
     });
   }
   return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} has no tables.`, {

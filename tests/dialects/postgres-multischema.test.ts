@@ -168,6 +168,9 @@ describe('two schemas with foreign keys both ways, same-named tables and sequenc
     expect(changed.tables.filter((t: { status: string }) => t.status !== 'same').map((t: { table: string }) => t.table)).toEqual(['b.User']);
     const some = await backupOf(source, ['--schemas', 'a,b', '--tables', 'a.User,b.User', '--reason', 'two-users']);
     expect(Object.keys(some.manifest.tables)).toEqual(['a.User', 'b.User']);
+    const missing = await cli(['backup', '--schemas', 'a,zz'], source.url);
+    expect(missing.code).toBe(12);
+    expect(missing.stderr).toMatch(/nothing to back up: one of the schemas "a", "zz" of .* does not exist/);
     const bare = await cli(['backup', '--schemas', 'a,b', '--tables', 'User'], source.url);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/No such table\(s\): User/);
