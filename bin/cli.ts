@@ -1,3 +1,4 @@
+import type { ContextInput } from '../lib/ops/context.ts';
 import { createInterface } from 'node:readline/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -5,7 +6,7 @@ import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util';
 import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/errors.ts';
 import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
 import { redactSecrets, toRedactedJson } from '../lib/core/url.ts';
-import { resolveContext, type ContextInput, type OpsContext } from '../lib/ops/context.ts';
+import { resolveContext, type OpsContext } from '../lib/ops/context.ts';
 
 /** What a command gets: parsed options, output helpers and a context factory. */
 export interface CommandIO {
