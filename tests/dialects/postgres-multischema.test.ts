@@ -318,6 +318,16 @@ model User {
     expectSameSchemas(source, target);
   }, 60_000);
 
+  it('a restore drill restores all of them into a scratch database and proves them', async () => {
+    const r = await cli(['drill', '--json'], source.url, {}, project);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const drill = JSON.parse(r.stdout);
+    const record = drill.drill;
+    expect(record).toMatchObject({ ok: true, tables: 5, rows: 40 + 25 + 30 + 60 + 85, checkRows: 40 + 25 + 30 + 60 + 85 });
+    expect(record.backup).toMatch(/prisma-project/);
+    expect(query(source.url, `SELECT count(*) FROM pg_database WHERE datname LIKE 'prisma_guard_drill_%'`)).toBe('0');
+  }, 60_000);
+
   it('--schemas beats the datasource list', async () => {
     const b = await backupOf(source, ['--reason', 'only-b', '--schemas', 'b'], {}, project);
     expect(b.manifest.source.schemas).toEqual(['b']);
