@@ -19,14 +19,19 @@ function project(files: Record<string, string>) {
   return t;
 }
 
-describe('findPrismaProject', () => {
+/** A maker of temporary projects for one describe block, removed after it. */
+function projects(): (files: Record<string, string>) => string {
   const cleanups: (() => void)[] = [];
   afterAll(() => cleanups.forEach((c) => c()));
-  const make = (files: Record<string, string>) => {
+  return (files) => {
     const t = project(files);
     cleanups.push(t.remove);
     return t.dir;
   };
+}
+
+describe('findPrismaProject', () => {
+  const make = projects();
 
   it('this repo: evaluates prisma.config.ts with Prisma\'s own loader (from a subfolder too)', async () => {
     const p = await findPrismaProject(path.join(PROJECT_ROOT, 'lib', 'prisma'));
@@ -145,13 +150,7 @@ describe('schemaHash', () => {
 });
 
 describe('the datasource schemas (multiSchema) and the schemas of a context', () => {
-  const cleanups: (() => void)[] = [];
-  afterAll(() => cleanups.forEach((c) => c()));
-  const make = (files: Record<string, string>) => {
-    const t = project(files);
-    cleanups.push(t.remove);
-    return t.dir;
-  };
+  const make = projects();
   const datasource = (body: string) => `generator client {\n  provider = "prisma-client-js"\n}\n\ndatasource db {\n  provider = "postgresql"\n  url      = env("DATABASE_URL")\n${body}}\n`;
   const url = 'postgresql://u@localhost:5432/app';
 
