@@ -1,3 +1,4 @@
+import type { ContextInput } from '../lib/ops/context.ts';
 import { createInterface } from 'node:readline/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,8 +19,8 @@ export interface CommandIO {
   /** Prints the JSON result (stdout) when --json. */
   printJson(value: unknown): void;
   reporter: Reporter;
-  /** Context from --url / --backup-dir / env. */
-  context(): OpsContext;
+  /** Context from --url / --backup-dir / env (and `overrides`). */
+  context(overrides?: Pick<ContextInput, 'datasourceSchemas'>): OpsContext;
   /** Asks yes/no on a TTY; false when not interactive. */
   confirm(question: string): Promise<boolean>;
   interactive: boolean;
@@ -166,7 +167,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
       printJson: (value) => {
         if (json) process.stdout.write(toJson(value) + '\n');
       },
-      context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, reporter, env }),
+      context: (overrides) => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, schemas: listOption(values.schemas), reporter, env, ...overrides }),
       confirm: async (question) => {
         if (!interactive) return false;
         const rl = createInterface({ input: process.stdin, output: process.stderr });

@@ -6,8 +6,9 @@ import { formatBytes, listOption, type Command } from '../cli.ts';
 export const backupCommand: Command = {
   name: 'backup',
   summary: 'Take a consistent, checksummed backup of the database into the backup folder.',
-  usage: 'prisma-guard backup [--reason TEXT] [--pin] [--tables A,B | --schema-only] [--allow-empty] [--level 1-9] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard backup [--reason TEXT] [--pin] [--tables A,B | --schema-only] [--allow-empty] [--level 1-9] [--schemas A,B] [--url URL] [--backup-dir DIR] [--json]',
   options: {
+    schemas: { type: 'string' },
     'schema-only': { type: 'boolean' },
     'allow-empty': { type: 'boolean' },
     reason: { type: 'string' },

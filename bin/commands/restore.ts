@@ -19,6 +19,7 @@ export function describePlan(plan: RestorePlan): string {
     `  into ${plan.target}, ${plan.mode} mode${plan.safetyBackup ? ', after a safety backup of the current data' : ', WITHOUT a safety backup'}`,
   );
   // A backup of another database (prod -> staging) is allowed when named, but never silently.
+  if (plan.otherSchemas) lines.push('', `  !!! OTHER SCHEMAS: the backup holds ${plan.otherSchemas.backup.join(', ')}; the target is ${plan.otherSchemas.target.join(', ')} (restore with --schemas ${plan.otherSchemas.backup.join(',')}).`);
   if (plan.otherDatabase) lines.push('', `  !!! ANOTHER DATABASE: this is a backup of ${plan.otherDatabase.backup},`, `  !!! not of the target ${plan.otherDatabase.target} (${plan.otherDatabase.why}).`, `  !!! Its data will replace the target's.`);
   if (plan.merge) lines.push("  merge: the backup's rows are added back beside the live rows; nothing is removed");
   if (plan.ddl) {
@@ -66,8 +67,9 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup: plan, safety backup, all-or-nothing load, proof that the data matches.',
   positionals: 1,
-  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--allow-code] [--no-owner] [--no-privileges] [--lock-wait SECONDS] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--allow-code] [--no-owner] [--no-privileges] [--schemas A,B] [--lock-wait SECONDS] [--url URL] [--backup-dir DIR] [--json]',
   options: {
+    schemas: { type: 'string' },
     'dry-run': { type: 'boolean' },
     yes: { type: 'boolean', short: 'y' },
     mode: { type: 'string' },

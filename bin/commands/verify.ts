@@ -7,8 +7,8 @@ export const verifyCommand: Command = {
   name: 'verify',
   summary: 'Check a backup end to end: gzip stream, header schema, every row count and checksum, the manifest.',
   positionals: 1,
-  usage: 'prisma-guard verify <backup|latest> [--backup-dir DIR] [--json]',
-  options: {},
+  usage: 'prisma-guard verify <backup|latest> [--schemas A,B] [--backup-dir DIR] [--json]',
+  options: { schemas: { type: 'string' } },
   async run(io) {
     const given = io.positionals[0];
     if (!given) throw new GuardError('USAGE', 'verify needs a backup name.', { hint: 'prisma-guard verify latest' });

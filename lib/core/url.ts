@@ -16,6 +16,11 @@ export interface DatabaseTarget {
   database: string;
   /** PostgreSQL schema (`?schema=`, default `public`). */
   schema?: string;
+  /**
+   * PostgreSQL: the schemas backed up and restored together, sorted, when there are several (the
+   * Prisma datasource's `schemas`, or `--schemas a,b`; see lib/ops/context.ts). Absent: `schema` alone.
+   */
+  schemas?: string[];
   /** SQLite only: absolute path of the database file. */
   file?: string;
   /** PostgreSQL: I/O timeout of every connection in ms (BACKUP_IO_TIMEOUT; 0 = none; unset = 60 s). */

@@ -16,7 +16,7 @@ import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
-import { PRISMA_MIGRATIONS_TABLE, rowColumns } from '../core/types.ts';
+import { migrationsTableKey, rowColumns } from '../core/types.ts';
 import { rowOrder } from './diff-order.ts';
 import { signManifest } from '../format/signature.ts';
 import { encryptionFor, encryptionRecord } from '../pipeline/age.ts';
@@ -147,7 +147,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     }
     const scope: BackupScope = options.schemaOnly ? { type: 'schema-only' } : only ? { type: 'tables', tables: schema.tables.map((t) => t.name) } : { type: 'full' };
     // Rows a schema-only backup keeps: Prisma's migration history, so a restore knows which migrations the empty schema has.
-    const rowsOf = (name: string) => !options.schemaOnly || name === PRISMA_MIGRATIONS_TABLE;
+    const rowsOf = (name: string) => !options.schemaOnly || name === migrationsTableKey(schema);
     const prismaMigrations = await readPrismaMigrations(reader);
     const totals = new Map<string, number>();
     let expected = 0;
@@ -264,10 +264,15 @@ export async function backupSource(conn: Connection): Promise<BackupSource> {
 
 /** The error for a database with no tables: a schema that does not exist, or an empty database. */
 async function nothingToBackUp(conn: Connection): Promise<GuardError> {
-  const where = conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
+  const several = conn.target.schemas && conn.target.schemas.length > 1 ? conn.target.schemas : null;
+  const where = several
+    ? `the schemas ${several.map((s) => `"${s}"`).join(', ')} of ${conn.target.display}`
+    : conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
   if (!(await conn.exists())) {
-    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} does not exist.`, {
-      hint: 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
+    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${several ? `one of ${where}` : where} does not exist.`, {
+      hint: several
+        ? 'Check --schemas, the `schemas` of the Prisma datasource and ?schema= in DATABASE_URL (prisma-guard backs up all of them together).'
+        : 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
     });
   }
   return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} has no tables.`, {

@@ -4,6 +4,7 @@ import { systemClock } from '../core/clock.ts';
 import { GuardError } from '../core/errors.ts';
 import { silentReporter, type Reporter } from '../core/logger.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
+import { datasourceSchemas, findPrismaProjectSync } from '../prisma/project.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSigningKey, loadVerifyKeys, type TrustedKey } from '../format/signature.ts';
 import type { StorageBackend } from '../storage/contract.ts';
@@ -60,6 +61,13 @@ export interface OpsContext {
 
 export interface ContextInput {
   url?: string;
+  /**
+   * PostgreSQL: the schemas to back up and restore together (`--schemas a,b`). Unset: the Prisma
+   * datasource's `schemas` (multiSchema) with the URL's `?schema=`, else `?schema=` alone (see projectSchemas).
+   */
+  schemas?: string[];
+  /** Whether the Prisma datasource's `schemas` count (default true; see projectSchemas). */
+  datasourceSchemas?: boolean;
   backupDir?: string;
   projectDir?: string;
   reporter?: Reporter;
@@ -86,7 +94,9 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
-      return (target ??= { ...parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
+      if (target) return target;
+      const parsed = parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir);
+      return (target = { ...parsed, ...projectSchemas(parsed, input.schemas, input.datasourceSchemas === false ? null : projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
     },
     backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
     projectDir,
@@ -155,3 +165,36 @@ function ioTimeout(value: string | undefined): { ioTimeoutMs?: number } {
 export const OPERATION_LOCK = 'prisma-guard-operation';
 /** How long a backup or restore waits for another one to finish before giving up. */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
+
+/**
+ * The schemas of the project (PostgreSQL), first that applies:
+ *  1. `explicit` (`--schemas a,b`): exactly these; the URL's `?schema=` stays the primary schema
+ *     (where `_prisma_migrations` is looked for) when it is one of them, else the first one is;
+ *  2. the Prisma datasource's `schemas = [...]` (multiSchema), plus the URL's `?schema=` (default
+ *     `public`), where Prisma Migrate keeps `_prisma_migrations`;
+ *  3. the URL's `?schema=` alone (default `public`).
+ * One schema is the single-schema case as before (`schema` set, `schemas` absent). SQLite has no
+ * schemas: `explicit` there is a usage error, and a datasource list is ignored (Prisma refuses it).
+ * `projectDir` null: the datasource list is not read (step 2 skipped).
+ */
+export function projectSchemas(target: DatabaseTarget, explicit: string[] | undefined, projectDir: string | null): Pick<DatabaseTarget, 'schema' | 'schemas'> {
+  if (explicit !== undefined && target.dialect !== 'postgres') {
+    throw new GuardError('USAGE', `--schemas applies to PostgreSQL only: ${target.dialect === 'sqlite' ? 'SQLite has no schemas (a database is one file)' : `${target.dialect} has no schemas`}.`, {
+      hint: 'Leave out --schemas: the whole SQLite database is backed up and restored.',
+    });
+  }
+  if (target.dialect !== 'postgres') return {};
+  const primary = target.schema ?? 'public';
+  let list: string[];
+  if (explicit !== undefined) {
+    if (explicit.length === 0) throw new GuardError('USAGE', '--schemas needs at least one schema name.', { hint: 'For example --schemas public,audit' });
+    list = explicit;
+  } else {
+    const fromPrisma = projectDir === null ? null : datasourceSchemas(findPrismaProjectSync(projectDir).schemaPath);
+    if (!fromPrisma) return {};
+    list = [...fromPrisma, primary];
+  }
+  const sorted = [...new Set(list)].sort();
+  if (sorted.length === 1) return { schema: sorted[0] };
+  return { schema: sorted.includes(primary) ? primary : sorted[0], schemas: sorted };
+}

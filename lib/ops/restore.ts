@@ -1,5 +1,5 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import type { DbSchema, TableSchema } from '../core/types.ts';
+import { migrationsTableKey, schemaNamespaces, splitTableKey, type DbSchema, type TableSchema } from '../core/types.ts';
 import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult } from '../dialects/dialect.ts';
 import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
@@ -85,6 +85,11 @@ export interface RestorePlan {
    * allowed because it was named, and the plan says so loudly.
    */
   otherDatabase?: { backup: string; target: string; why: string };
+  /**
+   * PostgreSQL: the backup holds other schemas than the target's (`--schemas`, the Prisma
+   * datasource's `schemas`, `?schema=`): a different scope, even of the same database.
+   */
+  otherSchemas?: { backup: string[]; target: string[] };
 
   target: string;
   mode: RestoreMode;
@@ -283,6 +288,11 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
         plan.otherDatabase = other;
         if (!options.scratch) ctx.reporter.warn(`${file} is a backup of ANOTHER database: ${other.backup}. It will replace the data of ${other.target} (${other.why}).`);
       }
+      const schemas = otherSchemas(header.source, targetLocation(ctx.target));
+      if (schemas) {
+        plan.otherSchemas = schemas;
+        ctx.reporter.warn(`${file} holds schemas ${schemas.backup.join(', ')}; the target is ${schemas.target.join(', ')}: a different scope (pass --schemas ${schemas.backup.join(',')} to restore it as it was taken).`);
+      }
       const wantSafety = plan.safetyBackup;
       const merge = options.merge ?? header.kind === 'pre-delete';
       if (merge) {
@@ -295,6 +305,13 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
         const relevant = plan.schemaDifferences.filter((d) => d.blocking && (!d.table || subset.includes(d.table) || d.kind === 'enum-changed'));
         // In data mode a table only in the live database is left alone; only the backup's tables must fit.
         const blocking = relevant.filter((d) => d.kind !== 'table-added');
+        if (blocking.length && plan.otherSchemas) {
+          const { backup: theirs, target: ours } = plan.otherSchemas;
+          throw new GuardError('SCHEMA_MISMATCH', `${file} holds schemas ${theirs.join(', ')}, but the target is ${ours.join(', ')}: a backup of other schemas is a different scope, and its tables (${blocking.length} difference(s)) do not match the target's.`, {
+            hint: `Restore it with the schemas it was taken with: \`prisma-guard restore ${file} --schemas ${theirs.join(',')}\` (or the same \`schemas\` in the Prisma datasource).`,
+            details: { otherSchemas: plan.otherSchemas, differences: blocking },
+          });
+        }
         if (blocking.length) {
           throw new GuardError('SCHEMA_MISMATCH', `The live schema does not match the backup, so its rows cannot be put back as they are:\n${blocking.map((d) => '  - ' + d.text.replace('first schema', 'backup').replace('second schema', 'live database')).join('\n')}`, {
             hint: `Run a full restore (\`prisma-guard restore ${file} --mode full\`) to bring back the backup's schema, data and migration history.`,
@@ -491,11 +508,12 @@ export async function readLiveTables(conn: Connection): Promise<{ schema: DbSche
 }
 
 function qualified(conn: Connection, schema: DbSchema, t: TableSchema): string {
-  return schema.namespace ? `${conn.dialect.quote(schema.namespace)}.${conn.dialect.quote(t.name)}` : conn.dialect.quote(t.name);
+  const split = splitTableKey(schemaNamespaces(schema), t.name);
+  return split ? `${conn.dialect.quote(split.namespace)}.${conn.dialect.quote(split.name)}` : conn.dialect.quote(t.name);
 }
 
 async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<string[]> {
-  const t = schema.tables.find((x) => x.name === '_prisma_migrations');
+  const t = schema.tables.find((x) => x.name === migrationsTableKey(schema));
   if (!t) return [];
   const rows = await conn.query<{ migration_name: string }>(`SELECT migration_name FROM ${qualified(conn, schema, t)} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY started_at, migration_name`);
   return rows.map((r) => r.migration_name);
@@ -557,6 +575,14 @@ export function otherDatabase(source: BackupSource, live: DatabaseIdentity | nul
   }
   if (sameLocation(source, location)) return undefined;
   return { backup: describeLocation(source), target: describeLocation(location), why: 'it was taken at another location' };
+}
+
+/** The backup's and the target's schemas when they differ (PostgreSQL; see RestorePlan.otherSchemas). */
+export function otherSchemas(source: BackupSource, location: SourceLocation): RestorePlan['otherSchemas'] {
+  if (source.dialect !== 'postgres') return undefined;
+  const backup = [...source.schemas].sort();
+  const target = [...location.schemas].sort();
+  return backup.join('\u0000') === target.join('\u0000') ? undefined : { backup, target };
 }
 
 /**
