@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { GuardError, messageOf } from '../core/errors.ts';
+import { NONCE, openStream, PayloadError, payloadKey, sealStream, TAG } from './age-stream.ts';
 
 type AgeLib = typeof import('age-encryption');
 let loaded: Promise<AgeLib> | null = null;
@@ -59,6 +60,9 @@ export interface EncryptionRecord {
   recipients: number;
   passphrase: boolean;
 }
+
+/** Longer than any header of a few recipients; a file without a header end by then is not age. */
+const MAX_HEADER_BYTES = 1 << 20;
 
 const RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
 const IDENTITY_RE = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
@@ -155,13 +159,27 @@ export function encryptStage(settings: EncryptionSettings): (source: AsyncIterab
   return async function* encrypt(source) {
     const e = new (await ageLib()).Encrypter();
     if (settings.passphrase) {
+      // Passphrase mode: the package seals the payload itself (it keeps the file key to itself here).
       e.setPassphrase(settings.passphrase);
       if (settings.scryptLogN) e.setScryptWorkFactor(settings.scryptLogN);
-    } else {
-      for (const r of settings.recipients) e.addRecipient(r);
+      yield* (await e.encrypt(webStream(source))) as unknown as AsyncIterable<Uint8Array>;
+      return;
     }
-    const out = await e.encrypt(webStream(source));
-    yield* out as unknown as AsyncIterable<Uint8Array>;
+    for (const r of settings.recipients) e.addRecipient(r);
+    // The package writes the header (one stanza per recipient, the MAC); a recipient of our own that
+    // adds no stanza receives the file key, and Node's ChaCha20-Poly1305 seals the payload (age-stream.ts).
+    let fileKey: Uint8Array | null = null;
+    e.addRecipient({
+      wrapFileKey(key: Uint8Array) {
+        fileKey = key;
+        return [];
+      },
+    });
+    const empty = await e.encrypt(new Uint8Array(0)); // header || nonce || the empty final chunk's tag
+    if (!fileKey) throw new GuardError('INTERNAL', 'age-encryption did not hand out the file key.', { hint: 'This is a bug in prisma-guard (or an age-encryption version it does not know); please report it.' });
+    const head = Buffer.from(empty.subarray(0, empty.length - TAG));
+    yield head;
+    yield* sealStream(payloadKey(fileKey, head.subarray(head.length - NONCE)), source);
   };
 }
 
@@ -179,7 +197,7 @@ function decryptError(e: unknown, displayName: string, keys: DecryptionKeys): Gu
   if (/invalid header HMAC|invalid stanza|invalid version|invalid header|invalid .* stanza|scrypt/i.test(msg)) {
     return new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: its age header does not check out (${msg}). It was damaged or altered after it was written.`, { hint: 'Use another backup (`prisma-guard list`); `prisma-guard verify` checks them all.', cause: e });
   }
-  if (/ciphertext|invalid tag|tag|final chunk/i.test(msg)) {
+  if (e instanceof PayloadError || /ciphertext|invalid tag|tag|final chunk/i.test(msg)) {
     return new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: the encrypted data fails its authentication (${msg}). Bytes were changed, or the file is truncated.`, { hint: 'Use another backup (`prisma-guard list`); nothing was restored from this one.', cause: e });
   }
   return new GuardError('BACKUP_CORRUPT', `${displayName} could not be decrypted: ${msg}.`, { hint: 'Use another backup (`prisma-guard list`).', cause: e });
@@ -199,19 +217,50 @@ export function decryptStream(raw: Readable, displayName: string, keys: Decrypti
   }
   // Taken over now, in the same tick the caller attached its own 'data' listener (the file hash):
   // a chunk emitted before this listener existed would reach the hash and never the decryption.
-  const ciphertext = Readable.toWeb(raw) as unknown as ReadableStream<Uint8Array>;
+  const ciphertext = (Readable.toWeb(raw) as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
   const source = (async function* () {
     const d = new (await ageLib()).Decrypter();
     for (const id of keys.identities) d.addIdentity(id);
     if (keys.passphrase) d.addPassphrase(keys.passphrase);
-    let plain: AsyncIterable<Uint8Array>;
+    let buf = Buffer.alloc(0);
+    const more = async (): Promise<boolean> => {
+      const r = await ciphertext.next();
+      if (r.done) return false;
+      buf = Buffer.concat([buf, r.value]);
+      return true;
+    };
+    const cut = (what: string) => new GuardError('BACKUP_TRUNCATED', `${displayName} is truncated: it ends inside its age ${what}.`, { hint: 'Use another backup (`prisma-guard list`).' });
+    // The header ends with its MAC line, "--- <base64>\n" (no stanza line starts so).
+    let headerEnd = -1;
+    for (;;) {
+      const mac = buf.indexOf('\n--- ');
+      const eol = mac < 0 ? -1 : buf.indexOf(0x0a, mac + 5);
+      if (eol >= 0) {
+        headerEnd = eol + 1;
+        break;
+      }
+      if (buf.length > MAX_HEADER_BYTES) throw new GuardError('BACKUP_CORRUPT', `${displayName} is corrupt: its age header has no end within ${MAX_HEADER_BYTES} bytes.`, { hint: 'Use another backup (`prisma-guard list`).' });
+      if (!(await more())) throw cut('header');
+    }
+    let fileKey: Uint8Array;
     try {
-      plain = (await d.decrypt(ciphertext)) as unknown as AsyncIterable<Uint8Array>;
+      fileKey = await d.decryptHeader(buf.subarray(0, headerEnd));
     } catch (e) {
       throw decryptError(e, displayName, keys);
     }
+    while (buf.length < headerEnd + NONCE) if (!(await more())) throw cut('payload nonce');
+    const key = payloadKey(fileKey, buf.subarray(headerEnd, headerEnd + NONCE));
+    const first = buf.subarray(headerEnd + NONCE);
+    const rest = (async function* () {
+      if (first.length) yield first;
+      for (;;) {
+        const r = await ciphertext.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    })();
     try {
-      for await (const chunk of plain) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      yield* openStream(key, rest);
     } catch (e) {
       if (e instanceof GuardError) throw e;
       throw decryptError(e, displayName, keys);

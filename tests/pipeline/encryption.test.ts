@@ -344,6 +344,35 @@ describe('passphrase mode, key rotation, the folder during a backup, offsite', (
     expect(oracleDump(`file:${file}`)).toBe(before);
   });
 
+  it.runIf(hasAgeCli || process.env.CI)('reads what the age CLI writes, and refuses a file cut at a chunk boundary or extended', async () => {
+    const dir = path.join(work, 'interop');
+    const file = path.join(work, 'large.db');
+    const plain = await runCli(['backup', '--json'], { DATABASE_URL: `file:${file}`, BACKUP_DIR: dir });
+    expect(plain.code, plain.stderr).toBe(0);
+    const plainName = JSON.parse(plain.stdout).manifest.file;
+    const encName = plainName.replace('-manual.jsonl.gz', '-byagecli.jsonl.gz.age');
+    execFileSync('age', ['-r', keyB.recipient, '-o', path.join(dir, encName), path.join(dir, plainName)]);
+    chmodSync(path.join(dir, encName), 0o600);
+    const v = await runCli(['verify', encName, '--json'], { BACKUP_DIR: dir, BACKUP_AGE_IDENTITY: keyB.file });
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, depth: 'full', manifest: 'rebuilt' });
+    expect(JSON.parse(v.stdout).tables.blobs.rows).toBe(60000);
+    // Cut exactly after a whole chunk (its last-chunk flag is then wrong), or with bytes appended.
+    const bytes = readFileSync(path.join(dir, encName));
+    const headerEnd = bytes.indexOf('\n--- ') + 1;
+    const payloadStart = bytes.indexOf(0x0a, headerEnd) + 1 + 16;
+    const variants: Record<string, Buffer> = {
+      cut: bytes.subarray(0, payloadStart + 3 * (65536 + 16)),
+      extended: Buffer.concat([bytes, Buffer.from('more')]),
+    };
+    for (const [what, b] of Object.entries(variants)) {
+      const name = encName.replace('byagecli', what);
+      writeFileSync(path.join(dir, name), b, { mode: 0o600 });
+      const r = await runCli(['verify', name], { BACKUP_DIR: dir, BACKUP_AGE_IDENTITY: keyB.file });
+      expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(3);
+    }
+  });
+
   describe('offsite', () => {
     let s3: TestS3;
     beforeAll(async () => {
