@@ -19,7 +19,7 @@ import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, 
 import { migrationsTableKey, rowColumns } from '../core/types.ts';
 import { rowOrder } from './diff-order.ts';
 import { signManifest } from '../format/signature.ts';
-import { encryptionFor, encryptionRecord } from '../pipeline/age.ts';
+import { encryptionFor, encryptionRecord, sealSummary } from '../pipeline/age.ts';
 
 export interface BackupOptions {
   /** A label for the file name (`manual`, `scheduled-daily`, `pre-migration-<name>`...); free text. */
@@ -213,7 +213,10 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     contentSha256: trailer.sha256,
   };
   // Only what listing, selection and retention need: the rest stays inside the encrypted file.
-  if (encryptTo) manifest = encryptedManifest(manifest, encryptionRecord(encryptTo));
+  if (encryptTo) {
+    const summary = await sealSummary(encryptTo, { rowsTotal: trailer.rowsTotal, tables: trailer.tables, migrations: manifest.migrations });
+    manifest = encryptedManifest(manifest, { ...encryptionRecord(encryptTo), ...(summary ? { summary } : {}) });
+  }
   const content = { rowsTotal: trailer.rowsTotal, tables: trailer.tables };
   if (signingKey) manifest.signature = signManifest(manifest, signingKey);
   try {

@@ -7,6 +7,7 @@ import { openBackup, openBackupFile, type BackupFile, type BackupSection } from 
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
+import { openSummary } from '../pipeline/age.ts';
 import { comparableRowids } from './diff.ts';
 
 /** Reason prefix of backup-before-delete backups: they hold only the deleted rows, restored by merging. */
@@ -443,6 +444,19 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
  * verified manifest whose checksum matches these bytes lets us skip the deep check (the load
  * re-checks every table checksum and the trailer while streaming and rolls back on any mismatch).
  */
+/** The table counts of an opened summary (lib/pipeline/age.ts sealSummary), or null when it is not one. */
+function summaryTables(summary: unknown): Record<string, { rows: number }> | null {
+  const tables = (summary as { tables?: unknown } | null)?.tables;
+  if (!tables || typeof tables !== 'object') return null;
+  const out: Record<string, { rows: number }> = {};
+  for (const [name, t] of Object.entries(tables as Record<string, unknown>)) {
+    const rows = (t as { rows?: unknown } | null)?.rows;
+    if (!Number.isSafeInteger(rows) || (rows as number) < 0) return null;
+    out[name] = { rows: rows as number };
+  }
+  return out;
+}
+
 async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file: string): Promise<{ sha256: string; tableRows: Record<string, number> }> {
   const rowsOf = (tables: Record<string, { rows: number }>) => Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, v.rows]));
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
@@ -455,8 +469,10 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
       // loader hashes every byte it reads through this one open handle and the restore compares
       // that hash with this one before COMMIT (a file that differs rolls the load back), so the
       // bytes are not read an extra time up front; each table's checksum is checked as it loads.
-      // An encrypted backup's manifest has no row counts for the plan: it is read (decrypted) in full first.
-      if (m.verification?.ok && !m.encryption && m.sizeBytes === backupFile.size && /^[0-9a-f]{64}$/.test(m.sha256)) return { sha256: m.sha256, tableRows: rowsOf(m.tables) };
+      // An encrypted backup's counts are in its sealed summary, when the identity opens it; without
+      // that the backup is read (decrypted) in full first.
+      const tables = m.encryption ? summaryTables(await openSummary(ctx.encryption?.keys, m.encryption.summary)) : m.tables;
+      if (m.verification?.ok && tables && m.sizeBytes === backupFile.size && /^[0-9a-f]{64}$/.test(m.sha256)) return { sha256: m.sha256, tableRows: rowsOf(tables) };
     } catch {
       // fall through to the full check
     }

@@ -59,6 +59,12 @@ export interface EncryptionRecord {
   /** Number of X25519 recipients; 0 in passphrase mode. */
   recipients: number;
   passphrase: boolean;
+  /**
+   * The backup's table names, row counts and checksums, itself an age file (base64) for the same
+   * recipients: a restore with the identity plans from it without decrypting the whole backup first.
+   * Absent in passphrase mode (each opening would cost a scrypt).
+   */
+  summary?: string;
 }
 
 /** Longer than any header of a few recipients; a file without a header end by then is not age. */
@@ -181,6 +187,26 @@ export function encryptStage(settings: EncryptionSettings): (source: AsyncIterab
     yield head;
     yield* sealStream(payloadKey(fileKey, head.subarray(head.length - NONCE)), source);
   };
+}
+
+/** Seals a small JSON value (a manifest's summary) to the recipients; null in passphrase mode. */
+export async function sealSummary(settings: EncryptionSettings, value: unknown): Promise<string | null> {
+  if (settings.passphrase || !settings.recipients.length) return null;
+  const e = new (await ageLib()).Encrypter();
+  for (const r of settings.recipients) e.addRecipient(r);
+  return Buffer.from(await e.encrypt(JSON.stringify(value))).toString('base64');
+}
+
+/** Opens a sealed summary; null when no key opens it or it does not decrypt (the caller then reads the backup). */
+export async function openSummary(keys: DecryptionKeys | null | undefined, sealed: string | undefined): Promise<unknown | null> {
+  if (!sealed || !keys?.identities.length) return null;
+  try {
+    const d = new (await ageLib()).Decrypter();
+    for (const id of keys.identities) d.addIdentity(id);
+    return JSON.parse(await d.decrypt(Buffer.from(sealed, 'base64'), 'text'));
+  } catch {
+    return null;
+  }
 }
 
 /** Why a file could not be decrypted, as the error a user gets. */

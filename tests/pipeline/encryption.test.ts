@@ -153,6 +153,17 @@ describe.each(['sqlite', 'postgres'] as const)('encrypted backups on %s', (diale
     expect(backupsIn(dir)).toEqual([file]);
   });
 
+  it('a verified encrypted backup plans from its sealed summary: the dry run shows the rows without a key-less read', async () => {
+    const m = manifestOf(dir, file) as { encryption: { summary?: string } };
+    expect(m.encryption.summary).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    // The summary is itself an age file for the same recipients.
+    if (hasAgeCli) expect(JSON.parse(execFileSync('age', ['-d', '-i', keyA.file], { input: Buffer.from(m.encryption.summary!, 'base64'), encoding: 'utf8' })).tables.users.rows).toBe(40);
+    const plan = await runCli(['restore', file, '--dry-run', '--json'], { DATABASE_URL: db.url, BACKUP_DIR: dir, BACKUP_AGE_IDENTITY: keyA.file });
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    const p = JSON.parse(plan.stdout);
+    expect((p.plan ?? p).tables.find((t: { name: string }) => t.name === 'users').insert).toBe(40);
+  });
+
   it('restore with either identity brings the data back exactly; its safety backup is encrypted too', async () => {
     const r = await runCli(['restore', 'latest', '--yes', '--json'], { DATABASE_URL: db.url, BACKUP_DIR: dir, BACKUP_AGE_IDENTITY: keyB.file });
     expect(r.code, r.stdout + r.stderr).toBe(0);

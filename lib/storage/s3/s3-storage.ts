@@ -154,7 +154,7 @@ export class S3Storage implements StorageBackend {
       client,
       params: { Bucket: this.where.bucket, Key: this.key(name), Body: tap.stream, ContentType: 'application/octet-stream' },
       queueSize: 2,
-      partSize: 8 * 1024 * 1024,
+      partSize: 5 * 1024 * 1024, // the smallest S3 allows: two parts in flight keep the upload near 10 MB of memory
       leavePartsOnError: false, // a failed upload is aborted: no partial object, no orphaned parts
     });
     const onAbort = () => void upload.abort().catch(() => {});
