@@ -657,7 +657,10 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
   }
   if (!live) return;
   if ((m = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+SET\\s+NOT\\s+NULL$`, 'i').exec(action))) {
-    const cn = column(m[1])?.column.name ?? unquote(m[1]);
+    const found = column(m[1]);
+    // Already NOT NULL: PostgreSQL does nothing (no scan, no check).
+    if (found && !found.column.nullable) return;
+    const cn = found?.column.name ?? unquote(m[1]);
     ask(s, { rule: 'set-not-null', table: name, column: cn, measure: { kind: 'nulls', table: name, columns: [cn] }, what: `makes ${dq(name)}.${dq(unquote(m[1]))} required (SET NOT NULL)`, unit: 'rows hold NULL there: the migration would fail', advice: `Fill the NULLs first (UPDATE ${dq(name)} SET ${dq(cn)} = ... WHERE ${dq(cn)} IS NULL) in an earlier migration or script, or give the field a @default.` });
     if (traits.lockRules) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${dq(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     return;
@@ -782,6 +785,9 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   }
 }
 
+/** Prisma's scalar type names (as its cast warnings print them) -> a column type both databases understand. */
+const PRISMA_SCALAR_TYPES: Record<string, string> = { Int: 'integer', BigInt: 'bigint', Float: 'double precision', Decimal: 'numeric', Boolean: 'boolean', String: 'text', DateTime: 'timestamp(3)', Json: 'jsonb', Bytes: 'bytea' };
+
 /** Attaches a Prisma warning to the SQL finding about the same change, or asks about it on its own. */
 function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, migration: string, statements: SqlStatement[], ask: Ask): void {
   const same = (rules: RiskRule[], table?: string, column?: string) =>
@@ -815,10 +821,11 @@ function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, m
   const c = t && w.column ? col(t, w.column) : undefined;
   const before = out.length;
   const P = " (Prisma's warning)";
+  const toType = w.toType ? (PRISMA_SCALAR_TYPES[w.toType] ?? w.toType) : undefined;
   if (w.kind === 'drop-table' && t) ask(anchor, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(t.name)}${P}`, unit: 'rows would be lost' });
   else if ((w.kind === 'drop-column' || w.kind === 'drop-recreate') && t && c) ask(anchor, { rule: 'drop-column', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: w.kind === 'drop-column' ? `drops column ${dq(t.name)}.${dq(c.name)}${P}` : `drops and recreates column ${dq(t.name)}.${dq(c.name)}${P}`, unit: 'non-null values would be lost', advice: 'Copy the values first, or write the change as ALTER COLUMN ... TYPE ... USING.' });
   else if (w.kind === 'drop-recreate-required' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: { kind: 'rows', table: t.name }, what: `drops and recreates required column ${dq(t.name)}.${dq(c.name)} with a new type (no cast exists)${P}`, unit: 'rows in the table: the migration would fail', advice: 'Add a new optional column of the new type, fill it, make it required, then drop the old column.' });
-  else if (w.kind === 'type-change' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: w.toType ? { kind: 'cast', table: t.name, column: c.name, fromType: c.type, toType: w.toType } : { kind: 'non-null', table: t.name, column: c.name }, what: `casts ${dq(t.name)}.${dq(c.name)}${w.toType ? ` to ${w.toType}` : ' to a new type'}${P}`, unit: w.toType ? 'values would fail to convert or change in the conversion' : 'non-null values would be converted' });
+  else if (w.kind === 'type-change' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: toType ? { kind: 'cast', table: t.name, column: c.name, fromType: c.type, toType } : { kind: 'non-null', table: t.name, column: c.name }, what: `casts ${dq(t.name)}.${dq(c.name)}${toType ? ` to ${toType}` : ' to a new type'}${P}`, unit: toType ? 'values would fail to convert or change in the conversion' : 'non-null values would be converted' });
   else if (w.kind === 'scalar-to-list' && t && c) ask(anchor, { rule: 'scalar-to-list', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: `turns ${dq(t.name)}.${dq(c.name)} into a list${P}`, unit: 'non-null values: the migration would fail' });
   else if (w.kind === 'required-column' && t) ask(anchor, { rule: 'required-column', table: t.name, column: w.column, measure: { kind: 'rows', table: t.name }, what: `adds required column ${dq(t.name)}.${dq(w.column ?? '?')} without a database default${P}`, unit: 'existing rows have no value for it: the migration would fail' });
   else if (w.kind === 'set-not-null' && t && w.column) ask(anchor, { rule: 'set-not-null', table: t.name, column: w.column, measure: { kind: 'nulls', table: t.name, columns: [w.column] }, what: `makes ${dq(t.name)}.${dq(w.column)} required${P}`, unit: 'rows hold NULL there: the migration would fail' });

@@ -25,9 +25,8 @@ import { writeSmallFileAtomically } from '../format/writer.ts';
 import { describePrismaFailure, runPrisma, resolvePrismaInstall } from '../prisma/cli.ts';
 import { migrationState, readAppliedMigrations, readMigrationsFolder } from '../prisma/migrations.ts';
 import { findPrismaProject } from '../prisma/project.ts';
-import { measureQuestions } from './measure.ts';
+import { checkRisks } from './check.ts';
 import { buildPlan, decide, failedRow, MigrateExitCode, preflightProblems, recoveryCommands, statementEffects, type MigratePlan, type StatementEffect } from './plan.ts';
-import { analyzeMigrations, judge, sortFindings, type RiskFinding } from './risks.ts';
 
 export interface MigrateSafeOptions {
   /** Path of schema.prisma (passed to prisma as --schema); default: what prisma.config/package.json/defaults name. */
@@ -235,9 +234,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
 
     // Risk check: pure analysis, then read-only measurement.
     const live = await conn.introspect();
-    const questions = analyzeMigrations(state.pending.map((m) => ({ name: m.name, sql: m.sql })), live, { dialect: ctx.target.dialect, largeTableRows: options.largeTableRows });
-    const answers = await measureQuestions(conn, live, questions);
-    const findings = sortFindings(questions.map((q, i) => judge(q, answers[i])).filter((f): f is RiskFinding => f !== null));
+    const findings = await checkRisks(conn, state.pending.map((m) => ({ name: m.name, sql: m.sql })), { largeTableRows: options.largeTableRows, live });
     const plan = buildPlan(state, findings);
     const decision = decide(plan, { dryRun: options.dryRun, acceptDataLoss: options.acceptDataLoss, interactive: Boolean(options.confirm) });
     if (decision === 'dry-run') return { ...base, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, durationMs: Date.now() - started };

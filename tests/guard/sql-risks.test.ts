@@ -95,15 +95,16 @@ ALTER TABLE "posts" ADD CONSTRAINT "title_len" CHECK (length("title") > 0);`;
       { rule: 'drop-column', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
       { rule: 'required-column', table: 'users', column: 'nick', measure: { kind: 'rows', table: 'users' } },
       { rule: 'unique-duplicates', table: 'users', column: 'name', measure: { kind: 'duplicate-groups', table: 'users', columns: ['"name"'], where: undefined, nullsDistinct: true } },
-      { rule: 'index-without-concurrently', table: 'users', column: undefined, measure: { kind: 'rows', table: 'users' } },
+      { rule: 'index-without-concurrently', table: 'users', column: undefined, measure: { kind: 'table-size', table: 'users' } },
       { rule: 'set-not-null', table: 'users', column: 'name', measure: { kind: 'nulls', table: 'users', columns: ['name'] } },
+      { rule: 'set-not-null-scan', table: 'users', column: 'name', measure: { kind: 'table-size', table: 'users' } },
       { rule: 'type-change', table: 'posts', column: 'title', measure: { kind: 'cast', table: 'posts', column: 'title', fromType: 'TEXT', toType: 'VARCHAR(20)', using: undefined } },
       { rule: 'enum-value-removed', table: 'users', column: 'role', measure: { kind: 'values-not-in', table: 'users', column: 'role', values: ['READER', 'AUTHOR'] } },
       { rule: 'truncate', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
       { rule: 'truncate', table: 'comments', column: undefined, measure: { kind: 'rows', table: 'comments' } },
-      { rule: 'index-without-concurrently', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
+      { rule: 'index-without-concurrently', table: 'posts', column: undefined, measure: { kind: 'table-size', table: 'posts' } },
       { rule: 'check-violations', table: 'posts', column: undefined, measure: { kind: 'check-violations', table: 'posts', expression: 'length("title") > 0' } },
-      { rule: 'constraint-without-not-valid', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
+      { rule: 'constraint-without-not-valid', table: 'posts', column: undefined, measure: { kind: 'table-size', table: 'posts' } },
       // bio dropped and nick added in one migration: maybe a rename
       { rule: 'rename-as-drop-add', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
     ]);
@@ -156,7 +157,7 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
     expect(judge(q, { value: null, error: 'boom' })).toMatchObject({ severity: 'warn' });
     const [idx] = analyzeMigrations([{ name: 'm', sql: 'CREATE INDEX "i" ON "posts"("title");' }], schema('postgres'), { dialect: 'postgres', largeTableRows: 1000 });
     expect(judge(idx, { value: 999 })).toBeNull();
-    expect(judge(idx, { value: 1000 })!.severity).toBe('info');
+    expect(judge(idx, { value: 1000 })!.severity).toBe('warn');
   });
 
   it('a Prisma warning the SQL rules did not see is still measured', () => {
