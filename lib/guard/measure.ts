@@ -234,7 +234,7 @@ async function castPostgres(m: Extract<Measure, { kind: 'cast' }>, t: Tools): Pr
   const [r] = await t.run<{ f: unknown; ch: unknown }>(`SELECT count(*) FILTER (WHERE ${fails}) AS f, count(*) FILTER (WHERE NOT (${fails}) AND (${changed})) AS ch FROM ${tbl} WHERE ${c} IS NOT NULL`);
   const failed = Number(r.f);
   const ch = Number(r.ch);
-  if (failed > 0) return { value: failed, detail: `fail to convert${ch ? `; ${ch} more would change value` : ''}` };
+  if (failed > 0) return { value: failed, detail: `they fail to convert, so the migration would fail${ch ? `; ${ch} more would change value` : ''}` };
   if (m.using) return { value: 0 };
   return { value: ch, detail: ch ? 'change value in the conversion' : undefined };
 }
@@ -250,6 +250,6 @@ async function probe(m: Extract<Measure, { kind: 'cast' }>, t: Tools, expr: stri
     const ch = m.using ? 0 : Number(r.ch);
     return { value: ch, detail: ch ? 'change value in the conversion' : undefined };
   } catch (e) {
-    return { value: 1, lowerBound: true, detail: `fail to convert: ${messageOf(e).split('\n')[0]}` };
+    return { value: 1, lowerBound: true, detail: `the conversion fails on this data, so the migration would fail: ${messageOf(e).split('\n')[0]}` };
   }
 }
