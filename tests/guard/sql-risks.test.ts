@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DbSchema } from '../../lib/core/types.ts';
 import { buildPlan, decide, statementEffects } from '../../lib/guard/plan.ts';
-import { analyzeMigrations, judge, type RiskQuestion } from '../../lib/guard/risks.ts';
+import { analyzeMigrations, judge, parseDml, type RiskQuestion } from '../../lib/guard/risks.ts';
 import { prismaWarnings, splitStatements } from '../../lib/guard/sql.ts';
 import { migrationState } from '../../lib/prisma/migrations.ts';
 
@@ -54,6 +54,51 @@ SELECT 1;`);
       ['drop-table', 'tags', undefined],
       ['set-not-null', 'users', 'name'],
     ]);
+  });
+});
+
+describe("every warning wording of Prisma's schema engine (6.19 / 7.x, from its destructive-change checker)", () => {
+  // Each line as the engine writes it (strings of node_modules/prisma/build/schema_engine_bg.wasm).
+  const WORDINGS: [string, string, string | undefined, string | undefined][] = [
+    ['drop-table', 'You are about to drop the `tags` table, which is not empty (3 rows).', 'tags', undefined],
+    ['drop-table', 'You are about to drop the `tags` table. If the table is not empty, all the data it contains will be lost.', 'tags', undefined],
+    ['drop-column', 'You are about to drop the column `bio` on the `users` table, which still contains 29 non-null values.', 'users', 'bio'],
+    ['drop-column', 'You are about to drop the column `bio` on the `users` table. All the data in the column will be lost.', 'users', 'bio'],
+    ['drop-recreate', 'The `bio` column on the `users` table would be dropped and recreated. This will lead to data loss if there is data in the column.', 'users', 'bio'],
+    ['drop-recreate', 'The `bio` column on the `users` table would be dropped and recreated. This will lead to data loss.', 'users', 'bio'],
+    ['drop-recreate-required', 'Changed the type of `karma` on the `users` table. No cast exists, the column would be dropped and recreated, which cannot be done if there is data, since the column is required.', 'users', 'karma'],
+    ['drop-recreate-required', 'Changed the type of `karma` on the `users` table. No cast exists, the column would be dropped and recreated, which cannot be done since the column is required and there is data in the table.', 'users', 'karma'],
+    ['required-column', 'Added the required column `nick` to the `users` table without a default value. There are 50 rows in this table, it is not possible to execute this step.', 'users', 'nick'],
+    ['required-column', 'Added the required column `nick` to the `users` table without a default value. This is not possible if the table is not empty.', 'users', 'nick'],
+    ['required-column', 'The required column `slug` was added to the `posts` table with a prisma-level default value. There are 60 rows in this table, it is not possible to execute this step. Please add this column as optional, then populate it before making it required.', 'posts', 'slug'],
+    ['set-not-null', 'Made the column `name` on table `users` required, but there are 10 existing NULL values.', 'users', 'name'],
+    ['set-not-null', 'Made the column `name` on table `users` required. This step will fail if there are existing NULL values in that column.', 'users', 'name'],
+    ['scalar-to-list', 'Changed the column `bio` on the `users` table from a scalar field to a list field. There are 25 existing non-null values in that column, this step cannot be executed.', 'users', 'bio'],
+    ['scalar-to-list', 'Changed the column `bio` on the `users` table from a scalar field to a list field. If there are non-null values in that column, this step will fail.', 'users', 'bio'],
+    ['type-change', 'You are about to alter the column `age` on the `users` table, which contains 50 non-null values. The data in that column will be cast from `String` to `Int`. This cast may fail. Please make sure the data in the column can be cast.', 'users', 'age'],
+    ['type-change', 'You are about to alter the column `age` on the `users` table. The data in that column could be lost. The data in that column will be cast from `String` to `Int`.', 'users', 'age'],
+    ['primary-key', 'The primary key for the `comments` table will be changed. If it partially fails, the table could be left without primary key constraint.', 'comments', undefined],
+    ['unique', 'A unique constraint covering the columns `[name,email]` on the table `users` will be added. If there are existing duplicate values, this will fail.', 'users', undefined],
+    ['enum-values', 'The values [ADMIN] on the enum `Role` will be removed. If these variants are still used in the database, this will fail.', undefined, undefined],
+  ];
+  it.each(WORDINGS)('%s: %s', (kind, text, table, column) => {
+    const [w] = prismaWarnings(`/*\n  Warnings:\n\n  - ${text}\n\n*/\nSELECT 1;`);
+    expect(w).toMatchObject({ kind, text });
+    if (table) expect(w.table).toBe(table);
+    if (column) expect(w.column).toBe(column);
+  });
+  it('a cast warning names the target type', () => {
+    expect(prismaWarnings(`/*\n  Warnings:\n\n  - ${WORDINGS[15][1]}\n*/`)[0].toType).toBe('Int');
+  });
+});
+
+describe('DELETE / UPDATE parsing', () => {
+  it('reads table, alias, FROM/USING and WHERE at top level only', () => {
+    expect(parseDml('DELETE FROM "posts" WHERE "author_id" > 50')).toEqual({ verb: 'DELETE', table: 'posts', alias: undefined, from: undefined, where: '"author_id" > 50' });
+    expect(parseDml('DELETE FROM "public"."posts" AS p USING "users" u WHERE u.id = p.author_id RETURNING p.id')).toEqual({ verb: 'DELETE', table: 'posts', alias: 'p', from: '"users" u', where: 'u.id = p.author_id' });
+    expect(parseDml(`UPDATE "users" SET "name" = (SELECT 'x' FROM t WHERE a = 1) WHERE "id" IN (SELECT id FROM s WHERE b = 2)`)).toEqual({ verb: 'UPDATE', table: 'users', alias: undefined, from: undefined, where: '"id" IN (SELECT id FROM s WHERE b = 2)' });
+    expect(parseDml(`UPDATE "users" SET "where" = 'WHERE x' FROM "posts" WHERE "posts"."author_id" = "users"."id"`)).toMatchObject({ from: '"posts"', where: '"posts"."author_id" = "users"."id"' });
+    expect(parseDml('UPDATE "users" SET "karma" = 0')).toMatchObject({ table: 'users', where: undefined });
   });
 });
 
@@ -148,6 +193,26 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
     const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { dialect: 'sqlite' });
     expect(qs.map((q) => q.rule)).toEqual(['drop-table', 'rename-as-drop-add']);
     expect(qs[1].advice).toContain('ALTER TABLE "posts" RENAME TO "articles"');
+  });
+
+  it('follows renames across the migrations of one deployment: a later drop is measured on the original column and table', () => {
+    const qs = analyzeMigrations(
+      [
+        { name: 'a', sql: 'ALTER TABLE "users" RENAME COLUMN "bio" TO "about";\nALTER TABLE "posts" RENAME TO "articles";' },
+        { name: 'b', sql: 'ALTER TABLE "users" DROP COLUMN "about";\nDROP TABLE "articles";\nALTER TABLE "users" DROP COLUMN "bio";' },
+      ],
+      schema('postgres'),
+      { dialect: 'postgres' },
+    );
+    expect(qs.map((q) => [q.migration, q.rule, q.table, q.column, q.measure])).toEqual([
+      ['a', 'rename-column', 'users', 'bio', { kind: 'rows', table: 'users' }],
+      ['a', 'rename-table', 'posts', undefined, { kind: 'rows', table: 'posts' }],
+      ['b', 'drop-column', 'users', 'bio', { kind: 'non-null', table: 'users', column: 'bio' }],
+      ['b', 'drop-table', 'posts', undefined, { kind: 'rows', table: 'posts' }],
+      // "bio" no longer exists under that name: nothing to measure.
+    ]);
+    expect(qs[2].what).toContain('renamed from "bio"');
+    expect(qs[3].what).toContain('renamed from "posts"');
   });
 
   it('judges severity from the measured number', () => {
