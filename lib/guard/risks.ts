@@ -373,6 +373,22 @@ function definedNames(n: string): { kind: string; name: string }[] {
   return out;
 }
 
+/** A type change PostgreSQL does without rewriting the table: to text, a longer varchar, numeric with more precision and the same scale. */
+export function binaryWidening(from: string, to: string): boolean {
+  const a = normalizeType(from);
+  const b = normalizeType(to);
+  if (a === b) return true;
+  const len = (t: string) => /^(?:character varying|text)(?:\((\d+)\))?$/.exec(t);
+  const la = len(a);
+  const lb = len(b);
+  if (la && lb) return b === 'text' || b === 'character varying' || (la[1] !== undefined && lb[1] !== undefined && Number(lb[1]) >= Number(la[1]));
+  const num = (t: string) => /^(?:numeric|decimal)(?:\((\d+)(?:,\s*(\d+))?\))?$/.exec(t);
+  const na = num(a);
+  const nb = num(b);
+  if (na && nb) return nb[1] === undefined || (na[1] !== undefined && Number(nb[1]) >= Number(na[1]) && (nb[2] ?? '0') === (na[2] ?? '0'));
+  return false;
+}
+
 /** Volatile defaults rewrite the whole table on ADD COLUMN (a constant or stable one does not, PostgreSQL 11+). */
 const VOLATILE = /\b(random|gen_random_uuid|uuid_generate_v[14]|clock_timestamp|timeofday|nextval|txid_current|gen_random_bytes)\s*\(/i;
 
@@ -443,6 +459,10 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
         ask(s, { rule: 'drop-schema', measure: { kind: 'schema-contents', schema: schemaName }, what: cascade ? `drops schema ${dq(schemaName)} with everything in it (CASCADE)` : `drops schema ${dq(schemaName)} (fails unless it is empty)`, unit: 'rows in its tables would be lost' });
         if (view.live.namespace === schemaName) for (const t of view.live.tables) view.drop(t.name);
       }
+      continue;
+    }
+    if ((m = /^DROP\s+DATABASE\s+(?:IF\s+EXISTS\s+)?(\S+)/i.exec(n))) {
+      ask(s, { rule: 'drop-database', measure: { kind: 'none' }, what: `drops database ${dq(unquote(m[1]))}`, unit: '' });
       continue;
     }
     if ((m = /^DROP\s+MATERIALIZED\s+VIEW\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
@@ -677,6 +697,9 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       const removed = oldEnum ? oldEnum.values.filter((v) => !newEnum.includes(v)) : [];
       ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${dq(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${dq(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
       return;
+    }
+    if (traits.lockRules && !binaryWidening(col0.type, toType) && !using?.match(/^\(?\s*"?[\w$]+"?\s*\)?$/)) {
+      ask(s, { rule: 'type-change-rewrite', table: name, column: col0.name, measure: { kind: 'table-size', table: name }, what: `changes the type of ${dq(name)}.${dq(col0.name)} to ${toType}: PostgreSQL rewrites the table and its indexes under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
     ask(s, { rule: 'type-change', table: name, column: col0.name, measure: { kind: 'cast', table: name, column: col0.name, fromType: col0.type, toType, using }, what: `changes the type of ${dq(name)}.${dq(col0.name)} from ${col0.type} to ${toType}${using ? ` USING ${using}` : ''}`, unit: 'values would fail to convert or change in the conversion', advice: `Add a new column of the new type, copy and check the values (fixing the ones that do not convert), switch the code over, then drop the old column.` });
     return;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DbSchema } from '../../lib/core/types.ts';
 import { buildPlan, decide, statementEffects } from '../../lib/guard/plan.ts';
-import { analyzeMigrations, judge, parseDml, type RiskQuestion } from '../../lib/guard/risks.ts';
+import { analyzeMigrations, binaryWidening, judge, parseDml, type RiskQuestion } from '../../lib/guard/risks.ts';
 import { prismaWarnings, splitStatements } from '../../lib/guard/sql.ts';
 import { migrationState } from '../../lib/prisma/migrations.ts';
 
@@ -143,6 +143,7 @@ ALTER TABLE "posts" ADD CONSTRAINT "title_len" CHECK (length("title") > 0);`;
       { rule: 'index-without-concurrently', table: 'users', column: undefined, measure: { kind: 'table-size', table: 'users' } },
       { rule: 'set-not-null', table: 'users', column: 'name', measure: { kind: 'nulls', table: 'users', columns: ['name'] } },
       { rule: 'set-not-null-scan', table: 'users', column: 'name', measure: { kind: 'table-size', table: 'users' } },
+      { rule: 'type-change-rewrite', table: 'posts', column: 'title', measure: { kind: 'table-size', table: 'posts' } },
       { rule: 'type-change', table: 'posts', column: 'title', measure: { kind: 'cast', table: 'posts', column: 'title', fromType: 'TEXT', toType: 'VARCHAR(20)', using: undefined } },
       { rule: 'enum-value-removed', table: 'users', column: 'role', measure: { kind: 'values-not-in', table: 'users', column: 'role', values: ['READER', 'AUTHOR'] } },
       { rule: 'truncate', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
@@ -213,6 +214,13 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
     ]);
     expect(qs[2].what).toContain('renamed from "bio"');
     expect(qs[3].what).toContain('renamed from "posts"');
+  });
+
+  it('DROP DATABASE is always a block; binary-compatible widenings are no rewrite', () => {
+    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP DATABASE "prod";' }], schema('postgres'), { dialect: 'postgres' });
+    expect(judge(q, { value: null })).toMatchObject({ rule: 'drop-database', severity: 'block' });
+    expect([binaryWidening('character varying(20)', 'VARCHAR(200)'), binaryWidening('text', 'TEXT'), binaryWidening('numeric(10,2)', 'DECIMAL(12,2)'), binaryWidening('varchar(20)', 'text')]).toEqual([true, true, true, true]);
+    expect([binaryWidening('integer', 'BIGINT'), binaryWidening('numeric(10,2)', 'DECIMAL(10,1)'), binaryWidening('character varying(20)', 'VARCHAR(10)')]).toEqual([false, false, false]);
   });
 
   it('judges severity from the measured number', () => {
