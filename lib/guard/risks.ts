@@ -3,7 +3,13 @@
  * yields "questions": a risky statement plus the one number that decides how bad it is on this
  * database (rows in a dropped table, non-null values in a dropped column, duplicate groups under a
  * new unique index...). lib/guard/measure.ts answers them with read-only queries; `judge` turns a
- * question and its answer into a finding with a severity and the safer way to do it.
+ * question and its answer into a finding with a severity and the safer way to do it. Each question
+ * names a rule of lib/guard/rules.ts, which gives its effect, severities, large-table threshold and
+ * default advice; what differs between databases comes from the rule traits there, not dialect names.
+ *
+ * The analysis follows the deployment statement by statement and migration by migration
+ * (SchemaView): tables and columns renamed, dropped, created or rebuilt earlier are resolved to the
+ * live rows they hold, so "rename then drop" is measured as the loss of the original's data.
  *
  * SQL fragments in questions quote identifiers with double quotes, which PostgreSQL and SQLite
  * both accept; the measuring side only qualifies table names.
