@@ -9,6 +9,7 @@
  * the seeded demo database with one risky pending migration, next to `prisma validate` alone (which
  * the dry run runs first). Target (issue 18): each check <= 2 s; the dry run <= 1 s plus validate.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,31 +171,36 @@ async function benchDemo(dialect: 'postgres' | 'sqlite'): Promise<string> {
       path.join(dir, 'prisma', 'migrations', '20260101000000_risky', 'migration.sql'),
       'ALTER TABLE "users" RENAME COLUMN "bio" TO "about";\nALTER TABLE "users" DROP COLUMN "about";\nDELETE FROM "comments" WHERE "id" % 3 = 0;\nCREATE UNIQUE INDEX "users_name_key" ON "users"("name");\n',
     );
-    const dry: number[] = [];
+    // migrate-safe reports how long its own `prisma validate` took (result.timings): the rest is
+    // everything else (Node start-up, config, connection, lock, schema, risk check), from the same run.
+    const wall: number[] = [];
     const validate: number[] = [];
+    const check: number[] = [];
     for (let r = 0; r < RUNS; r++) {
-      let s = performance.now();
-      const v = await runPrisma(['validate'], { cwd: PROJECT_ROOT, env });
-      validate.push(performance.now() - s);
-      if (v.code !== 0) throw new Error(v.stdout + v.stderr);
-      s = performance.now();
+      const s = performance.now();
       const d = await runCli(['migrate-safe', '--dry-run', '--json', '--backup-dir', path.join(dir, 'backups')], env);
-      dry.push(performance.now() - s);
+      wall.push(performance.now() - s);
       if (d.code !== 0) throw new Error(d.stdout + d.stderr);
+      const result = JSON.parse(d.stdout) as { timings: { validateMs: number; riskCheckMs: number } };
+      validate.push(result.timings.validateMs);
+      check.push(result.timings.riskCheckMs);
     }
-    const [t, v] = [median(dry), median(validate)];
-    return `| ${dialect} | ${(t / 1000).toFixed(2)} s | ${(v / 1000).toFixed(2)} s | ${((t - v) / 1000).toFixed(2)} s | ${t - v <= 1000 ? 'yes' : '**no**'} |`;
+    const rest = wall.map((w, i) => w - validate[i]);
+    const [t, v, x, c] = [median(wall), median(validate), median(rest), median(check)];
+    return `| ${dialect} | ${(t / 1000).toFixed(2)} s | ${(v / 1000).toFixed(2)} s | ${(x / 1000).toFixed(2)} s | ${(c / 1000).toFixed(3)} s | ${x <= 1000 ? 'yes' : '**no**'} |`;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     await db.drop();
   }
 }
 
+// The demo dry run runs the compiled CLI: rebuild dist/ first when a source changed (outside the timing).
+if (!values['no-demo'] && spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin/build.mjs'), '--if-stale'], { stdio: 'inherit' }).status !== 0) throw new Error('build failed');
 const dialects = values.dialects!.split(',') as ('postgres' | 'sqlite')[];
 const out = [`Risk checks on a ${ROWS.toLocaleString('en')}-row table (median of ${RUNS}; ${os.cpus().length} cores):`, '', '| database | rule | time | <= 2 s | findings (rule severity measured) |', '|---|---|---|---|---|'];
 for (const d of dialects) out.push(...(await benchChecks(d)));
 if (!values['no-demo']) {
-  out.push('', `The dry run on the seeded demo with one risky migration (median of ${RUNS}):`, '', '| database | migrate-safe --dry-run | prisma validate alone | the rest | <= 1 s |', '|---|---|---|---|---|');
+  out.push('', `The dry run on the seeded demo with one risky migration (median of ${RUNS}):`, '', '| database | migrate-safe --dry-run (wall) | its prisma validate | the rest | of which the risk check | rest <= 1 s |', '|---|---|---|---|---|---|');
   for (const d of dialects) out.push(await benchDemo(d));
 }
 console.log(out.join('\n'));

@@ -126,6 +126,8 @@ export interface MigrateSafeResult {
   failure?: FailureReport;
   /** The JSON report saved next to the backups. */
   reportFile?: string;
+  /** Where the time went: `prisma validate` (a Prisma CLI process) and the risk check (analysis and queries). */
+  timings?: { validateMs: number; riskCheckMs?: number };
   /** `against`: the backup checked and the scratch database it was loaded into (dropped since). */
   against?: { backup: string; scratch: string; loadMs: number };
   durationMs: number;
@@ -190,6 +192,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
   const schemaArgs = options.schema ? ['--schema', schemaPath!] : [];
   const prismaEnv = { DATABASE_URL: prismaUrl(ctx) };
   const cwd = ctx.projectDir;
+  const timings: NonNullable<MigrateSafeResult['timings']> = { validateMs: 0 };
   if (options.against !== undefined) {
     if (!options.dryRun) throw new GuardError('USAGE', '--against checks the pending migrations on a copy of a backup; it never applies them.', { hint: 'Add --dry-run: prisma-guard migrate-safe --dry-run --against <backup>.' });
     return againstBackup(options.against);
@@ -217,7 +220,9 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
   }
 
   async function validatedFolder() {
+    const t0 = Date.now();
     const validate = await runPrisma(['validate', ...schemaArgs], { cwd, env: prismaEnv });
+    timings.validateMs = Date.now() - t0;
     if (validate.code !== 0) {
       throw preflight(`prisma validate failed for ${schemaPath}:\n${redactSecrets((validate.stdout + validate.stderr).trim())}`, 'Fix the schema (npx prisma validate), then run migrate-safe again.');
     }
@@ -255,9 +260,11 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
           throw new GuardError(problems[0].code, `In the backup ${chosen.file}: ${problems.map((p) => p.message).join('\n')}`, { hint: problems.map((p) => p.hint).join('\n'), exitCode: MigrateExitCode.PREFLIGHT, details: { problems } });
         }
         if (state.missingLocally.length) warnings.push(`Migrations applied in the backup but missing from ${migrationsDir}: ${state.missingLocally.map((r) => r.migration_name).join(', ')}.`);
+        const t1 = Date.now();
         const findings = state.pending.length ? await checkRisks(sconn, state.pending.map((m) => ({ name: m.name, sql: m.sql })), { largeTableRows: options.largeTableRows }) : [];
+        timings.riskCheckMs = Date.now() - t1;
         const plan = buildPlan(state, findings);
-        return { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, against: { backup: chosen.file, scratch: scratch.display, loadMs }, durationMs: Date.now() - started };
+        return { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, against: { backup: chosen.file, scratch: scratch.display, loadMs }, timings, durationMs: Date.now() - started };
       } finally {
         await sconn.close();
       }
@@ -275,14 +282,16 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
       throw new GuardError(problems[0].code, problems.map((p) => p.message).join('\n'), { hint: problems.map((p) => p.hint).join('\n'), exitCode: MigrateExitCode.PREFLIGHT, details: { problems } });
     }
     if (state.missingLocally.length) warnings.push(`Applied migrations missing from ${migrationsDir}: ${state.missingLocally.map((r) => r.migration_name).join(', ')} (applied from another branch?).`);
-    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, ...(created ? { createdDatabase: true } : {}) };
+    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, timings, ...(created ? { createdDatabase: true } : {}) };
     if (!state.pending.length) {
       return { ...base, status: 'up-to-date', exitCode: MigrateExitCode.OK, plan: buildPlan(state, []), durationMs: Date.now() - started };
     }
 
     // Risk check: pure analysis, then read-only measurement.
+    const t1 = Date.now();
     const live = await conn.introspect();
     const findings = await checkRisks(conn, state.pending.map((m) => ({ name: m.name, sql: m.sql })), { largeTableRows: options.largeTableRows, live });
+    timings.riskCheckMs = Date.now() - t1;
     const plan = buildPlan(state, findings);
     const decision = decide(plan, { dryRun: options.dryRun, acceptDataLoss: options.acceptDataLoss, interactive: Boolean(options.confirm) });
     if (decision === 'dry-run') return { ...base, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, durationMs: Date.now() - started };
