@@ -678,7 +678,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       const why = def.generatedStored ? 'a stored generated column' : def.defaultExpr ? `the volatile default ${def.defaultExpr}` : `the ${def.type} default`;
       ask(s, { rule: 'volatile-default', table: name, column: def.name, measure: { kind: 'table-size', table: name }, what: `adds ${dq(name)}.${dq(def.name)} with ${why}: PostgreSQL rewrites every row under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
-    if (live && def.references) askOrphans(s, c, name, { columns: [def.name], refTable: def.references.table, refColumns: def.references.columns });
+    // An inline REFERENCES on a new column: its rows hold NULL or the default, measured by the rules above.
     return;
   }
   if (!live) return;
@@ -728,7 +728,9 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       if (!notValid) ask(s, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression }, what: `adds CHECK (${expression}) on ${dq(name)}`, unit: 'rows violate it: the migration would fail' });
     } else if (!notValid) {
       const fk = parseForeignKey(action);
-      if (fk) askOrphans(s, c, name, { ...fk, columns: fk.columns.map((x) => view.column(live, x)?.column.name ?? x) });
+      const cols = fk?.columns.map((x) => view.column(live, x)?.column.name);
+      // Columns added by this deployment hold NULL or their default: required-column covers them.
+      if (fk && cols?.every((x): x is string => x !== undefined)) askOrphans(s, c, name, { ...fk, columns: cols });
     }
     if (traits.lockRules && !notValid) {
       ask(s, { rule: 'constraint-without-not-valid', table: name, measure: { kind: 'table-size', table: name }, what: `adds a ${m[1].toUpperCase().replace(/\s+/, ' ')} constraint on ${dq(name)} without NOT VALID (every row is checked while the table is locked)`, unit: 'rows to check' });

@@ -161,10 +161,12 @@ const SAFE: Case[] = [
   { name: 'an enum and an optional enum column', only: 'postgres', migration: `CREATE TYPE "Mood" AS ENUM ('HAPPY', 'SAD');\nALTER TABLE "users" ADD COLUMN "mood" "Mood";`, applies: true },
   { name: 'CREATE INDEX CONCURRENTLY on a large table', only: 'postgres', largeTableRows: 40, migration: 'CREATE INDEX CONCURRENTLY "users_email_idx" ON "users"("email");' },
   { name: 'varchar lengthened on a large table (no rewrite)', only: 'postgres', largeTableRows: 40, setup: 'ALTER TABLE "users" ALTER COLUMN "email" TYPE VARCHAR(20)', migration: 'ALTER TABLE "users" ALTER COLUMN "email" SET DATA TYPE VARCHAR(200);', applies: true },
+  { name: 'a new optional relation to a new table (Prisma)', only: 'postgres', migration: 'CREATE TABLE "categories" ("id" INTEGER NOT NULL, CONSTRAINT "categories_pkey" PRIMARY KEY ("id"));\nALTER TABLE "posts" ADD COLUMN "category_id" INTEGER;\nALTER TABLE "posts" ADD CONSTRAINT "posts_category_id_fkey" FOREIGN KEY ("category_id") REFERENCES "categories"("id") ON DELETE SET NULL ON UPDATE CASCADE;', applies: true },
   { name: 'rename an index', only: 'postgres', setup: 'CREATE INDEX "posts_title_idx" ON "posts"("title")', migration: 'ALTER INDEX "posts_title_idx" RENAME TO "posts_title_index";', applies: true },
   // SQLite
   { name: 'rebuild adding an optional column (Prisma)', only: 'sqlite', migration: rebuild('users', usersCreate({}, ', "motto" TEXT'), USERS_COLS), applies: true },
   { name: 'rebuild adding a foreign key without orphans', only: 'sqlite', migration: rebuild('comments', `"id" INTEGER NOT NULL PRIMARY KEY, "post_id" INTEGER NOT NULL, CONSTRAINT "comments_post_id_fkey" FOREIGN KEY ("post_id") REFERENCES "posts" ("id")`, '"id", "post_id"'), applies: true },
+  { name: 'a new optional relation to a new table (Prisma rebuild)', only: 'sqlite', migration: 'CREATE TABLE "categories" ("id" INTEGER NOT NULL PRIMARY KEY);\n' + rebuild('posts', `"id" INTEGER NOT NULL PRIMARY KEY, "author_id" INTEGER NOT NULL, "title" TEXT NOT NULL, "category_id" INTEGER, CONSTRAINT "posts_category_id_fkey" FOREIGN KEY ("category_id") REFERENCES "categories" ("id") ON DELETE SET NULL ON UPDATE CASCADE`, '"id", "author_id", "title"'), applies: true },
   { name: 'rebuild adding a CHECK every row meets', only: 'sqlite', migration: rebuild('users', usersCreate({ score: `"score" INTEGER NOT NULL CHECK ("score" > 0)` }), USERS_COLS), applies: true },
 ];
 
