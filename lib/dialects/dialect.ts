@@ -29,6 +29,20 @@ export interface DialectCapabilities {
 }
 
 /**
+ * What migrate-safe's risk rules (lib/guard/rules.ts) need to know about a database, so that no
+ * rule tests a dialect name. Added for issue 18.
+ */
+export interface RiskTraits {
+  /** Identifiers longer than this many bytes are silently truncated (PostgreSQL: 63); null: no such limit. */
+  maxIdentifierBytes: number | null;
+  /**
+   * DDL takes table locks that stop reads and writes while a table is scanned, rewritten or
+   * indexed, so the locking rules apply (PostgreSQL). SQLite locks the whole file for any write anyway.
+   */
+  tableLocks: boolean;
+}
+
+/**
  * Selects rows by value: those whose `columns` equal one of the `values` tuples. Values are in the
  * dialect's encoding (as read from another row, e.g. a parent's key to find its children), or a
  * bigint for integers.
@@ -457,6 +471,8 @@ export interface Connection extends Queryable {
 export interface Dialect {
   readonly name: DialectName;
   readonly capabilities: DialectCapabilities;
+  /** migrate-safe's risk rules: see RiskTraits. */
+  readonly riskTraits: RiskTraits;
   /**
    * Opens a connection; a server that is down or a bad URL becomes GuardError DATABASE_UNREACHABLE.
    * `create`: SQLite may create a missing database file (full restore onto a lost disk).

@@ -18,7 +18,7 @@ export interface RiskCheckOptions {
 /** Findings for `migrations` (in the order Prisma applies them), sorted by severity. Never writes. */
 export async function checkRisks(conn: Connection, migrations: { name: string; sql: string }[], options: RiskCheckOptions = {}): Promise<RiskFinding[]> {
   const live = options.live ?? (await conn.introspect());
-  const questions = analyzeMigrations(migrations, live, { dialect: conn.dialect.name, largeTableRows: options.largeTableRows });
+  const questions = analyzeMigrations(migrations, live, { traits: conn.dialect.riskTraits, largeTableRows: options.largeTableRows });
   const answers = await measureQuestions(conn, live, questions);
   return sortFindings(questions.map((q, i) => judge(q, answers[i])).filter((f): f is RiskFinding => f !== null));
 }

@@ -5,7 +5,7 @@
  * new unique index...). lib/guard/measure.ts answers them with read-only queries; `judge` turns a
  * question and its answer into a finding with a severity and the safer way to do it. Each question
  * names a rule of lib/guard/rules.ts, which gives its effect, severities, large-table threshold and
- * default advice; what differs between databases comes from the rule traits there, not dialect names.
+ * default advice; what differs between databases comes from Dialect.riskTraits, not dialect names.
  *
  * The analysis follows the deployment statement by statement and migration by migration
  * (SchemaView): tables and columns renamed, dropped, created or rebuilt earlier are resolved to the
@@ -15,8 +15,8 @@
  * both accept; the measuring side only qualifies table names.
  */
 import type { DbSchema, TableSchema } from '../core/types.ts';
-import type { DialectName } from '../core/url.ts';
-import { ruleSpec, ruleTraits, type Effect, type RiskRule, type Severity } from './rules.ts';
+import type { RiskTraits } from '../dialects/dialect.ts';
+import { ruleSpec, type Effect, type RiskRule, type Severity } from './rules.ts';
 import { closingParen, IDENT, identList, objectName, prismaWarnings, QNAME, splitStatements, splitTopLevel, topLevelKeyword, unquote, type PrismaWarning, type SqlStatement } from './sql.ts';
 
 export type { Effect, RiskRule, Severity } from './rules.ts';
@@ -115,7 +115,8 @@ export interface RiskFinding {
 }
 
 export interface AnalyzeOptions {
-  dialect: DialectName;
+  /** The database's traits (Dialect.riskTraits): which rules apply. */
+  traits: RiskTraits;
   /** Tables at or above this row count are "large" for CREATE INDEX without CONCURRENTLY. */
   largeTableRows?: number;
 }
@@ -354,7 +355,7 @@ interface Tracked {
 interface Ctx {
   view: SchemaView;
   options: AnalyzeOptions;
-  traits: ReturnType<typeof ruleTraits>;
+  traits: RiskTraits;
   ask: Ask;
   droppedColumns: Tracked[];
   addedColumns: Tracked[];
@@ -399,7 +400,7 @@ export function binaryWidening(from: string, to: string): boolean {
 const VOLATILE = /\b(random|gen_random_uuid|uuid_generate_v[14]|clock_timestamp|timeofday|nextval|txid_current|gen_random_bytes)\s*\(/i;
 
 function analyzeOne(migration: string, sql: string, view: SchemaView, options: AnalyzeOptions): RiskQuestion[] {
-  const traits = ruleTraits(options.dialect);
+  const { traits } = options;
   const statements = splitStatements(sql);
   const redefinitions = findRedefinitions(statements);
   const out: RiskQuestion[] = [];
@@ -546,7 +547,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
         const nullsDistinct = !/NULLS\s+NOT\s+DISTINCT/i.test(tail);
         ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct }, what: `adds a unique index on ${dq(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${dq(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
       }
-      if (traits.lockRules && !m[2]) {
+      if (traits.tableLocks && !m[2]) {
         ask(s, { rule: 'index-without-concurrently', table: t.name, measure: { kind: 'table-size', table: t.name }, what: `builds an index on ${dq(t.name)} without CONCURRENTLY (writes to the table wait until it is built)`, unit: 'rows in the table' });
       }
       continue;
@@ -634,7 +635,7 @@ function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: strin
       measure: { kind: 'orphans', table, columns: fk.columns, refTable: refLive, refColumns: liveRefCols, refEmpty: ref === 'new' || undefined, source },
       what: `adds a foreign key ${dq(table)} (${fk.columns.join(', ')}) -> ${dq(fk.refTable)} (${refColumns.join(', ')})`,
       unit: 'rows reference a missing row: the migration would fail',
-      advice: c.traits.lockRules
+      advice: c.traits.tableLocks
         ? `Fix or delete the orphans first (SELECT ... FROM ${dq(table)} WHERE ${fk.columns.map(dq).join(', ')} NOT IN (SELECT ... FROM ${dq(fk.refTable)})); or add the key with NOT VALID, clean up, then ALTER TABLE ${dq(table)} VALIDATE CONSTRAINT ... in a later migration.`
         : `Fix or delete the orphans first (rows of ${dq(table)} whose ${fk.columns.join(', ')} has no row in ${dq(fk.refTable)}), in a data migration before this one.`,
     });
@@ -674,7 +675,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       ask(s, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `adds required column ${dq(name)}.${dq(def.name)} (${def.type} NOT NULL) without a default`, unit: 'existing rows have no value for it: the migration would fail', advice: `Add it as optional (or with a DEFAULT), fill it for existing rows, then make it required in a later migration.` });
     }
     const volatile = def.generatedStored || /^(small|big)?serial\b/i.test(def.type) || (def.defaultExpr !== undefined && VOLATILE.test(def.defaultExpr));
-    if (live && traits.lockRules && volatile) {
+    if (live && traits.tableLocks && volatile) {
       const why = def.generatedStored ? 'a stored generated column' : def.defaultExpr ? `the volatile default ${def.defaultExpr}` : `the ${def.type} default`;
       ask(s, { rule: 'volatile-default', table: name, column: def.name, measure: { kind: 'table-size', table: name }, what: `adds ${dq(name)}.${dq(def.name)} with ${why}: PostgreSQL rewrites every row under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
@@ -688,7 +689,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     if (found && !found.column.nullable) return;
     const cn = found?.column.name ?? unquote(m[1]);
     ask(s, { rule: 'set-not-null', table: name, column: cn, measure: { kind: 'nulls', table: name, columns: [cn] }, what: `makes ${dq(name)}.${dq(unquote(m[1]))} required (SET NOT NULL)`, unit: 'rows hold NULL there: the migration would fail', advice: `Fill the NULLs first (UPDATE ${dq(name)} SET ${dq(cn)} = ... WHERE ${dq(cn)} IS NULL) in an earlier migration or script, or give the field a @default.` });
-    if (traits.lockRules) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${dq(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+    if (traits.tableLocks) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${dq(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     return;
   }
   if ((m = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(?:SET\\s+DATA\\s+)?TYPE\\s+(.*?)(?:\\s+COLLATE\\s+\\S+)?(?:\\s+USING\\s+(.*))?$`, 'is').exec(action))) {
@@ -704,7 +705,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${dq(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${dq(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
       return;
     }
-    if (traits.lockRules && !binaryWidening(col0.type, toType) && !using?.match(/^\(?\s*"?[\w$]+"?\s*\)?$/)) {
+    if (traits.tableLocks && !binaryWidening(col0.type, toType) && !using?.match(/^\(?\s*"?[\w$]+"?\s*\)?$/)) {
       ask(s, { rule: 'type-change-rewrite', table: name, column: col0.name, measure: { kind: 'table-size', table: name }, what: `changes the type of ${dq(name)}.${dq(col0.name)} to ${toType}: PostgreSQL rewrites the table and its indexes under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
     ask(s, { rule: 'type-change', table: name, column: col0.name, measure: { kind: 'cast', table: name, column: col0.name, fromType: col0.type, toType, using }, what: `changes the type of ${dq(name)}.${dq(col0.name)} from ${col0.type} to ${toType}${using ? ` USING ${using}` : ''}`, unit: 'values would fail to convert or change in the conversion', advice: `Add a new column of the new type, copy and check the values (fixing the ones that do not convert), switch the code over, then drop the old column.` });
@@ -716,7 +717,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const pk = /PRIMARY/i.test(m[2]);
     ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
     if (pk) ask(s, { rule: 'set-not-null', table: name, column: cols.join(', '), measure: { kind: 'nulls', table: name, columns: cols }, severityIfNone: null, what: `adds a primary key on ${dq(name)} (${cols.join(', ')}), which makes its columns NOT NULL`, unit: 'rows hold NULL in a key column: the migration would fail', advice: 'Fill the NULLs first.' });
-    if (traits.lockRules) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
+    if (traits.tableLocks) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
     return;
   }
   if ((m = /^ADD\s+(?:CONSTRAINT\s+\S+\s+)?(CHECK|FOREIGN\s+KEY)\b(.*)$/is.exec(action))) {
@@ -732,7 +733,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       // Columns added by this deployment hold NULL or their default: required-column covers them.
       if (fk && cols?.every((x): x is string => x !== undefined)) askOrphans(s, c, name, { ...fk, columns: cols });
     }
-    if (traits.lockRules && !notValid) {
+    if (traits.tableLocks && !notValid) {
       ask(s, { rule: 'constraint-without-not-valid', table: name, measure: { kind: 'table-size', table: name }, what: `adds a ${m[1].toUpperCase().replace(/\s+/, ' ')} constraint on ${dq(name)} without NOT VALID (every row is checked while the table is locked)`, unit: 'rows to check' });
     }
   }

@@ -1,7 +1,8 @@
 /**
  * The risk rules of migrate-safe as one table (pure): each rule is one entry saying what it
  * matches, how it is measured on the live data, its severity and the safer way. lib/guard/risks.ts
- * reads migrations and asks questions under these ids, taking each rule's severities from here;
+ * reads migrations and asks questions under these ids, taking each rule's severities from here
+ * (which rules apply to a database comes from its dialect's riskTraits, lib/dialects/dialect.ts);
  * the README's rule list ("Risk rules") is generated from this table (`rulesMarkdown`, checked by
  * tests/guard/rules-readme.test.ts; rewrite it with `npx tsx tests/guard/update-readme-rules.ts`).
  */
@@ -76,28 +77,6 @@ const BY_ID = new Map<string, RuleSpec>(RULES.map((r) => [r.id, r]));
 /** The rule's table entry. */
 export function ruleSpec(id: RiskRule): RuleSpec {
   return BY_ID.get(id)!;
-}
-
-/**
- * What the rules need to know about a database (kept here, one entry per dialect, so no rule
- * tests a dialect name).
- */
-export interface RuleTraits {
-  /** Identifiers longer than this many bytes are truncated (null: no limit worth a rule). */
-  maxIdentifierBytes: number | null;
-  /** Table locks and rewrites matter (PostgreSQL): the locking rules apply. */
-  lockRules: boolean;
-  /** ALTER COLUMN TYPE, TRUNCATE, enums, schemas, sequences exist as PostgreSQL has them. */
-  alterColumnType: boolean;
-}
-
-const TRAITS: Record<DialectName, RuleTraits> = {
-  postgres: { maxIdentifierBytes: 63, lockRules: true, alterColumnType: true },
-  sqlite: { maxIdentifierBytes: null, lockRules: false, alterColumnType: false },
-};
-
-export function ruleTraits(dialect: DialectName): RuleTraits {
-  return TRAITS[dialect];
 }
 
 const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');

@@ -4,6 +4,10 @@ import { buildPlan, decide, statementEffects } from '../../lib/guard/plan.ts';
 import { analyzeMigrations, binaryWidening, judge, parseDml, type RiskQuestion } from '../../lib/guard/risks.ts';
 import { prismaWarnings, splitStatements } from '../../lib/guard/sql.ts';
 import { migrationState } from '../../lib/prisma/migrations.ts';
+import { dialectFor } from '../../lib/dialects/index.ts';
+
+/** Each database's traits, as its dialect declares them. */
+const T = { postgres: (await dialectFor('postgres')).riskTraits, sqlite: (await dialectFor('sqlite')).riskTraits };
 
 describe('splitStatements', () => {
   it('splits at top-level semicolons only, ignoring strings, identifiers, comments and dollar quotes', () => {
@@ -135,7 +139,7 @@ COMMIT;
 TRUNCATE "posts" CASCADE;
 CREATE INDEX "posts_title_idx" ON "posts"("title");
 ALTER TABLE "posts" ADD CONSTRAINT "title_len" CHECK (length("title") > 0);`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { dialect: 'postgres' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { traits: T.postgres });
     expect(brief(qs)).toEqual([
       { rule: 'drop-column', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
       { rule: 'required-column', table: 'users', column: 'nick', measure: { kind: 'rows', table: 'users' } },
@@ -174,7 +178,7 @@ ALTER TABLE "new_users" RENAME TO "users";
 CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
 PRAGMA foreign_keys=ON;
 PRAGMA defer_foreign_keys=OFF;`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { dialect: 'sqlite' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { traits: T.sqlite });
     expect(qs.some((q) => q.rule === 'drop-table')).toBe(false);
     expect(brief(qs)).toEqual([
       { rule: 'drop-column', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
@@ -191,7 +195,7 @@ PRAGMA defer_foreign_keys=OFF;`;
 DROP TABLE "posts";
 ALTER TABLE "articles" ADD COLUMN "x" TEXT NOT NULL;
 CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { dialect: 'sqlite' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { traits: T.sqlite });
     expect(qs.map((q) => q.rule)).toEqual(['drop-table', 'rename-as-drop-add']);
     expect(qs[1].advice).toContain('ALTER TABLE "posts" RENAME TO "articles"');
   });
@@ -203,7 +207,7 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
         { name: 'b', sql: 'ALTER TABLE "users" DROP COLUMN "about";\nDROP TABLE "articles";\nALTER TABLE "users" DROP COLUMN "bio";' },
       ],
       schema('postgres'),
-      { dialect: 'postgres' },
+      { traits: T.postgres },
     );
     expect(qs.map((q) => [q.migration, q.rule, q.table, q.column, q.measure])).toEqual([
       ['a', 'rename-column', 'users', 'bio', { kind: 'rows', table: 'users' }],
@@ -217,18 +221,18 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
   });
 
   it('DROP DATABASE is always a block; binary-compatible widenings are no rewrite', () => {
-    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP DATABASE "prod";' }], schema('postgres'), { dialect: 'postgres' });
+    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP DATABASE "prod";' }], schema('postgres'), { traits: T.postgres });
     expect(judge(q, { value: null })).toMatchObject({ rule: 'drop-database', severity: 'block' });
     expect([binaryWidening('character varying(20)', 'VARCHAR(200)'), binaryWidening('text', 'TEXT'), binaryWidening('numeric(10,2)', 'DECIMAL(12,2)'), binaryWidening('varchar(20)', 'text')]).toEqual([true, true, true, true]);
     expect([binaryWidening('integer', 'BIGINT'), binaryWidening('numeric(10,2)', 'DECIMAL(10,1)'), binaryWidening('character varying(20)', 'VARCHAR(10)')]).toEqual([false, false, false]);
   });
 
   it('judges severity from the measured number', () => {
-    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP TABLE "posts";' }], schema('sqlite'), { dialect: 'sqlite' });
+    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP TABLE "posts";' }], schema('sqlite'), { traits: T.sqlite });
     expect(judge(q, { value: 12 })).toMatchObject({ severity: 'block', measured: 12, message: 'drops table "posts": 12 rows would be lost.' });
     expect(judge(q, { value: 0 })!.severity).toBe('info');
     expect(judge(q, { value: null, error: 'boom' })).toMatchObject({ severity: 'warn' });
-    const [idx] = analyzeMigrations([{ name: 'm', sql: 'CREATE INDEX "i" ON "posts"("title");' }], schema('postgres'), { dialect: 'postgres', largeTableRows: 1000 });
+    const [idx] = analyzeMigrations([{ name: 'm', sql: 'CREATE INDEX "i" ON "posts"("title");' }], schema('postgres'), { traits: T.postgres, largeTableRows: 1000 });
     expect(judge(idx, { value: 999 })).toBeNull();
     expect(judge(idx, { value: 1000 })!.severity).toBe('warn');
   });
@@ -241,7 +245,7 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
 
 */
 SELECT 1;`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { dialect: 'postgres' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { traits: T.postgres });
     expect(qs).toHaveLength(1);
     expect(qs[0]).toMatchObject({ rule: 'enum-value-removed', source: 'prisma-warning', measure: { kind: 'values-in', table: 'users', column: 'role', values: ['ADMIN'] } });
   });

@@ -404,6 +404,7 @@ async function createDatabase(target: DatabaseTarget): Promise<void> {
 export const postgresDialect: Dialect = {
   name: 'postgres',
   capabilities: { transactionalDdl: true, advisoryLocks: true, scalarLists: true },
+  riskTraits: { maxIdentifierBytes: 63, tableLocks: true },
   connect: connectPostgres,
   quote: quoteIdent,
   checkBackupSql: checkPostgresBackupSql,

@@ -16,6 +16,7 @@ import { quoteSqlite } from './sqlite-quote.ts';
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
   capabilities: { transactionalDdl: true, advisoryLocks: false, scalarLists: false },
+  riskTraits: { maxIdentifierBytes: null, tableLocks: false },
   quote: quoteSqlite,
   checkBackupSql: checkSqliteBackupSql,
   // SQLite stores no functions; its triggers are created after the rows are in (postDdl).
