@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { generatePostgres, generateSqlite, totalRows, datasetCounts } from './dataset.ts';
-import { manifestFileName } from '../lib/format/naming.ts';
+import { manifestFileName, parseBackupFileName } from '../lib/format/naming.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(ROOT, 'bin/prisma-guard.js');
@@ -171,7 +171,7 @@ export async function recreateDb(admin: PgAdmin, db: string): Promise<void> {
 const scaleTag = (s: number) => String(s).replace('.', '_');
 
 /** The PostgreSQL source database for a scale, generated once and reused while its marker matches. */
-async function pgSource(admin: PgAdmin, scale: number, regen: boolean, log: (s: string) => void): Promise<string> {
+export async function pgSource(admin: PgAdmin, scale: number, regen: boolean, log: (s: string) => void): Promise<string> {
   const db = `pg_guard_bench_s${scaleTag(scale)}`;
   const marker = `prisma-guard bench dataset ${DATASET_VERSION} scale=${scale}`;
   const r = await adminQuery(admin, `SELECT shobj_description(oid, 'pg_database') AS d FROM pg_database WHERE datname = '${db}'`);
@@ -185,7 +185,7 @@ async function pgSource(admin: PgAdmin, scale: number, regen: boolean, log: (s: 
   return db;
 }
 
-function sqliteSource(work: string, scale: number, regen: boolean, log: (s: string) => void): string {
+export function sqliteSource(work: string, scale: number, regen: boolean, log: (s: string) => void): string {
   const file = path.join(work, 'source.db');
   const markerFile = path.join(work, 'source.marker');
   const marker = `${DATASET_VERSION} scale=${scale}`;
@@ -199,7 +199,7 @@ function sqliteSource(work: string, scale: number, regen: boolean, log: (s: stri
 }
 
 export function latestBackup(dir: string): string {
-  const f = existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.jsonl.gz')).sort().pop() : undefined;
+  const f = existsSync(dir) ? readdirSync(dir).filter((n) => parseBackupFileName(n)).sort().pop() : undefined;
   if (!f) throw new Error(`no prisma-guard backup in ${dir} (did the backup case fail?)`);
   return path.join(dir, f);
 }

@@ -67,6 +67,8 @@ try {
   // Files the code reads at run time beside itself: the JSON Schemas, and package.json for the
   // version (lib/ops/version.ts) and "type": "module".
   ['lib', 'bin'].forEach((dir) => copyJson(path.join(root, dir), path.join(tmp, dir)));
+  // The dashboard's page: plain HTML, CSS and JavaScript served as they are (lib/server/page).
+  cpSync(path.join(root, 'lib', 'server', 'page'), path.join(tmp, 'lib', 'server', 'page'), { recursive: true });
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   writeFileSync(path.join(tmp, 'package.json'), JSON.stringify({ private: true, version: pkg.version, type: 'module' }, null, 2) + '\n');
   // The JSON Schema validators compiled ahead of time (ajv standalone): ~0.1 s less start-up per command.

@@ -1,3 +1,4 @@
+import type { ContextInput } from '../lib/ops/context.ts';
 import { createInterface } from 'node:readline/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { ExitCode, GuardError, isGuardError, messageOf } from '../lib/core/error
 import { consoleReporter, jsonLinesReporter, silentReporter, type Reporter } from '../lib/core/logger.ts';
 import { redactSecrets, toRedactedJson } from '../lib/core/url.ts';
 import { resolveContext, type OpsContext } from '../lib/ops/context.ts';
+import type { StorageBackend } from '../lib/storage/contract.ts';
 
 /** What a command gets: parsed options, output helpers and a context factory. */
 export interface CommandIO {
@@ -17,8 +19,8 @@ export interface CommandIO {
   /** Prints the JSON result (stdout) when --json. */
   printJson(value: unknown): void;
   reporter: Reporter;
-  /** Context from --url / --backup-dir / env. */
-  context(): OpsContext;
+  /** Context from --url / --backup-dir / env (and `overrides`). */
+  context(overrides?: Pick<ContextInput, 'datasourceSchemas'>): OpsContext;
   /** Asks yes/no on a TTY; false when not interactive. */
   confirm(question: string): Promise<boolean>;
   interactive: boolean;
@@ -78,6 +80,18 @@ function checkPositionals(cmd: Command, positionals: string[]): void {
  * The environment with `.env` of the current folder underneath it, as Prisma reads it: variables
  * already set win, `.env` only fills the gaps (most Prisma projects keep DATABASE_URL there).
  */
+/**
+ * A `--location`/`--from` value as a storage backend: `offsite` (or `remote`) means BACKUP_COPY_TO,
+ * anything else is a location (`s3://bucket/prefix`, a folder). Undefined when none was given.
+ */
+export function locationOption(ctx: OpsContext, given: string | undefined, flag = '--location'): StorageBackend | undefined {
+  const text = given?.trim();
+  if (!text) return undefined;
+  if (text !== 'offsite' && text !== 'remote') return ctx.openLocation!(text);
+  if (!ctx.copyTo) throw new GuardError('USAGE', `${flag} ${text} needs BACKUP_COPY_TO.`, { hint: 'Set BACKUP_COPY_TO=s3://bucket/prefix, or pass the location itself.' });
+  return ctx.copyTo;
+}
+
 export function withDotEnv(env: NodeJS.ProcessEnv, dir: string = process.cwd()): NodeJS.ProcessEnv {
   const file = path.join(dir, '.env');
   if (!existsSync(file)) return env;
@@ -153,7 +167,7 @@ export async function runCommand(cmd: Command, argv: string[], env: NodeJS.Proce
       printJson: (value) => {
         if (json) process.stdout.write(toJson(value) + '\n');
       },
-      context: () => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, reporter, env }),
+      context: (overrides) => resolveContext({ url: values.url as string | undefined, backupDir: values['backup-dir'] as string | undefined, schemas: listOption(values.schemas), reporter, env, ...overrides }),
       confirm: async (question) => {
         if (!interactive) return false;
         const rl = createInterface({ input: process.stdin, output: process.stderr });

@@ -14,7 +14,7 @@ export function buildSources(root) {
     for (const entry of readdirSync(path.join(root, rel), { withFileTypes: true })) {
       const f = path.posix.join(rel, entry.name);
       if (entry.isDirectory()) walk(f);
-      else if (entry.isFile() && /\.(ts|mjs|js|json)$/.test(entry.name) && f !== 'bin/demo.ts') out.push(f);
+      else if (entry.isFile() && /\.(ts|mjs|js|json|html|css)$/.test(entry.name) && f !== 'bin/demo.ts') out.push(f);
     }
   };
   walk('lib');

@@ -19,9 +19,11 @@ import { statusCommand } from './commands/status.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { keygenCommand } from './commands/keygen.ts';
+import { serveCommand } from './commands/serve.ts';
+import { tokenCommand, userCommand } from './commands/user.ts';
 
 /** Every verb of the CLI. */
-export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, copyCommand, notifyCommand, drillCommand, keygenCommand, initCommand];
+export const COMMANDS: Command[] = [backupCommand, restoreCommand, verifyCommand, listCommand, diffCommand, checkCommand, emergencyRestoreCommand, migrateSafeCommand, scheduleCommand, pruneCommand, statusCommand, pinCommand, unpinCommand, copyCommand, notifyCommand, drillCommand, keygenCommand, initCommand, serveCommand, userCommand, tokenCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

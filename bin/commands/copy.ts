@@ -2,7 +2,7 @@ import { GuardError } from '../../lib/core/errors.ts';
 import { manifestFileName } from '../../lib/format/naming.ts';
 import { copyBackup, listLocation, type OffsiteCopy } from '../../lib/ops/offsite.ts';
 import { listBackups } from '../../lib/ops/store.ts';
-import { formatBytes, type Command } from '../cli.ts';
+import { formatBytes, locationOption, type Command } from '../cli.ts';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -13,12 +13,12 @@ export const copyCommand: Command = {
   async run(io) {
     const ctx = io.context();
     const to = (io.values.to as string | undefined)?.trim();
-    const remote = to ? ctx.openLocation!(to) : ctx.copyTo;
+    const remote = locationOption(ctx, to, '--to') ?? ctx.copyTo;
     if (!remote) throw new GuardError('USAGE', 'copy needs a location: --to s3://bucket/prefix (or a folder), or BACKUP_COPY_TO.', { hint: 'prisma-guard copy --all --to s3://my-bucket/backups' });
     const given = io.positionals[0];
     if (!given && !io.values.all) throw new GuardError('USAGE', 'copy needs a backup name or --all.', { hint: 'prisma-guard copy --all' });
     const fromText = (io.values.from as string | undefined)?.trim();
-    const source = fromText ? ctx.openLocation!(fromText) : undefined;
+    const source = locationOption(ctx, fromText, '--from');
     let files: string[];
     if (io.values.all) files = (source ? await listLocation(source) : (await listBackups(ctx.backupDir)).backups).map((m) => m.file).sort();
     else files = [given!];

@@ -76,8 +76,9 @@ export const diffCommand: Command = {
   name: 'diff',
   summary: 'Compare two backups, or a backup with the live database: schema, row counts, rows by primary key. Exit 0 when equal, 1 when different.',
   positionals: 2,
-  usage: 'prisma-guard diff <a> <b> | diff <a> --live [--table T1,T2] [--limit N] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard diff <a> <b> | diff <a> --live [--table T1,T2] [--limit N] [--schemas A,B] [--url URL] [--backup-dir DIR] [--json]',
   options: {
+    schemas: { type: 'string' },
     live: { type: 'boolean' },
     table: { type: 'string' },
     limit: { type: 'string' },

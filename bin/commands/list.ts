@@ -1,24 +1,22 @@
+import type { BackupManifest } from '../../lib/format/manifest.ts';
 import { describeScope } from '../../lib/format/source.ts';
-import { GuardError } from '../../lib/core/errors.ts';
 import { listByDatabase } from '../../lib/ops/list.ts';
 import { listLocation } from '../../lib/ops/offsite.ts';
-import { formatBytes, type Command } from '../cli.ts';
+import { formatBytes, locationOption, type Command } from '../cli.ts';
 
 export const listCommand: Command = {
   name: 'list',
   summary: 'List the backups in the backup folder by source database (reads manifests only), and any stray files.',
-  usage: 'prisma-guard list [--database TEXT] [--location LOCATION] [--backup-dir DIR] [--json]\n  --location: list another location (s3://bucket/prefix, a folder; `offsite` = BACKUP_COPY_TO) instead of the backup folder.',
+  usage: 'prisma-guard list [--database TEXT] [--location LOCATION] [--backup-dir DIR] [--json]\n  --location: list another location (s3://bucket/prefix, a folder; `offsite` or `remote` = BACKUP_COPY_TO) instead of the backup folder.',
   options: { database: { type: 'string' }, location: { type: 'string' } },
   async run(io) {
     const ctx = io.context();
-    const location = (io.values.location as string | undefined)?.trim();
-    if (location) {
-      const remote = location === 'offsite' ? ctx.copyTo : ctx.openLocation!(location);
-      if (!remote) throw new GuardError('USAGE', '--location offsite needs BACKUP_COPY_TO.', { hint: 'Set BACKUP_COPY_TO=s3://bucket/prefix, or pass the location itself.' });
+    const remote = locationOption(ctx, io.values.location as string | undefined);
+    if (remote) {
       const backups = await listLocation(remote);
       io.printJson({ location: remote.location, backups });
       if (!backups.length) io.print(`No backups in ${remote.location}.`);
-      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  of ${m.source.dialect} ${m.source.database}`);
+      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${rowsLabel(m)}  of ${m.source.dialect} ${m.source.database}`);
       return 0;
     }
     const listing = await listByDatabase(ctx, { database: io.values.database as string | undefined });
@@ -28,10 +26,15 @@ export const listCommand: Command = {
       io.print(`${g.label}  [${g.database}]  ${g.backups.length} backup${g.backups.length === 1 ? '' : 's'}`);
       for (const m of g.backups) {
         const v = m.verification ? (m.verification.ok ? 'verified' : 'VERIFY FAILED') : 'not verified';
-        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${m.rowsTotal} rows  ${v}${m.pinned ? '  pinned' : ''}`);
+        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${rowsLabel(m)}  ${v}${m.pinned ? '  pinned' : ''}`);
       }
     }
     for (const s of listing.stray) io.print(`! ${s.file}: ${s.problem}${s.detail ? ` (${s.detail})` : ''}`);
     return 0;
   },
 };
+
+/** Rows as listing shows them; an encrypted backup's count is inside the file. */
+function rowsLabel(m: BackupManifest): string {
+  return m.rowsTotal === null ? 'encrypted' : `${m.rowsTotal} rows`;
+}

@@ -135,7 +135,9 @@ async function run(io: Parameters<Command['run']>[0], format: ReportFormat): Pro
   if (lockWaitMs !== undefined && !(lockWaitMs >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(wait)}".`);
   const machine = format !== 'text';
   const prismaOutput = redactingLineWriter((text) => (machine ? process.stderr : process.stdout).write(text));
-  const result = await migrateSafe(io.context(), {
+  // The risk checks (lib/guard) look tables up by their bare names, as the migration SQL names
+  // them: until they know `schema.table`, migrate-safe stays on the URL's schema, as before multiSchema.
+  const result = await migrateSafe(io.context({ datasourceSchemas: false }), {
     schema: io.values.schema as string | undefined,
     migrationsDir: io.values['migrations-dir'] as string | undefined,
     acceptDataLoss: Boolean(io.values['accept-data-loss']),

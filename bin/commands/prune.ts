@@ -1,22 +1,26 @@
 import { prune, retentionPolicyFromEnv } from '../../lib/ops/prune.ts';
-import { formatBytes, withDotEnv, type Command } from '../cli.ts';
+import { formatBytes, locationOption, withDotEnv, type Command } from '../cli.ts';
 
 export const pruneCommand: Command = {
   name: 'prune',
   summary: 'Apply the retention policy: delete backups no rule keeps (with --dry-run, only show the decision).',
   usage:
-    'prisma-guard prune [--dry-run] [--backup-dir DIR] [--json]\n' +
+    'prisma-guard prune [--dry-run] [--location LOCATION] [--backup-dir DIR] [--json]\n' +
+    '  --location: prune another location (s3://bucket/prefix, a folder; `offsite` or `remote` = BACKUP_COPY_TO) with the same policy.\n' +
     '  Policy: BACKUP_KEEP_HOURLY (7d), BACKUP_KEEP_DAILY (30d), BACKUP_KEEP_WEEKLY (3m), BACKUP_KEEP_MONTHLY (1y), BACKUP_RETENTION_TZ (Europe/London); 0 disables a rule.',
   options: {
     'dry-run': { type: 'boolean' },
+    location: { type: 'string' },
   },
   async run(io) {
     const ctx = io.context();
     const policy = retentionPolicyFromEnv(withDotEnv(process.env));
     const dryRun = Boolean(io.values['dry-run']);
-    const r = await prune(ctx, { policy, dryRun });
+    const location = locationOption(ctx, io.values.location as string | undefined);
+    const r = await prune(ctx, { policy, dryRun, location });
     const { decision: _decision, ...out } = r;
     io.printJson({ ok: r.failed.length === 0, ...out });
+    if (location) io.print(`Location ${location.location}:`);
     io.print(`Retention (hourly ${policy.hourly ?? 'off'}, daily ${policy.daily ?? 'off'}, weekly ${policy.weekly ?? 'off'}, monthly ${policy.monthly ?? 'off'}, ${policy.timeZone})${r.anchor ? `, measured back from ${r.anchor}` : ''}:`);
     for (const e of r.entries) {
       const label = e.action === 'keep' ? 'keep  ' : e.action === 'remove' ? (dryRun ? 'would remove' : 'removed') : 'REPORT';

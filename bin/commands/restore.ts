@@ -19,6 +19,7 @@ export function describePlan(plan: RestorePlan): string {
     `  into ${plan.target}, ${plan.mode} mode${plan.safetyBackup ? ', after a safety backup of the current data' : ', WITHOUT a safety backup'}`,
   );
   // A backup of another database (prod -> staging) is allowed when named, but never silently.
+  if (plan.otherSchemas) lines.push('', `  !!! OTHER SCHEMAS: the backup holds ${plan.otherSchemas.backup.join(', ')}; the target is ${plan.otherSchemas.target.join(', ')} (restore with --schemas ${plan.otherSchemas.backup.join(',')}).`);
   if (plan.otherDatabase) lines.push('', `  !!! ANOTHER DATABASE: this is a backup of ${plan.otherDatabase.backup},`, `  !!! not of the target ${plan.otherDatabase.target} (${plan.otherDatabase.why}).`, `  !!! Its data will replace the target's.`);
   if (plan.merge) lines.push("  merge: the backup's rows are added back beside the live rows; nothing is removed");
   if (plan.ddl) {
@@ -66,14 +67,16 @@ export const restoreCommand: Command = {
   name: 'restore',
   summary: 'Restore a backup: plan, safety backup, all-or-nothing load, proof that the data matches.',
   positionals: 1,
-  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--allow-code] [--no-owner] [--no-privileges] [--url URL] [--backup-dir DIR] [--json]',
+  usage: 'prisma-guard restore <backup|latest> [--dry-run] [--yes] [--mode data|full] [--tables A,B] [--no-safety-backup] [--merge] [--allow-code] [--no-owner] [--no-privileges] [--schemas A,B] [--lock-wait SECONDS] [--url URL] [--backup-dir DIR] [--json]',
   options: {
+    schemas: { type: 'string' },
     'dry-run': { type: 'boolean' },
     yes: { type: 'boolean', short: 'y' },
     mode: { type: 'string' },
     tables: { type: 'string' },
     'no-safety-backup': { type: 'boolean' },
     merge: { type: 'boolean' },
+    'lock-wait': { type: 'string' },
     ...FULL_RESTORE_OPTIONS,
   },
   async run(io) {
@@ -82,7 +85,12 @@ export const restoreCommand: Command = {
     // Unset: data mode, or full mode for a schema-only backup (lib/ops/restore.ts).
     const mode = io.values.mode as string | undefined;
     if (mode !== undefined && mode !== 'data' && mode !== 'full') throw new GuardError('USAGE', `--mode must be data or full, not "${mode}".`);
+    // How long to wait for another backup, restore or migration (the dashboard's too) to finish; default 120 s.
+    const wait = io.values['lock-wait'];
+    const lockWaitMs = wait === undefined ? undefined : Number(wait) * 1000;
+    if (lockWaitMs !== undefined && !(lockWaitMs >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(wait)}".`);
     const result = await restore(io.context(), {
+      lockWaitMs,
       backup: given,
       mode,
       tables: listOption(io.values.tables),

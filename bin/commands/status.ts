@@ -21,7 +21,7 @@ export const statusCommand: Command = {
     for (const d of s.databases) {
       io.print(`${d.watched ? '*' : ' '} ${d.label}  [${d.database}]: ${d.count} backup(s), ${d.full} full`);
       const l = d.last;
-      if (l) io.print(`    last full: ${l.file}  ${l.kind}, ${l.createdAt} (${age(l.ageMs)}), ${formatBytes(l.sizeBytes)}, ${l.rowsTotal} rows, took ${l.durationMs} ms, ${l.verified === true ? 'verified' : l.verified === false ? 'VERIFY FAILED' : 'not verified'}`);
+      if (l) io.print(`    last full: ${l.file}  ${l.kind}, ${l.createdAt} (${age(l.ageMs)}), ${formatBytes(l.sizeBytes)}, ${l.rowsTotal === null ? "rows encrypted" : `${l.rowsTotal} rows`}, took ${l.durationMs} ms, ${l.verified === true ? 'verified' : l.verified === false ? 'VERIFY FAILED' : 'not verified'}`);
     }
     if (s.databases.some((d) => !d.watched)) io.print('  (* = watched: decides the health; set DATABASE_URL or --database to choose)');
     const run = s.scheduler.state?.lastRun;

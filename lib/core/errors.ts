@@ -43,6 +43,14 @@ export const ExitCode = {
   NOTIFY: 15,
   /** A restore drill failed: the newest full backup did not restore and prove in a scratch target. */
   DRILL: 16,
+  /**
+   * An encrypted (age) backup cannot be opened here: no key is set (BACKUP_AGE_IDENTITY /
+   * BACKUP_AGE_PASSPHRASE), or none of the keys set is one it was encrypted to. A changed byte in an
+   * encrypted backup is corruption (3), not this.
+   */
+  ENCRYPTION: 17,
+  /** `serve`: a restore plan was confirmed after the backup or the database changed since the dry run, or a second time; nothing changed. */
+  PLAN_REFUSED: 18,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -98,6 +106,11 @@ const EXIT_FOR: Record<string, ExitCodeValue> = {
   NOTIFY_FAILED: ExitCode.NOTIFY,
   DRILL_FAILED: ExitCode.DRILL,
   KEY_INVALID: ExitCode.USAGE,
+  BACKUP_KEY_MISSING: ExitCode.ENCRYPTION,
+  BACKUP_KEY_WRONG: ExitCode.ENCRYPTION,
+  ENCRYPTION_NOT_INSTALLED: ExitCode.ENCRYPTION,
+  PLAN_STALE: ExitCode.PLAN_REFUSED,
+  PLAN_USED: ExitCode.PLAN_REFUSED,
 };
 
 export interface GuardErrorOptions {

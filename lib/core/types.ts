@@ -105,8 +105,14 @@ export interface SequenceSchema {
 /** Everything needed to recreate a database's structure. */
 export interface DbSchema {
   dialect: DialectName;
-  /** PostgreSQL schema name (namespace); absent for SQLite. */
+  /** PostgreSQL schema name (namespace); absent for SQLite. With `namespaces`: the URL's schema (`_prisma_migrations`). */
   namespace?: string;
+  /**
+   * PostgreSQL, a backup of several schemas (Prisma multiSchema, `--schemas a,b`): every schema,
+   * sorted. Its tables, enums and sequences are then keyed `schema.name` (tableKey); absent for one
+   * schema, whose objects keep their bare names (as every backup before it).
+   */
+  namespaces?: string[];
   /** Tables sorted by name; `_prisma_migrations` included when present. */
   tables: TableSchema[];
   enums: EnumSchema[];
@@ -128,6 +134,32 @@ export interface DbSchema {
   catalog?: CatalogEntry[];
   /** Objects the DDL does not bring back: the backup warns, a full restore refuses. */
   unreproducible?: { kind: string; name: string; why: string }[];
+}
+
+/** The schemas a DbSchema covers: `namespaces`, else its one `namespace` (none for SQLite). */
+export function schemaNamespaces(schema: Pick<DbSchema, 'namespace' | 'namespaces'>): string[] {
+  return schema.namespaces ?? (schema.namespace ? [schema.namespace] : []);
+}
+
+/** The key of object `name` of schema `namespace` in a DbSchema over `namespaces` (see DbSchema.namespaces). */
+export function tableKey(namespaces: readonly string[], namespace: string, name: string): string {
+  return namespaces.length > 1 ? `${namespace}.${name}` : name;
+}
+
+/**
+ * The schema and bare name a key of a DbSchema over `namespaces` stands for (tableKey backwards; the
+ * longest schema name that prefixes the key wins). Null when the key names none of the schemas.
+ */
+export function splitTableKey(namespaces: readonly string[], key: string): { namespace: string; name: string } | null {
+  if (namespaces.length <= 1) return namespaces.length ? { namespace: namespaces[0], name: key } : null;
+  let best: string | null = null;
+  for (const n of namespaces) if (key.startsWith(n + '.') && (best === null || n.length > best.length)) best = n;
+  return best === null ? null : { namespace: best, name: key.slice(best.length + 1) };
+}
+
+/** The key of the `_prisma_migrations` table in `schema` (in the URL's schema when there are several). */
+export function migrationsTableKey(schema: Pick<DbSchema, 'namespace' | 'namespaces'>): string {
+  return schema.namespaces && schema.namespace ? tableKey(schema.namespaces, schema.namespace, PRISMA_MIGRATIONS_TABLE) : PRISMA_MIGRATIONS_TABLE;
 }
 
 /** One object of a database's schema: kind (`table`, `policy`, ...), qualified name, definition. */

@@ -16,6 +16,11 @@ export interface DatabaseTarget {
   database: string;
   /** PostgreSQL schema (`?schema=`, default `public`). */
   schema?: string;
+  /**
+   * PostgreSQL: the schemas backed up and restored together, sorted, when there are several (the
+   * Prisma datasource's `schemas`, or `--schemas a,b`; see lib/ops/context.ts). Absent: `schema` alone.
+   */
+  schemas?: string[];
   /** SQLite only: absolute path of the database file. */
   file?: string;
   /** PostgreSQL: I/O timeout of every connection in ms (BACKUP_IO_TIMEOUT; 0 = none; unset = 60 s). */
@@ -79,6 +84,8 @@ export function redactSecrets(text: string): string {
   let out = text;
   if (out.includes('://')) out = out.split('\n').map(redactUserInfoOfLine).join('\n');
   if (/pass|pwd|api_?key/i.test(out)) out = out.replace(SECRET_ASSIGNMENT, '$1$2***').replace(SECRET_JSON_MEMBER, '$1"***"');
+  // An age secret key pasted where a public key or a path belongs.
+  if (out.includes('AGE-SECRET-KEY-')) out = out.replace(/AGE-SECRET-KEY-1[0-9A-Za-z]{10,}/g, 'AGE-SECRET-KEY-1***');
   return out;
 }
 

@@ -10,16 +10,23 @@ export const BACKUP_FORMAT = 'prisma-guard-backup';
  * 3: a table may keep its hidden rowid (TableSchema.rowid): its rows then hold one value more than
  * it has columns. Only backups with such a table are written as version 3 (formatVersionFor), so
  * every other backup stays readable by readers of version 2.
+ * 4: a PostgreSQL backup of several schemas (DbSchema.namespaces): its tables, enums and sequences
+ * are named `schema.name`. Only such backups are written as version 4, so a reader of an older
+ * version refuses them ("upgrade") instead of taking `a.User` for a table of that name.
  */
-export const BACKUP_FORMAT_VERSION = 3;
+export const BACKUP_FORMAT_VERSION = 4;
 
 /** The first format version whose rows may carry a table's hidden rowid. */
 export const ROWID_FORMAT_VERSION = 3;
 
 /** The format version a backup of `schema` is written in: the oldest that holds everything it has. */
 export function formatVersionFor(schema: DbSchema): number {
+  if (schema.namespaces) return MULTI_SCHEMA_FORMAT_VERSION;
   return schema.tables.some((t) => t.rowid) ? ROWID_FORMAT_VERSION : 2;
 }
+
+/** The first format version whose tables may come from several schemas (DbSchema.namespaces). */
+export const MULTI_SCHEMA_FORMAT_VERSION = 4;
 
 /** Line 1 of every backup. */
 export interface BackupHeader {

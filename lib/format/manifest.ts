@@ -1,6 +1,7 @@
 import type { DialectName } from '../core/url.ts';
 import type { BackupKind, BackupScope, BackupSource } from './source.ts';
 import type { BackupSignature } from './signature.ts';
+import type { EncryptionRecord } from '../pipeline/age.ts';
 
 export const MANIFEST_FORMAT = 'prisma-guard-manifest';
 /** 2: kind, scope and source (read from the backup's header for version-1 manifests). */
@@ -16,6 +17,12 @@ export interface VerificationRecord {
   at: string;
   ok: boolean;
   error?: string;
+  /**
+   * `ciphertext`: an encrypted backup checked where no key to open it is set (a machine that only
+   * backs up): its bytes match the manifest's SHA-256 and size, its content was not read.
+   * Absent: the whole backup was read and checked.
+   */
+  depth?: 'ciphertext';
 }
 
 /**
@@ -37,10 +44,13 @@ export interface BackupManifest {
   /** SHA-256 of the compressed file. */
   sha256: string;
   durationMs: number;
-  rowsTotal: number;
+  /** Null in an encrypted backup's manifest: counts stay inside the encrypted file. */
+  rowsTotal: number | null;
+  /** Empty in an encrypted backup's manifest: table names and checksums stay inside the encrypted file. */
   tables: Record<string, TableSummary>;
   schemaPrismaHash: string | null;
-  migrations: { count: number; latest: string | null };
+  /** Null in an encrypted backup's manifest (migration names describe the schema). */
+  migrations: { count: number; latest: string | null } | null;
   /** Kept by retention whatever its age (pre-migration snapshots, user pins). */
   pinned: boolean;
   /** Pinned until this time (pre-restore safety backups); absent or null means for ever when pinned. */
@@ -53,6 +63,29 @@ export interface BackupManifest {
   source: BackupSource;
   /** The trailer's SHA-256 over the uncompressed content (what a signature binds besides the file's sha256). */
   contentSha256?: string;
+  /**
+   * Set when the backup file is encrypted (age). Such a manifest carries only what listing needs:
+   * time, size, kind, scope type, source (never a secret), the checksums of the ciphertext and of
+   * the content. Everything else is read from the decrypted header when a key is at hand.
+   */
+  encryption?: EncryptionRecord | null;
   /** Ed25519 signature over the fields above that never change (lib/format/signature.ts); absent when unsigned. */
   signature?: BackupSignature | null;
+}
+
+/**
+ * The manifest of an encrypted backup: only what listing, selection and retention need (time, size,
+ * kind, scope type, source, checksums); table names, counts, migration names and the schema hash
+ * stay inside the encrypted file.
+ */
+export function encryptedManifest(m: BackupManifest, encryption: EncryptionRecord): BackupManifest {
+  return {
+    ...m,
+    rowsTotal: null,
+    tables: {},
+    migrations: null,
+    schemaPrismaHash: null,
+    scope: m.scope.type === 'tables' ? { type: 'tables', tables: [] } : m.scope,
+    encryption,
+  };
 }

@@ -1,9 +1,13 @@
 import { GuardError } from '../core/errors.ts';
 
-/** Backup files are `backup-<UTC timestamp>-<reason>.jsonl.gz`, e.g. `backup-2026-11-23T14-23-00-123Z-manual.jsonl.gz`. */
+/**
+ * Backup files are `backup-<UTC timestamp>-<reason>.jsonl.gz`, e.g.
+ * `backup-2026-11-23T14-23-00-123Z-manual.jsonl.gz`; encrypted ones (age) add `.age`.
+ */
 export const BACKUP_SUFFIX = '.jsonl.gz';
+export const ENCRYPTED_SUFFIX = '.jsonl.gz.age';
 export const MANIFEST_SUFFIX = '.manifest.json';
-const NAME_RE = /^backup-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)-([a-z0-9][a-z0-9._-]{0,120})\.jsonl\.gz$/;
+const NAME_RE = /^backup-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)-([a-z0-9][a-z0-9._-]{0,120})\.jsonl\.gz(\.age)?$/;
 
 /** Turns any text into a reason usable in a file name (lower case, [a-z0-9._-]). */
 export function sanitizeReason(reason: string): string {
@@ -20,14 +24,32 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/:/g, '-').replace('.', '-');
 }
 
-/** The file name of a backup taken at `createdAt` for `reason`. */
-export function backupFileName(createdAt: Date, reason: string): string {
-  return `backup-${stamp(createdAt)}-${sanitizeReason(reason)}${BACKUP_SUFFIX}`;
+/** The file name of a backup taken at `createdAt` for `reason` (`.age` when encrypted). */
+export function backupFileName(createdAt: Date, reason: string, options: { encrypted?: boolean } = {}): string {
+  return `backup-${stamp(createdAt)}-${sanitizeReason(reason)}${options.encrypted ? ENCRYPTED_SUFFIX : BACKUP_SUFFIX}`;
+}
+
+/** The backup name without its suffix (what its manifest is named after). */
+function stem(backupFile: string): string {
+  if (backupFile.endsWith(ENCRYPTED_SUFFIX)) return backupFile.slice(0, -ENCRYPTED_SUFFIX.length);
+  if (backupFile.endsWith(BACKUP_SUFFIX)) return backupFile.slice(0, -BACKUP_SUFFIX.length);
+  return backupFile;
 }
 
 /** The sidecar manifest name for a backup file name. */
 export function manifestFileName(backupFile: string): string {
-  return backupFile.slice(0, -BACKUP_SUFFIX.length) + MANIFEST_SUFFIX;
+  return stem(backupFile) + MANIFEST_SUFFIX;
+}
+
+/** The backup names a manifest name may belong to (plain, encrypted). */
+export function backupNamesOfManifest(manifestFile: string): string[] {
+  const base = manifestFile.slice(0, -MANIFEST_SUFFIX.length);
+  return [base + BACKUP_SUFFIX, base + ENCRYPTED_SUFFIX];
+}
+
+/** Whether a backup name is of an encrypted (age) backup. */
+export function isEncryptedName(name: string): boolean {
+  return name.endsWith(ENCRYPTED_SUFFIX);
 }
 
 export interface ParsedBackupName {
@@ -59,7 +81,7 @@ export function assertBackupName(name: string): ParsedBackupName {
   const parsed = parseBackupFileName(name);
   if (!parsed) {
     throw new GuardError('BACKUP_NOT_FOUND', `"${name}" is not a prisma-guard backup file name.`, {
-      hint: 'Backup files are named backup-<timestamp>-<reason>.jsonl.gz; run `prisma-guard list` to see them.',
+      hint: 'Backup files are named backup-<timestamp>-<reason>.jsonl.gz (.age when encrypted); run `prisma-guard list` to see them.',
     });
   }
   return parsed;

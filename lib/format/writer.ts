@@ -10,6 +10,7 @@ import type { EncodedRow } from '../dialects/dialect.ts';
 import type { BackupHeader, TableEndLine, TableStartLine, TrailerLine } from './header.ts';
 import { temporaryName } from './naming.ts';
 import { hashTap } from '../core/hash-tap.ts';
+import { encryptStage, type EncryptionSettings } from '../pipeline/age.ts';
 
 /** Default gzip level: 1 is several times faster than 6 for ~15% larger files (see BENCHMARKS.md). */
 export const DEFAULT_COMPRESSION_LEVEL = 1;
@@ -145,11 +146,13 @@ export interface WrittenFile {
 }
 
 /**
- * Writes `lines` gzip-compressed to `dir/fileName` atomically: a hidden temporary file (mode 0600),
- * fsync, rename, fsync of the folder. On any error or abort the temporary file is removed and no
- * file appears under `fileName`.
+ * Writes `lines` to `dir/fileName` atomically through the file pipeline: compress (gzip), then
+ * encrypt (age, when `encryption` is given), then hash, each a stage; into a hidden temporary file
+ * (mode 0600), fsync, rename, fsync of the folder. With encryption no plaintext byte reaches the
+ * disk, not even in the temporary file. On any error or abort the temporary file is removed and no
+ * file appears under `fileName`. `sha256` and `sizeBytes` are those of the bytes on disk.
  */
-export async function writeFileAtomically(dir: string, fileName: string, lines: AsyncIterable<string | Uint8Array>, options: { compressionLevel?: number; signal?: AbortSignal } = {}): Promise<WrittenFile> {
+export async function writeFileAtomically(dir: string, fileName: string, lines: AsyncIterable<string | Uint8Array>, options: { compressionLevel?: number; signal?: AbortSignal; encryption?: EncryptionSettings | null } = {}): Promise<WrittenFile> {
   const finalPath = path.join(dir, fileName);
   const tmpPath = path.join(dir, temporaryName(fileName));
   trackTemporary(tmpPath);
@@ -157,7 +160,9 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
     const tap = hashTap();
     const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
     const gzip = zlib.createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, chunkSize: 1 << 16 });
-    await pipeline(Readable.from(lines, { objectMode: false, highWaterMark: 1 << 16 }), gzip, tap.stream, out, { signal: options.signal });
+    const source = Readable.from(lines, { objectMode: false, highWaterMark: 1 << 16 });
+    if (options.encryption) await pipeline(source, gzip, encryptStage(options.encryption), tap.stream, out, { signal: options.signal });
+    else await pipeline(source, gzip, tap.stream, out, { signal: options.signal });
     // fsync flushes the file whichever descriptor asks, so the data is on disk before the rename.
     const handle = await fs.open(tmpPath, 'r');
     try {

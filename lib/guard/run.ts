@@ -15,6 +15,7 @@ import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
 import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
 import { connect, dialectFor, type Connection } from '../dialects/index.ts';
+import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from '../ops/context.ts';
@@ -66,7 +67,7 @@ export type MigrateStatus = 'up-to-date' | 'dry-run' | 'blocked' | 'not-confirme
 export interface BackupRef {
   file: string;
   path: string;
-  rowsTotal: number;
+  rowsTotal: number | null;
   verified: boolean;
   pinned: boolean;
 }
@@ -308,7 +309,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     const empty = !created && live.tables.length === 0;
     if (empty) warnings.push(`The database ${ctx.target.display} has no tables yet: nothing to lose, so there is no pre-migration backup.`);
     const pre = created || empty ? null : await snapshot(`pre-migration-${first}`, true);
-    const preHeader = pre ? await readHeader(pre.path) : null;
+    const preHeader = pre ? await readHeader(pre.path, ctx.encryption?.keys) : null;
     // What the database looked like before the deploy: the snapshot's schema, or (created) the empty live one.
     const preSchema = preHeader?.schema ?? live;
 
@@ -323,7 +324,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
 
     if (succeeded) {
       const post = await snapshot(`post-migration-${last}`, false);
-      const postHeader = await readHeader(post.path);
+      const postHeader = await readHeader(post.path, ctx.encryption?.keys);
       const report = await afterReport(pre, preSchema, post, postHeader.schema);
       const result: MigrateSafeResult = { ...base, status: 'applied', exitCode: MigrateExitCode.OK, plan, ...backups, postMigrationBackup: ref(post, true, false), deploy: deployInfo, report, durationMs: 0 };
       return saveReport(result);
@@ -431,7 +432,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     });
     const droppedColumns = schemaChanges.filter((d) => d.kind === 'column-removed' && d.table && d.column);
     const tablesLost = schemaChanges.filter((d) => d.kind === 'table-removed').map((d) => ({ table: d.table!, rows: preTables[d.table!]?.rows ?? 0 }));
-    const valuesLost = pre ? await lostValues(pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! }))) : [];
+    const valuesLost = pre ? await lostValues(pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! })), ctx.encryption?.keys) : [];
     return { schemaChanges, rowCounts, valuesLost, tablesLost };
   }
 }
@@ -471,8 +472,8 @@ function ref(b: BackupResult, verified: boolean, pinned: boolean): BackupRef {
   return { file: b.manifest.file, path: b.path, rowsTotal: b.manifest.rowsTotal, verified, pinned };
 }
 
-async function readHeader(file: string) {
-  const opened = await openBackup(file, path.basename(file));
+async function readHeader(file: string, keys?: DecryptionKeys | null) {
+  const opened = await openBackup(file, path.basename(file), { keys });
   try {
     return opened.header;
   } finally {
@@ -483,10 +484,10 @@ async function readHeader(file: string) {
 const SAMPLE_SIZE = 5;
 
 /** Reads the pre-migration backup: non-null values of each dropped column, and a few of them with their row's key. */
-export async function lostValues(file: string, name: string, columns: { table: string; column: string }[]): Promise<AfterReport['valuesLost']> {
+export async function lostValues(file: string, name: string, columns: { table: string; column: string }[], keys?: DecryptionKeys | null): Promise<AfterReport['valuesLost']> {
   if (!columns.length) return [];
   const out: AfterReport['valuesLost'] = columns.map((c) => ({ ...c, nonNull: 0, sample: [] }));
-  const opened = await openBackup(file, name);
+  const opened = await openBackup(file, name, { keys });
   try {
     for await (const section of opened.sections()) {
       const wanted = out.filter((c) => c.table === section.table.name);

@@ -1,5 +1,5 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import type { DbSchema, TableSchema } from '../core/types.ts';
+import { schemaNamespaces, tableKey, type DbSchema, type TableSchema } from '../core/types.ts';
 import type { EncodedRow, EncodedValue, RowFilter, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
 import { rowLine } from '../format/writer.ts';
@@ -106,6 +106,8 @@ interface RuntimeField {
 interface RuntimeModel {
   fields: RuntimeField[];
   dbName?: string | null;
+  /** multiSchema: the model's `@@schema("...")`. */
+  schema?: string | null;
 }
 /** What the extension needs from a Prisma Client (any generated client has it). */
 export interface PrismaClientLike {
@@ -178,7 +180,8 @@ export function withBackupBeforeDelete<C extends PrismaClientLike>(prisma: C, op
       pk = new Map();
       for (const name of guarded) {
         const m = models.get(name)!;
-        const table = m.dbName ?? name;
+        // Several schemas (multiSchema): the table is keyed `schema.table` (DbSchema.namespaces).
+        const table = tableKey(schemaNamespaces(schema), m.schema ?? schema.namespace ?? '', m.dbName ?? name);
         const t = schema.tables.find((x) => x.name === table);
         if (!t) throw new GuardError('SCHEMA_MISMATCH', `Model ${name} maps to table "${table}", which the database does not have.`, { hint: 'Run `prisma migrate deploy` first.' });
         if (!t.primaryKey.length) throw new GuardError('USAGE', `Table "${table}" (model ${name}) has no primary key, so the rows to delete cannot be identified.`, { hint: 'Leave this model out of `models`.' });

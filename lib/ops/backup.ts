@@ -5,7 +5,7 @@ import type { DbSchema } from '../core/types.ts';
 import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
 import { BACKUP_FORMAT, formatVersionFor, type BackupHeader } from '../format/header.ts';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
+import { encryptedManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { backupFileName, manifestFileName, sanitizeReason } from '../format/naming.ts';
 import { encodeBackup, writeFileAtomically, type EncodeResult, type TableSection } from '../format/writer.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
@@ -16,9 +16,10 @@ import { ensureBackupDir, writeManifest } from './store.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
-import { PRISMA_MIGRATIONS_TABLE, rowColumns } from '../core/types.ts';
+import { migrationsTableKey, rowColumns } from '../core/types.ts';
 import { rowOrder } from './diff-order.ts';
 import { signManifest } from '../format/signature.ts';
+import { encryptionFor, encryptionRecord } from '../pipeline/age.ts';
 
 export interface BackupOptions {
   /** A label for the file name (`manual`, `scheduled-daily`, `pre-migration-<name>`...); free text. */
@@ -54,6 +55,11 @@ export interface BackupResult {
   warnings: string[];
   /** BACKUP_COPY_TO: the verified offsite copy, or why it failed (the backup itself stands). */
   offsite?: OffsiteCopy | { location: string; error: string };
+  /**
+   * What the backup holds, as the writer counted it. The same as the manifest's fields for a plain
+   * backup; for an encrypted one the manifest leaves them out (they stay inside the file).
+   */
+  content: { rowsTotal: number; tables: BackupManifest['tables'] };
 }
 
 /** Takes a consistent, checksummed backup of the whole database into the backup folder. */
@@ -95,6 +101,8 @@ async function* selectedSections(schema: DbSchema, selected: Map<string, Encoded
 export async function backupWithConnection(ctx: OpsContext, conn: Connection, options: BackupOptions = {}): Promise<BackupResult> {
   // A bad key file fails here, before anything is written.
   const signingKey = ctx.keys?.signing ?? null;
+  // So does a bad BACKUP_AGE_RECIPIENTS: never a plaintext backup when encryption was asked for.
+  const encryptTo = await encryptionFor(ctx.encryption?.encryptTo ?? null, ctx.encryption?.keys ?? null);
   await ensureBackupDir(ctx.backupDir);
   const warnings: string[] = [];
   const exposure = await backupDirExposure(ctx.backupDir);
@@ -105,7 +113,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   const started = Date.now();
   const createdAt = ctx.clock.now();
   const reason = sanitizeReason(options.reason ?? 'manual');
-  const file = backupFileName(createdAt, reason);
+  const file = backupFileName(createdAt, reason, { encrypted: Boolean(encryptTo) });
   const schemaPrismaHash = await schemaHash(ctx.projectDir, undefined, { evaluateConfig: false }).catch(() => null);
   if (options.schemaOnly && (options.tables || options.selectRows)) {
     throw new GuardError('USAGE', 'A schema-only backup holds every table without rows; it cannot be limited to some tables.', { hint: 'Drop --tables or --schema-only.' });
@@ -139,7 +147,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     }
     const scope: BackupScope = options.schemaOnly ? { type: 'schema-only' } : only ? { type: 'tables', tables: schema.tables.map((t) => t.name) } : { type: 'full' };
     // Rows a schema-only backup keeps: Prisma's migration history, so a restore knows which migrations the empty schema has.
-    const rowsOf = (name: string) => !options.schemaOnly || name === PRISMA_MIGRATIONS_TABLE;
+    const rowsOf = (name: string) => !options.schemaOnly || name === migrationsTableKey(schema);
     const prismaMigrations = await readPrismaMigrations(reader);
     const totals = new Map<string, number>();
     let expected = 0;
@@ -176,11 +184,11 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
       }
       ctx.reporter.progress(`backup ${table}`, before + rows, expected);
     });
-    return writeFileAtomically(ctx.backupDir, file, lines, { compressionLevel: options.compressionLevel, signal: options.signal });
+    return writeFileAtomically(ctx.backupDir, file, lines, { compressionLevel: options.compressionLevel, signal: options.signal, encryption: encryptTo });
   }, { fullSchema: !(options.tables || options.selectRows) });
   const trailer = result.trailer!;
   const applied = result.header!.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null);
-  const manifest: BackupManifest = {
+  let manifest: BackupManifest = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
     file,
@@ -204,6 +212,9 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     source: result.header!.source,
     contentSha256: trailer.sha256,
   };
+  // Only what listing, selection and retention need: the rest stays inside the encrypted file.
+  if (encryptTo) manifest = encryptedManifest(manifest, encryptionRecord(encryptTo));
+  const content = { rowsTotal: trailer.rowsTotal, tables: trailer.tables };
   if (signingKey) manifest.signature = signManifest(manifest, signingKey);
   try {
     await writeManifest(ctx.backupDir, manifest);
@@ -219,17 +230,17 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   }
   ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes)`);
   const remote = ctx.copyTo;
-  if (!remote) return { path: written.path, manifest, warnings };
+  if (!remote) return { path: written.path, manifest, warnings, content };
   // The offsite copy never undoes or fails the backup: a failure is a warning (and `status` shows the lag).
   try {
     const offsite = await copyBackup(ctx, file, remote);
     ctx.reporter.info(`Copied to ${offsite.location} and read back: SHA-256 matches (${offsite.durationMs} ms)`);
-    return { path: written.path, manifest, warnings, offsite };
+    return { path: written.path, manifest, warnings, offsite, content };
   } catch (e) {
     const message = `The backup is safe here, but copying it to ${remote.location} failed: ${messageOf(e)}`;
     warnings.push(message);
     ctx.reporter.warn(message);
-    return { path: written.path, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) } };
+    return { path: written.path, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) }, content };
   }
 }
 
@@ -253,10 +264,15 @@ export async function backupSource(conn: Connection): Promise<BackupSource> {
 
 /** The error for a database with no tables: a schema that does not exist, or an empty database. */
 async function nothingToBackUp(conn: Connection): Promise<GuardError> {
-  const where = conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
+  const several = conn.target.schemas && conn.target.schemas.length > 1 ? conn.target.schemas : null;
+  const where = several
+    ? `the schemas ${several.map((s) => `"${s}"`).join(', ')} of ${conn.target.display}`
+    : conn.target.schema ? `the schema "${conn.target.schema}" of ${conn.target.display}` : conn.target.display;
   if (!(await conn.exists())) {
-    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} does not exist.`, {
-      hint: 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
+    return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${several ? `one of ${where}` : where} does not exist.`, {
+      hint: several
+        ? 'Check --schemas, the `schemas` of the Prisma datasource and ?schema= in DATABASE_URL (prisma-guard backs up all of them together).'
+        : 'Check ?schema= in DATABASE_URL (prisma-guard backs up the schema the URL names, default public).',
     });
   }
   return new GuardError('NOTHING_TO_BACK_UP', `There is nothing to back up: ${where} has no tables.`, {

@@ -4,6 +4,7 @@ import { systemClock } from '../core/clock.ts';
 import { GuardError } from '../core/errors.ts';
 import { silentReporter, type Reporter } from '../core/logger.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
+import { datasourceSchemas, findPrismaProjectSync } from '../prisma/project.ts';
 import type { KeyObject } from 'node:crypto';
 import { loadSigningKey, loadVerifyKeys, type TrustedKey } from '../format/signature.ts';
 import type { StorageBackend } from '../storage/contract.ts';
@@ -11,9 +12,12 @@ import { openStorage } from '../storage/registry.ts';
 import { channelsFromEnv } from '../notify/channels.ts';
 import { Notifier } from '../notify/notifier.ts';
 import { shortDurationMs } from '../notify/events.ts';
+import { parseIdentities, parseRecipients, type DecryptionKeys, type EncryptionSettings } from '../pipeline/age.ts';
 
 /** Where the notifier remembers which alerts it sent (the dedupe interval), inside the backup folder. */
 export const NOTIFY_STATE_FILE = '.prisma-guard-notify.json';
+/** The dashboard's folder inside the backup folder (users, audit log, schedules: lib/server), mode 0700. */
+export const SERVER_STATE_DIR = '.prisma-guard-server';
 
 /** BACKUP_NOTIFY_DEDUPE and the like: `90s`, `15min`, `1h`, `2d`. */
 export function interval(value: string, name: string): number {
@@ -47,10 +51,23 @@ export interface OpsContext {
   openLocation?(location: string): StorageBackend;
   /** The notification channels BACKUP_NOTIFY_* configure (lib/notify); none configured: sends nothing. */
   readonly notifier?: Notifier;
+  /**
+   * Encryption at rest (lib/pipeline/age.ts): what new backups are encrypted to (BACKUP_AGE_RECIPIENTS
+   * or BACKUP_AGE_PASSPHRASE; null: plain backups) and what opens encrypted ones (BACKUP_AGE_IDENTITY
+   * and/or BACKUP_AGE_PASSPHRASE). Read on first use: a bad key fails the command that needs it.
+   */
+  readonly encryption?: { encryptTo: EncryptionSettings | null; keys: DecryptionKeys | null };
 }
 
 export interface ContextInput {
   url?: string;
+  /**
+   * PostgreSQL: the schemas to back up and restore together (`--schemas a,b`). Unset: the Prisma
+   * datasource's `schemas` (multiSchema) with the URL's `?schema=`, else `?schema=` alone (see projectSchemas).
+   */
+  schemas?: string[];
+  /** Whether the Prisma datasource's `schemas` count (default true; see projectSchemas). */
+  datasourceSchemas?: boolean;
   backupDir?: string;
   projectDir?: string;
   reporter?: Reporter;
@@ -66,6 +83,7 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   let keys: OpsContext['keys'];
   let copyTo: StorageBackend | null | undefined;
   let notifier: Notifier | undefined;
+  let encryption: OpsContext['encryption'];
   const storageSettings = {
     s3Endpoint: env.BACKUP_S3_ENDPOINT?.trim() || undefined,
     s3Region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || undefined,
@@ -76,7 +94,9 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
-      return (target ??= { ...parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
+      if (target) return target;
+      const parsed = parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir);
+      return (target = { ...parsed, ...projectSchemas(parsed, input.schemas, input.datasourceSchemas === false ? null : projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
     },
     backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
     projectDir,
@@ -96,12 +116,36 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
         timeoutMs: env.BACKUP_NOTIFY_TIMEOUT?.trim() ? seconds(env.BACKUP_NOTIFY_TIMEOUT, 'BACKUP_NOTIFY_TIMEOUT') : undefined,
       }));
     },
+    get encryption() {
+      return (encryption ??= encryptionFromEnv(env, projectDir));
+    },
     get keys() {
       return (keys ??= {
         signing: env.BACKUP_SIGNING_KEY?.trim() ? loadSigningKey(path.resolve(projectDir, env.BACKUP_SIGNING_KEY.trim())) : null,
         trusted: env.BACKUP_VERIFY_KEY?.trim() ? loadVerifyKeys(env.BACKUP_VERIFY_KEY.trim().split(',').map((k) => (k.trim().startsWith('ed25519:') ? k.trim() : path.resolve(projectDir, k.trim()))).join(',')) : null,
       });
     },
+  };
+}
+
+/** BACKUP_AGE_RECIPIENTS / BACKUP_AGE_PASSPHRASE / BACKUP_AGE_IDENTITY as settings and keys. */
+function encryptionFromEnv(env: NodeJS.ProcessEnv, projectDir: string): NonNullable<OpsContext['encryption']> {
+  const recipients = env.BACKUP_AGE_RECIPIENTS?.trim() ? parseRecipients(env.BACKUP_AGE_RECIPIENTS) : [];
+  // A passphrase is taken as it is (spaces included); only an empty value means unset.
+  const passphrase = env.BACKUP_AGE_PASSPHRASE ? env.BACKUP_AGE_PASSPHRASE : undefined;
+  if (recipients.length && passphrase) {
+    throw new GuardError('USAGE', 'BACKUP_AGE_RECIPIENTS and BACKUP_AGE_PASSPHRASE are both set; an age file is encrypted either to public keys or to a passphrase, not both.', {
+      hint: 'Keep BACKUP_AGE_RECIPIENTS (recommended: machines that only back up then hold no secret) and unset BACKUP_AGE_PASSPHRASE, or the reverse.',
+    });
+  }
+  const identities = env.BACKUP_AGE_IDENTITY?.trim() ? parseIdentities(env.BACKUP_AGE_IDENTITY, (p) => path.resolve(projectDir, p)) : [];
+  const scryptLogN = env.BACKUP_AGE_SCRYPT_WORK_FACTOR?.trim() ? Number(env.BACKUP_AGE_SCRYPT_WORK_FACTOR) : undefined;
+  if (scryptLogN !== undefined && !(Number.isInteger(scryptLogN) && scryptLogN >= 10 && scryptLogN <= 22)) {
+    throw new GuardError('USAGE', `BACKUP_AGE_SCRYPT_WORK_FACTOR must be a whole number from 10 to 22 (log2 of scrypt's N; age uses 18), not "${env.BACKUP_AGE_SCRYPT_WORK_FACTOR}".`, { hint: 'Unset it to use the age default, 18.' });
+  }
+  return {
+    encryptTo: recipients.length ? { recipients } : passphrase ? { recipients: [], passphrase, ...(scryptLogN ? { scryptLogN } : {}) } : null,
+    keys: identities.length || passphrase ? { identities, ...(passphrase ? { passphrase } : {}) } : null,
   };
 }
 
@@ -121,3 +165,36 @@ function ioTimeout(value: string | undefined): { ioTimeoutMs?: number } {
 export const OPERATION_LOCK = 'prisma-guard-operation';
 /** How long a backup or restore waits for another one to finish before giving up. */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
+
+/**
+ * The schemas of the project (PostgreSQL), first that applies:
+ *  1. `explicit` (`--schemas a,b`): exactly these; the URL's `?schema=` stays the primary schema
+ *     (where `_prisma_migrations` is looked for) when it is one of them, else the first one is;
+ *  2. the Prisma datasource's `schemas = [...]` (multiSchema), plus the URL's `?schema=` (default
+ *     `public`), where Prisma Migrate keeps `_prisma_migrations`;
+ *  3. the URL's `?schema=` alone (default `public`).
+ * One schema is the single-schema case as before (`schema` set, `schemas` absent). SQLite has no
+ * schemas: `explicit` there is a usage error, and a datasource list is ignored (Prisma refuses it).
+ * `projectDir` null: the datasource list is not read (step 2 skipped).
+ */
+export function projectSchemas(target: DatabaseTarget, explicit: string[] | undefined, projectDir: string | null): Pick<DatabaseTarget, 'schema' | 'schemas'> {
+  if (explicit !== undefined && target.dialect !== 'postgres') {
+    throw new GuardError('USAGE', `--schemas applies to PostgreSQL only: ${target.dialect === 'sqlite' ? 'SQLite has no schemas (a database is one file)' : `${target.dialect} has no schemas`}.`, {
+      hint: 'Leave out --schemas: the whole SQLite database is backed up and restored.',
+    });
+  }
+  if (target.dialect !== 'postgres') return {};
+  const primary = target.schema ?? 'public';
+  let list: string[];
+  if (explicit !== undefined) {
+    if (explicit.length === 0) throw new GuardError('USAGE', '--schemas needs at least one schema name.', { hint: 'For example --schemas public,audit' });
+    list = explicit;
+  } else {
+    const fromPrisma = projectDir === null ? null : datasourceSchemas(findPrismaProjectSync(projectDir).schemaPath);
+    if (!fromPrisma) return {};
+    list = [...fromPrisma, primary];
+  }
+  const sorted = [...new Set(list)].sort();
+  if (sorted.length === 1) return { schema: sorted[0] };
+  return { schema: sorted.includes(primary) ? primary : sorted[0], schemas: sorted };
+}

@@ -5,6 +5,7 @@ import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect
 import { connect } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { manifestFileName } from '../format/naming.ts';
+import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup, type BackupFile, type BackupSection, type OpenedBackup } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
@@ -29,12 +30,13 @@ export class BackupFileSide {
     readonly file: string,
     readonly header: BackupHeader,
     private readonly counts: Record<string, number> | null,
+    private readonly keys: DecryptionKeys | null | undefined,
   ) {
     this.order = header.schema.tables.map((t) => t.name);
   }
 
-  static async open(filePath: string | BackupFile, file: string): Promise<BackupFileSide> {
-    const first = await openBackup(filePath, file);
+  static async open(filePath: string | BackupFile, file: string, keys?: DecryptionKeys | null): Promise<BackupFileSide> {
+    const first = await openBackup(filePath, file, { keys });
     await first.close();
     let counts: Record<string, number> | null = null;
     try {
@@ -43,7 +45,7 @@ export class BackupFileSide {
     } catch {
       // no manifest: counts are only a sizing hint for the fallback
     }
-    return new BackupFileSide(filePath, file, first.header, counts);
+    return new BackupFileSide(filePath, file, first.header, counts, keys);
   }
 
   /** The diff side; its row streams must be read one after the other. */
@@ -60,7 +62,7 @@ export class BackupFileSide {
 
   private async reopen(): Promise<void> {
     await this.close();
-    this.opened = await openBackup(this.filePath, this.file);
+    this.opened = await openBackup(this.filePath, this.file, { keys: this.keys });
     this.sections = this.opened.sections();
     this.position = 0;
   }
@@ -121,8 +123,8 @@ function sameDialect(a: { dialect: string }, b: { dialect: string }, what: strin
 export async function diffBackups(ctx: OpsContext, a: string, b: string, options: DiffOptions = {}): Promise<DiffReport> {
   const ra = await resolveGiven(ctx, a);
   const rb = await resolveGiven(ctx, b);
-  const left = await BackupFileSide.open(ra.path, ra.file);
-  const right = await BackupFileSide.open(rb.path, rb.file);
+  const left = await BackupFileSide.open(ra.path, ra.file, ctx.encryption?.keys);
+  const right = await BackupFileSide.open(rb.path, rb.file, ctx.encryption?.keys);
   try {
     sameDialect(left.header, right.header, `${ra.file} with ${rb.file}`);
     const report = await diffSides(left.side(), right.side(), { ...options, onTable: (t) => ctx.reporter.progress(`diff ${t}`, 0) });
@@ -140,7 +142,7 @@ export async function diffBackups(ctx: OpsContext, a: string, b: string, options
 /** Compares a backup (left, older) with the live database (right) inside one consistent snapshot. */
 export async function diffWithLive(ctx: OpsContext, a: string, options: DiffOptions = {}): Promise<DiffReport> {
   const ra = await resolveGiven(ctx, a);
-  const left = await BackupFileSide.open(ra.path, ra.file);
+  const left = await BackupFileSide.open(ra.path, ra.file, ctx.encryption?.keys);
   try {
     sameDialect(left.header, ctx.target, `${ra.file} with ${ctx.target.display}`);
     const conn = await connect(ctx.target);
@@ -173,8 +175,8 @@ export interface RowChanges {
  * The diff engine applied to a restore plan: compares `tables` of the backup (as it would be loaded)
  * with the live rows, inside one snapshot on `conn`.
  */
-export async function restoreRowChanges(conn: Connection, filePath: string | BackupFile, file: string, tables: string[]): Promise<Record<string, RowChanges>> {
-  const left = await BackupFileSide.open(filePath, file);
+export async function restoreRowChanges(conn: Connection, filePath: string | BackupFile, file: string, tables: string[], keys?: DecryptionKeys | null): Promise<Record<string, RowChanges>> {
+  const left = await BackupFileSide.open(filePath, file, keys);
   try {
     return await conn.snapshot(async (reader) => {
       const report = await diffSides(left.side(), liveSide(reader, conn.target.display), { tables, limit: 0 });

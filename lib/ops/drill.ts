@@ -8,7 +8,7 @@ import { sameLocation, targetLocation } from '../format/source.ts';
 import type { OpsContext } from './context.ts';
 import { checkDatabase } from './check.ts';
 import { restore } from './restore.ts';
-import { chooseLatest } from './select.ts';
+import { chooseLatest, isKeyProblem } from './select.ts';
 import { durationMsOf } from '../policy/retention.ts';
 
 /** Where drills are recorded, beside the backups. */
@@ -72,6 +72,7 @@ export async function drill(ctx: OpsContext, options: DrillOptions = {}): Promis
     throw new GuardError('USAGE', `The drill target ${scratch.display} is the live database itself; a drill never restores over it.`, { hint: 'Unset BACKUP_DRILL_URL (a scratch database is made beside the source), or point it elsewhere.' });
   }
   const record: DrillRecord = { startedAt: started.toISOString(), finishedAt: '', ok: false, backup: null, scratch: scratch.display, rtoMs: null, rpoMs: null, rows: null, tables: null };
+  let failureHint: string | undefined;
   if (!options.drillUrl) {
     state.running = { id, scratch: scratch.display, pid: process.pid, startedAt: record.startedAt };
     await writeState(statePath, state);
@@ -102,6 +103,7 @@ export async function drill(ctx: OpsContext, options: DrillOptions = {}): Promis
   } catch (e) {
     record.error = messageOf(e);
     record.code = isGuardError(e) ? e.code : undefined;
+    failureHint = isGuardError(e) && isKeyProblem(e.code) ? `${e.hint ?? ''} Drills decrypt the backup, so the machine that runs them needs the identity.`.trim() : undefined;
   } finally {
     if (!options.drillUrl) await dialect.dropScratch(scratch).catch((e) => ctx.reporter.warn(`Could not drop the drill's scratch target ${scratch.display}: ${messageOf(e)}`));
     record.finishedAt = ctx.clock.now().toISOString();
@@ -112,7 +114,7 @@ export async function drill(ctx: OpsContext, options: DrillOptions = {}): Promis
   if (!record.ok) {
     await ctx.notifier?.notify('drill.failed', source.display, `A restore drill of ${source.display} failed${record.backup ? ` (backup ${record.backup})` : ''}: ${record.error}`, { backup: record.backup, code: record.code });
     throw new GuardError('DRILL_FAILED', `The restore drill failed: ${record.error}`, {
-      hint: 'The backups may not restore: run `prisma-guard verify latest`, check the drill log, and take a new backup.',
+      hint: failureHint ?? 'The backups may not restore: run `prisma-guard verify latest`, check the drill log, and take a new backup.',
       details: { drill: record },
     });
   }

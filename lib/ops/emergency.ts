@@ -56,7 +56,7 @@ export interface EmergencyOptions {
  * database is gone there is no fingerprint to read, so backups are matched on their location.
  */
 export async function findRestorableBackup(ctx: OpsContext): Promise<{ choice: EmergencyChoice; skipped: EmergencyResult['skipped']; ignored: EmergencyResult['ignored']; matchedBy: 'fingerprint' | 'location' }> {
-  const latest = await chooseLatest(ctx, { verify: true });
+  const latest = await chooseLatest(ctx, { verify: true, fetchOffsite: true });
   const v = await verifyBackup(ctx, latest.file, { record: false });
   if (!v.ok || !v.header || !v.tables) {
     throw new GuardError('BACKUP_CORRUPT', `${latest.file} changed while it was being chosen: ${v.error?.message ?? 'verification failed'}`, { hint: 'Run emergency-restore again.' });

@@ -17,6 +17,7 @@ export const INIT_SCRIPTS: Readonly<Record<string, string>> = Object.freeze({
   'db:prune': 'prisma-guard prune',
   'db:emergency-restore': 'prisma-guard emergency-restore',
   'db:drill': 'prisma-guard drill',
+  'db:dashboard': 'prisma-guard serve',
 });
 
 export const ECOSYSTEM_FILE = 'ecosystem.config.cjs';
@@ -30,7 +31,7 @@ export const BACKUPS_IGNORE = 'backups/';
  * (workspaces hoist it to a parent folder), run by plain node: PM2's signals reach the scheduler.
  */
 export const ECOSYSTEM_SOURCE = `/**
- * PM2 process file for the prisma-guard backup scheduler (written by \`prisma-guard init\`).
+ * PM2 process file for the prisma-guard backup scheduler and dashboard (written by \`prisma-guard init\`).
  *
  *   pm2 start ecosystem.config.cjs      # start (or: npm run db:backup-schedule without PM2)
  *   pm2 logs backup-scheduler           # one JSON object per line
@@ -51,29 +52,36 @@ try {
 }
 const cli = path.join(path.dirname(pkg), require(pkg).bin['prisma-guard']);
 
+// One PM2 app per long-running command, each run the same way.
+const app = (name, args) => ({
+  name,
+  script: cli,
+  args,
+  interpreter: 'node',
+  // The project root: backups go to ./backups, .env is read from here.
+  cwd: __dirname,
+  exec_mode: 'fork',
+  instances: 1,
+  autorestart: true,
+  // A crash loop (database down at start) backs off instead of restarting every 100 ms.
+  exp_backoff_restart_delay: 1000,
+  // pm2 stop sends SIGINT, then SIGKILL after kill_timeout. The scheduler aborts the running
+  // backup, removes its temporary file and closes its connections well within this.
+  kill_timeout: 20000,
+  // Both write one JSON object per line; no PM2 prefix keeps the log files pure JSON.
+  merge_logs: true,
+  env: {
+    NODE_ENV: 'production',
+  },
+});
+
 module.exports = {
   apps: [
-    {
-      name: 'backup-scheduler',
-      script: cli,
-      args: 'schedule',
-      interpreter: 'node',
-      // The project root: backups go to ./backups, .env is read from here.
-      cwd: __dirname,
-      exec_mode: 'fork',
-      instances: 1,
-      autorestart: true,
-      // A crash loop (database down at start) backs off instead of restarting every 100 ms.
-      exp_backoff_restart_delay: 1000,
-      // pm2 stop sends SIGINT, then SIGKILL after kill_timeout. The scheduler aborts the running
-      // backup, removes its temporary file and closes its connections well within this.
-      kill_timeout: 20000,
-      // The scheduler writes one JSON object per line; no PM2 prefix keeps the log files pure JSON.
-      merge_logs: true,
-      env: {
-        NODE_ENV: 'production',
-      },
-    },
+    // Scheduled backups (prisma-guard schedule).
+    app('backup-scheduler', 'schedule'),
+    // The dashboard (prisma-guard serve): the page and REST API on 127.0.0.1:7300, nobody in
+    // without a user (prisma-guard user add NAME --role admin) or an API token.
+    app('backup-dashboard', 'serve'),
   ],
 };
 `;

@@ -2,7 +2,7 @@ import type { BackupManifest } from '../format/manifest.ts';
 import { describeLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
 import type { OpsContext } from './context.ts';
-import { listBackups, type BackupListing } from './store.ts';
+import { listBackups, type BackupListing, type ManifestCache } from './store.ts';
 
 /** The backups of one source database. */
 export interface DatabaseGroup {
@@ -40,8 +40,8 @@ export interface GroupedListing extends BackupListing {
 }
 
 /** listBackups, grouped by source database and filtered by `database` (see matchesDatabase). */
-export async function listByDatabase(ctx: OpsContext, options: { database?: string } = {}): Promise<GroupedListing> {
-  const listing = await listBackups(ctx.backupDir);
+export async function listByDatabase(ctx: OpsContext, options: { database?: string; cache?: ManifestCache } = {}): Promise<GroupedListing> {
+  const listing = await listBackups(ctx.backupDir, { cache: options.cache });
   const databases = groupByDatabase(listing.backups).filter((g) => matchesDatabase(g, options.database));
   const kept = new Set(databases.flatMap((g) => g.backups.map((m) => m.file)));
   return { backups: listing.backups.filter((m) => kept.has(m.file)), stray: listing.stray, databases };

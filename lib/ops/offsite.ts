@@ -85,7 +85,8 @@ async function sha256Of(st: StorageBackend, name: string): Promise<string> {
   return h.digest('hex');
 }
 
-async function readAll(r: AsyncIterable<unknown>): Promise<Buffer> {
+/** Every byte of a stream, as one buffer (manifests: small). */
+export async function readAll(r: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of r) chunks.push(Buffer.from(c as Buffer));
   return Buffer.concat(chunks);

@@ -4,10 +4,13 @@ import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { applyPolicy, candidatesFromManifests, databaseKeys, DEFAULT_POLICY, type RetentionDecision, type RetentionPolicy } from '../policy/retention.ts';
-import type { OpsContext } from './context.ts';
+import { SERVER_STATE_DIR, type OpsContext } from './context.ts';
 import { describeScope } from '../format/source.ts';
 import { isSchedulerStateName } from './scheduler-state.ts';
 import { listBackups, readManifest } from './store.ts';
+import { listLocation, readAll } from './offsite.ts';
+import type { StorageBackend } from '../storage/contract.ts';
+import { validateManifest } from '../format/validate.ts';
 
 /** Environment variables of the retention policy (unset or empty: the default). */
 export const RETENTION_ENV = {
@@ -83,7 +86,51 @@ export interface PruneOptions {
   policy?: RetentionPolicy;
   /** Only report what would be deleted. */
   dryRun?: boolean;
+  /**
+   * Prune another location (an offsite copy, BACKUP_COPY_TO) instead of the backup folder, with the
+   * same policy and the same guarantees: what the decision keeps and the newest verified full backup
+   * of each database stay.
+   */
+  location?: StorageBackend;
 }
+
+/** What prune sees of a place that holds backups, and how it deletes one. */
+interface PruneView {
+  manifests: BackupManifest[];
+  /** Every name there (for unfinished, orphaned and foreign files, which are only reported). */
+  names: string[];
+  deleteBackup(file: string): Promise<void>;
+}
+
+async function folderView(backupDir: string): Promise<PruneView> {
+  const listing = await listBackups(backupDir);
+  let names: string[] = [];
+  try {
+    names = await fs.readdir(backupDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return { manifests: listing.backups, names, deleteBackup: (file) => deleteBackup(backupDir, file) };
+}
+
+async function locationView(remote: StorageBackend): Promise<PruneView> {
+  const manifests = await listLocation(remote);
+  const names = (await remote.list()).map((o) => o.name);
+  return {
+    manifests,
+    names,
+    async deleteBackup(file) {
+      if (!parseBackupFileName(file) || path.basename(file) !== file) throw new Error(`${file} is not a backup file name`);
+      // Re-read the manifest: a copy pinned since the listing is kept. The backup goes first (see deleteBackup).
+      const m = JSON.parse((await readAll(await remote.read(manifestFileName(file)))).toString('utf8')) as BackupManifest;
+      validateManifest(m, manifestFileName(file));
+      if (m.pinned) throw new Error('pinned since the location was read; kept');
+      await remote.remove(file);
+      await remote.remove(manifestFileName(file));
+    },
+  };
+}
+
 
 /**
  * Applies the retention policy to the backup folder: the pure decision is
@@ -95,18 +142,13 @@ export interface PruneOptions {
 export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promise<PruneResult> {
   const policy = options.policy ?? DEFAULT_POLICY;
   const now = ctx.clock.now();
-  const listing = await listBackups(ctx.backupDir);
-  let names: string[] = [];
-  try {
-    names = await fs.readdir(ctx.backupDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  const view = options.location ? await locationView(options.location) : await folderView(ctx.backupDir);
+  const listing = { backups: view.manifests };
   const candidates = candidatesFromManifests(
     listing.backups,
-    // prisma-guard's own files in the folder (run state, migrate-safe reports) and a repository's
+    // prisma-guard's own files in the folder (run state, the dashboard's folder, migrate-safe reports) and a repository's
     // .gitkeep are neither backups nor strays worth reporting.
-    names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && !/^migrate-report-.*\.json$/.test(n)),
+    view.names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && n !== SERVER_STATE_DIR && !/^migrate-report-.*\.json$/.test(n)),
   );
   const decision = applyPolicy(candidates, policy, now);
   const byFile = new Map<string, BackupManifest>(listing.backups.map((m) => [m.file, m]));
@@ -141,10 +183,10 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
       continue;
     }
     try {
-      await deleteBackup(ctx.backupDir, c.file);
+      await view.deleteBackup(c.file);
       removed.push(c.file);
       freedBytes += size;
-      ctx.reporter.event('prune.removed', { file: c.file, createdAt: c.createdAt?.toISOString() ?? null, sizeBytes: size });
+      ctx.reporter.event('prune.removed', { ...(options.location ? { location: options.location.location } : {}), file: c.file, createdAt: c.createdAt?.toISOString() ?? null, sizeBytes: size });
     } catch (e) {
       failed.push({ file: c.file, error: messageOf(e) });
       ctx.reporter.event('prune.failed', { file: c.file, error: messageOf(e) });
@@ -174,7 +216,7 @@ function entry(c: RetentionDecision['remove'][number], action: PruneEntry['actio
  * interruption leaves at worst an orphan manifest (reported by `list`), never a manifest-less backup
  * that looks unfinished.
  */
-async function deleteBackup(backupDir: string, file: string): Promise<void> {
+export async function deleteBackup(backupDir: string, file: string): Promise<void> {
   if (!parseBackupFileName(file) || path.basename(file) !== file) throw new Error(`${file} is not a backup file name`);
   const mPath = path.join(backupDir, manifestFileName(file));
   const current = await readManifest(mPath);

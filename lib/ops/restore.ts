@@ -1,5 +1,5 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import type { DbSchema, TableSchema } from '../core/types.ts';
+import { migrationsTableKey, schemaNamespaces, splitTableKey, type DbSchema, type TableSchema } from '../core/types.ts';
 import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult } from '../dialects/dialect.ts';
 import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
@@ -85,6 +85,11 @@ export interface RestorePlan {
    * allowed because it was named, and the plan says so loudly.
    */
   otherDatabase?: { backup: string; target: string; why: string };
+  /**
+   * PostgreSQL: the backup holds other schemas than the target's (`--schemas`, the Prisma
+   * datasource's `schemas`, `?schema=`): a different scope, even of the same database.
+   */
+  otherSchemas?: { backup: string[]; target: string[] };
 
   target: string;
   mode: RestoreMode;
@@ -221,7 +226,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
 
 async function restoreNow(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
-  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true });
+  const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true, fetchOffsite: true });
   const backupFile = await openBackupFile(filePath, file);
   try {
     return await restoreFrom(ctx, options, backupFile, file, started, latest);
@@ -241,7 +246,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     throw e;
   };
   const header = await (async () => {
-    const first = await openBackup(backupFile, file);
+    const first = await openBackup(backupFile, file, { keys: ctx.encryption?.keys });
     await first.close();
     if (first.header.dialect !== ctx.target.dialect) {
       throw new GuardError('SCHEMA_MISMATCH', `${file} is a ${first.header.dialect} backup; the target ${ctx.target.display} is ${ctx.target.dialect}.`, { hint: 'Restore into a database of the same kind.' });
@@ -283,6 +288,11 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
         plan.otherDatabase = other;
         if (!options.scratch) ctx.reporter.warn(`${file} is a backup of ANOTHER database: ${other.backup}. It will replace the data of ${other.target} (${other.why}).`);
       }
+      const schemas = otherSchemas(header.source, targetLocation(ctx.target));
+      if (schemas) {
+        plan.otherSchemas = schemas;
+        ctx.reporter.warn(`${file} holds schemas ${schemas.backup.join(', ')}; the target is ${schemas.target.join(', ')}: a different scope (pass --schemas ${schemas.backup.join(',')} to restore it as it was taken).`);
+      }
       const wantSafety = plan.safetyBackup;
       const merge = options.merge ?? header.kind === 'pre-delete';
       if (merge) {
@@ -295,6 +305,13 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
         const relevant = plan.schemaDifferences.filter((d) => d.blocking && (!d.table || subset.includes(d.table) || d.kind === 'enum-changed'));
         // In data mode a table only in the live database is left alone; only the backup's tables must fit.
         const blocking = relevant.filter((d) => d.kind !== 'table-added');
+        if (blocking.length && plan.otherSchemas) {
+          const { backup: theirs, target: ours } = plan.otherSchemas;
+          throw new GuardError('SCHEMA_MISMATCH', `${file} holds schemas ${theirs.join(', ')}, but the target is ${ours.join(', ')}: a backup of other schemas is a different scope, and its tables (${blocking.length} difference(s)) do not match the target's.`, {
+            hint: `Restore it with the schemas it was taken with: \`prisma-guard restore ${file} --schemas ${theirs.join(',')}\` (or the same \`schemas\` in the Prisma datasource).`,
+            details: { otherSchemas: plan.otherSchemas, differences: blocking },
+          });
+        }
         if (blocking.length) {
           throw new GuardError('SCHEMA_MISMATCH', `The live schema does not match the backup, so its rows cannot be put back as they are:\n${blocking.map((d) => '  - ' + d.text.replace('first schema', 'backup').replace('second schema', 'live database')).join('\n')}`, {
             hint: `Run a full restore (\`prisma-guard restore ${file} --mode full\`) to bring back the backup's schema, data and migration history.`,
@@ -315,7 +332,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       }
       await pauseForTest('after-plan');
       if (options.dryRun) {
-        const changes = await restoreRowChanges(conn, backupFile, file, plan.tables.map((t) => t.name));
+        const changes = await restoreRowChanges(conn, backupFile, file, plan.tables.map((t) => t.name), ctx.encryption?.keys);
         for (const t of plan.tables) t.rows = changes[t.name];
         return { plan, executed: false, durationMs: Date.now() - started };
       }
@@ -339,7 +356,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       }
       await pauseForTest('after-safety-backup');
       const tables = plan.tables.map((t) => t.name);
-      const opened = await openBackup(backupFile, file);
+      const opened = await openBackup(backupFile, file, { keys: ctx.encryption?.keys });
       let expected: Record<string, { rows: number; sha256: string }>;
       let loaded: LoadResult;
       try {
@@ -388,7 +405,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       }
       if (merge) {
         // The live tables hold more than the backup: prove instead that every backup row is there, unchanged.
-        const changes = await restoreRowChanges(conn, backupFile, file, tables);
+        const changes = await restoreRowChanges(conn, backupFile, file, tables, ctx.encryption?.keys);
         proof.matches = true;
         for (const name of tables) {
           const c = changes[name];
@@ -438,7 +455,8 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
       // loader hashes every byte it reads through this one open handle and the restore compares
       // that hash with this one before COMMIT (a file that differs rolls the load back), so the
       // bytes are not read an extra time up front; each table's checksum is checked as it loads.
-      if (m.verification?.ok && m.sizeBytes === backupFile.size && /^[0-9a-f]{64}$/.test(m.sha256)) return { sha256: m.sha256, tableRows: rowsOf(m.tables) };
+      // An encrypted backup's manifest has no row counts for the plan: it is read (decrypted) in full first.
+      if (m.verification?.ok && !m.encryption && m.sizeBytes === backupFile.size && /^[0-9a-f]{64}$/.test(m.sha256)) return { sha256: m.sha256, tableRows: rowsOf(m.tables) };
     } catch {
       // fall through to the full check
     }
@@ -490,11 +508,12 @@ export async function readLiveTables(conn: Connection): Promise<{ schema: DbSche
 }
 
 function qualified(conn: Connection, schema: DbSchema, t: TableSchema): string {
-  return schema.namespace ? `${conn.dialect.quote(schema.namespace)}.${conn.dialect.quote(t.name)}` : conn.dialect.quote(t.name);
+  const split = splitTableKey(schemaNamespaces(schema), t.name);
+  return split ? `${conn.dialect.quote(split.namespace)}.${conn.dialect.quote(split.name)}` : conn.dialect.quote(t.name);
 }
 
 async function readLiveMigrations(conn: Connection, schema: DbSchema): Promise<string[]> {
-  const t = schema.tables.find((x) => x.name === '_prisma_migrations');
+  const t = schema.tables.find((x) => x.name === migrationsTableKey(schema));
   if (!t) return [];
   const rows = await conn.query<{ migration_name: string }>(`SELECT migration_name FROM ${qualified(conn, schema, t)} WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY started_at, migration_name`);
   return rows.map((r) => r.migration_name);
@@ -556,6 +575,14 @@ export function otherDatabase(source: BackupSource, live: DatabaseIdentity | nul
   }
   if (sameLocation(source, location)) return undefined;
   return { backup: describeLocation(source), target: describeLocation(location), why: 'it was taken at another location' };
+}
+
+/** The backup's and the target's schemas when they differ (PostgreSQL; see RestorePlan.otherSchemas). */
+export function otherSchemas(source: BackupSource, location: SourceLocation): RestorePlan['otherSchemas'] {
+  if (source.dialect !== 'postgres') return undefined;
+  const backup = [...source.schemas].sort();
+  const target = [...location.schemas].sort();
+  return backup.join('\u0000') === target.join('\u0000') ? undefined : { backup, target };
 }
 
 /**

@@ -18,6 +18,7 @@ import { claimSlot, type SlotClaim } from './slot-ledger.ts';
 import { verifyBackup } from './verify.ts';
 import { getStatus } from './status.ts';
 import { drill, drillHistory, drillInterval } from './drill.ts';
+import { readSchedulesFileSync, toScheduleConfig } from './schedule-file.ts';
 
 export interface ScheduledRunOptions {
   policy: RetentionPolicy;
@@ -32,7 +33,7 @@ export interface ScheduledRunResult {
   takenBy?: string;
   file?: string;
   sizeBytes?: number;
-  rowsTotal?: number;
+  rowsTotal?: number | null;
   backupMs?: number;
   verified?: boolean;
   pruned?: string[];
@@ -110,6 +111,15 @@ export async function runScheduledBackup(ctx: OpsContext, slot: ScheduledSlot, s
           failed: p.failed,
           freedBytes: p.freedBytes,
         });
+        // The offsite copy keeps to the same policy (BACKUP_COPY_TO); a failure there is reported, not fatal.
+        if (ctx.copyTo) {
+          try {
+            const remote = await prune(ctx, { policy: options.policy, location: ctx.copyTo });
+            ctx.reporter.event('prune.done', { location: ctx.copyTo.location, removed: remote.removed, failed: remote.failed, freedBytes: remote.freedBytes });
+          } catch (e) {
+            ctx.reporter.event('prune.failed', { location: ctx.copyTo.location, error: messageOf(e), code: isGuardError(e) ? e.code : undefined });
+          }
+        }
       } catch (e) {
         // The backup is good; a retention problem must not turn the run into a failure.
         pruneError = messageOf(e);
@@ -170,11 +180,18 @@ export interface StartSchedulerOptions {
   /** Overrides the retention policy read from env. */
   policy?: RetentionPolicy;
   lockWaitMs?: number;
+  /**
+   * How often the schedules saved by the dashboard (lib/ops/schedule-file.ts) are re-read, in ms
+   * (default 10 s; 0: never). A change takes effect between backups, without a restart. Not used
+   * when `schedule` is given.
+   */
+  reloadMs?: number;
 }
 
 export interface LiveScheduler {
-  runner: SchedulerRunner<ScheduledRunResult>;
-  schedule: ScheduleConfig;
+  /** The runner of the schedule in effect (replaced when the saved schedules change). */
+  readonly runner: SchedulerRunner<ScheduledRunResult>;
+  readonly schedule: ScheduleConfig;
   policy: RetentionPolicy;
   /**
    * Stops taking slots; aborts the running backup (its temporary file is removed, nothing partial
@@ -190,21 +207,29 @@ export interface LiveScheduler {
  */
 export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions = {}): LiveScheduler {
   const env = options.env ?? process.env;
-  const schedule = options.schedule ?? parseScheduleConfig(env);
+  // The dashboard's saved schedules, when there are any, replace the environment's (its defaults).
+  const saved = (): ScheduleConfig | null => {
+    const file = readSchedulesFileSync(ctx.backupDir); // an unreadable file stops the start, and is reported on reload
+    return file ? toScheduleConfig(file) : null;
+  };
+  const fromFile = options.schedule ? null : saved();
+  let schedule = options.schedule ?? fromFile ?? parseScheduleConfig(env);
   const policy = options.policy ?? retentionPolicyFromEnv(env);
-  if (schedule.jobs.length === 0) {
+  if (schedule.jobs.length === 0 && !fromFile) {
     throw new GuardError('USAGE', 'Every scheduled job is disabled (BACKUP_SCHEDULE_DISABLE), so the scheduler has nothing to do.', {
       hint: 'Unset BACKUP_SCHEDULE_DISABLE or enable at least one of daily, interval.',
     });
   }
   // Fail at start, not at 02:00: the URL must parse.
   const target = ctx.target;
-  const runner = new SchedulerRunner<ScheduledRunResult>({
-    jobs: schedule.jobs,
-    reporter: ctx.reporter,
-    runBackup: (slot, signal) => runScheduledBackup(ctx, slot, signal, { policy, lockWaitMs: options.lockWaitMs }),
-    describeResult: (r) => ({ ...r }),
-  });
+  const makeRunner = (jobs: ScheduleConfig['jobs']) =>
+    new SchedulerRunner<ScheduledRunResult>({
+      jobs,
+      reporter: ctx.reporter,
+      runBackup: (slot, signal) => runScheduledBackup(ctx, slot, signal, { policy, lockWaitMs: options.lockWaitMs }),
+      describeResult: (r) => ({ ...r }),
+    });
+  let runner = makeRunner(schedule.jobs);
   ctx.reporter.event('scheduler.config', {
     database: target.display,
     dialect: target.dialect,
@@ -234,6 +259,37 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
       drilling = false;
     }
   };
+  // Saved schedules changed (the dashboard): a new runner for them, between backups, never during one.
+  let reload: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const key = (c: ScheduleConfig) => JSON.stringify(c.jobs);
+  const reloadMs = options.schedule ? 0 : (options.reloadMs ?? 10_000);
+  if (reloadMs > 0) {
+    let swapping = false;
+    reload = setInterval(() => {
+      if (swapping || stopped || runner.state().running) return;
+      let next: ScheduleConfig;
+      try {
+        next = saved() ?? parseScheduleConfig(env);
+      } catch (e) {
+        ctx.reporter.event('schedule.reload-failed', { error: messageOf(e) });
+        return;
+      }
+      if (key(next) === key(schedule)) return;
+      swapping = true;
+      const old = runner;
+      void old.stop().then(() => {
+        if (stopped) return;
+        schedule = next;
+        runner = makeRunner(next.jobs);
+        ctx.reporter.event('schedule.reloaded', { jobs: next.jobs });
+        runner.start();
+      }).finally(() => {
+        swapping = false;
+      });
+    }, reloadMs);
+    reload.unref();
+  }
   let health: NodeJS.Timeout | undefined;
   if (ctx.notifier?.enabled || drillEveryMs !== null) {
     const every = env.BACKUP_NOTIFY_CHECK_EVERY?.trim() ? interval(env.BACKUP_NOTIFY_CHECK_EVERY, 'BACKUP_NOTIFY_CHECK_EVERY') : 15 * 60 * 1000;
@@ -246,11 +302,17 @@ export function startScheduler(ctx: OpsContext, options: StartSchedulerOptions =
     health.unref();
   }
   return {
-    runner,
-    schedule,
+    get runner() {
+      return runner;
+    },
+    get schedule() {
+      return schedule;
+    },
     policy,
     stop: () => {
+      stopped = true;
       clearInterval(health);
+      clearInterval(reload);
       return runner.stop({ abort: true });
     },
   };

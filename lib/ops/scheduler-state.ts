@@ -32,7 +32,7 @@ export interface RunRecord {
   takenBy?: string;
   file?: string;
   sizeBytes?: number;
-  rowsTotal?: number;
+  rowsTotal?: number | null;
   durationMs?: number;
   verified?: boolean;
   /** Files prune removed after this run. */

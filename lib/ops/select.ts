@@ -1,12 +1,17 @@
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import { connect } from '../dialects/index.ts';
+import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { describeLocation, targetLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
 import { rankRestorable, type Candidate, type SelectionEntry, type SelectionTarget, type SkippedBackup } from '../policy/selection.ts';
 import type { OpsContext } from './context.ts';
-import { listBackups, resolveBackup, type BackupListing } from './store.ts';
+import { ensureBackupDir, listBackups, resolveBackup, type BackupListing } from './store.ts';
+import { copyBackup, listLocation } from './offsite.ts';
+import { LocalStorage } from '../storage/local/local-storage.ts';
+import type { StorageBackend } from '../storage/contract.ts';
+import { parseBackupFileName } from '../format/naming.ts';
 import { sha256File, verifyBackup } from './verify.ts';
 import { trustOf } from './trust.ts';
 import type { BackupManifest } from '../format/manifest.ts';
@@ -24,6 +29,19 @@ export interface LatestChoice {
   failed: { file: string; error: string }[];
   /** The database `latest` was resolved for. */
   target: string;
+  /** Set when the local folder had no backup of the target and this one was fetched from BACKUP_COPY_TO. */
+  fetchedFrom?: string;
+}
+
+export interface ChooseOptions {
+  /** Only a backup that verifies (a recorded verification of these bytes, else a full one now). */
+  verify?: boolean;
+  /**
+   * When the local folder holds no backup the target could restore from (a disk that died), fetch
+   * the newest one of the target from BACKUP_COPY_TO into the local folder (copied, then hashed
+   * against its manifest) and choose from there. Restore and emergency-restore ask for this.
+   */
+  fetchOffsite?: boolean;
 }
 
 /**
@@ -31,14 +49,14 @@ export interface LatestChoice {
  * files whose manifest is missing or bad (their header says what they are; they count as never
  * verified). Non-regular files never get here (listBackups reports them).
  */
-export async function selectionEntries(backupDir: string, listing?: BackupListing, trust?: (m: BackupManifest | null) => SelectionEntry['trust']): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
+export async function selectionEntries(backupDir: string, listing?: BackupListing, trust?: (m: BackupManifest | null) => SelectionEntry['trust'], keys?: DecryptionKeys | null): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
   const l = listing ?? (await listBackups(backupDir));
   const entries: SelectionEntry[] = l.backups.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: trust?.(m) }));
   const unreadable: SkippedBackup[] = [];
   for (const s of l.stray) {
     if (s.problem !== 'no-manifest' && s.problem !== 'bad-manifest') continue;
     try {
-      const opened = await openBackup(path.join(backupDir, s.file), s.file);
+      const opened = await openBackup(path.join(backupDir, s.file), s.file, { keys });
       await opened.close();
       const h = opened.header;
       entries.push({ file: s.file, createdAt: h.createdAt, kind: h.kind, scope: h.scope, source: h.source, verified: null, trust: trust?.(null) });
@@ -76,9 +94,9 @@ export async function selectionTarget(ctx: OpsContext): Promise<SelectionTarget 
  * successful verification of exactly these bytes counts, else a full verification runs and is recorded).
  * Without a database URL, `latest` is allowed only while the folder holds backups of one database.
  */
-export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean } = {}): Promise<LatestChoice> {
+export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {}): Promise<LatestChoice> {
   const listing = await listBackups(ctx.backupDir);
-  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing, ctx.keys?.trusted ? (m) => trustOf(ctx, m) : undefined);
+  const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing, ctx.keys?.trusted ? (m) => trustOf(ctx, m) : undefined, ctx.encryption?.keys);
   let target: SelectionTarget;
   let label: string;
   if (hasUrl(ctx)) {
@@ -97,18 +115,34 @@ export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean 
     label = only ? describeLocation(only.source) : 'any database';
   }
   const { candidates, skipped } = rankRestorable(entries, target, { reverify: options.verify });
+  if (!candidates.length && options.fetchOffsite && ctx.copyTo) {
+    const fetched = await fetchFromOffsite(ctx, target, ctx.copyTo, new Set([...listing.backups.map((b) => b.file), ...listing.stray.map((f) => f.file)]));
+    if (fetched) return { ...(await chooseLatest(ctx, { verify: options.verify })), fetchedFrom: ctx.copyTo.location };
+  }
   skipped.push(...unreadable);
   const failed: LatestChoice['failed'] = [];
+  let keyProblem: { code: string; message: string; hint?: string } | null = null;
   for (const c of candidates) {
     if (options.verify) {
       const problem = await verificationProblem(ctx, c, listing);
       if (problem) {
-        failed.push({ file: c.file, error: problem });
-        ctx.reporter.warn(`Skipping ${c.file}: ${problem}`);
+        failed.push({ file: c.file, error: problem.message });
+        if (isKeyProblem(problem.code)) keyProblem ??= problem;
+        ctx.reporter.warn(`Skipping ${c.file}: ${problem.message}`);
         continue;
       }
     }
     return { file: c.file, path: path.join(path.resolve(ctx.backupDir), c.file), createdAt: c.createdAt, matchedBy: c.matchedBy, skipped, failed, target: label };
+  }
+  // Every local candidate failed verification (a damaged disk): an intact copy offsite of a backup
+  // the folder does not hold may still be there. Local files are never overwritten by a fetch.
+  if (failed.length && options.fetchOffsite && ctx.copyTo && !keyProblem) {
+    const fetched = await fetchFromOffsite(ctx, target, ctx.copyTo, new Set([...listing.backups.map((b) => b.file), ...listing.stray.map((f) => f.file)]));
+    if (fetched) return { ...(await chooseLatest(ctx, { verify: options.verify })), fetchedFrom: ctx.copyTo.location };
+  }
+  // Backups that are fine but cannot be opened with the keys at hand: the missing key is the problem (exit 17), not the backups.
+  if (keyProblem && failed.length === candidates.length) {
+    throw new GuardError(keyProblem.code, `No backup of ${label} can be opened with the keys set here: ${keyProblem.message}`, { hint: keyProblem.hint, details: { skipped, failed } });
   }
   const others = skipped.length ? `\nNot used:\n${skipped.slice(0, 12).map((s) => `  - ${s.file}: ${s.why}`).join('\n')}${skipped.length > 12 ? `\n  ... and ${skipped.length - 12} more` : ''}` : '';
   const broken = failed.length ? `\nFailed verification:\n${failed.map((f) => `  - ${f.file}: ${f.error}`).join('\n')}` : '';
@@ -118,14 +152,19 @@ export async function chooseLatest(ctx: OpsContext, options: { verify?: boolean 
   });
 }
 
+/** An encrypted backup this machine has no key for (or the wrong one): not a fault of the backup. */
+export function isKeyProblem(code: string | undefined): boolean {
+  return code === 'BACKUP_KEY_MISSING' || code === 'BACKUP_KEY_WRONG';
+}
+
 /** Null when `c` verifies; else why not. */
-async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<string | null> {
+async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<{ code: string; message: string; hint?: string } | null> {
   const m = listing.backups.find((b) => b.file === c.file);
   const filePath = path.join(ctx.backupDir, c.file);
   if (m?.verification?.ok && (await sha256File(filePath).catch(() => '')) === m.sha256) return null;
   ctx.reporter.info(`Verifying ${c.file}...`);
   const v = await verifyBackup(ctx, c.file);
-  return v.ok ? null : (v.error?.message ?? 'verification failed');
+  return v.ok ? null : { code: v.error?.code ?? 'BACKUP_CORRUPT', message: v.error?.message ?? 'verification failed', hint: v.error?.hint };
 }
 
 /** Whether a database URL was given at all (a URL that is given but wrong still throws). */
@@ -144,10 +183,50 @@ function hasUrl(ctx: OpsContext): boolean {
  * What a command argument names: `latest` (see chooseLatest), else a file name or a path inside
  * the backup folder (store.ts resolveBackup).
  */
-export async function resolveGiven(ctx: OpsContext, given: string, options: { verify?: boolean } = {}): Promise<{ path: string; file: string; latest?: LatestChoice }> {
+export async function resolveGiven(ctx: OpsContext, given: string, options: ChooseOptions = {}): Promise<{ path: string; file: string; latest?: LatestChoice }> {
   if (given === 'latest') {
     const latest = await chooseLatest(ctx, options);
     return { path: latest.path, file: latest.file, latest };
   }
-  return resolveBackup(ctx.backupDir, given);
+  try {
+    return await resolveBackup(ctx.backupDir, given);
+  } catch (e) {
+    // A backup named by its file name that is gone from the local folder, but kept offsite.
+    if (!(options.fetchOffsite && ctx.copyTo && isGuardError(e) && e.code === 'BACKUP_NOT_FOUND' && parseBackupFileName(given))) throw e;
+    const remote = ctx.copyTo;
+    if (!(await remote.stat(given))) throw e;
+    await ensureBackupDir(ctx.backupDir);
+    ctx.reporter.info(`${given} is not in ${ctx.backupDir}; fetching it from ${remote.location}...`);
+    await copyBackup(ctx, given, new LocalStorage(ctx.backupDir), remote);
+    return resolveBackup(ctx.backupDir, given);
+  }
+}
+
+/**
+ * The local folder has no backup the target can restore from: copy the newest full backup of the
+ * target that BACKUP_COPY_TO holds into it (each copy is hashed against its manifest; one that does
+ * not match is not kept, and the next older one is tried). Null when the location has none.
+ */
+async function fetchFromOffsite(ctx: OpsContext, target: SelectionTarget, remote: StorageBackend, localFiles: ReadonlySet<string> = new Set()): Promise<string | null> {
+  let manifests: BackupManifest[];
+  try {
+    manifests = await listLocation(remote);
+  } catch (e) {
+    ctx.reporter.warn(`The local folder has no backup of this database, and ${remote.location} cannot be listed: ${messageOf(e)}`);
+    return null;
+  }
+  const entries: SelectionEntry[] = manifests.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: ctx.keys?.trusted ? trustOf(ctx, m) : undefined }));
+  const candidates = rankRestorable(entries, target, { reverify: true }).candidates.filter((c) => !localFiles.has(c.file));
+  if (!candidates.length) return null;
+  await ensureBackupDir(ctx.backupDir);
+  for (const c of candidates) {
+    ctx.reporter.info(`No backup of this database in ${ctx.backupDir}; fetching ${c.file} from ${remote.location}...`);
+    try {
+      await copyBackup(ctx, c.file, new LocalStorage(ctx.backupDir), remote);
+      return c.file;
+    } catch (e) {
+      ctx.reporter.warn(`Could not fetch ${c.file} from ${remote.location}: ${messageOf(e)}`);
+    }
+  }
+  return null;
 }

@@ -1,5 +1,5 @@
 import type { PrismaMigrationRow, TableSchema } from '../core/types.ts';
-import { PRISMA_MIGRATIONS_TABLE } from '../core/types.ts';
+import { migrationsTableKey } from '../core/types.ts';
 import type { EncodedValue, SnapshotReader } from '../dialects/dialect.ts';
 import type { TableSection } from '../format/writer.ts';
 import { TableHasher } from '../format/writer.ts';
@@ -22,7 +22,7 @@ export function plainValue(v: EncodedValue): string | number | boolean | null {
 
 /** Reads `_prisma_migrations` inside the snapshot (empty when Prisma Migrate was never used). */
 export async function readPrismaMigrations(reader: SnapshotReader): Promise<PrismaMigrationRow[]> {
-  const table = reader.schema.tables.find((t) => t.name === PRISMA_MIGRATIONS_TABLE);
+  const table = reader.schema.tables.find((t) => t.name === migrationsTableKey(reader.schema));
   if (!table) return [];
   const out: PrismaMigrationRow[] = [];
   for await (const batch of reader.rows(table)) {

@@ -5,6 +5,7 @@ import { listLocation } from './offsite.ts';
 import { drillHistory, drillInterval, type DrillRecord } from './drill.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { durationMsOf, type RetentionPolicy } from '../policy/retention.ts';
+import { savedScheduleConfig } from './schedule-file.ts';
 import { describeSlot, nextRuns, parseScheduleConfig, runsBetween, type ScheduleConfig, type ScheduleJob } from '../scheduler/schedule.ts';
 import type { OpsContext } from './context.ts';
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
@@ -38,7 +39,7 @@ export interface BackupSummary {
   database: string;
   sizeBytes: number;
   durationMs: number;
-  rowsTotal: number;
+  rowsTotal: number | null;
   verified: boolean | null;
   pinned: boolean;
 }
@@ -185,7 +186,8 @@ async function diskOf(dir: string): Promise<{ freeBytes: number; totalBytes: num
 export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): Promise<StatusReport> {
   const env = options.env ?? process.env;
   const now = ctx.clock.now();
-  const schedule = options.schedule ?? parseScheduleConfig(env);
+  // The dashboard's saved schedules (lib/ops/schedule-file.ts), when there are any, are what runs.
+  const schedule = options.schedule ?? savedScheduleConfig(ctx.backupDir) ?? parseScheduleConfig(env);
   const policy = options.policy ?? retentionPolicyFromEnv(env);
   const maxAgeMs = options.maxAgeMs ?? (env[STATUS_ENV.maxAge]?.trim() ? durationMsOf(env[STATUS_ENV.maxAge]!.trim(), STATUS_ENV.maxAge) : Math.round(1.5 * longestScheduleGapMs(schedule.jobs, now)));
   const minFreeMb = env[STATUS_ENV.minFreeMb]?.trim() ? Number(env[STATUS_ENV.minFreeMb]) : 1024;

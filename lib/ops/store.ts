@@ -2,7 +2,7 @@ import { promises as fs, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { BACKUP_SUFFIX, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { backupNamesOfManifest, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { validateManifest } from '../format/validate.ts';
 import { writeSmallFileAtomically } from '../format/writer.ts';
 import { openBackup } from '../format/reader.ts';
@@ -73,8 +73,26 @@ export interface BackupListing {
   stray: StrayFile[];
 }
 
-/** Reads every manifest in the folder without decompressing any backup. */
-export async function listBackups(backupDir: string): Promise<BackupListing> {
+/**
+ * Manifests already read and validated, by path, with the file's identity when it was read
+ * (inode, size, modification and change times). Manifests are replaced by rename, so any rewrite
+ * gives a new inode: an entry is used only while all four still match (the dashboard's listing).
+ */
+export type ManifestCache = Map<string, { key: string; manifest: BackupManifest }>;
+
+async function readManifestCached(manifestPath: string, cache: ManifestCache | undefined): Promise<BackupManifest> {
+  if (!cache) return readManifest(manifestPath);
+  const st = await fs.stat(manifestPath);
+  const key = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  const hit = cache.get(manifestPath);
+  if (hit && hit.key === key) return hit.manifest;
+  const manifest = await readManifest(manifestPath);
+  cache.set(manifestPath, { key, manifest });
+  return manifest;
+}
+
+/** Reads every manifest in the folder without decompressing any backup (`cache`: see ManifestCache). */
+export async function listBackups(backupDir: string, options: { cache?: ManifestCache } = {}): Promise<BackupListing> {
   let entries: import('node:fs').Dirent[];
   try {
     entries = await fs.readdir(backupDir, { withFileTypes: true });
@@ -99,8 +117,8 @@ export async function listBackups(backupDir: string): Promise<BackupListing> {
       continue;
     }
     if (name.endsWith('.manifest.json')) {
-      const data = name.slice(0, -'.manifest.json'.length) + BACKUP_SUFFIX;
-      if (!set.has(data)) stray.push({ file: name, problem: 'orphan-manifest', detail: `its backup ${data} is missing` });
+      const candidates = backupNamesOfManifest(name);
+      if (!candidates.some((c) => set.has(c))) stray.push({ file: name, problem: 'orphan-manifest', detail: `its backup ${candidates[0]} is missing` });
       continue;
     }
     if (!parseBackupFileName(name)) continue;
@@ -110,7 +128,7 @@ export async function listBackups(backupDir: string): Promise<BackupListing> {
       continue;
     }
     try {
-      const m = await readManifest(path.join(backupDir, mf));
+      const m = await readManifestCached(path.join(backupDir, mf), options.cache);
       if (m.file !== name) throw new Error(`it describes ${m.file}`);
       backups.push(m);
     } catch (e) {

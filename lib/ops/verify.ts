@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
+import { encryptedManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { CanonicalItemCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
 import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
-import { resolveGiven } from './select.ts';
+import { isKeyProblem, resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
+import { describeAgeHeader } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
 
@@ -31,6 +32,14 @@ export interface VerifyResult {
   manifest: 'ok' | 'missing' | 'rebuilt' | 'mismatch' | 'invalid';
   /** With BACKUP_VERIFY_KEY set, what the signature check found; else `not-checked`. */
   signature?: SignatureState | 'not-checked';
+  /** Set for an age-encrypted backup. */
+  encrypted?: boolean;
+  /**
+   * `full`: every byte decrypted, decompressed and checked. `ciphertext`: an encrypted backup where
+   * no key is set (a machine that only backs up): its bytes match the manifest's SHA-256 and size;
+   * its content is checked where a key is (BACKUP_AGE_IDENTITY).
+   */
+  depth?: 'full' | 'ciphertext';
   durationMs: number;
 }
 
@@ -68,42 +77,89 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   try {
     opened ??= await openBackupFile(filePath, file);
     result.sizeBytes = opened.size;
-    // One read: the reader hashes the compressed bytes as it decompresses them.
-    const checked = await readWholeBackup(opened, file, ctx);
-    const sha = checked.fileSha256;
-    full = checked.full;
-    result.sha256 = sha;
-    result.header = checked.header;
-    result.tables = checked.tables;
-    result.rowsTotal = checked.rowsTotal;
-    result.contentSha256 = checked.contentSha256;
-    if (manifest) {
-      const tablesAgree = JSON.stringify(sortKeys(manifest.tables)) === JSON.stringify(sortKeys(checked.tables));
-      if (manifest.sha256 !== sha || !tablesAgree || manifest.file !== file) {
-        result.manifest = 'mismatch';
-        throw new GuardError('BACKUP_CORRUPT', `${file} is internally consistent but does not match its manifest (${manifest.sha256 !== sha ? 'file checksum differs' : 'table checksums differ'}): one of them was changed after the backup was written.`, {
-          hint: 'Do not trust this backup; use another one (`prisma-guard list`).',
-        });
-      }
+    result.encrypted = opened.encrypted;
+    if (opened.encrypted && !ctx.encryption?.keys) await verifyCiphertext(ctx, opened, file, manifest, result);
+    else {
+      full = await verifyContent(ctx, opened, file, manifest, result);
+      result.ok = true;
     }
-    // Last: a file that is not intact is reported as such, whatever SQL it holds.
-    const refusal = (await dialectFor(checked.full.dialect)).checkBackupSql(checked.full.schema, { partial: isPartialBackup(checked.full) });
-    if (refusal) throw refusal.toError(file);
-    // With BACKUP_VERIFY_KEY set, a backup must also be signed by a trusted key, over these bytes.
-    const state = trustOf(ctx, manifest);
-    result.signature = state ?? 'not-checked';
-    if (state && state !== 'valid') throw untrusted(state, file);
-    if (state && manifest!.contentSha256 !== checked.contentSha256) throw untrusted('invalid', file);
-    result.ok = true;
   } catch (e) {
     const err = isGuardError(e) ? e : new GuardError('BACKUP_CORRUPT', `${file} cannot be read: ${messageOf(e)}.`, { cause: e });
     result.error = { code: err.code, message: err.message, hint: err.hint };
   } finally {
     if (opened && !options.file) await opened.close();
+    result.durationMs = Date.now() - started;
   }
-  result.durationMs = Date.now() - started;
   if (options.record !== false) await record(ctx, result, manifest, filePath, full);
   return result;
+}
+
+/** Reads and checks the whole content (decrypting an encrypted backup), against the manifest when there is one. */
+async function verifyContent(ctx: OpsContext, opened: BackupFile, file: string, manifest: BackupManifest | null, result: VerifyResult): Promise<BackupHeader> {
+  result.depth = 'full';
+  // One read: the reader hashes the compressed bytes as it decompresses them.
+  const checked = await readWholeBackup(opened, file, ctx);
+  const sha = checked.fileSha256;
+  result.sha256 = sha;
+  result.header = checked.header;
+  result.tables = checked.tables;
+  result.rowsTotal = checked.rowsTotal;
+  result.contentSha256 = checked.contentSha256;
+  if (manifest) {
+    // An encrypted backup's manifest holds no table checksums: the content checksum stands for them.
+    const tablesAgree = manifest.encryption ? manifest.contentSha256 === checked.contentSha256 : JSON.stringify(sortKeys(manifest.tables)) === JSON.stringify(sortKeys(checked.tables));
+    if (manifest.sha256 !== sha || !tablesAgree || manifest.file !== file) {
+      result.manifest = 'mismatch';
+      throw new GuardError('BACKUP_CORRUPT', `${file} is internally consistent but does not match its manifest (${manifest.sha256 !== sha ? 'file checksum differs' : 'table checksums differ'}): one of them was changed after the backup was written.`, {
+        hint: 'Do not trust this backup; use another one (`prisma-guard list`).',
+      });
+    }
+  }
+  // Last: a file that is not intact is reported as such, whatever SQL it holds.
+  const refusal = (await dialectFor(checked.full.dialect)).checkBackupSql(checked.full.schema, { partial: isPartialBackup(checked.full) });
+  if (refusal) throw refusal.toError(file);
+  // With BACKUP_VERIFY_KEY set, a backup must also be signed by a trusted key, over these bytes.
+  const state = trustOf(ctx, manifest);
+  result.signature = state ?? 'not-checked';
+  if (state && state !== 'valid') throw untrusted(state, file);
+  if (state && manifest!.contentSha256 !== checked.contentSha256) throw untrusted('invalid', file);
+  return checked.full;
+}
+
+/**
+ * An encrypted backup where no key is set: the bytes are compared with the manifest's SHA-256 and
+ * size (what the writer hashed as it wrote them), which catches a damaged or replaced file. The
+ * content (every table checksum) can only be checked where a key is.
+ */
+async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: string, manifest: BackupManifest | null, result: VerifyResult): Promise<void> {
+  result.depth = 'ciphertext';
+  if (!manifest) {
+    result.error = {
+      code: 'BACKUP_KEY_MISSING',
+      message: `${file} is encrypted and has no manifest, so without a key there is nothing to check it against.`,
+      hint: 'Set BACKUP_AGE_IDENTITY (or BACKUP_AGE_PASSPHRASE) and verify again: that checks the whole content and rebuilds the manifest.',
+    };
+    return;
+  }
+  const sha = await sha256File(opened);
+  result.sha256 = sha;
+  if (sha !== manifest.sha256 || opened.size !== manifest.sizeBytes) {
+    result.manifest = 'mismatch';
+    result.error = {
+      code: 'BACKUP_CORRUPT',
+      message: `${file} does not match its manifest (${sha !== manifest.sha256 ? 'the SHA-256 of its bytes differs' : 'its size differs'}): it was damaged or replaced after it was written.`,
+      hint: 'Do not trust this backup; use another one (`prisma-guard list`).',
+    };
+    return;
+  }
+  const state = trustOf(ctx, manifest);
+  result.signature = state ?? 'not-checked';
+  if (state && state !== 'valid') {
+    const err = untrusted(state, file);
+    result.error = { code: err.code, message: err.message, hint: err.hint };
+    return;
+  }
+  result.ok = true;
 }
 
 /**
@@ -128,7 +184,7 @@ interface Checked {
 }
 
 async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext): Promise<Checked> {
-  const opened = await openBackup(source, file);
+  const opened = await openBackup(source, file, { keys: ctx.encryption?.keys });
   try {
     const h = opened.header;
     const total = Object.keys(h.schema.tables).length;
@@ -163,6 +219,18 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
   }
 }
 
+/** The first `n` bytes of a file (or fewer). */
+async function firstBytes(filePath: string, n: number): Promise<Buffer> {
+  const h = await fs.open(filePath, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await h.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await h.close();
+  }
+}
+
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
@@ -170,9 +238,12 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
   if (!parseBackupFileName(result.file) || path.dirname(filePath) !== path.resolve(ctx.backupDir)) return;
-  // Not trusted is not corrupt: the manifest keeps its verdict on the bytes.
-  if (result.error?.code === 'BACKUP_UNTRUSTED') return;
-  const verification = { at: ctx.clock.now().toISOString(), ok: result.ok, ...(result.error ? { error: result.error.message } : {}) };
+  // Not trusted is not corrupt, and neither is a backup this machine has no key for: the manifest
+  // keeps its verdict on the bytes (a failed verdict would let retention treat it as corrupt).
+  if (result.error?.code === 'BACKUP_UNTRUSTED' || isKeyProblem(result.error?.code)) return;
+  // A check without the key never overwrites a full check's verdict with a shallower one.
+  if (result.depth === 'ciphertext' && result.ok && manifest?.verification?.ok && !manifest.verification.depth) return;
+  const verification = { at: ctx.clock.now().toISOString(), ok: result.ok, ...(result.error ? { error: result.error.message } : {}), ...(result.depth === 'ciphertext' ? { depth: 'ciphertext' as const } : {}) };
   try {
     if (manifest && result.manifest === 'ok') {
       await writeManifest(ctx.backupDir, { ...manifest, verification });
@@ -204,7 +275,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         source: h.source,
         contentSha256: result.contentSha256,
       };
-      await writeManifest(ctx.backupDir, rebuilt);
+      await writeManifest(ctx.backupDir, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytes(filePath, 1 << 16))) : rebuilt);
       result.manifest = 'rebuilt';
     }
   } catch (e) {

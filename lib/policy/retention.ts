@@ -41,7 +41,7 @@
 import { DateTime, Duration, IANAZone } from 'luxon';
 import { ExitCode, GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { BACKUP_SUFFIX, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { backupNamesOfManifest, isTemporaryName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { describeLocation, kindFromReason, sameLocation, type BackupKind, type BackupScope } from '../format/source.ts';
 
 /** A calendar duration; the units luxon's `minus` understands. */
@@ -399,7 +399,7 @@ export function candidatesFromManifests(manifests: readonly BackupManifest[], st
   const databaseOf = databaseKeys(manifests);
   for (const m of manifests) {
     known.add(m.file);
-    if (m.file.endsWith(BACKUP_SUFFIX)) known.add(manifestFileName(m.file));
+    if (parseBackupFileName(m.file)) known.add(manifestFileName(m.file));
     const createdAt = new Date(m.createdAt);
     const failed = m.verification?.ok === false;
     const pinnedUntil = m.pinnedUntil ? new Date(m.pinnedUntil) : null;
@@ -427,8 +427,8 @@ export function candidatesFromManifests(manifests: readonly BackupManifest[], st
       out.push({ ...base, createdAt: null, reason: null, status: 'unfinished', detail: 'temporary file left by an interrupted backup' });
     } else if (parsed) {
       out.push({ ...base, createdAt: parsed.createdAt, reason: parsed.reason, status: 'unfinished', detail: 'backup file without a valid manifest' });
-    } else if (name.endsWith(MANIFEST_SUFFIX) && parseBackupFileName(name.slice(0, -MANIFEST_SUFFIX.length) + BACKUP_SUFFIX)) {
-      const p = parseBackupFileName(name.slice(0, -MANIFEST_SUFFIX.length) + BACKUP_SUFFIX);
+    } else if (name.endsWith(MANIFEST_SUFFIX) && parseBackupFileName(backupNamesOfManifest(name)[0])) {
+      const p = parseBackupFileName(backupNamesOfManifest(name)[0]);
       out.push({ ...base, createdAt: p?.createdAt ?? null, reason: p?.reason ?? null, status: 'corrupt', detail: 'manifest that could not be read or validated, or whose backup file is missing' });
     } else {
       out.push({ ...base, createdAt: null, reason: null, status: 'foreign' });

@@ -49,12 +49,19 @@ function notRestorable(e: SelectionEntry, target: SelectionTarget, reverify: boo
     }
     return `of another database (${describeLocation(e.source)})`;
   }
+  if (!sameSchemas(e.source.schemas, target.location.schemas)) {
+    return `of other schemas of this database (${e.source.schemas.join(', ')}; the target is ${target.location.schemas.join(', ')}): a different scope`;
+  }
   if (e.kind === 'pre-restore') return 'a safety copy of the state a restore replaced';
   if (e.kind === 'pre-delete') return 'holds only the rows of one delete';
   if (e.scope.type !== 'full') return `not a full backup (${describeScope(e.scope)})`;
   if (e.verified === false && !reverify) return 'failed its last verification';
   if (e.trust && e.trust !== 'valid') return e.trust === 'unsigned' ? 'not signed (BACKUP_VERIFY_KEY requires a signature)' : e.trust === 'unknown-key' ? 'signed by a key not in BACKUP_VERIFY_KEY' : 'its signature does not match (changed after signing)';
   return null;
+}
+
+function sameSchemas(a: readonly string[], b: readonly string[]): boolean {
+  return [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
 }
 
 function ofTarget(e: SelectionEntry, target: SelectionTarget): boolean {

@@ -128,17 +128,31 @@ export async function findPrismaProject(cwd: string = process.cwd(), options: { 
         paths = scanConfigText(configPath);
       }
     }
-    if (paths.schema) {
-      return {
-        root,
-        schemaPath: paths.schema,
-        migrationsDir: paths.migrations ?? defaultMigrationsDir(paths.schema),
-        configPath,
-        source: 'prisma.config',
-        configWarning,
-      };
-    }
+    if (paths.schema) return fromConfig(root, configPath, paths.schema, paths, configWarning);
   }
+  return fromDefaults(root, configPath, configWarning);
+}
+
+/**
+ * findPrismaProject without evaluating the config (its text is read, as `evaluateConfig: false`),
+ * synchronously: for settings read while a context is built (the datasource's schemas).
+ */
+export function findPrismaProjectSync(cwd: string = process.cwd()): PrismaProject {
+  const root = findRoot(cwd);
+  const configPath = findConfigFile(root);
+  if (configPath) {
+    const paths = scanConfigText(configPath);
+    if (paths.schema) return fromConfig(root, configPath, paths.schema, paths);
+  }
+  return fromDefaults(root, configPath);
+}
+
+function fromConfig(root: string, configPath: string, schemaPath: string, paths: ConfigPaths, configWarning?: string): PrismaProject {
+  return { root, schemaPath, migrationsDir: paths.migrations ?? defaultMigrationsDir(schemaPath), configPath, source: 'prisma.config', configWarning };
+}
+
+/** package.json's `prisma.schema`, then Prisma's default locations. */
+function fromDefaults(root: string, configPath: string | null, configWarning?: string): PrismaProject {
   try {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { prisma?: { schema?: unknown } };
     if (typeof pkg.prisma?.schema === 'string') {
@@ -155,6 +169,36 @@ export async function findPrismaProject(cwd: string = process.cwd(), options: { 
     }
   }
   return { root, schemaPath: null, migrationsDir: null, configPath, source: 'none', configWarning };
+}
+
+/**
+ * The `schemas = ["a", "b"]` list of the datasource block of a Prisma schema (multiSchema), or null
+ * when the schema has none (or there is no schema). `schemaPath` is a file or a multi-file schema
+ * folder (every .prisma file in it is read; the datasource is in one of them).
+ */
+export function datasourceSchemas(schemaPath: string | null): string[] | null {
+  if (!schemaPath) return null;
+  let files: string[];
+  try {
+    files = fs.statSync(schemaPath).isDirectory() ? schemaFolderFiles(schemaPath) : [schemaPath];
+  } catch {
+    return null;
+  }
+  for (const file of files) {
+    const text = stripPrismaComments(fs.readFileSync(file, 'utf8'));
+    const block = /\bdatasource\s+\w+\s*\{([^}]*)\}/.exec(text)?.[1];
+    if (block === undefined) continue;
+    const list = /(?:^|\n)\s*schemas\s*=\s*\[([^\]]*)\]/.exec(block)?.[1];
+    if (list === undefined) return null;
+    const names = [...list.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'));
+    return names.length ? names : null;
+  }
+  return null;
+}
+
+/** The schema text without `//` comments (outside strings), so a commented-out line is not read. */
+function stripPrismaComments(text: string): string {
+  return text.replace(/"(?:[^"\\\n]|\\.)*"|\/\/[^\n]*/g, (m) => (m.startsWith('/') ? '' : m));
 }
 
 /** Every .prisma file under a multi-file schema folder, sorted by relative path (the migrations folder excluded). */

@@ -109,6 +109,8 @@ describe('extra positional arguments', () => {
     unpin: ['latest', 'junk'],
     copy: ['latest', 'junk'],
     notify: ['test', 'junk'],
+    user: ['add', 'someone', 'junk'],
+    token: ['add', 'someone', 'junk'],
   };
 
   it('are a usage error (exit 2) on every command, naming the extra argument', async () => {

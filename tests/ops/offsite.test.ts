@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
-import { demoDatabase, type FreshDatabase } from '../helpers/db.ts';
+import { demoDatabase, rawQueryable, type FreshDatabase } from '../helpers/db.ts';
+import { oracleDump } from '../helpers/oracle.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
 
 let s3: TestS3;
@@ -68,6 +69,64 @@ describe('offsite copies to S3', () => {
     const r = await runCli(['restore', 'latest', '--mode', 'full', '--yes', '--no-safety-backup'], { ...env, BACKUP_COPY_TO: '' });
     expect(r.code, r.stdout + r.stderr).toBe(0);
   }, 180_000);
+
+  it('restore and emergency-restore fetch from BACKUP_COPY_TO when the local folder has lost the backups', async () => {
+    const local = path.join(work, 'lost');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://offsite/lost', ...s3Env() };
+    const older = await runCli(['backup', '--reason', 'older', '--json'], env);
+    expect(older.code, older.stderr).toBe(0);
+    const newer = await runCli(['backup', '--reason', 'newer', '--json'], env);
+    expect(newer.code, newer.stderr).toBe(0);
+    const newest = JSON.parse(newer.stdout).manifest.file;
+    const before = oracleDump(db.url);
+    const q = await rawQueryable(db.url);
+    await q.exec('DELETE FROM "comments"');
+    await q.close();
+    // The disk died: the folder is gone. `restore latest` fetches the newest backup of this database.
+    rmSync(local, { recursive: true, force: true });
+    const r = await runCli(['restore', 'latest', '--yes', '--no-safety-backup'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`fetching ${newest.replace(/\./g, '\\.')} from s3://offsite/lost`));
+    expect(oracleDump(db.url)).toBe(before);
+    expect(readdirSync(local).filter((n) => n.endsWith('.jsonl.gz'))).toEqual([newest]);
+    // A named backup that is only offsite is fetched too.
+    const olderFile = JSON.parse(older.stdout).manifest.file;
+    const named = await runCli(['restore', olderFile, '--dry-run', '--json'], env);
+    expect(named.code, named.stdout + named.stderr).toBe(0);
+    expect(readdirSync(local)).toContain(olderFile);
+    // emergency-restore from the bucket alone.
+    rmSync(local, { recursive: true, force: true });
+    const q2 = await rawQueryable(db.url);
+    await q2.exec('DELETE FROM "comments"');
+    await q2.close();
+    const e = await runCli(['emergency-restore', '--yes'], env);
+    expect(e.code, e.stdout + e.stderr).toBe(0);
+    expect(oracleDump(db.url)).toBe(before);
+    // Without BACKUP_COPY_TO nothing is fetched: the usual "no backup" error.
+    rmSync(local, { recursive: true, force: true });
+    const none = await runCli(['restore', 'latest', '--yes'], { ...env, BACKUP_COPY_TO: '' });
+    expect(none.code).toBe(7);
+  }, 180_000);
+
+  it('prune --location applies the same retention to the offsite copy, and leaves the local folder alone', async () => {
+    const local = path.join(work, 'retention');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: local, BACKUP_COPY_TO: 's3://offsite/retention', ...s3Env() };
+    for (const reason of ['a', 'b', 'c']) expect((await runCli(['backup', '--reason', reason], env)).code).toBe(0);
+    const localPlan = JSON.parse((await runCli(['prune', '--dry-run', '--json'], env)).stdout);
+    const remotePlan = await runCli(['prune', '--location', 'offsite', '--dry-run', '--json'], env);
+    expect(remotePlan.code, remotePlan.stderr).toBe(0);
+    const actions = (p: { entries: { file: string; action: string }[] }) => p.entries.map((e) => `${e.file} ${e.action}`).sort();
+    expect(actions(JSON.parse(remotePlan.stdout))).toEqual(actions(localPlan));
+    const toRemove = localPlan.entries.filter((e: { action: string }) => e.action === 'remove').map((e: { file: string }) => e.file);
+    expect(toRemove.length).toBeGreaterThan(0);
+    const done = await runCli(['prune', '--location', 'remote', '--json'], env);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout).removed.sort()).toEqual([...toRemove].sort());
+    const left = JSON.parse((await runCli(['list', '--location', 'offsite', '--json'], env)).stdout).backups.map((m: { file: string }) => m.file);
+    expect(left).toHaveLength(3 - toRemove.length);
+    for (const f of toRemove) expect(left).not.toContain(f);
+    expect(readdirSync(local).filter((n) => n.endsWith('.jsonl.gz'))).toHaveLength(3);
+  }, 120_000);
 
   it('a storage server that is down: the backup still succeeds, with a warning naming the location and no secret', async () => {
     const local = path.join(work, 'down');

@@ -92,6 +92,8 @@ describe('prisma-guard init', () => {
     const app = createRequire(path.join(dir, 'x.js'))(path.join(dir, 'ecosystem.config.cjs')).apps[0];
     expect(app).toMatchObject({ name: 'backup-scheduler', args: 'schedule', interpreter: 'node', cwd: dir, kill_timeout: 20000, merge_logs: true });
     expect(app.script).toBe(path.join(fs.realpathSync(installed), 'dist', 'bin', 'prisma-guard.js'));
+    const dashboard = createRequire(path.join(dir, 'x.js'))(path.join(dir, 'ecosystem.config.cjs')).apps[1];
+    expect(dashboard).toMatchObject({ name: 'backup-dashboard', args: 'serve', interpreter: 'node', cwd: dir, script: app.script });
     // Without the package, PM2 gets an error that says what to do (not "Cannot find module").
     fs.rmSync(path.join(dir, 'node_modules'), { recursive: true });
     const again = createRequire(path.join(dir, 'y.js'));

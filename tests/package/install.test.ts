@@ -264,6 +264,36 @@ db.transaction(() => {
     }
   });
 
+  test('the dashboard from the installed package: prisma-guard serve serves the page, and a token lists the backups', async () => {
+    const token = await run('npx', ['--no', 'prisma-guard', 'token', 'add', 'install-test', '--role', 'viewer', '--json']);
+    expect(token.code, token.stderr).toBe(0);
+    // The installed bin run by node itself (not through npx), so the signal below reaches the server.
+    const child = spawn(process.execPath, [path.join(APP, 'node_modules/.bin/prisma-guard'), 'serve', '--port', '0'], { cwd: APP, env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          const line = out.split('\n').find((l) => l.includes('serve.listening'));
+          if (line) resolve(JSON.parse(line).url);
+        });
+        child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const page = await fetch(url + '/');
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<script src="/app.js"');
+      expect((await fetch(url + '/app.js')).status).toBe(200);
+      expect((await fetch(url + '/api/backups')).status).toBe(401);
+      const listed = await fetch(url + '/api/backups', { headers: { authorization: `Bearer ${JSON.parse(token.stdout).token}` } });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { total: number }).total).toBeGreaterThan(0);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
   test('the public API from plain node: backup, verify, GuardError with its code and exit code', async () => {
     const out = await nodeInApp('api.mjs', `import { createRequire } from 'node:module';
 import * as guard from 'prisma-guard';

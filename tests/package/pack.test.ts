@@ -47,7 +47,7 @@ describe('the published tarball', () => {
   test('holds dist/ (JavaScript, declarations, schemas), package.json and the README, nothing else', () => {
     const outside = files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md'].includes(f));
     expect(outside).toEqual([]);
-    for (const f of ['dist/bin/prisma-guard.js', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/package.json', 'dist/lib/format/schemas/manifest.schema.json', 'dist/lib/format/schemas/header.schema.json', 'dist/lib/format/schemas/validators.cjs']) {
+    for (const f of ['dist/bin/prisma-guard.js', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/package.json', 'dist/lib/format/schemas/manifest.schema.json', 'dist/lib/format/schemas/header.schema.json', 'dist/lib/format/schemas/validators.cjs', 'dist/lib/server/page/index.html', 'dist/lib/server/page/app.js', 'dist/lib/server/page/style.css']) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findPrismaProject, schemaHash } from '../../lib/prisma/project.ts';
+import { datasourceSchemas, findPrismaProject, findPrismaProjectSync, schemaHash } from '../../lib/prisma/project.ts';
+import { resolveContext } from '../../lib/ops/context.ts';
 import { demoSchemaFor } from '../../prisma/adapter.ts';
 import { PROJECT_ROOT, tempDir } from '../helpers/db.ts';
 
@@ -18,14 +19,19 @@ function project(files: Record<string, string>) {
   return t;
 }
 
-describe('findPrismaProject', () => {
+/** A maker of temporary projects for one describe block, removed after it. */
+function projects(): (files: Record<string, string>) => string {
   const cleanups: (() => void)[] = [];
   afterAll(() => cleanups.forEach((c) => c()));
-  const make = (files: Record<string, string>) => {
+  return (files) => {
     const t = project(files);
     cleanups.push(t.remove);
     return t.dir;
   };
+}
+
+describe('findPrismaProject', () => {
+  const make = projects();
 
   it('this repo: evaluates prisma.config.ts with Prisma\'s own loader (from a subfolder too)', async () => {
     const p = await findPrismaProject(path.join(PROJECT_ROOT, 'lib', 'prisma'));
@@ -140,5 +146,40 @@ describe('schemaHash', () => {
     const h2 = await schemaHash(t.dir, 'multi/schema');
     fs.renameSync(path.join(t.dir, 'multi/schema/sub/b.prisma'), path.join(t.dir, 'multi/schema/c.prisma'));
     expect(await schemaHash(t.dir, 'multi/schema')).not.toBe(h2);
+  });
+});
+
+describe('the datasource schemas (multiSchema) and the schemas of a context', () => {
+  const make = projects();
+  const datasource = (body: string) => `generator client {\n  provider = "prisma-client-js"\n}\n\ndatasource db {\n  provider = "postgresql"\n  url      = env("DATABASE_URL")\n${body}}\n`;
+  const url = 'postgresql://u@localhost:5432/app';
+
+  it('reads `schemas = [...]` of the datasource, not a commented-out one or another block\'s', () => {
+    const dir = make({ 'package.json': '{}', 'prisma/schema.prisma': `model X {\n  id Int @id\n  // schemas = ["no"]\n}\n` + datasource('  // schemas = ["old"]\n  schemas  = ["billing", "auth"] // the two\n') });
+    expect(datasourceSchemas(findPrismaProjectSync(dir).schemaPath)).toEqual(['billing', 'auth']);
+    expect(datasourceSchemas(path.join(dir, 'missing.prisma'))).toBeNull();
+    expect(datasourceSchemas(null)).toBeNull();
+  });
+
+  it('a multi-file schema folder: the datasource is in one of its files', () => {
+    const dir = make({ 'package.json': '{}', 'prisma/schema/models.prisma': 'model X {\n  id Int @id\n}\n', 'prisma/schema/main.prisma': datasource('  schemas = ["a","b"]\n') });
+    expect(datasourceSchemas(findPrismaProjectSync(dir).schemaPath)).toEqual(['a', 'b']);
+  });
+
+  it('precedence: --schemas, then the datasource list with the URL schema, then ?schema=', () => {
+    const multi = make({ 'package.json': '{}', 'prisma/schema.prisma': datasource('  schemas = ["b", "a"]\n') });
+    const single = make({ 'package.json': '{}', 'prisma/schema.prisma': datasource('') });
+    const target = (u: string, schemas?: string[], dir = multi) => resolveContext({ url: u, schemas, projectDir: dir, env: {} }).target;
+    expect(target(url)).toMatchObject({ schema: 'public', schemas: ['a', 'b', 'public'] });
+    expect(target(`${url}?schema=a`)).toMatchObject({ schema: 'a', schemas: ['a', 'b'] });
+    expect(target(url, ['c', 'b'])).toMatchObject({ schema: 'b', schemas: ['b', 'c'] });
+    expect(target(url, ['c'])).toMatchObject({ schema: 'c' });
+    expect(target(url, ['c']).schemas).toBeUndefined();
+    expect(target(`${url}?schema=app`, undefined, single)).toMatchObject({ schema: 'app' });
+    expect(target(`${url}?schema=app`, undefined, single).schemas).toBeUndefined();
+    expect(() => target('file:./dev.db', ['a'])).toThrow(/--schemas applies to PostgreSQL only: SQLite has no schemas/);
+    expect(target('file:./dev.db').schemas).toBeUndefined(); // a SQLite project ignores a datasource list
+    // migrate-safe's context: the URL's schema only (its risk checks look tables up by bare name).
+    expect(resolveContext({ url, projectDir: multi, env: {}, datasourceSchemas: false }).target.schemas).toBeUndefined();
   });
 });

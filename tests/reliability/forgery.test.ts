@@ -337,7 +337,7 @@ describe('the SQL check reads statements as the database does', () => {
   const column = (name: string): ColumnSchema => ({ name, type: 'text', kind: 'text', nullable: true, default: null });
   const table = (name: string, indexes: string[] = []): TableSchema => ({ name, columns: [column('a')], primaryKey: [], foreignKeys: [], indexes: indexes.map((i) => ({ name: i, columns: ['a'], unique: false, definition: '' })) });
   const pg = (statement: string) =>
-    classifyPostgresStatement(statement, { partial: false, namespace: 'public', tables: new Map([['t', table('t', ['i'])]]), enums: new Map(), sequences: new Set() })?.refusedClass ?? null;
+    classifyPostgresStatement(statement, { partial: false, namespaces: ['public'], tables: new Map([['t', table('t', ['i'])]]), enums: new Map(), sequences: new Set() })?.refusedClass ?? null;
   const lite = (statement: string) => classifySqliteStatement(statement, { partial: false, tables: new Map([['t', table('t', ['i'])], ['t;x', table('t;x')]]) })?.refusedClass ?? null;
 
   it('PostgreSQL: semicolons, keywords and calls inside literals, quoted names and comments are not code', () => {

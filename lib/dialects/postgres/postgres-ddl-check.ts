@@ -1,4 +1,4 @@
-import type { DbSchema, TableSchema } from '../../core/types.ts';
+import { tableKey, type DbSchema, type TableSchema } from '../../core/types.ts';
 import {
   statementTokens,
   checkHeaderSql,
@@ -110,7 +110,8 @@ export const POSTGRES_DENY_LIST: DenyList = {
 interface Context {
   /** A partial backup (some tables): its DDL also creates tables the header does not list. */
   partial: boolean;
-  namespace: string;
+  /** The backup's schemas (DbSchema.namespaces, else its namespace); objects are keyed as tableKey keys them. */
+  namespaces: string[];
   tables: Map<string, TableSchema>;
   enums: Map<string, string[]>;
   sequences: Set<string>;
@@ -120,8 +121,8 @@ interface Context {
 function ownName(t: Token[], at: number, c: Context): { name: string; next: number } | string {
   const q = qualifiedName(t, at);
   if (!q) return 'no object name where the produced statement has one';
-  if (q.schema !== c.namespace) return `the object is not in the backup's schema "${c.namespace}"${q.schema ? ` (it names "${q.schema}")` : ' (it is not schema-qualified)'}`;
-  return { name: q.name, next: q.next };
+  if (!q.schema || !c.namespaces.includes(q.schema)) return `the object is not in the backup's schema ${c.namespaces.map((n) => `"${n}"`).join(', ')}${q.schema ? ` (it names "${q.schema}")` : ' (it is not schema-qualified)'}`;
+  return { name: tableKey(c.namespaces, q.schema, q.name), next: q.next };
 }
 
 function deny(t: Token[], from: number, to = t.length): Verdict {
@@ -427,7 +428,7 @@ function checkPostgresExpression(text: string): { refusedClass: string; why: str
 export function checkPostgresBackupSql(schema: DbSchema, options: { partial?: boolean } = {}): SqlRefusal | null {
   const c: Context = {
     partial: options.partial === true,
-    namespace: schema.namespace ?? 'public',
+    namespaces: schema.namespaces ?? [schema.namespace ?? 'public'],
     tables: new Map(schema.tables.map((t) => [t.name, t])),
     enums: new Map(schema.enums.map((e) => [e.name, e.values])),
     sequences: new Set(schema.sequences.map((s) => s.name)),
@@ -450,7 +451,7 @@ export function checkPostgresBackupSql(schema: DbSchema, options: { partial?: bo
             { where: 'schema.postDdl', statements: schema.postDdl },
           ],
           [],
-          (text) => classifyPgDumpStatement(text, c.namespace),
+          (text) => classifyPgDumpStatement(text, c.namespaces),
           checkPostgresExpression,
         )
       : null) ??

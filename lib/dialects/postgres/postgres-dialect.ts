@@ -9,6 +9,7 @@ import { definesCode } from './postgres-dump-ddl-check.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
 import { runSnapshot } from './postgres-dump.ts';
 import { loadPostgres } from './postgres-load.ts';
+import { Namespaces } from './postgres-names.ts';
 import { acquireAdvisoryLock } from './postgres-lock.ts';
 import { withFullSchema, type LibpqConnection } from './postgres-schema-dump.ts';
 import { quoteIdent } from './postgres-sql.ts';
@@ -222,10 +223,12 @@ async function openProbe(target: DatabaseTarget, database: string | undefined, b
   return client;
 }
 
-/** A live connection to one PostgreSQL database and schema (target.schema, default public). */
+/** A live connection to one PostgreSQL database and its schemas (target.schemas, else target.schema, default public). */
 export class PostgresConnection implements Connection {
   readonly dialect: Dialect = postgresDialect;
   readonly namespace: string;
+  /** The schemas backed up and restored together (see postgres-names.ts). */
+  readonly namespaces: Namespaces;
   private readonly locks = new Set<Lock>();
   private busy: string | null = null;
   private closed = false;
@@ -236,7 +239,8 @@ export class PostgresConnection implements Connection {
     /** This connection's clients (work, locks, forks): one stalls, all stop. */
     private readonly group: ConnectionGroup = new ConnectionGroup(),
   ) {
-    this.namespace = target.schema ?? 'public';
+    this.namespaces = Namespaces.of(target);
+    this.namespace = this.namespaces.primary;
   }
 
   async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
@@ -252,7 +256,7 @@ export class PostgresConnection implements Connection {
     return this.exclusive('introspect', async () => {
       await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       try {
-        const schema = await introspectPostgres(this.rawQueryable(), this.namespace);
+        const schema = await introspectPostgres(this.rawQueryable(), this.namespaces);
         await this.client.query('COMMIT');
         return schema;
       } catch (e) {
@@ -266,9 +270,9 @@ export class PostgresConnection implements Connection {
     return this.exclusive('snapshot', async () => {
       try {
         const complete = options.fullSchema
-          ? (q: Queryable, schema: DbSchema) => withFullSchema(q, schema, this.namespace, this.target.pgDump, libpqConnection(this.target))
+          ? (q: Queryable, schema: DbSchema) => withFullSchema(q, schema, this.namespaces, this.target.pgDump, libpqConnection(this.target))
           : undefined;
-        return await runSnapshot(this.client, this.namespace, fn, () => openClient(this.target, undefined, this.group), complete);
+        return await runSnapshot(this.client, this.namespaces, fn, () => openClient(this.target, undefined, this.group), complete);
       } catch (e) {
         // The server or the connection failed mid-snapshot (restart, pg_terminate_backend, network):
         // a DATABASE_ERROR naming the server, not an "unexpected error". Other errors pass unchanged.
@@ -278,11 +282,29 @@ export class PostgresConnection implements Connection {
   }
 
   load(options: LoadOptions): Promise<LoadResult> {
-    return this.exclusive('load', () => loadPostgres(this.client, this.target, this.namespace, options));
+    return this.exclusive('load', () => loadPostgres(this.client, this.target, this.namespaces, options));
   }
 
   async lock(name: string, waitMs = 0): Promise<Lock> {
-    const lock = await acquireAdvisoryLock(() => openClient(this.target, undefined, this.group), this.target, this.namespace, name, waitMs, {
+    // One lock per schema, taken in name order (no two runs wait on each other crosswise): a run on
+    // schemas a,b and a run on schema b alone never overlap.
+    const held: Lock[] = [];
+    try {
+      for (const schema of this.namespaces.list) held.push(await this.lockSchema(schema, name, waitMs));
+    } catch (e) {
+      for (const l of held.reverse()) await l.release().catch(() => {});
+      throw e;
+    }
+    if (held.length === 1) return held[0];
+    return {
+      release: async () => {
+        for (const l of [...held].reverse()) await l.release();
+      },
+    };
+  }
+
+  private async lockSchema(schema: string, name: string, waitMs: number): Promise<Lock> {
+    const lock = await acquireAdvisoryLock(() => openClient(this.target, undefined, this.group), this.target, schema, name, waitMs, {
       timeoutMs: ioTimeoutOf(this.target),
       // The lock's session ended under us (ended by an administrator, or by idle_session_timeout
       // when this process could not keep it alive): another run may take the lock now, so stop.
@@ -304,7 +326,8 @@ export class PostgresConnection implements Connection {
   }
 
   async exists(): Promise<boolean> {
-    const rows = await this.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [this.namespace]);
+    // Every schema: a backup of several schemas is refused while one of them is missing.
+    const rows = await this.query<{ ok: boolean }>('SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = ANY($1::text[])) = $2 AS ok', [this.namespaces.list, this.namespaces.list.length]);
     return rows[0]?.ok === true;
   }
 
@@ -378,10 +401,9 @@ async function connectPostgres(target: DatabaseTarget, options: { create?: boole
     await createDatabase(target);
     client = await openClient(target, undefined, group);
   }
-  const namespace = target.schema ?? 'public';
   try {
-    // Plain query() calls see the target schema first, like Prisma does with ?schema=.
-    await client.query(`SET search_path TO ${quoteIdent(namespace)}`);
+    // Plain query() calls see the target schema first, like Prisma does with ?schema= (then the other schemas).
+    await client.query(`SET search_path TO ${Namespaces.of(target).searchPath().map(quoteIdent).join(', ')}`);
   } catch (cause) {
     await client.end().catch(() => {});
     throw databaseError(cause, target);

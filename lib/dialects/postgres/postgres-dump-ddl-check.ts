@@ -104,7 +104,9 @@ function firstQualified(tokens: Token[], from: number): { schema: string | null;
   return null;
 }
 
-export function classifyPgDumpStatement(text: string, namespace: string): { refusedClass: string; why: string } | null {
+export function classifyPgDumpStatement(text: string, namespaces: readonly string[]): { refusedClass: string; why: string } | null {
+  const namespace = namespaces.map((n) => `"${n}"`).join(', ');
+  const ours = (name: string | null | undefined) => name != null && namespaces.includes(name);
   const tokens = statementTokens(text, POSTGRES_LEXICAL_RULES);
   if (!Array.isArray(tokens)) return tokens;
   if (firstSemicolon(tokens) >= 0) return { refusedClass: 'more than one statement in one entry', why: 'each entry must be exactly one statement' };
@@ -122,7 +124,7 @@ export function classifyPgDumpStatement(text: string, namespace: string): { refu
   const after = form.words.length;
   if (form.object === 'schema') {
     const name = identName(tokens[after]);
-    if (name !== namespace) return { refusedClass: label, why: `it names schema "${name ?? '?'}", not the backup's schema "${namespace}"` };
+    if (!ours(name)) return { refusedClass: label, why: `it names schema "${name ?? '?'}", not the backup's schema ${namespace}` };
   } else if (form.object === 'next' || form.object === 'on') {
     let from = after;
     if (form.object === 'on') {
@@ -133,17 +135,17 @@ export function classifyPgDumpStatement(text: string, namespace: string): { refu
       if (form.words[0] === 'grant' || form.words[0] === 'revoke') {
         if (isWord(tokens[from], 'schema')) {
           const name = identName(tokens[from + 1]);
-          if (name !== namespace) return { refusedClass: label, why: `it names schema "${name ?? '?'}", not the backup's schema "${namespace}"` };
+          if (!ours(name)) return { refusedClass: label, why: `it names schema "${name ?? '?'}", not the backup's schema ${namespace}` };
           return null;
         }
       }
     }
     const q = firstQualified(tokens, from);
     if (!q) return { refusedClass: label, why: 'the object is not schema-qualified (pg_dump qualifies every name)' };
-    if (q.schema !== namespace) return { refusedClass: label, why: `the object is not in the backup's schema "${namespace}" (it names "${q.schema}")` };
+    if (!ours(q.schema)) return { refusedClass: label, why: `the object is not in the backup's schema ${namespace} (it names "${q.schema}")` };
   } else if (form.words[1] === 'default') {
     const inSchema = tokens.findIndex((t, k) => isWord(t, 'in') && isWord(tokens[k + 1], 'schema'));
-    if (inSchema < 0 || identName(tokens[inSchema + 2]) !== namespace) return { refusedClass: label, why: `default privileges must be for the backup's schema "${namespace}"` };
+    if (inSchema < 0 || !ours(identName(tokens[inSchema + 2]))) return { refusedClass: label, why: `default privileges must be for the backup's schema ${namespace}` };
   }
 
   if ((form.words.includes('function') || form.words.includes('procedure')) && form.words[0] === 'create') {

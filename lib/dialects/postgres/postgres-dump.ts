@@ -6,6 +6,7 @@ import { copyOutDigest } from './postgres-copy-digest.ts';
 import { copyOutWhereSql } from './postgres-rows-where.ts';
 import { CopyTextParser, CopyToJsonLines, type CopyJsonKind } from './postgres-copy-text.ts';
 import { introspectPostgres } from './postgres-introspector.ts';
+import type { Namespaces } from './postgres-names.ts';
 import { readTableRelations, type TableRelations } from './postgres-relations.ts';
 import { quoteIdent } from './postgres-sql.ts';
 
@@ -20,7 +21,7 @@ const MAX_BATCH_BYTES = 4 * 1024 * 1024;
  */
 export async function runSnapshot<T>(
   client: pg.Client,
-  namespace: string,
+  namespace: Namespaces,
   fn: (reader: SnapshotReader) => Promise<T>,
   openClient?: () => Promise<pg.Client>,
   /** Adds what a full restore needs (SnapshotOptions.fullSchema), read in this snapshot. */
@@ -46,7 +47,7 @@ class PostgresSnapshotReader implements SnapshotReader {
 
   constructor(
     private readonly client: pg.Client,
-    private readonly namespace: string,
+    private readonly namespace: Namespaces,
     readonly schema: DbSchema,
     /** Which tables are read with ONLY (see postgres-relations.ts), as of this snapshot. */
     private readonly relations: TableRelations,

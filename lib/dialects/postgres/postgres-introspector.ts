@@ -9,6 +9,7 @@ import type {
   TableSchema,
   ValueKind,
 } from '../../core/types.ts';
+import type { Namespaces } from './postgres-names.ts';
 import { qualify, quoteIdent, quoteLiteral } from './postgres-sql.ts';
 
 /**
@@ -26,16 +27,56 @@ import { qualify, quoteIdent, quoteLiteral } from './postgres-sql.ts';
  * recreated). Not recreated: domains, composite types, functions, policies, comments, grants,
  * partitioning and inheritance.
  */
-export async function introspectPostgres(q: Queryable, namespace: string): Promise<DbSchema> {
+export async function introspectPostgres(q: Queryable, namespace: string | Namespaces): Promise<DbSchema> {
   const [{ search_path: previousSearchPath }] = await q.query<{ search_path: string }>(
     `SELECT current_setting('search_path') AS search_path`,
   );
   await q.query(`SELECT set_config('search_path', 'pg_catalog', true)`);
   try {
-    return await readSchema(q, namespace);
+    if (typeof namespace === 'string' || !namespace.multi) return await readSchema(q, typeof namespace === 'string' ? namespace : namespace.list[0], (_, name) => name);
+    const parts: DbSchema[] = [];
+    for (const ns of namespace.list) parts.push(await readSchema(q, ns, (schema, name) => (namespace.list.includes(schema) ? namespace.key(schema, name) : `${schema}.${name}`)));
+    return mergeSchemas(parts, namespace);
   } finally {
     await q.query(`SELECT set_config('search_path', $1, true)`, [previousSearchPath]);
   }
+}
+
+/** Which of the introspector's pre-data statements run first: types, then sequences, tables, ownerships. */
+const DDL_RANK: [RegExp, number][] = [
+  [/^CREATE TYPE /, 0],
+  [/^CREATE SEQUENCE /, 1],
+  [/^CREATE TABLE /, 2],
+];
+
+/**
+ * One DbSchema of several schemas read one by one (in the same snapshot): objects keyed
+ * `schema.name`, and the DDL of all of them in an order that lets one schema's objects use
+ * another's: every type, sequence and table before any ownership, every index and constraint before
+ * any foreign key (a foreign key may reference a unique constraint of another schema).
+ */
+function mergeSchemas(parts: DbSchema[], namespaces: Namespaces): DbSchema {
+  const rank = (s: string) => DDL_RANK.find(([re]) => re.test(s))?.[1] ?? 3;
+  const ddl = parts.flatMap((p) => p.ddl.map((statement, i) => ({ statement, rank: rank(statement), i })));
+  ddl.sort((a, b) => a.rank - b.rank); // stable: each schema's own order within a rank
+  const before: string[] = [];
+  const foreignKeys: string[] = [];
+  for (const p of parts) {
+    // readSchema puts the foreign keys last, one statement per key.
+    const n = p.tables.reduce((sum, t) => sum + t.foreignKeys.length, 0);
+    before.push(...p.postDdl.slice(0, p.postDdl.length - n));
+    foreignKeys.push(...p.postDdl.slice(p.postDdl.length - n));
+  }
+  return {
+    dialect: 'postgres',
+    namespace: namespaces.primary,
+    namespaces: [...namespaces.list],
+    tables: parts.flatMap((p) => p.tables).sort((a, b) => compareNames(a.name, b.name)),
+    enums: parts.flatMap((p) => p.enums).sort((a, b) => compareNames(a.name, b.name)),
+    sequences: parts.flatMap((p) => p.sequences).sort((a, b) => compareNames(a.name, b.name)),
+    ddl: ddl.map((d) => d.statement),
+    postDdl: [...before, ...foreignKeys],
+  };
 }
 
 /** Objects that belong to an extension are the extension's business, not the schema's. */
@@ -70,7 +111,8 @@ interface SequenceRow {
   deptype: string | null;
 }
 
-async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
+/** `key(schema, name)`: how objects are named in the DbSchema (bare, or `schema.name` for several schemas). */
+async function readSchema(q: Queryable, ns: string, key: (schema: string, name: string) => string): Promise<DbSchema> {
   const tableRows = await q.query<{ name: string }>(
     `SELECT c.relname AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -106,6 +148,7 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
     type: string;
     columns: string[];
     ref_table: string | null;
+    ref_schema: string | null;
     ref_columns: string[] | null;
     on_delete: string;
     on_update: string;
@@ -114,7 +157,7 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
     `SELECT c.relname AS table_name, k.conname AS name, k.contype::text AS type,
             ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(attnum, ord)
                     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord) AS columns,
-            rc.relname AS ref_table,
+            rc.relname AS ref_table, rn.nspname AS ref_schema,
             ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(attnum, ord)
                     JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.ord) AS ref_columns,
             k.confdeltype::text AS on_delete, k.confupdtype::text AS on_update,
@@ -123,6 +166,7 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
        JOIN pg_class c ON c.oid = k.conrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_class rc ON rc.oid = k.confrelid
+       LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND k.contype IN ('p', 'u', 'f', 'c', 'x')
         AND k.conislocal
       ORDER BY c.relname, k.conname`,
@@ -196,9 +240,9 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
     const [pos] = await q.query<{ last_value: string; is_called: boolean }>(
       `SELECT last_value::text AS last_value, is_called FROM ${qualify(ns, s.name)}`,
     );
-    const seq: SequenceSchema = { name: s.name, lastValue: pos?.last_value ?? null, isCalled: pos?.is_called ?? false };
+    const seq: SequenceSchema = { name: key(ns, s.name), lastValue: pos?.last_value ?? null, isCalled: pos?.is_called ?? false };
     if (s.table_name && s.column_name) {
-      seq.table = s.table_name;
+      seq.table = key(ns, s.table_name);
       seq.column = s.column_name;
     }
     sequences.push(seq);
@@ -209,12 +253,12 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
   }
 
   const enums: EnumSchema[] = enumRows
-    .map((e) => ({ name: e.name, values: e.values }))
+    .map((e) => ({ name: key(ns, e.name), values: e.values }))
     .sort((a, b) => compareNames(a.name, b.name));
 
   const ddl: string[] = [];
   const postDdl: string[] = [];
-  for (const e of enums) {
+  for (const e of enumRows.sort((a, b) => compareNames(a.name, b.name))) {
     ddl.push(`CREATE TYPE ${qualify(ns, e.name)} AS ENUM (${e.values.map(quoteLiteral).join(', ')})`);
   }
   for (const s of sequenceRows) {
@@ -272,7 +316,7 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
         foreignKeys.push({
           name: k.name,
           columns: k.columns,
-          refTable: k.ref_table ?? '',
+          refTable: k.ref_table === null ? '' : key(k.ref_schema ?? ns, k.ref_table),
           refColumns: k.ref_columns ?? [],
           onDelete: FK_ACTION[k.on_delete] ?? k.on_delete,
           onUpdate: FK_ACTION[k.on_update] ?? k.on_update,
@@ -293,7 +337,7 @@ async function readSchema(q: Queryable, ns: string): Promise<DbSchema> {
     indexes.sort((a, b) => compareNames(a.name, b.name));
     foreignKeys.sort((a, b) => compareNames(a.name, b.name));
 
-    tables.push({ name, columns, primaryKey: pk ? pk.columns : [], foreignKeys, indexes });
+    tables.push({ name: key(ns, name), columns, primaryKey: pk ? pk.columns : [], foreignKeys, indexes });
   }
 
   for (const s of sequenceRows) {

@@ -12,6 +12,7 @@ import { CopyValueError, encodeCopyRow, JsonLinesToCopy } from './postgres-copy-
 import { postgresCanonicalRules } from './postgres-values.ts';
 import { compareCatalogs, describeDifference, readCatalog } from './postgres-catalog.ts';
 import { statementRole } from './postgres-schema-dump.ts';
+import type { Namespaces } from './postgres-names.ts';
 import { readTableRelations } from './postgres-relations.ts';
 import { qualify, quoteIdent } from './postgres-sql.ts';
 
@@ -88,7 +89,7 @@ const RESTORED_RELATIONS = `restored AS (
  * naming the stage, table and row; GuardErrors raised by the caller's own code (the data source or
  * beforeCommit) are rethrown unchanged after the rollback.
  */
-export async function loadPostgres(client: pg.Client, target: DatabaseTarget, namespace: string, options: LoadOptions): Promise<LoadResult> {
+export async function loadPostgres(client: pg.Client, target: DatabaseTarget, ns: Namespaces, options: LoadOptions): Promise<LoadResult> {
   const q: Queryable = { query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[] };
   const progress: Progress = { stage: 'starting the transaction' };
   const rowsByTable: Record<string, number> = {};
@@ -118,39 +119,44 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     let triggers: LiveTrigger[] = [];
     let deferred: DeferredIndex[] = [];
     if (options.mode === 'full') {
-      if (options.schema.namespace && options.schema.namespace !== namespace) {
+      if ((options.schema.namespace || options.schema.namespaces) && !ns.sameAs(options.schema)) {
+        const theirs = options.schema.namespaces ?? [options.schema.namespace!];
         throw new GuardError(
           'SCHEMA_MISMATCH',
-          `The backup holds schema "${options.schema.namespace}" but the target is schema "${namespace}"; a full restore recreates the objects in the schema they came from.`,
-          { hint: `Restore into ?schema=${options.schema.namespace}, or create the tables in "${namespace}" (prisma migrate deploy) and use a data-only restore.` },
+          `The backup holds ${theirs.length > 1 ? 'schemas' : 'schema'} ${theirs.map((n) => `"${n}"`).join(', ')} but the target is ${ns.describe()}; a full restore recreates the objects in the schemas they came from.`,
+          {
+            hint: theirs.length > 1 || ns.multi
+              ? `Restore with --schemas ${theirs.join(',')} (or the same \`schemas\` in the Prisma datasource).`
+              : `Restore into ?schema=${theirs[0]}, or create the tables in "${ns.primary}" (prisma migrate deploy) and use a data-only restore.`,
+          },
         );
       }
       const lost = options.schema.unreproducible ?? [];
       if (lost.length) throw unreproducibleError(`the backup`, lost); // restore.ts refuses earlier; never run a lossy full restore
       progress.stage = 'dropping the existing objects';
-      await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(namespace)}`);
-      await dropSchemaObjects(q, namespace);
+      for (const n of ns.list) await q.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(n)}`);
+      await dropSchemaObjects(q, ns.list);
       if (fromPgDump) {
         // pg_dump's DDL recreates everything in the schema. The schema itself stays (its privileges
         // as the server set them: pg_dump writes only the changes from those), so its CREATE is skipped.
-        await dropRemainingObjects(q, namespace);
+        await dropRemainingObjects(q, ns.list);
         // As pg_dump's script: function bodies may name tables created later.
         await q.query(`SET LOCAL check_function_bodies = false`);
       }
       progress.stage = 'creating the schema';
       for (const statement of ddlToRun(options.schema.ddl, options)) if (!(fromPgDump && /^CREATE SCHEMA /.test(statement))) await q.query(statement);
       // The ddl creates each table with its PRIMARY KEY (the rest is in postDdl): build it after the load.
-      deferred = await dropIndexesForLoad(q, namespace, options.tables);
+      deferred = await dropIndexesForLoad(q, ns, options.tables);
     } else {
       progress.stage = 'preparing the tables';
-      await checkTablesExist(q, namespace, options.tables);
-      foreignKeys = await foreignKeysTouching(q, namespace, options.tables);
+      await checkTablesExist(q, ns, options.tables);
+      foreignKeys = await foreignKeysTouching(q, ns, options.tables);
       for (const fk of foreignKeys) {
         await q.query(`ALTER TABLE ${qualify(fk.schema, fk.table)} DROP CONSTRAINT ${quoteIdent(fk.name)}`);
       }
       // Data-mode restores put rows back as they were; user triggers (audit, updated_at...) must not
       // rewrite or duplicate them. Foreign-key triggers are gone with the constraints above.
-      triggers = await enabledUserTriggers(q, namespace, options.tables);
+      triggers = await enabledUserTriggers(q, ns, options.tables);
       // ONLY: each trigger by itself (a partitioned table's DISABLE would also reach its partitions'
       // clones, whatever state each clone was in, and ENABLE afterwards would not give that back).
       for (const t of triggers) {
@@ -159,10 +165,10 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       if (options.tables.length > 0 && !options.keepExisting) {
         // A table's own rows only: the children of an inheritance parent are tables of their own,
         // restored (or kept) as such. A partitioned table is emptied with its partitions.
-        const relations = await readTableRelations(q, namespace);
+        const relations = await readTableRelations(q, ns);
         await q.query(`TRUNCATE TABLE ${options.tables.map((t) => relations.own(t)).join(', ')}`);
         // The tables are empty now and their foreign keys are gone: build their indexes after the load.
-        deferred = await dropIndexesForLoad(q, namespace, options.tables);
+        deferred = await dropIndexesForLoad(q, ns, options.tables);
       }
     }
 
@@ -180,7 +186,7 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
       seen.add(name);
       progress.table = name;
       progress.row = undefined;
-      const copied = await copyIn(client, q, namespace, section, progress, !options.keepExisting, options.onProgress);
+      const copied = await copyIn(client, q, ns, section, progress, !options.keepExisting, options.onProgress);
       rowsByTable[name] = copied.rows;
       if (copied.receipt) receipts[name] = copied.receipt;
     }
@@ -211,16 +217,16 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
     }
 
     progress.stage = 'setting sequences';
-    await setSequences(q, namespace, options);
+    await setSequences(q, ns, options);
 
     if (options.mode === 'full' && options.schema.catalog) {
       progress.stage = 'comparing the schema object by object';
-      await proveCatalog(q, namespace, options);
+      await proveCatalog(q, ns, options);
     }
 
     progress.stage = 'final check before commit';
     if (options.beforeCommit) {
-      await client.query(`SET LOCAL search_path = ${quoteIdent(namespace)}`); // the caller's queries see the schema
+      await client.query(`SET LOCAL search_path = ${ns.searchPath().map(quoteIdent).join(', ')}`); // the caller's queries see the schema
       await options.beforeCommit(q);
     }
     progress.stage = 'committing';
@@ -229,11 +235,11 @@ export async function loadPostgres(client: pg.Client, target: DatabaseTarget, na
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
     if (isGuardError(e)) throw e;
-    throw restoreFailed(e, progress, target, namespace);
+    throw restoreFailed(e, progress, target, ns);
   }
 }
 
-function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, namespace: string): GuardError {
+function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, ns: Namespaces): GuardError {
   const err = e as { code?: string; detail?: string; where?: string; constraint?: string };
   let table = progress.table;
   let row = progress.row;
@@ -248,7 +254,7 @@ function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, n
   const detail = err?.detail ? ` (${err.detail})` : '';
   return new GuardError(
     'RESTORE_FAILED',
-    `Restore into ${target.database} (schema ${namespace}) failed while ${progress.stage}${at}: ${messageOf(e)}${detail}. ` +
+    `Restore into ${target.database} (${ns.multi ? `schemas ${ns.list.join(', ')}` : `schema ${ns.list[0]}`}) failed while ${progress.stage}${at}: ${messageOf(e)}${detail}. ` +
       'Everything was rolled back; the database is unchanged.',
     {
       hint: err?.code === '55P03'
@@ -270,12 +276,12 @@ function restoreFailed(e: unknown, progress: Progress, target: DatabaseTarget, n
  * also carries a LoadReceipt for the proof: the digest of the COPY text sent, framed as the server
  * frames COPY output (CopyFrameHasher), so that reading the table back needs only a hash.
  */
-async function copyIn(client: pg.Client, q: Queryable, namespace: string, section: TableData, progress: Progress, emptied: boolean, onProgress?: (table: string, rows: number) => void): Promise<{ rows: number; receipt?: LoadReceipt }> {
+async function copyIn(client: pg.Client, q: Queryable, ns: Namespaces, section: TableData, progress: Progress, emptied: boolean, onProgress?: (table: string, rows: number) => void): Promise<{ rows: number; receipt?: LoadReceipt }> {
   const table = section.table;
   const live = await q.query<{ name: string; generated: string; kind: string }>(
     `SELECT attname AS name, attgenerated::text AS generated, (SELECT relkind::text FROM pg_class WHERE oid = attrelid) AS kind
        FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
-    [qualify(namespace, table.name)],
+    [ns.sql(table.name)],
   );
   // A partitioned table takes no FREEZE (its partitions were not truncated as such).
   const freeze = emptied && live[0]?.kind === 'r';
@@ -369,24 +375,25 @@ async function copyIn(client: pg.Client, q: Queryable, namespace: string, sectio
     }
     return { rows: count };
   }
-  const sink = client.query(copyStreams.from(`COPY ${qualify(namespace, table.name)} (${columnList}) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`));
+  const sink = client.query(copyStreams.from(`COPY ${ns.sql(table.name)} (${columnList}) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`));
   // Two encoded batches ahead of the socket are enough to keep the server busy; more only costs memory.
   await pipeline(Readable.from(chunks, { highWaterMark: 2 }), sink);
   progress.row = undefined;
   return { rows: count, receipt: sent ? { columns: table.columns.map((c) => c.name), rows: count, sha256: sent.digest() } : undefined };
 }
 
-async function checkTablesExist(q: Queryable, namespace: string, tables: string[]): Promise<void> {
+async function checkTablesExist(q: Queryable, ns: Namespaces, tables: string[]): Promise<void> {
   if (tables.length === 0) return;
-  const rows = await q.query<{ name: string }>(
-    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2::text[])`,
-    [namespace, tables],
+  const split = tables.map((t) => ns.split(t));
+  const rows = await q.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [split.map((t) => t.namespace), split.map((t) => t.name)],
   );
-  const found = new Set(rows.map((r) => r.name));
+  const found = new Set(rows.map((r) => ns.key(r.schema, r.name)));
   const missing = tables.filter((t) => !found.has(t));
   if (missing.length > 0) {
-    throw new GuardError('SCHEMA_MISMATCH', `The target schema "${namespace}" has no table ${missing.map((t) => `"${t}"`).join(', ')}.`, {
+    throw new GuardError('SCHEMA_MISMATCH', `The target ${ns.describe()} has no table ${missing.map((t) => `"${t}"`).join(', ')}.`, {
       hint: 'Apply the migrations of the backup (prisma migrate deploy) or do a full restore.',
     });
   }
@@ -397,7 +404,7 @@ async function checkTablesExist(q: Queryable, namespace: string, tables: string[
  * as the catalog has it now. A constraint a partitioned table gave its partitions (conparentid) goes
  * and comes back with its parent, so only the parent is listed.
  */
-async function foreignKeysTouching(q: Queryable, namespace: string, tables: string[]): Promise<LiveForeignKey[]> {
+async function foreignKeysTouching(q: Queryable, ns: Namespaces, tables: string[]): Promise<LiveForeignKey[]> {
   if (tables.length === 0) return [];
   return q.query<LiveForeignKey>(
     `WITH ${RESTORED_RELATIONS}
@@ -408,7 +415,7 @@ async function foreignKeysTouching(q: Queryable, namespace: string, tables: stri
       WHERE k.contype = 'f' AND k.conparentid = 0
         AND (k.conrelid IN (SELECT oid FROM restored) OR k.confrelid IN (SELECT oid FROM restored))
       ORDER BY n.nspname, c.relname, k.conname`,
-    [tables.map((t) => qualify(namespace, t))],
+    [tables.map((t) => ns.sql(t))],
   );
 }
 
@@ -439,9 +446,9 @@ const rebuildable = (members: string) => `(
  * exactly is deferred (see `rebuildable`); a partitioned index only when every index of its tree
  * is. The rest is left in place and maintained row by row as before.
  */
-async function dropIndexesForLoad(q: Queryable, namespace: string, tables: string[]): Promise<DeferredIndex[]> {
+async function dropIndexesForLoad(q: Queryable, ns: Namespaces, tables: string[]): Promise<DeferredIndex[]> {
   if (tables.length === 0) return [];
-  const params = [tables.map((t) => qualify(namespace, t))];
+  const params = [tables.map((t) => ns.sql(t))];
   const plain = await q.query<{ schema: string; table: string; name: string; constraint: string | null; definition: string }>(
     `WITH ${RESTORED_RELATIONS}
      SELECT n.nspname AS schema, c.relname AS table, i.relname AS name, k.conname AS constraint,
@@ -515,7 +522,7 @@ async function dropIndexesForLoad(q: Queryable, namespace: string, tables: strin
 }
 
 /** The enabled user triggers of `tables` and of their partitions (a partitioned table's clones included, each on its own relation). */
-async function enabledUserTriggers(q: Queryable, namespace: string, tables: string[]): Promise<LiveTrigger[]> {
+async function enabledUserTriggers(q: Queryable, ns: Namespaces, tables: string[]): Promise<LiveTrigger[]> {
   if (tables.length === 0) return [];
   return q.query<LiveTrigger>(
     `WITH ${RESTORED_RELATIONS}
@@ -523,7 +530,7 @@ async function enabledUserTriggers(q: Queryable, namespace: string, tables: stri
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE t.tgrelid IN (SELECT oid FROM restored) AND NOT t.tgisinternal AND t.tgenabled <> 'D'
       ORDER BY n.nspname, c.relname, t.tgname`,
-    [tables.map((t) => qualify(namespace, t))],
+    [tables.map((t) => ns.sql(t))],
   );
 }
 
@@ -532,9 +539,9 @@ async function enabledUserTriggers(q: Queryable, namespace: string, tables: stri
  * inside the schema: anything outside it (a view or foreign key in another schema, a function) that
  * depends on these objects makes the restore stop instead of being dropped silently.
  */
-async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void> {
+async function dropSchemaObjects(q: Queryable, namespaces: readonly string[]): Promise<void> {
   const outside = await q.query<{ what: string }>(
-    `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1),
+    `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = ANY($1::text[])),
      ours AS (
        SELECT 'pg_class'::regclass AS classid, c.oid AS objid FROM pg_class c, ns
         WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
@@ -557,29 +564,29 @@ async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void>
         WHERE d.deptype IN ('n', 'a')
      )
      SELECT DISTINCT pg_describe_object(classid, objid, objsubid) AS what
-       FROM dependents, ns
-      WHERE dep_namespace IS DISTINCT FROM ns.oid
+       FROM dependents
+      WHERE (dep_namespace IS NULL OR dep_namespace NOT IN (SELECT oid FROM ns)) -- another schema's object depends on ours
         AND NOT (classid = 'pg_constraint'::regclass AND dep_namespace IS NULL) -- a domain's check: not ours
       ORDER BY 1`,
-    [namespace],
+    [namespaces],
   );
   if (outside.length > 0) {
     throw new GuardError(
       'RESTORE_FAILED',
-      `A full restore must drop the objects of schema "${namespace}", but objects outside it depend on them: ${outside
+      `A full restore must drop the objects of ${namespaces.length > 1 ? 'schemas' : 'schema'} ${namespaces.map((n) => `"${n}"`).join(', ')}, but objects outside it depend on them: ${outside
         .map((o) => o.what)
         .join('; ')}. Nothing was changed.`,
       { hint: 'Drop or move those objects first, or use a data-only restore (the schema stays as it is).' },
     );
   }
 
-  const relations = await q.query<{ name: string; kind: string }>(
-    `SELECT c.relname AS name, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+  const relations = await q.query<{ schema: string; name: string; kind: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
         AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')`,
-    [namespace],
+    [namespaces],
   );
-  const ofKind = (kinds: string[]) => relations.filter((r) => kinds.includes(r.kind)).map((r) => qualify(namespace, r.name));
+  const ofKind = (kinds: string[]) => relations.filter((r) => kinds.includes(r.kind)).map((r) => qualify(r.schema, r.name));
   const views = ofKind(['v']);
   const matviews = ofKind(['m']);
   const tables = ofKind(['r', 'p']);
@@ -588,13 +595,13 @@ async function dropSchemaObjects(q: Queryable, namespace: string): Promise<void>
   if (matviews.length) await q.query(`DROP MATERIALIZED VIEW IF EXISTS ${matviews.join(', ')} CASCADE`);
   if (tables.length) await q.query(`DROP TABLE IF EXISTS ${tables.join(', ')} CASCADE`);
   if (sequences.length) await q.query(`DROP SEQUENCE IF EXISTS ${sequences.join(', ')} CASCADE`);
-  const enums = await q.query<{ name: string }>(
-    `SELECT t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-      WHERE n.nspname = $1 AND t.typtype = 'e'
+  const enums = await q.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+      WHERE n.nspname = ANY($1::text[]) AND t.typtype = 'e'
         AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid AND e.deptype = 'e')`,
-    [namespace],
+    [namespaces],
   );
-  if (enums.length) await q.query(`DROP TYPE IF EXISTS ${enums.map((e) => qualify(namespace, e.name)).join(', ')} CASCADE`);
+  if (enums.length) await q.query(`DROP TYPE IF EXISTS ${enums.map((e) => qualify(e.schema, e.name)).join(', ')} CASCADE`);
 }
 
 /**
@@ -622,10 +629,10 @@ const SEQUENCE_USES = `
   chosen AS (
     SELECT s.oid FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
      WHERE s.relkind = 'S'
-       AND CASE WHEN $2::boolean THEN n.nspname = $3 AND s.relname = ANY($4::text[])
+       AND CASE WHEN $2::boolean THEN (n.nspname, s.relname) IN (SELECT * FROM unnest($4::text[], $5::text[]))
                 ELSE EXISTS (SELECT 1 FROM uses u WHERE u.seq = s.oid AND u.rel IN (SELECT oid FROM restored))
                      -- one of another schema only when ours to change (ALTER SEQUENCE needs its owner)
-                     AND (n.nspname = $3 OR pg_has_role(s.relowner, 'USAGE')) END
+                     AND (n.nspname = ANY($3::text[]) OR pg_has_role(s.relowner, 'USAGE')) END
   ),
   columns AS (
     SELECT u.seq, tn.nspname AS schema, t.relname AS table, a.attname AS column
@@ -671,20 +678,22 @@ interface SequenceUse {
  * collide with a row. A sequence the backup does not hold (created since, or in another schema) is
  * only ever moved up, past those values.
  */
-async function setSequences(q: Queryable, namespace: string, options: LoadOptions): Promise<void> {
+async function setSequences(q: Queryable, ns: Namespaces, options: LoadOptions): Promise<void> {
   const backupByName = new Map<string, SequenceSchema>(options.schema.sequences.map((s) => [s.name, s]));
   const full = options.mode === 'full';
   if (!full && options.tables.length === 0) return;
   if (full && options.schema.sequences.length === 0) return;
+  const backupSequences = options.schema.sequences.map((s) => ns.split(s.name));
   const sequences = await q.query<SequenceUse>(SEQUENCE_USES, [
-    full ? [] : options.tables.map((t) => qualify(namespace, t)),
+    full ? [] : options.tables.map((t) => ns.sql(t)),
     full,
-    namespace,
-    options.schema.sequences.map((s) => s.name),
+    ns.list,
+    backupSequences.map((s) => s.namespace),
+    backupSequences.map((s) => s.name),
   ]);
   for (const target of sequences) {
     const seq = qualify(target.schema, target.name);
-    const backup = target.schema === namespace ? backupByName.get(target.name) : undefined;
+    const backup = ns.list.includes(target.schema) ? backupByName.get(ns.key(target.schema, target.name)) : undefined;
     let value: bigint | null = backup?.lastValue != null ? BigInt(backup.lastValue) : null;
     let called = backup?.isCalled ?? true;
     let current: { value: bigint; called: boolean } | null = null;
@@ -734,9 +743,9 @@ function ddlToRun(statements: string[], options: LoadOptions): string[] {
  * the one the backup recorded, object by object (a lost partition, policy, grant or function
  * fails here and everything is rolled back).
  */
-async function proveCatalog(q: Queryable, namespace: string, options: LoadOptions): Promise<void> {
+async function proveCatalog(q: Queryable, ns: Namespaces, options: LoadOptions): Promise<void> {
   const fromPgDump = options.schema.ddlSource === 'pg_dump';
-  const actual = await readCatalog(q, [namespace]);
+  const actual = await readCatalog(q, [...ns.list]);
   const differences = compareCatalogs(options.schema.catalog!, actual, {
     // The introspector creates objects as the restoring role and keeps the schema itself as it was.
     ignoreOwners: options.noOwner || !fromPgDump,
@@ -761,11 +770,11 @@ async function proveCatalog(q: Queryable, namespace: string, options: LoadOption
  * functions, procedures, aggregates, types, domains, collations, operators, text search objects,
  * conversions and statistics. Extension members go with their extension.
  */
-async function dropRemainingObjects(q: Queryable, namespace: string): Promise<void> {
+async function dropRemainingObjects(q: Queryable, namespaces: readonly string[]): Promise<void> {
   const notMember = (cls: string, oid: string) =>
     `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${cls}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
   const objects = await q.query<{ kind: string; ident: string }>(
-    `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
+    `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = ANY($1::text[]))
      SELECT kind, ident FROM (
        SELECT 0 AS ord, 'EXTENSION' AS kind, quote_ident(extname) AS ident FROM pg_extension, ns WHERE extnamespace = ns.oid
        UNION ALL
@@ -795,7 +804,7 @@ async function dropRemainingObjects(q: Queryable, namespace: string): Promise<vo
        SELECT 9, 'STATISTICS', quote_ident(n.nspname) || '.' || quote_ident(s.stxname) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace, ns
         WHERE s.stxnamespace = ns.oid
      ) o ORDER BY ord, ident`,
-    [namespace],
+    [namespaces],
   );
   for (const o of objects) await q.query(`DROP ${o.kind} IF EXISTS ${o.ident} CASCADE`);
 }

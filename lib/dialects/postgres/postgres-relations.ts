@@ -1,5 +1,5 @@
 import type { Queryable } from '../../core/types.ts';
-import { qualify } from './postgres-sql.ts';
+import { Namespaces } from './postgres-names.ts';
 
 /**
  * How the rows of one backed-up table are named in SQL.
@@ -16,20 +16,22 @@ export interface TableRelations {
   partitioned(name: string): boolean;
 }
 
-/** Reads which tables of `namespace` are partitioned (one catalog query). */
-export async function readTableRelations(q: Queryable, namespace: string): Promise<TableRelations> {
-  const rows = await q.query<{ name: string }>(
-    `SELECT c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind = 'p'`,
-    [namespace],
+/** Reads which tables of the schemas are partitioned (one catalog query). Names are the DbSchema's keys (Namespaces). */
+export async function readTableRelations(q: Queryable, namespaces: string | Namespaces): Promise<TableRelations> {
+  const ns = typeof namespaces === 'string' ? new Namespaces([namespaces]) : namespaces;
+  const rows = await q.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'p'`,
+    [ns.list],
   );
-  return tableRelations(namespace, new Set(rows.map((r) => r.name)));
+  return tableRelations(ns, new Set(rows.map((r) => ns.key(r.schema, r.name))));
 }
 
-/** TableRelations over a known set of partitioned table names. */
-export function tableRelations(namespace: string, partitioned: ReadonlySet<string>): TableRelations {
+/** TableRelations over a known set of partitioned table keys. */
+export function tableRelations(namespaces: string | Namespaces, partitioned: ReadonlySet<string>): TableRelations {
+  const ns = typeof namespaces === 'string' ? new Namespaces([namespaces]) : namespaces;
   return {
-    own: (name) => (partitioned.has(name) ? qualify(namespace, name) : `ONLY ${qualify(namespace, name)}`),
+    own: (name) => (partitioned.has(name) ? ns.sql(name) : `ONLY ${ns.sql(name)}`),
     partitioned: (name) => partitioned.has(name),
   };
 }

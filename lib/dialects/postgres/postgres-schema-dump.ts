@@ -7,6 +7,7 @@ import type { DbSchema, Queryable } from '../../core/types.ts';
 import { tokenize, LexError } from '../ddl-check.ts';
 import { readCatalog, unreproducible } from './postgres-catalog.ts';
 import { POSTGRES_LEXICAL_RULES } from './postgres-ddl-check.ts';
+import type { Namespaces } from './postgres-names.ts';
 import { quoteIdent } from './postgres-sql.ts';
 
 /**
@@ -103,10 +104,11 @@ export interface DumpedSchema {
  * Runs pg_dump twice (pre-data, post-data) in `snapshot` and returns the statements, adjusted as
  * the file comment says. Throws an Error with pg_dump's message (password scrubbed) on failure.
  */
-export async function dumpSchema(q: Queryable, tool: PgDumpTool, connection: LibpqConnection, namespace: string, snapshot: string): Promise<DumpedSchema> {
+export async function dumpSchema(q: Queryable, tool: PgDumpTool, connection: LibpqConnection, namespaces: readonly string[], snapshot: string): Promise<DumpedSchema> {
+  // One pg_dump for all the schemas: it orders their objects by dependency across schemas.
   const [pre, post] = await Promise.all([
-    pgDumpSection(tool, connection, namespace, snapshot, 'pre-data'),
-    pgDumpSection(tool, connection, namespace, snapshot, 'post-data'),
+    pgDumpSection(tool, connection, namespaces, snapshot, 'pre-data'),
+    pgDumpSection(tool, connection, namespaces, snapshot, 'post-data'),
   ]);
   const preStatements = splitScript(pre);
   const postStatements = splitScript(post);
@@ -116,19 +118,23 @@ export async function dumpSchema(q: Queryable, tool: PgDumpTool, connection: Lib
     `SELECT x.extname AS name, n.nspname AS schema
        FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
       WHERE x.extname <> 'plpgsql'
-        AND (n.nspname = $1
+        AND (n.nspname = ANY($1::text[])
              OR EXISTS (SELECT 1 FROM pg_depend d
                           JOIN pg_depend m ON m.classid = d.refclassid AND m.objid = d.refobjid AND m.deptype = 'e' AND m.refobjid = x.oid
                          WHERE d.deptype IN ('n', 'a') AND d.classid IN ('pg_class'::regclass, 'pg_type'::regclass, 'pg_proc'::regclass, 'pg_constraint'::regclass, 'pg_attrdef'::regclass)
-                           AND (pg_identify_object(d.classid, d.objid, 0)).schema = $1))
+                           AND (pg_identify_object(d.classid, d.objid, 0)).schema = ANY($1::text[])))
       ORDER BY x.extname`,
-    [namespace],
+    [namespaces],
   );
-  const createSchema = new RegExp(`^CREATE SCHEMA ${escapeRegExp(quoteIdentLikePgDump(namespace))}\\s*$`);
-  let at = preStatements.findIndex((s) => createSchema.test(s));
-  if (at < 0) {
-    preStatements.unshift(`CREATE SCHEMA ${quoteIdent(namespace)}`);
-    at = 0;
+  // Extensions go after the last CREATE SCHEMA (an extension may live in any of the schemas).
+  let at = -1;
+  for (const namespace of namespaces) {
+    const createSchema = new RegExp(`^CREATE SCHEMA ${escapeRegExp(quoteIdentLikePgDump(namespace))}\\s*$`);
+    const found = preStatements.findIndex((s) => createSchema.test(s));
+    if (found < 0) {
+      preStatements.splice(at + 1, 0, `CREATE SCHEMA ${quoteIdent(namespace)}`);
+      at++;
+    } else at = Math.max(at, found);
   }
   // After the schema and its owner: the extension may live in it.
   while (at + 1 < preStatements.length && /^ALTER SCHEMA /.test(preStatements[at + 1])) at++;
@@ -143,8 +149,8 @@ export async function dumpSchema(q: Queryable, tool: PgDumpTool, connection: Lib
     (
       await q.query<{ name: string }>(
         `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = $1 AND c.relkind = 'm' AND c.relispopulated`,
-        [namespace],
+          WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'm' AND c.relispopulated`,
+        [namespaces],
       )
     ).map((r) => r.name),
   );
@@ -165,8 +171,8 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function pgDumpSection(tool: PgDumpTool, { uri, env, ioTimeoutMs, endpoint }: LibpqConnection, namespace: string, snapshot: string, section: 'pre-data' | 'post-data'): Promise<string> {
-  const args = ['--schema-only', `--section=${section}`, `--schema=${quoteLiteralPattern(namespace)}`, `--snapshot=${snapshot}`, '--no-password', '--dbname', uri];
+function pgDumpSection(tool: PgDumpTool, { uri, env, ioTimeoutMs, endpoint }: LibpqConnection, namespaces: readonly string[], snapshot: string, section: 'pre-data' | 'post-data'): Promise<string> {
+  const args = ['--schema-only', `--section=${section}`, ...namespaces.map((n) => `--schema=${quoteLiteralPattern(n)}`), `--snapshot=${snapshot}`, '--no-password', '--dbname', uri];
   return new Promise((resolve, reject) => {
     const child = spawn(tool.path, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -271,15 +277,15 @@ export function statementRole(statement: string): 'owner' | 'privilege' | 'other
  * the object catalog (the proof), and what the DDL cannot bring back. Runs inside the backup's
  * snapshot transaction.
  */
-export async function withFullSchema(q: Queryable, schema: DbSchema, namespace: string, pgDumpSetting: string | undefined, connection: LibpqConnection): Promise<DbSchema> {
-  const catalog = await readCatalog(q, [namespace]);
+export async function withFullSchema(q: Queryable, schema: DbSchema, namespaces: Namespaces, pgDumpSetting: string | undefined, connection: LibpqConnection): Promise<DbSchema> {
+  const catalog = await readCatalog(q, [...namespaces.list]);
   const [{ v }] = await q.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
   const tool = await findPgDump(pgDumpSetting, Math.floor(Number(v) / 10000));
   let out: DbSchema = { ...schema, ddlSource: 'introspector' };
   if ('path' in tool) {
     const [{ id }] = await q.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
     try {
-      const dumped = await dumpSchema(q, tool, connection, namespace, id);
+      const dumped = await dumpSchema(q, tool, connection, namespaces.list, id);
       out = { ...schema, ddl: dumped.pre, postDdl: dumped.post, ddlSource: 'pg_dump', pgDumpVersion: dumped.version };
     } catch (e) {
       if (isGuardError(e)) throw e; // the server stopped answering: the backup stops too
