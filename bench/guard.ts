@@ -1,7 +1,7 @@
 /**
  * migrate-safe's risk checks on a 1M-row table, and the whole dry run on the demo.
  *
- *   npx tsx bench/guard.ts [--rows 1000000] [--runs 3] [--dialects postgres,sqlite] [--pg-admin URL] [--no-demo]
+ *   npm run bench:guard -- [--rows 1000000] [--runs 3] [--dialects postgres,sqlite] [--pg-admin URL] [--no-demo]
  *
  * Each risk check is one migration analyzed and measured (checkRisks: read the schema, analyze,
  * run the read-only counting queries) on a table of `--rows` rows; the time is the median of
