@@ -200,6 +200,31 @@ class SchemaView {
     const c = col(t, name);
     return c ? { column: c } : undefined;
   }
+  /** Columns this deployment added to live tables: live table (lower case) -> column (lower case) -> its DEFAULT expression, or NULL. */
+  private added = new Map<string, Map<string, string>>();
+  addColumn(t: TableSchema, name: string, defaultExpr: string | undefined) {
+    const cols = this.added.get(t.name.toLowerCase()) ?? new Map<string, string>();
+    cols.set(name.toLowerCase(), defaultExpr ?? 'NULL');
+    this.added.set(t.name.toLowerCase(), cols);
+  }
+  /**
+   * Columns as the existing rows hold them at this point of the deployment, for a unique key over
+   * `names`: a live column under its live name, a column the deployment added as its DEFAULT (every
+   * existing row gets it). Null when a name is neither (then nothing is measured differently).
+   */
+  rowsAsOf(t: TableSchema, names: string[]): { projection?: Projection; columns: string[] } | null {
+    const added = this.added.get(t.name.toLowerCase());
+    const exprs = names.map((n) => {
+      const a = added?.get(n.toLowerCase());
+      if (a !== undefined) return { as: n, expr: a, added: true };
+      const live = this.column(t, n);
+      return live ? { as: n, expr: dq(live.column.name), added: false } : null;
+    });
+    if (exprs.some((e) => e === null)) return null;
+    const list = exprs as { as: string; expr: string; added: boolean }[];
+    if (!list.some((e) => e.added)) return { columns: list.map((e) => e.expr) };
+    return { projection: { select: list.map(({ as, expr }) => ({ as, expr })) }, columns: list.map((e) => dq(e.as)) };
+  }
   renameColumn(t: TableSchema, from: string, to: string) {
     const src = this.column(t, from);
     const names = this.columnNames.get(t.name.toLowerCase()) ?? new Map<string, string>();
@@ -539,13 +564,16 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       }
       if (t === 'new') continue;
       // Index expressions name columns as they are called now: map renamed ones back to the live names.
-      const liveCols = cols.map((x) => {
+      const plain = cols.map(plainColumn);
+      // Plain columns as the rows hold them now (renamed: the live name; added by the deployment: its default).
+      const asOf = plain.every((x): x is string => x !== null) && !where ? view.rowsAsOf(t, plain as string[]) : null;
+      const liveCols = asOf?.columns ?? cols.map((x) => {
         const p = plainColumn(x);
         return p ? dq(view.column(t, p)?.column.name ?? p) : x;
       });
       if (m[1]) {
         const nullsDistinct = !/NULLS\s+NOT\s+DISTINCT/i.test(tail);
-        ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct }, what: `adds a unique index on ${dq(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${dq(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
+        ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct, ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds a unique index on ${dq(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${dq(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
       }
       if (traits.tableLocks && !m[2]) {
         ask(s, { rule: 'index-without-concurrently', table: t.name, measure: { kind: 'table-size', table: t.name }, what: `builds an index on ${dq(t.name)} without CONCURRENTLY (writes to the table wait until it is built)`, unit: 'rows in the table' });
@@ -671,6 +699,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const def = parseColumnDef(m[1]);
     if (!def) return;
     c.addedColumns.push({ table: name, column: def.name, type: def.type, at: s });
+    if (live) view.addColumn(live, def.name, def.generatedStored ? undefined : def.defaultExpr);
     if (live && def.notNull && !def.hasDefault) {
       ask(s, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `adds required column ${dq(name)}.${dq(def.name)} (${def.type} NOT NULL) without a default`, unit: 'existing rows have no value for it: the migration would fail', advice: `Add it as optional (or with a DEFAULT), fill it for existing rows, then make it required in a later migration.` });
     }
@@ -713,9 +742,11 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
   }
   const uniqueRe = new RegExp(`^ADD\\s+(?:CONSTRAINT\\s+(${IDENT})\\s+)?(UNIQUE|PRIMARY\\s+KEY)\\s*(?:NULLS\\s+(?:NOT\\s+)?DISTINCT\\s*)?\\((.*?)\\)`, 'i');
   if ((m = uniqueRe.exec(action))) {
-    const cols = identList(m[3]).map((x) => view.column(live, x)?.column.name ?? x);
+    const written = identList(m[3]);
+    const asOf = view.rowsAsOf(live, written);
+    const cols = written.map((x) => view.column(live, x)?.column.name ?? x);
     const pk = /PRIMARY/i.test(m[2]);
-    ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
+    ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: asOf?.columns ?? cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action), ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
     if (pk) ask(s, { rule: 'set-not-null', table: name, column: cols.join(', '), measure: { kind: 'nulls', table: name, columns: cols }, severityIfNone: null, what: `adds a primary key on ${dq(name)} (${cols.join(', ')}), which makes its columns NOT NULL`, unit: 'rows hold NULL in a key column: the migration would fail', advice: 'Fill the NULLs first.' });
     if (traits.tableLocks) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
     return;

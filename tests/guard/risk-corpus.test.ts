@@ -86,6 +86,7 @@ const RISKY: Case[] = [
   { name: 'drop a column with values', migration: 'ALTER TABLE "users" DROP COLUMN "bio";', expect: { rule: 'drop-column', severity: 'block', oracle: `SELECT count(*) AS n FROM "users" WHERE "bio" <> ''` } },
   { name: 'add a required column without a default', migration: 'ALTER TABLE "users" ADD COLUMN "nick2" TEXT NOT NULL;', expect: { rule: 'required-column', severity: 'block', oracle: 'SELECT count(*) AS n FROM "users"' }, applies: false },
   { name: 'unique index over duplicates', migration: 'CREATE UNIQUE INDEX "users_nick_key" ON "users"("nick");', expect: { rule: 'unique-duplicates', severity: 'block', oracle: 'SELECT count(DISTINCT "nick") AS n FROM "users" u WHERE (SELECT count(*) FROM "users" v WHERE v."nick" = u."nick") > 1' }, applies: false },
+  { name: 'a required column with a constant default, then a unique index on it', migration: `ALTER TABLE "users" ADD COLUMN "slug" TEXT NOT NULL DEFAULT '';\nCREATE UNIQUE INDEX "users_slug_key" ON "users"("slug");`, expect: { rule: 'unique-duplicates', severity: 'block', oracle: 'SELECT CASE WHEN count(*) > 1 THEN 1 ELSE 0 END AS n FROM "users"' }, applies: false },
   { name: 'rename a column, then drop it: the original data is lost', migration: 'ALTER TABLE "users" RENAME COLUMN "bio" TO "about";\nALTER TABLE "users" DROP COLUMN "about";', expect: { rule: 'drop-column', severity: 'block', oracle: `SELECT count(*) AS n FROM "users" WHERE length("bio") > 0` } },
   { name: 'rename a column (breaks the running app)', migration: 'ALTER TABLE "users" RENAME COLUMN "bio" TO "about";', expect: { rule: 'rename-column', severity: 'warn', oracle: 'SELECT count(*) AS n FROM "users"' } },
   { name: 'rename a table (breaks the running app)', migration: 'ALTER TABLE "posts" RENAME TO "articles";', expect: { rule: 'rename-table', severity: 'warn', oracle: 'SELECT count(*) AS n FROM "posts"' } },
@@ -148,6 +149,7 @@ const SAFE: Case[] = [
   { name: 'drop a column that holds only NULLs', setup: 'ALTER TABLE "users" ADD COLUMN "legacy" TEXT', migration: 'ALTER TABLE "users" DROP COLUMN "legacy";', applies: true },
   { name: 'UPDATE that matches nothing', migration: `UPDATE "users" SET "name" = 'x' WHERE "id" > 1000;`, applies: true },
   { name: 'DELETE that matches nothing', migration: 'DELETE FROM "posts" WHERE "author_id" < 0;', applies: true },
+  { name: 'an optional column, then a unique index on it', migration: 'ALTER TABLE "users" ADD COLUMN "slug" TEXT;\nCREATE UNIQUE INDEX "users_slug_key" ON "users"("slug");', applies: true },
   { name: 'drop and recreate an index', setup: 'CREATE INDEX "posts_title_idx" ON "posts"("title")', migration: 'DROP INDEX "posts_title_idx";\nCREATE INDEX "posts_title_idx" ON "posts"("title");', applies: true },
   // PostgreSQL
   { name: 'SET NOT NULL where no row is NULL', only: 'postgres', setup: CODE, migration: 'ALTER TABLE "users" ALTER COLUMN "code" SET NOT NULL;', applies: true },
@@ -162,6 +164,7 @@ const SAFE: Case[] = [
   { name: 'CREATE INDEX CONCURRENTLY on a large table', only: 'postgres', largeTableRows: 40, migration: 'CREATE INDEX CONCURRENTLY "users_email_idx" ON "users"("email");' },
   { name: 'varchar lengthened on a large table (no rewrite)', only: 'postgres', largeTableRows: 40, setup: 'ALTER TABLE "users" ALTER COLUMN "email" TYPE VARCHAR(20)', migration: 'ALTER TABLE "users" ALTER COLUMN "email" SET DATA TYPE VARCHAR(200);', applies: true },
   { name: 'a new optional relation to a new table (Prisma)', only: 'postgres', migration: 'CREATE TABLE "categories" ("id" INTEGER NOT NULL, CONSTRAINT "categories_pkey" PRIMARY KEY ("id"));\nALTER TABLE "posts" ADD COLUMN "category_id" INTEGER;\nALTER TABLE "posts" ADD CONSTRAINT "posts_category_id_fkey" FOREIGN KEY ("category_id") REFERENCES "categories"("id") ON DELETE SET NULL ON UPDATE CASCADE;', applies: true },
+  { name: 'a column with a random default, then a unique index on it', only: 'postgres', migration: 'ALTER TABLE "users" ADD COLUMN "token" UUID NOT NULL DEFAULT gen_random_uuid();\nCREATE UNIQUE INDEX "users_token_key" ON "users"("token");', applies: true },
   { name: 'rename an index', only: 'postgres', setup: 'CREATE INDEX "posts_title_idx" ON "posts"("title")', migration: 'ALTER INDEX "posts_title_idx" RENAME TO "posts_title_index";', applies: true },
   // SQLite
   { name: 'rebuild adding an optional column (Prisma)', only: 'sqlite', migration: rebuild('users', usersCreate({}, ', "motto" TEXT'), USERS_COLS), applies: true },
