@@ -227,6 +227,12 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
     expect([binaryWidening('integer', 'BIGINT'), binaryWidening('numeric(10,2)', 'DECIMAL(10,1)'), binaryWidening('character varying(20)', 'VARCHAR(10)')]).toEqual([false, false, false]);
   });
 
+  it('a Prisma warning no rule recognises is a prisma-warning finding (warn), never "unknown-table"', () => {
+    const qs = analyzeMigrations([{ name: 'm', sql: '/*\n  Warnings:\n\n  - Something new that Prisma 8 might say about `users`.\n\n*/\nALTER TABLE "users" ADD COLUMN "x" TEXT;' }], schema('postgres'), { traits: T.postgres });
+    expect(qs.map((q) => [q.rule, q.source])).toEqual([['prisma-warning', 'prisma-warning']]);
+    expect(judge(qs[0], { value: null })).toMatchObject({ severity: 'warn', rule: 'prisma-warning' });
+  });
+
   it('judges severity from the measured number', () => {
     const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP TABLE "posts";' }], schema('sqlite'), { traits: T.sqlite });
     expect(judge(q, { value: 12 })).toMatchObject({ severity: 'block', measured: 12, message: 'drops table "posts": 12 rows would be lost.' });
