@@ -662,7 +662,9 @@ function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: strin
       column: fk.columns.join(', '),
       measure: { kind: 'orphans', table, columns: fk.columns, refTable: refLive, refColumns: liveRefCols, refEmpty: ref === 'new' || undefined, source },
       what: `adds a foreign key ${dq(table)} (${fk.columns.join(', ')}) -> ${dq(fk.refTable)} (${refColumns.join(', ')})`,
-      unit: 'rows reference a missing row: the migration would fail',
+      // ALTER TABLE ... ADD FOREIGN KEY checks every row and fails; a SQLite rebuild (foreign keys
+      // off while it copies) keeps the rows, and the new key silently does not hold for them.
+      unit: source ? 'copied rows reference a missing row: the new foreign key does not hold for them (PRAGMA foreign_key_check lists them)' : 'rows reference a missing row: the migration would fail',
       advice: c.traits.tableLocks
         ? `Fix or delete the orphans first (SELECT ... FROM ${dq(table)} WHERE ${fk.columns.map(dq).join(', ')} NOT IN (SELECT ... FROM ${dq(fk.refTable)})); or add the key with NOT VALID, clean up, then ALTER TABLE ${dq(table)} VALIDATE CONSTRAINT ... in a later migration.`
         : `Fix or delete the orphans first (rows of ${dq(table)} whose ${fk.columns.join(', ')} has no row in ${dq(fk.refTable)}), in a data migration before this one.`,
