@@ -1,6 +1,9 @@
+import { appendFileSync } from 'node:fs';
 import { migrateSafe, type MigrateSafeResult } from '../../lib/guard/run.ts';
 import type { MigratePlan } from '../../lib/guard/plan.ts';
-import { GuardError } from '../../lib/core/errors.ts';
+import { githubAnnotations, markdownSummary, REPORT_FORMATS, type ReportFormat } from '../../lib/guard/report.ts';
+import { GuardError, isGuardError, messageOf } from '../../lib/core/errors.ts';
+import { redactSecrets, toRedactedJson } from '../../lib/core/url.ts';
 import { redactingLineWriter, type Command } from '../cli.ts';
 
 const MARK = { block: 'BLOCK', warn: 'WARN ', info: 'info ' } as const;
@@ -12,7 +15,7 @@ export function describeMigratePlan(plan: MigratePlan): string {
   else lines.push(`Risk check: ${plan.counts.block} blocking, ${plan.counts.warn} warning(s), ${plan.counts.info} note(s)`);
   for (const f of plan.findings) {
     const stmt = f.statement.replace(/\s+/g, ' ');
-    lines.push(`  ${MARK[f.severity]} ${f.migration} line ${f.line}: ${f.message}`);
+    lines.push(`  ${MARK[f.severity]} ${f.migration} line ${f.line} [${f.rule}]: ${f.message}`);
     lines.push(`        statement: ${stmt.length > 160 ? stmt.slice(0, 157) + '...' : stmt}`);
     if (f.prismaWarning) lines.push(`        Prisma warned: ${f.prismaWarning}`);
     if (f.severity !== 'info') lines.push(`        safer: ${f.advice}`);
@@ -28,6 +31,7 @@ export function describeResult(r: MigrateSafeResult): string {
     lines.push(`Nothing to migrate: ${r.plan.applied.length} migration(s) applied, none pending (${r.target}).`);
     return lines.join('\n');
   }
+  if (r.against) lines.push(`Checked on a scratch copy of the backup ${r.against.backup} (loaded in ${(r.against.loadMs / 1000).toFixed(1)} s into ${r.against.scratch}, dropped since); the live database was not opened.`);
   lines.push(describeMigratePlan(r.plan));
   if (r.status === 'dry-run') lines.push('', `Dry run: nothing was changed.${r.plan.blocked ? ' A real run would stop here (add --accept-data-loss to go on anyway).' : ''}`);
   if (r.status === 'blocked') lines.push('', 'Stopped: the risk check found blocking problems, so nothing was changed.', 'Make the migration safe (see "safer" above), or run again with --accept-data-loss to apply it anyway (a verified pre-migration backup is taken first).');
@@ -93,7 +97,7 @@ export const migrateSafeCommand: Command = {
   name: 'migrate-safe',
   summary: 'Guarded `prisma migrate deploy`: risk check on live data, verified pre-migration backup, report, recovery.',
   usage:
-    'prisma-guard migrate-safe [--dry-run] [--accept-data-loss] [--auto-rollback] [--yes] [--schema PATH] [--migrations-dir DIR] [--lock-wait SECONDS] [--url URL] [--backup-dir DIR] [--json]',
+    'prisma-guard migrate-safe [--dry-run [--against <backup|latest>]] [--accept-data-loss] [--auto-rollback] [--yes] [--schema PATH] [--migrations-dir DIR] [--lock-wait SECONDS] [--large-table-rows N] [--format text|json|markdown|github] [--url URL] [--backup-dir DIR] [--json]',
   options: {
     schema: { type: 'string' },
     'migrations-dir': { type: 'string' },
@@ -102,35 +106,67 @@ export const migrateSafeCommand: Command = {
     'dry-run': { type: 'boolean' },
     yes: { type: 'boolean', short: 'y' },
     'lock-wait': { type: 'string' },
+    against: { type: 'string' },
+    'large-table-rows': { type: 'string' },
+    format: { type: 'string' },
   },
   async run(io) {
-    const wait = io.values['lock-wait'];
-    const lockWaitMs = wait === undefined ? undefined : Number(wait) * 1000;
-    if (lockWaitMs !== undefined && !(lockWaitMs >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(wait)}".`);
-    const prismaOutput = redactingLineWriter((text) => (io.json ? process.stderr : process.stdout).write(text));
-    // The risk checks (lib/guard) look tables up by their bare names, as the migration SQL names
-    // them: until they know `schema.table`, migrate-safe stays on the URL's schema, as before multiSchema.
-    const result = await migrateSafe(io.context({ datasourceSchemas: false }), {
-      schema: io.values.schema as string | undefined,
-      migrationsDir: io.values['migrations-dir'] as string | undefined,
-      acceptDataLoss: Boolean(io.values['accept-data-loss']),
-      autoRollback: Boolean(io.values['auto-rollback']),
-      dryRun: Boolean(io.values['dry-run']),
-      yes: Boolean(io.values.yes),
-      lockWaitMs,
-      backupDirArg: io.values['backup-dir'] as string | undefined,
-      // Prisma's output is streamed; with --json it goes to stderr so stdout stays one JSON document.
-      onPrismaOutput: (chunk) => prismaOutput.write(chunk),
-      confirm:
-        io.interactive && !io.json
-          ? async (plan, question) => {
-              io.print(describeMigratePlan(plan));
-              return io.confirm(question);
-            }
-          : undefined,
-    }).finally(() => prismaOutput.flush());
-    io.printJson({ ok: result.exitCode === 0, ...result });
-    io.print(describeResult(result));
-    return result.exitCode;
+    const format = (io.values.format as string | undefined) ?? (io.json ? 'json' : 'text');
+    if (!(REPORT_FORMATS as readonly string[]).includes(format)) throw new GuardError('USAGE', `--format must be one of ${REPORT_FORMATS.join(', ')}, not "${format}".`);
+    if (io.json && format !== 'json') throw new GuardError('USAGE', `--json and --format ${format} ask for two outputs.`, { hint: 'Use one: --json is --format json.' });
+    try {
+      return await run(io, format as ReportFormat);
+    } catch (e) {
+      // --format json (without --json) still answers errors in JSON, as --json does.
+      if (format !== 'json' || io.json) throw e;
+      const err = isGuardError(e) ? e : new GuardError('INTERNAL', `Unexpected error: ${messageOf(e)}`, { cause: e });
+      process.stdout.write(toRedactedJson({ ok: false, error: err.toJSON() }, 2) + '\n');
+      return err.exitCode;
+    }
   },
 };
+
+async function run(io: Parameters<Command['run']>[0], format: ReportFormat): Promise<number> {
+  const rows = io.values['large-table-rows'];
+  const largeTableRows = rows === undefined ? undefined : Number(rows);
+  if (largeTableRows !== undefined && !(Number.isInteger(largeTableRows) && largeTableRows >= 0)) throw new GuardError('USAGE', `--large-table-rows must be a whole number of rows, not "${String(rows)}".`);
+  const wait = io.values['lock-wait'];
+  const lockWaitMs = wait === undefined ? undefined : Number(wait) * 1000;
+  if (lockWaitMs !== undefined && !(lockWaitMs >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(wait)}".`);
+  const machine = format !== 'text';
+  const prismaOutput = redactingLineWriter((text) => (machine ? process.stderr : process.stdout).write(text));
+  // The risk checks (lib/guard) look tables up by their bare names, as the migration SQL names
+  // them: until they know `schema.table`, migrate-safe stays on the URL's schema, as before multiSchema.
+  const result = await migrateSafe(io.context({ datasourceSchemas: false }), {
+    schema: io.values.schema as string | undefined,
+    migrationsDir: io.values['migrations-dir'] as string | undefined,
+    acceptDataLoss: Boolean(io.values['accept-data-loss']),
+    autoRollback: Boolean(io.values['auto-rollback']),
+    dryRun: Boolean(io.values['dry-run']),
+    yes: Boolean(io.values.yes),
+    lockWaitMs,
+    largeTableRows,
+    against: io.values.against as string | undefined,
+    backupDirArg: io.values['backup-dir'] as string | undefined,
+    // Prisma's output is streamed; with --json it goes to stderr so stdout stays one JSON document.
+    onPrismaOutput: (chunk) => prismaOutput.write(chunk),
+    confirm:
+      io.interactive && !machine
+        ? async (plan, question) => {
+            io.print(describeMigratePlan(plan));
+            return io.confirm(question);
+          }
+        : undefined,
+  }).finally(() => prismaOutput.flush());
+  const root = process.env.GITHUB_WORKSPACE ?? process.cwd();
+  if (format === 'json') process.stdout.write(toRedactedJson({ ok: result.exitCode === 0, ...result }, 2) + '\n');
+  else if (format === 'text') io.print(describeResult(result));
+  else if (format === 'markdown') process.stdout.write(redactSecrets(markdownSummary(result, { root })) + '\n');
+  else {
+    process.stdout.write(redactSecrets(githubAnnotations(result, { root })) + '\n');
+    // In GitHub Actions the Markdown summary also goes to the job's summary page.
+    const summary = process.env.GITHUB_STEP_SUMMARY;
+    if (summary) appendFileSync(summary, redactSecrets(markdownSummary(result, { root })) + '\n');
+  }
+  return result.exitCode;
+}

@@ -29,6 +29,61 @@ export interface DialectCapabilities {
 }
 
 /**
+ * What migrate-safe's risk rules (lib/guard/rules.ts) need to know about a database, so that no
+ * rule tests a dialect name. Added for issue 18.
+ */
+export interface RiskTraits {
+  /** Identifiers longer than this many bytes are silently truncated (PostgreSQL: 63); null: no such limit. */
+  maxIdentifierBytes: number | null;
+  /**
+   * DDL takes table locks that stop reads and writes while a table is scanned, rewritten or
+   * indexed, so the locking rules apply (PostgreSQL). SQLite locks the whole file for any write anyway.
+   */
+  tableLocks: boolean;
+}
+
+/** One read-only query of a risk measurement (see RiskProbes). */
+export type ProbeQuery = <T>(sql: string) => Promise<T[]>;
+
+/** A column type change to measure: `table` qualified and `column` quoted for SQL, types as written. */
+export interface CastProbe {
+  table: string;
+  column: string;
+  fromType: string;
+  toType: string;
+  /** PostgreSQL's USING expression, as written. */
+  using?: string;
+}
+
+/** What a type change does to a column's non-null values, counted in one scan. */
+export interface CastCount {
+  /** Values whose conversion fails (then the statement fails), or else values it changes (rounded, cut). */
+  value: number;
+  /** `value` is only a lower bound (the conversion was tried once and failed). */
+  lowerBound?: boolean;
+  detail?: string;
+  /** The statement fails on any data, even an empty table (e.g. no automatic cast without USING). */
+  alwaysFails?: string;
+}
+
+/**
+ * The read-only SQL of migrate-safe's measurements that differs between databases (added for
+ * issue 18; lib/guard/measure.ts holds the SQL both accept). Nothing here may write.
+ */
+export interface RiskProbes {
+  /** Runs `fn` inside one read-only snapshot; a query that fails must not end it (PostgreSQL: a savepoint each). */
+  readOnly<T>(q: Queryable, fn: (query: ProbeQuery) => Promise<T>): Promise<T>;
+  /** Bytes a table takes with its indexes (null: the database does not say cheaply). */
+  tableBytes(query: ProbeQuery, table: string): Promise<number | null>;
+  /** The tables and materialized views of a schema (qualified) and its number of objects; null when it does not exist or schemas do not. */
+  schemaContents(query: ProbeQuery, schema: string): Promise<{ relations: string[]; objects: number } | null>;
+  /** The last value a sequence handed out (null: none yet, or no sequences). */
+  sequenceLastValue(query: ProbeQuery, sequence: string): Promise<string | null>;
+  /** One scan of the column: values whose conversion fails, or (when none does) changes. */
+  cast(query: ProbeQuery, c: CastProbe): Promise<CastCount>;
+}
+
+/**
  * Selects rows by value: those whose `columns` equal one of the `values` tuples. Values are in the
  * dialect's encoding (as read from another row, e.g. a parent's key to find its children), or a
  * bigint for integers.
@@ -457,6 +512,10 @@ export interface Connection extends Queryable {
 export interface Dialect {
   readonly name: DialectName;
   readonly capabilities: DialectCapabilities;
+  /** migrate-safe's risk rules: see RiskTraits. */
+  readonly riskTraits: RiskTraits;
+  /** migrate-safe's measurements: see RiskProbes. */
+  readonly riskProbes: RiskProbes;
   /**
    * Opens a connection; a server that is down or a bad URL becomes GuardError DATABASE_UNREACHABLE.
    * `create`: SQLite may create a missing database file (full restore onto a lost disk).

@@ -1,49 +1,35 @@
 /**
  * Answers the risk questions of lib/guard/risks.ts with read-only queries on the live database.
- * PostgreSQL: everything runs in one REPEATABLE READ READ ONLY transaction that is rolled back, so
- * even an expression taken from a migration file (USING, CHECK) cannot change anything; a query
- * that fails only rolls back to its savepoint. SQLite: plain SELECTs.
+ * Everything runs inside the dialect's read-only snapshot (Dialect.riskProbes.readOnly; PostgreSQL:
+ * one REPEATABLE READ READ ONLY transaction that is rolled back, so even an expression taken from a
+ * migration file (USING, CHECK) cannot change anything, and a query that fails only rolls back to
+ * its savepoint). The SQL here is what both databases accept; what differs (sizes, schemas,
+ * sequences, casts) is the dialect's riskProbes.
+ *
+ * Every question is one counting query (a type change: one catalog lookup and one scan), never a
+ * row-by-row search: the numbers are exact, and a check on a 1M-row table takes one table scan.
  */
 import type { DbSchema } from '../core/types.ts';
 import { messageOf } from '../core/errors.ts';
-import type { Connection } from '../dialects/dialect.ts';
-import { dq, type Measure, type Measured, type RiskQuestion } from './risks.ts';
-
-/** At most this many queries to count rows whose cast fails (bisection); beyond it the count is a lower bound. */
-const CAST_QUERY_BUDGET = 1000;
+import type { Connection, ProbeQuery, RiskProbes } from '../dialects/dialect.ts';
+import { dq, type Measure, type Measured, type Projection, type RiskQuestion } from './risks.ts';
 
 const lit = (v: string) => `'${v.replaceAll("'", "''")}'`;
 
 /** Measures each question; answers come back in the same order. Never writes. */
 export async function measureQuestions(conn: Connection, schema: DbSchema, questions: RiskQuestion[]): Promise<Measured[]> {
-  const pg = conn.dialect.name === 'postgres';
+  const probes = conn.dialect.riskProbes;
   const table = (name: string) => (schema.namespace ? `${dq(schema.namespace)}.${dq(name)}` : dq(name));
   const cache = new Map<string, Measured>();
   const out: Measured[] = [];
-  if (pg) await conn.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  let sp = 0;
-  // Runs one query; on PostgreSQL inside a savepoint so a failure does not end the transaction.
-  const run = async <T>(sql: string): Promise<T[]> => {
-    if (!pg) return conn.query<T>(sql);
-    const name = `guard_${++sp}`;
-    await conn.query(`SAVEPOINT ${name}`);
-    try {
-      const rows = await conn.query<T>(sql);
-      await conn.query(`RELEASE SAVEPOINT ${name}`);
-      return rows;
-    } catch (e) {
-      await conn.query(`ROLLBACK TO SAVEPOINT ${name}`);
-      throw e;
-    }
-  };
-  const count = async (sql: string) => Number((await run<{ n: unknown }>(sql))[0]?.n ?? 0);
-  try {
+  return probes.readOnly(conn, async (run) => {
+    const count = async (sql: string) => Number((await run<{ n: unknown }>(sql))[0]?.n ?? 0);
     for (const q of questions) {
       const key = JSON.stringify(q.measure);
       let answer = cache.get(key);
       if (!answer) {
         try {
-          answer = await measureOne(q.measure, { pg, table, count, run });
+          answer = await measureOne(q.measure, { probes, table, count, run });
         } catch (e) {
           answer = { value: null, error: messageOf(e).split('\n')[0] };
         }
@@ -51,35 +37,47 @@ export async function measureQuestions(conn: Connection, schema: DbSchema, quest
       }
       out.push(answer);
     }
-  } finally {
-    if (pg) await conn.query('ROLLBACK').catch(() => {});
-  }
-  return out;
+    return out;
+  });
 }
 
 interface Tools {
-  pg: boolean;
+  probes: RiskProbes;
   table: (name: string) => string;
   count: (sql: string) => Promise<number>;
-  run: <T>(sql: string) => Promise<T[]>;
+  run: ProbeQuery;
 }
+
+const sizeOf = (bytes: number) => (bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`);
 
 async function measureOne(m: Measure, t: Tools): Promise<Measured> {
   const text = (c: string) => `CAST(${c} AS TEXT)`;
+  /** The rows to count: the table, or the rows a rebuild's INSERT ... SELECT would copy from it. */
+  const from = (table: string, source?: Projection, alias = 'src') => (source ? `(SELECT ${source.select.map((x) => `${x.expr} AS ${dq(x.as)}`).join(', ')} FROM ${t.table(table)}) AS ${alias}` : `${t.table(table)} AS ${alias}`);
   switch (m.kind) {
     case 'none':
       return { value: null };
+    case 'known':
+      return { value: m.value };
     case 'rows':
       return { value: await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)}`) };
+    case 'table-size': {
+      // The count is a full scan: its time is a measured lower bound of how long the lock is held.
+      const started = performance.now();
+      const rows = await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)}`);
+      const scan = (performance.now() - started) / 1000;
+      const bytes = await t.probes.tableBytes(t.run, t.table(m.table));
+      return { value: rows, detail: `${bytes === null ? '' : `${sizeOf(bytes)} with indexes; `}one scan of it took ${scan < 0.01 ? '< 0.01' : scan.toFixed(2)} s here, and the statement holds its lock at least that long` };
+    }
     case 'non-null':
       return { value: await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)} WHERE ${dq(m.column)} IS NOT NULL`) };
     case 'nulls':
-      return { value: await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)} WHERE ${m.columns.map((c) => `${dq(c)} IS NULL`).join(' OR ')}`) };
+      return { value: await t.count(`SELECT count(*) AS n FROM ${from(m.table, m.source)} WHERE ${m.columns.map((c) => `${dq(c)} IS NULL`).join(' OR ')}`) };
     case 'duplicate-groups': {
       const cols = m.columns.join(', ');
       const conditions = [...(m.nullsDistinct ? m.columns.map((c) => `(${c}) IS NOT NULL`) : []), ...(m.where ? [`(${m.where})`] : [])];
       const rows = await t.run<{ n: unknown; r: unknown }>(
-        `SELECT count(*) AS n, coalesce(sum(k), 0) AS r FROM (SELECT count(*) AS k FROM ${t.table(m.table)}${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} GROUP BY ${cols} HAVING count(*) > 1) d`,
+        `SELECT count(*) AS n, coalesce(sum(k), 0) AS r FROM (SELECT count(*) AS k FROM ${from(m.table, m.source)}${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} GROUP BY ${cols} HAVING count(*) > 1) d`,
       );
       const groups = Number(rows[0]?.n ?? 0);
       return { value: groups, detail: groups ? `${Number(rows[0]?.r ?? 0)} rows in them` : undefined };
@@ -95,53 +93,35 @@ async function measureOne(m: Measure, t: Tools): Promise<Measured> {
       return { value: total, detail: rows.length ? rows.map((r) => `${String(r.v)}: ${Number(r.n)}`).join(', ') : undefined };
     }
     case 'check-violations':
-      return { value: await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)} WHERE NOT (${m.expression})`) };
-    case 'cast':
-      return t.pg ? castPostgres(m, t) : castSqlite(m, t);
+      return { value: await t.count(`SELECT count(*) AS n FROM ${from(m.table, m.source)} WHERE NOT (${m.expression})`) };
+    case 'orphans': {
+      const keyed = m.columns.map((c) => `c.${dq(c)} IS NOT NULL`).join(' AND ');
+      const match = m.columns.map((c, i) => `p.${dq(m.refColumns[i] ?? c)} = c.${dq(c)}`).join(' AND ');
+      const missing = m.refEmpty ? '' : ` AND NOT EXISTS (SELECT 1 FROM ${t.table(m.refTable)} AS p WHERE ${match})`;
+      const rows = await t.run<{ n: unknown; k: unknown }>(`SELECT count(*) AS n, count(DISTINCT ${m.columns.length === 1 ? `c.${dq(m.columns[0])}` : text(`c.${dq(m.columns[0])}`)}) AS k FROM ${from(m.table, m.source, 'c')} WHERE ${keyed}${missing}`);
+      const n = Number(rows[0]?.n ?? 0);
+      return { value: n, detail: n ? `${Number(rows[0]?.k ?? 0)} distinct missing key(s)` : undefined };
+    }
+    case 'where': {
+      const self = `${t.table(m.table)}${m.alias ? ` AS ${dq(m.alias)}` : ''}`;
+      const cond = m.from ? `EXISTS (SELECT 1 FROM ${m.from}${m.where ? ` WHERE ${m.where}` : ''})` : (m.where ?? '1 = 1');
+      return { value: await t.count(`SELECT count(*) AS n FROM ${self} WHERE ${cond}`) };
+    }
+    case 'schema-contents': {
+      const contents = await t.probes.schemaContents(t.run, m.schema);
+      if (!contents) return { value: 0, detail: 'the schema does not exist' };
+      let rows = 0;
+      for (const r of contents.relations) rows += await t.count(`SELECT count(*) AS n FROM ${r}`);
+      return { value: rows, detail: `${contents.relations.length} table(s) and materialized view(s), ${contents.objects} object(s) in all` };
+    }
+    case 'sequence': {
+      const last = await t.probes.sequenceLastValue(t.run, t.table(m.sequence));
+      return { value: m.users, detail: `last value ${last ?? 'none yet'}` };
+    }
+    case 'cast': {
+      const r = await t.probes.cast(t.run, { table: t.table(m.table), column: dq(m.column), fromType: m.fromType, toType: m.toType, using: m.using });
+      return { value: r.value, lowerBound: r.lowerBound, detail: r.detail, alwaysFails: r.alwaysFails };
+    }
   }
 }
 
-/**
- * SQLite never fails a conversion: a value that does not fit the new column's type is kept as it
- * is (or silently truncated by CAST). Count the values whose text changes through the new type.
- */
-async function castSqlite(m: Extract<Measure, { kind: 'cast' }>, t: Tools): Promise<Measured> {
-  const c = dq(m.column);
-  const value = await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)} WHERE ${c} IS NOT NULL AND CAST(CAST(${c} AS ${m.toType}) AS TEXT) IS NOT CAST(${c} AS TEXT)`);
-  return { value };
-}
-
-/**
- * PostgreSQL: rows whose conversion raises an error (the migration would fail), counted by
- * bisection over the table in ctid order; when none fails, rows whose value does not survive the
- * round trip back to the old type (data changed: truncated, rounded). With USING only failures count.
- */
-async function castPostgres(m: Extract<Measure, { kind: 'cast' }>, t: Tools): Promise<Measured> {
-  const c = dq(m.column);
-  const converted = m.using ? `CAST((${m.using}) AS ${m.toType})` : `CAST(${c} AS ${m.toType})`;
-  const total = await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)} WHERE ${c} IS NOT NULL`);
-  let budget = CAST_QUERY_BUDGET;
-  let firstError: string | undefined;
-  let bounded = false;
-  // The conversion sits in the outer query so the planner cannot drop it as an unused output.
-  const fails = async (offset: number, limit: number): Promise<number> => {
-    if (budget-- <= 0) {
-      bounded = true;
-      return 0;
-    }
-    try {
-      await t.run(`SELECT count(${converted}) AS n FROM (SELECT * FROM ${t.table(m.table)} WHERE ${c} IS NOT NULL ORDER BY ctid OFFSET ${offset} LIMIT ${limit}) s`);
-      return 0;
-    } catch (e) {
-      firstError ??= messageOf(e).split('\n')[0];
-      if (limit === 1) return 1;
-      const half = Math.ceil(limit / 2);
-      return (await fails(offset, half)) + (await fails(offset + half, limit - half));
-    }
-  };
-  const failed = total ? await fails(0, total) : 0;
-  if (failed > 0) return { value: failed, lowerBound: bounded, detail: `fail to convert: ${firstError}` };
-  if (m.using) return { value: 0 };
-  const changed = await t.count(`SELECT count(*) AS n FROM ${t.table(m.table)} WHERE ${c} IS NOT NULL AND CAST(${converted} AS ${m.fromType}) IS DISTINCT FROM ${c}`);
-  return { value: changed, detail: changed ? 'change value in the conversion' : undefined };
-}

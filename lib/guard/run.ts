@@ -7,18 +7,20 @@
  * PRISMA_CLI_FAILED (exit 11), not a failed migration. A database that does not exist yet is
  * created, as `prisma migrate deploy` does, and gets no pre-migration backup (it holds nothing).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
 import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
-import { connect, type Connection } from '../dialects/index.ts';
+import { connect, dialectFor, type Connection } from '../dialects/index.ts';
 import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from '../ops/context.ts';
 import { restore } from '../ops/restore.ts';
+import { resolveGiven } from '../ops/select.ts';
 import { compareSchemas, type SchemaDifference } from '../ops/schema-compare.ts';
 import { plainValue } from '../ops/snapshot-tables.ts';
 import { verifyBackup } from '../ops/verify.ts';
@@ -26,9 +28,8 @@ import { writeSmallFileAtomically } from '../format/writer.ts';
 import { describePrismaFailure, runPrisma, resolvePrismaInstall } from '../prisma/cli.ts';
 import { migrationState, readAppliedMigrations, readMigrationsFolder } from '../prisma/migrations.ts';
 import { findPrismaProject } from '../prisma/project.ts';
-import { measureQuestions } from './measure.ts';
+import { checkRisks } from './check.ts';
 import { buildPlan, decide, failedRow, MigrateExitCode, preflightProblems, recoveryCommands, statementEffects, type MigratePlan, type StatementEffect } from './plan.ts';
-import { analyzeMigrations, judge, sortFindings, type RiskFinding } from './risks.ts';
 
 export interface MigrateSafeOptions {
   /** Path of schema.prisma (passed to prisma as --schema); default: what prisma.config/package.json/defaults name. */
@@ -52,6 +53,13 @@ export interface MigrateSafeOptions {
   largeTableRows?: number;
   /** How the user named the backup folder, for printed commands. */
   backupDirArg?: string;
+  /**
+   * With dryRun: check against this backup (a name, `latest`, or a path in the backup folder)
+   * instead of the live database. It is restored into a scratch database beside the target (as a
+   * restore drill does), the risk check runs there, and the scratch database is dropped. The live
+   * database is never opened, so a pull request can be checked on a production snapshot.
+   */
+  against?: string;
 }
 
 export type MigrateStatus = 'up-to-date' | 'dry-run' | 'blocked' | 'not-confirmed' | 'applied' | 'failed-rolled-back' | 'failed-not-rolled-back';
@@ -119,6 +127,10 @@ export interface MigrateSafeResult {
   failure?: FailureReport;
   /** The JSON report saved next to the backups. */
   reportFile?: string;
+  /** Where the time went: `prisma validate` (a Prisma CLI process) and the risk check (analysis and queries). */
+  timings?: { validateMs: number; riskCheckMs?: number };
+  /** `against`: the backup checked and the scratch database it was loaded into (dropped since). */
+  against?: { backup: string; scratch: string; loadMs: number };
   durationMs: number;
 }
 
@@ -181,6 +193,11 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
   const schemaArgs = options.schema ? ['--schema', schemaPath!] : [];
   const prismaEnv = { DATABASE_URL: prismaUrl(ctx) };
   const cwd = ctx.projectDir;
+  const timings: NonNullable<MigrateSafeResult['timings']> = { validateMs: 0 };
+  if (options.against !== undefined) {
+    if (!options.dryRun) throw new GuardError('USAGE', '--against checks the pending migrations on a copy of a backup; it never applies them.', { hint: 'Add --dry-run: prisma-guard migrate-safe --dry-run --against <backup>.' });
+    return againstBackup(options.against);
+  }
 
   // Reachable (connect throws DATABASE_UNREACHABLE) or created, then the lock for the whole run.
   // A dry run creates nothing: it plans every migration against the database that is not there.
@@ -204,7 +221,9 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
   }
 
   async function validatedFolder() {
+    const t0 = Date.now();
     const validate = await runPrisma(['validate', ...schemaArgs], { cwd, env: prismaEnv });
+    timings.validateMs = Date.now() - t0;
     if (validate.code !== 0) {
       throw preflight(`prisma validate failed for ${schemaPath}:\n${redactSecrets((validate.stdout + validate.stderr).trim())}`, 'Fix the schema (npx prisma validate), then run migrate-safe again.');
     }
@@ -220,6 +239,41 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     return { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, durationMs: Date.now() - started };
   }
 
+  /** The risk check on a scratch copy of a backup (see MigrateSafeOptions.against). */
+  async function againstBackup(given: string): Promise<MigrateSafeResult> {
+    const folder = await validatedFolder();
+    const chosen = await resolveGiven(ctx, given, { verify: true });
+    const dialect = await dialectFor(ctx.target.dialect);
+    const scratch = dialect.scratchTarget(ctx.target, `check_${randomBytes(6).toString('hex')}`);
+    const scratchCtx: OpsContext = { ...ctx, target: scratch, notifier: undefined };
+    ctx.reporter.info(`Loading ${chosen.file} into the scratch database ${scratch.display}...`);
+    try {
+      const t0 = Date.now();
+      // As a restore drill: full mode, no safety backup (the scratch database is new), the backup's functions too.
+      await restore(scratchCtx, { backup: chosen.path, mode: 'full', yes: true, safetyBackup: false, allowCode: true, scratch: true });
+      const loadMs = Date.now() - t0;
+      const sconn = await connect(scratch);
+      try {
+        const rows = await readAppliedMigrations(sconn, scratch.dialect);
+        const state = migrationState(folder, rows);
+        const problems = preflightProblems(state);
+        if (problems.length) {
+          throw new GuardError(problems[0].code, `In the backup ${chosen.file}: ${problems.map((p) => p.message).join('\n')}`, { hint: problems.map((p) => p.hint).join('\n'), exitCode: MigrateExitCode.PREFLIGHT, details: { problems } });
+        }
+        if (state.missingLocally.length) warnings.push(`Migrations applied in the backup but missing from ${migrationsDir}: ${state.missingLocally.map((r) => r.migration_name).join(', ')}.`);
+        const t1 = Date.now();
+        const findings = state.pending.length ? await checkRisks(sconn, state.pending.map((m) => ({ name: m.name, sql: m.sql })), { largeTableRows: options.largeTableRows }) : [];
+        timings.riskCheckMs = Date.now() - t1;
+        const plan = buildPlan(state, findings);
+        return { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, against: { backup: chosen.file, scratch: scratch.display, loadMs }, timings, durationMs: Date.now() - started };
+      } finally {
+        await sconn.close();
+      }
+    } finally {
+      await dialect.dropScratch(scratch).catch((e) => warnings.push(`Could not drop the scratch database ${scratch.display}: ${messageOf(e)}`));
+    }
+  }
+
   async function underLock(): Promise<MigrateSafeResult> {
     const folder = await validatedFolder();
     const rows = await readAppliedMigrations(conn, ctx.target.dialect);
@@ -229,16 +283,16 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
       throw new GuardError(problems[0].code, problems.map((p) => p.message).join('\n'), { hint: problems.map((p) => p.hint).join('\n'), exitCode: MigrateExitCode.PREFLIGHT, details: { problems } });
     }
     if (state.missingLocally.length) warnings.push(`Applied migrations missing from ${migrationsDir}: ${state.missingLocally.map((r) => r.migration_name).join(', ')} (applied from another branch?).`);
-    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, ...(created ? { createdDatabase: true } : {}) };
+    const base = { target: ctx.target.display, schemaPath, migrationsDir, prismaVersion: install.version, warnings, timings, ...(created ? { createdDatabase: true } : {}) };
     if (!state.pending.length) {
       return { ...base, status: 'up-to-date', exitCode: MigrateExitCode.OK, plan: buildPlan(state, []), durationMs: Date.now() - started };
     }
 
     // Risk check: pure analysis, then read-only measurement.
+    const t1 = Date.now();
     const live = await conn.introspect();
-    const questions = analyzeMigrations(state.pending.map((m) => ({ name: m.name, sql: m.sql })), live, { dialect: ctx.target.dialect, largeTableRows: options.largeTableRows });
-    const answers = await measureQuestions(conn, live, questions);
-    const findings = sortFindings(questions.map((q, i) => judge(q, answers[i])).filter((f): f is RiskFinding => f !== null));
+    const findings = await checkRisks(conn, state.pending.map((m) => ({ name: m.name, sql: m.sql })), { largeTableRows: options.largeTableRows, live });
+    timings.riskCheckMs = Date.now() - t1;
     const plan = buildPlan(state, findings);
     const decision = decide(plan, { dryRun: options.dryRun, acceptDataLoss: options.acceptDataLoss, interactive: Boolean(options.confirm) });
     if (decision === 'dry-run') return { ...base, status: 'dry-run', exitCode: MigrateExitCode.OK, plan, durationMs: Date.now() - started };

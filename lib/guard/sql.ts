@@ -184,6 +184,22 @@ export function splitTopLevel(text: string, sep = ','): string[] {
   return out;
 }
 
+/** Position of the first top-level (not in parentheses, strings or identifiers) keyword `kw` in `text`, or -1. */
+export function topLevelKeyword(text: string, kw: string): number {
+  let depth = 0;
+  const re = new RegExp(`^${kw}\\b`, 'i');
+  for (const p of lex(text)) {
+    if (p.kind !== 'code') continue;
+    for (let k = 0; k < p.text.length; k++) {
+      const ch = p.text[k];
+      if (ch === '(') depth++;
+      else if (ch === ')') depth--;
+      else if (depth === 0 && (k > 0 ? !/[\w$]/.test(p.text[k - 1]) : p.start === 0 || !/[\w$"]/.test(text[p.start - 1])) && re.test(p.text.slice(k))) return p.start + k;
+    }
+  }
+  return -1;
+}
+
 /** Regex source of one identifier: "quoted", `quoted`, [quoted] or bare. */
 export const IDENT = String.raw`(?:"(?:[^"]|"")+"|\x60(?:[^\x60]|\x60\x60)+\x60|\[[^\]]+\]|[A-Za-z_][\w$]*)`;
 /** Regex source of a possibly schema-qualified name. */
@@ -235,12 +251,14 @@ export function closingParen(text: string, open: number): number {
 /** A warning line of Prisma's generated `/* Warnings: ... *\/` header. */
 export interface PrismaWarning {
   text: string;
-  kind: 'drop-table' | 'drop-column' | 'required-column' | 'unique' | 'enum-values' | 'set-not-null' | 'type-change' | 'other';
+  kind: 'drop-table' | 'drop-column' | 'drop-recreate' | 'drop-recreate-required' | 'required-column' | 'unique' | 'enum-values' | 'set-not-null' | 'type-change' | 'scalar-to-list' | 'primary-key' | 'other';
   table?: string;
   column?: string;
   columns?: string[];
   enumName?: string;
   values?: string[];
+  /** The cast's target type as Prisma names it (`You are about to alter the column ... cast from A to B`). */
+  toType?: string;
 }
 
 /** Reads the bullet list of Prisma's `Warnings:` comment at the top of a generated migration. */
@@ -255,11 +273,21 @@ export function prismaWarnings(sql: string): PrismaWarning[] {
   return out;
 }
 
+/**
+ * Every warning wording of Prisma's schema engine (6.x/7.x, `migrate dev` / `migrate diff`), from
+ * its source: destructive-change checker messages (NonEmptyTableDrop, NonEmptyColumnDrop,
+ * DropAndRecreateColumn, DropAndRecreateRequiredColumn, AddedRequiredFieldToTable(WithPrismaLevelDefault),
+ * MadeOptionalFieldRequired, MadeScalarFieldIntoArrayField, RiskyCast, NotCastable,
+ * PrimaryKeyChange, UniqueConstraintAddition, EnumValueRemoval).
+ */
 function classifyWarning(text: string): PrismaWarning {
   let m: RegExpExecArray | null;
   if ((m = /drop the column `([^`]+)` on the `([^`]+)` table/i.exec(text))) return { text, kind: 'drop-column', column: m[1], table: m[2] };
   if ((m = /drop the `([^`]+)` table/i.exec(text))) return { text, kind: 'drop-table', table: m[1] };
+  if ((m = /Changed the type of `([^`]+)` on the `([^`]+)` table\. No cast exists, the column would be dropped and recreated, which cannot be done/i.exec(text))) return { text, kind: 'drop-recreate-required', column: m[1], table: m[2] };
+  if ((m = /The `([^`]+)` column on the `([^`]+)` table would be dropped and recreated/i.exec(text))) return { text, kind: 'drop-recreate', column: m[1], table: m[2] };
   if ((m = /Added the required column `([^`]+)` to the `([^`]+)` table without a default/i.exec(text))) return { text, kind: 'required-column', column: m[1], table: m[2] };
+  if ((m = /The required column `([^`]+)` was added to the `([^`]+)` table with a prisma-level default/i.exec(text))) return { text, kind: 'required-column', column: m[1], table: m[2] };
   if ((m = /unique constraint covering the columns `\[([^\]]*)\]` on the table `([^`]+)`/i.exec(text))) {
     return { text, kind: 'unique', table: m[2], columns: m[1].split(',').map((c) => c.trim()).filter(Boolean) };
   }
@@ -267,6 +295,12 @@ function classifyWarning(text: string): PrismaWarning {
     return { text, kind: 'enum-values', enumName: m[2], values: m[1].split(',').map((v) => v.trim()).filter(Boolean) };
   }
   if ((m = /Made the column `([^`]+)` on table `([^`]+)` required/i.exec(text))) return { text, kind: 'set-not-null', column: m[1], table: m[2] };
+  if ((m = /Changed the column `([^`]+)` on the `([^`]+)` table from a scalar field to a list field/i.exec(text))) return { text, kind: 'scalar-to-list', column: m[1], table: m[2] };
+  if ((m = /You are about to alter the column `([^`]+)` on the `([^`]+)` table/i.exec(text))) {
+    const cast = /will be cast from `([^`]+)` to `([^`]+)`/i.exec(text);
+    return { text, kind: 'type-change', column: m[1], table: m[2], ...(cast ? { toType: cast[2] } : {}) };
+  }
   if ((m = /(?:Changed|changing) the type of `([^`]+)` on the `([^`]+)` table/i.exec(text))) return { text, kind: 'type-change', column: m[1], table: m[2] };
+  if ((m = /The primary key for the `([^`]+)` table will be changed/i.exec(text))) return { text, kind: 'primary-key', table: m[1] };
   return { text, kind: 'other' };
 }

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { DbSchema } from '../../lib/core/types.ts';
 import { buildPlan, decide, statementEffects } from '../../lib/guard/plan.ts';
-import { analyzeMigrations, judge, type RiskQuestion } from '../../lib/guard/risks.ts';
+import { analyzeMigrations, binaryWidening, judge, parseDml, type RiskQuestion } from '../../lib/guard/risks.ts';
 import { prismaWarnings, splitStatements } from '../../lib/guard/sql.ts';
 import { migrationState } from '../../lib/prisma/migrations.ts';
+import { dialectFor } from '../../lib/dialects/index.ts';
+
+/** Each database's traits, as its dialect declares them. */
+const T = { postgres: (await dialectFor('postgres')).riskTraits, sqlite: (await dialectFor('sqlite')).riskTraits };
 
 describe('splitStatements', () => {
   it('splits at top-level semicolons only, ignoring strings, identifiers, comments and dollar quotes', () => {
@@ -57,6 +61,51 @@ SELECT 1;`);
   });
 });
 
+describe("every warning wording of Prisma's schema engine (6.19 / 7.x, from its destructive-change checker)", () => {
+  // Each line as the engine writes it (strings of node_modules/prisma/build/schema_engine_bg.wasm).
+  const WORDINGS: [string, string, string | undefined, string | undefined][] = [
+    ['drop-table', 'You are about to drop the `tags` table, which is not empty (3 rows).', 'tags', undefined],
+    ['drop-table', 'You are about to drop the `tags` table. If the table is not empty, all the data it contains will be lost.', 'tags', undefined],
+    ['drop-column', 'You are about to drop the column `bio` on the `users` table, which still contains 29 non-null values.', 'users', 'bio'],
+    ['drop-column', 'You are about to drop the column `bio` on the `users` table. All the data in the column will be lost.', 'users', 'bio'],
+    ['drop-recreate', 'The `bio` column on the `users` table would be dropped and recreated. This will lead to data loss if there is data in the column.', 'users', 'bio'],
+    ['drop-recreate', 'The `bio` column on the `users` table would be dropped and recreated. This will lead to data loss.', 'users', 'bio'],
+    ['drop-recreate-required', 'Changed the type of `karma` on the `users` table. No cast exists, the column would be dropped and recreated, which cannot be done if there is data, since the column is required.', 'users', 'karma'],
+    ['drop-recreate-required', 'Changed the type of `karma` on the `users` table. No cast exists, the column would be dropped and recreated, which cannot be done since the column is required and there is data in the table.', 'users', 'karma'],
+    ['required-column', 'Added the required column `nick` to the `users` table without a default value. There are 50 rows in this table, it is not possible to execute this step.', 'users', 'nick'],
+    ['required-column', 'Added the required column `nick` to the `users` table without a default value. This is not possible if the table is not empty.', 'users', 'nick'],
+    ['required-column', 'The required column `slug` was added to the `posts` table with a prisma-level default value. There are 60 rows in this table, it is not possible to execute this step. Please add this column as optional, then populate it before making it required.', 'posts', 'slug'],
+    ['set-not-null', 'Made the column `name` on table `users` required, but there are 10 existing NULL values.', 'users', 'name'],
+    ['set-not-null', 'Made the column `name` on table `users` required. This step will fail if there are existing NULL values in that column.', 'users', 'name'],
+    ['scalar-to-list', 'Changed the column `bio` on the `users` table from a scalar field to a list field. There are 25 existing non-null values in that column, this step cannot be executed.', 'users', 'bio'],
+    ['scalar-to-list', 'Changed the column `bio` on the `users` table from a scalar field to a list field. If there are non-null values in that column, this step will fail.', 'users', 'bio'],
+    ['type-change', 'You are about to alter the column `age` on the `users` table, which contains 50 non-null values. The data in that column will be cast from `String` to `Int`. This cast may fail. Please make sure the data in the column can be cast.', 'users', 'age'],
+    ['type-change', 'You are about to alter the column `age` on the `users` table. The data in that column could be lost. The data in that column will be cast from `String` to `Int`.', 'users', 'age'],
+    ['primary-key', 'The primary key for the `comments` table will be changed. If it partially fails, the table could be left without primary key constraint.', 'comments', undefined],
+    ['unique', 'A unique constraint covering the columns `[name,email]` on the table `users` will be added. If there are existing duplicate values, this will fail.', 'users', undefined],
+    ['enum-values', 'The values [ADMIN] on the enum `Role` will be removed. If these variants are still used in the database, this will fail.', undefined, undefined],
+  ];
+  it.each(WORDINGS)('%s: %s', (kind, text, table, column) => {
+    const [w] = prismaWarnings(`/*\n  Warnings:\n\n  - ${text}\n\n*/\nSELECT 1;`);
+    expect(w).toMatchObject({ kind, text });
+    if (table) expect(w.table).toBe(table);
+    if (column) expect(w.column).toBe(column);
+  });
+  it('a cast warning names the target type', () => {
+    expect(prismaWarnings(`/*\n  Warnings:\n\n  - ${WORDINGS[15][1]}\n*/`)[0].toType).toBe('Int');
+  });
+});
+
+describe('DELETE / UPDATE parsing', () => {
+  it('reads table, alias, FROM/USING and WHERE at top level only', () => {
+    expect(parseDml('DELETE FROM "posts" WHERE "author_id" > 50')).toEqual({ verb: 'DELETE', table: 'posts', alias: undefined, from: undefined, where: '"author_id" > 50' });
+    expect(parseDml('DELETE FROM "public"."posts" AS p USING "users" u WHERE u.id = p.author_id RETURNING p.id')).toEqual({ verb: 'DELETE', table: 'posts', alias: 'p', from: '"users" u', where: 'u.id = p.author_id' });
+    expect(parseDml(`UPDATE "users" SET "name" = (SELECT 'x' FROM t WHERE a = 1) WHERE "id" IN (SELECT id FROM s WHERE b = 2)`)).toEqual({ verb: 'UPDATE', table: 'users', alias: undefined, from: undefined, where: '"id" IN (SELECT id FROM s WHERE b = 2)' });
+    expect(parseDml(`UPDATE "users" SET "where" = 'WHERE x' FROM "posts" WHERE "posts"."author_id" = "users"."id"`)).toMatchObject({ from: '"posts"', where: '"posts"."author_id" = "users"."id"' });
+    expect(parseDml('UPDATE "users" SET "karma" = 0')).toMatchObject({ table: 'users', where: undefined });
+  });
+});
+
 const col = (name: string, type: string, nullable = true) => ({ name, type, kind: 'text' as const, nullable, default: null });
 const schema = (dialect: 'sqlite' | 'postgres'): DbSchema => ({
   dialect,
@@ -90,20 +139,22 @@ COMMIT;
 TRUNCATE "posts" CASCADE;
 CREATE INDEX "posts_title_idx" ON "posts"("title");
 ALTER TABLE "posts" ADD CONSTRAINT "title_len" CHECK (length("title") > 0);`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { dialect: 'postgres' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { traits: T.postgres });
     expect(brief(qs)).toEqual([
       { rule: 'drop-column', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
       { rule: 'required-column', table: 'users', column: 'nick', measure: { kind: 'rows', table: 'users' } },
       { rule: 'unique-duplicates', table: 'users', column: 'name', measure: { kind: 'duplicate-groups', table: 'users', columns: ['"name"'], where: undefined, nullsDistinct: true } },
-      { rule: 'index-without-concurrently', table: 'users', column: undefined, measure: { kind: 'rows', table: 'users' } },
+      { rule: 'index-without-concurrently', table: 'users', column: undefined, measure: { kind: 'table-size', table: 'users' } },
       { rule: 'set-not-null', table: 'users', column: 'name', measure: { kind: 'nulls', table: 'users', columns: ['name'] } },
+      { rule: 'set-not-null-scan', table: 'users', column: 'name', measure: { kind: 'table-size', table: 'users' } },
+      { rule: 'type-change-rewrite', table: 'posts', column: 'title', measure: { kind: 'table-size', table: 'posts' } },
       { rule: 'type-change', table: 'posts', column: 'title', measure: { kind: 'cast', table: 'posts', column: 'title', fromType: 'TEXT', toType: 'VARCHAR(20)', using: undefined } },
       { rule: 'enum-value-removed', table: 'users', column: 'role', measure: { kind: 'values-not-in', table: 'users', column: 'role', values: ['READER', 'AUTHOR'] } },
       { rule: 'truncate', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
       { rule: 'truncate', table: 'comments', column: undefined, measure: { kind: 'rows', table: 'comments' } },
-      { rule: 'index-without-concurrently', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
+      { rule: 'index-without-concurrently', table: 'posts', column: undefined, measure: { kind: 'table-size', table: 'posts' } },
       { rule: 'check-violations', table: 'posts', column: undefined, measure: { kind: 'check-violations', table: 'posts', expression: 'length("title") > 0' } },
-      { rule: 'constraint-without-not-valid', table: 'posts', column: undefined, measure: { kind: 'rows', table: 'posts' } },
+      { rule: 'constraint-without-not-valid', table: 'posts', column: undefined, measure: { kind: 'table-size', table: 'posts' } },
       // bio dropped and nick added in one migration: maybe a rename
       { rule: 'rename-as-drop-add', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
     ]);
@@ -127,7 +178,7 @@ ALTER TABLE "new_users" RENAME TO "users";
 CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
 PRAGMA foreign_keys=ON;
 PRAGMA defer_foreign_keys=OFF;`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { dialect: 'sqlite' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { traits: T.sqlite });
     expect(qs.some((q) => q.rule === 'drop-table')).toBe(false);
     expect(brief(qs)).toEqual([
       { rule: 'drop-column', table: 'users', column: 'bio', measure: { kind: 'non-null', table: 'users', column: 'bio' } },
@@ -144,19 +195,52 @@ PRAGMA defer_foreign_keys=OFF;`;
 DROP TABLE "posts";
 ALTER TABLE "articles" ADD COLUMN "x" TEXT NOT NULL;
 CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { dialect: 'sqlite' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('sqlite'), { traits: T.sqlite });
     expect(qs.map((q) => q.rule)).toEqual(['drop-table', 'rename-as-drop-add']);
     expect(qs[1].advice).toContain('ALTER TABLE "posts" RENAME TO "articles"');
   });
 
+  it('follows renames across the migrations of one deployment: a later drop is measured on the original column and table', () => {
+    const qs = analyzeMigrations(
+      [
+        { name: 'a', sql: 'ALTER TABLE "users" RENAME COLUMN "bio" TO "about";\nALTER TABLE "posts" RENAME TO "articles";' },
+        { name: 'b', sql: 'ALTER TABLE "users" DROP COLUMN "about";\nDROP TABLE "articles";\nALTER TABLE "users" DROP COLUMN "bio";' },
+      ],
+      schema('postgres'),
+      { traits: T.postgres },
+    );
+    expect(qs.map((q) => [q.migration, q.rule, q.table, q.column, q.measure])).toEqual([
+      ['a', 'rename-column', 'users', 'bio', { kind: 'rows', table: 'users' }],
+      ['a', 'rename-table', 'posts', undefined, { kind: 'rows', table: 'posts' }],
+      ['b', 'drop-column', 'users', 'bio', { kind: 'non-null', table: 'users', column: 'bio' }],
+      ['b', 'drop-table', 'posts', undefined, { kind: 'rows', table: 'posts' }],
+      // "bio" no longer exists under that name: nothing to measure.
+    ]);
+    expect(qs[2].what).toContain('renamed from "bio"');
+    expect(qs[3].what).toContain('renamed from "posts"');
+  });
+
+  it('DROP DATABASE is always a block; binary-compatible widenings are no rewrite', () => {
+    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP DATABASE "prod";' }], schema('postgres'), { traits: T.postgres });
+    expect(judge(q, { value: null })).toMatchObject({ rule: 'drop-database', severity: 'block' });
+    expect([binaryWidening('character varying(20)', 'VARCHAR(200)'), binaryWidening('text', 'TEXT'), binaryWidening('numeric(10,2)', 'DECIMAL(12,2)'), binaryWidening('varchar(20)', 'text')]).toEqual([true, true, true, true]);
+    expect([binaryWidening('integer', 'BIGINT'), binaryWidening('numeric(10,2)', 'DECIMAL(10,1)'), binaryWidening('character varying(20)', 'VARCHAR(10)')]).toEqual([false, false, false]);
+  });
+
+  it('a Prisma warning no rule recognises is a prisma-warning finding (warn), never "unknown-table"', () => {
+    const qs = analyzeMigrations([{ name: 'm', sql: '/*\n  Warnings:\n\n  - Something new that Prisma 8 might say about `users`.\n\n*/\nALTER TABLE "users" ADD COLUMN "x" TEXT;' }], schema('postgres'), { traits: T.postgres });
+    expect(qs.map((q) => [q.rule, q.source])).toEqual([['prisma-warning', 'prisma-warning']]);
+    expect(judge(qs[0], { value: null })).toMatchObject({ severity: 'warn', rule: 'prisma-warning' });
+  });
+
   it('judges severity from the measured number', () => {
-    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP TABLE "posts";' }], schema('sqlite'), { dialect: 'sqlite' });
+    const [q] = analyzeMigrations([{ name: 'm', sql: 'DROP TABLE "posts";' }], schema('sqlite'), { traits: T.sqlite });
     expect(judge(q, { value: 12 })).toMatchObject({ severity: 'block', measured: 12, message: 'drops table "posts": 12 rows would be lost.' });
     expect(judge(q, { value: 0 })!.severity).toBe('info');
     expect(judge(q, { value: null, error: 'boom' })).toMatchObject({ severity: 'warn' });
-    const [idx] = analyzeMigrations([{ name: 'm', sql: 'CREATE INDEX "i" ON "posts"("title");' }], schema('postgres'), { dialect: 'postgres', largeTableRows: 1000 });
+    const [idx] = analyzeMigrations([{ name: 'm', sql: 'CREATE INDEX "i" ON "posts"("title");' }], schema('postgres'), { traits: T.postgres, largeTableRows: 1000 });
     expect(judge(idx, { value: 999 })).toBeNull();
-    expect(judge(idx, { value: 1000 })!.severity).toBe('info');
+    expect(judge(idx, { value: 1000 })!.severity).toBe('warn');
   });
 
   it('a Prisma warning the SQL rules did not see is still measured', () => {
@@ -167,7 +251,7 @@ CREATE UNIQUE INDEX "a_t" ON "articles"("title");`;
 
 */
 SELECT 1;`;
-    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { dialect: 'postgres' });
+    const qs = analyzeMigrations([{ name: 'm', sql }], schema('postgres'), { traits: T.postgres });
     expect(qs).toHaveLength(1);
     expect(qs[0]).toMatchObject({ rule: 'enum-value-removed', source: 'prisma-warning', measure: { kind: 'values-in', table: 'users', column: 'role', values: ['ADMIN'] } });
   });

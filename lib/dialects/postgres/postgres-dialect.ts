@@ -14,6 +14,7 @@ import { acquireAdvisoryLock } from './postgres-lock.ts';
 import { withFullSchema, type LibpqConnection } from './postgres-schema-dump.ts';
 import { quoteIdent } from './postgres-sql.ts';
 import { ConnectionGroup, DEFAULT_IO_TIMEOUT_MS, serverTcpSettings, watchClient } from './postgres-watchdog.ts';
+import { postgresRiskProbes } from './postgres-risk-probes.ts';
 
 /**
  * Query parameters that only Prisma understands. pg would either ignore them or, worse, send them
@@ -426,6 +427,8 @@ async function createDatabase(target: DatabaseTarget): Promise<void> {
 export const postgresDialect: Dialect = {
   name: 'postgres',
   capabilities: { transactionalDdl: true, advisoryLocks: true, scalarLists: true },
+  riskTraits: { maxIdentifierBytes: 63, tableLocks: true },
+  riskProbes: postgresRiskProbes,
   connect: connectPostgres,
   quote: quoteIdent,
   checkBackupSql: checkPostgresBackupSql,

@@ -12,10 +12,13 @@ import { loadSqlite } from './sqlite-load.ts';
 import { sqliteIdentity } from './sqlite-identity.ts';
 import { acquireFileLock } from './sqlite-lock.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
+import { sqliteRiskProbes } from './sqlite-risk-probes.ts';
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
   capabilities: { transactionalDdl: true, advisoryLocks: false, scalarLists: false },
+  riskTraits: { maxIdentifierBytes: null, tableLocks: false },
+  riskProbes: sqliteRiskProbes,
   quote: quoteSqlite,
   checkBackupSql: checkSqliteBackupSql,
   // SQLite stores no functions; its triggers are created after the rows are in (postDdl).
