@@ -27,7 +27,7 @@ import { verifyBackup } from '../ops/verify.ts';
 import { writeSmallFileAtomically } from '../format/writer.ts';
 import { describePrismaFailure, runPrisma, resolvePrismaInstall } from '../prisma/cli.ts';
 import { migrationState, readAppliedMigrations, readMigrationsFolder } from '../prisma/migrations.ts';
-import { findPrismaProject } from '../prisma/project.ts';
+import { datasourceSchemas, findPrismaProject } from '../prisma/project.ts';
 import { checkRisks } from './check.ts';
 import { buildPlan, decide, failedRow, MigrateExitCode, preflightProblems, recoveryCommands, statementEffects, type MigratePlan, type StatementEffect } from './plan.ts';
 
@@ -162,6 +162,16 @@ async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Prom
       : project.migrationsDir;
   if (!schemaPath || !migrationsDir) {
     throw preflight(`No Prisma schema found in ${ctx.projectDir}.`, 'Run it from your project folder, or pass --schema path/to/schema.prisma.');
+  }
+  // multiSchema: the risk checks look tables up by their bare names, so migrate-safe works on the
+  // URL's schema only (its snapshots included). Said out loud: never a silent gap in the protection.
+  const listed = datasourceSchemas(schemaPath);
+  const covered = ctx.target.schema ?? 'public';
+  if (ctx.target.dialect === 'postgres' && listed && listed.some((s) => s !== covered)) {
+    warnings.push(
+      `The Prisma datasource lists the schemas ${listed.join(', ')}, and migrate-safe checks and snapshots only "${covered}" (the URL's schema). ` +
+        `Before deploying, take a backup of all of them: \`prisma-guard backup --reason pre-migration\` (it reads every schema of the datasource in one snapshot).`,
+    );
   }
   if (options.migrationsDir && project.migrationsDir && path.resolve(project.migrationsDir) !== migrationsDir && !options.schema) {
     warnings.push(`--migrations-dir ${migrationsDir} differs from the folder Prisma is configured to use (${project.migrationsDir}); the risk check reads the former, prisma migrate deploy applies the latter.`);
