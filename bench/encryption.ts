@@ -89,7 +89,11 @@ async function main(): Promise<void> {
       op: 'restore',
       tool: 'prisma-guard restore (encrypted)',
       command: `BACKUP_AGE_IDENTITY=${identityFile} npm run db:restore -- <backup> --mode full --yes --no-safety-backup --url ${tgtUrl} --backup-dir ${dirs.enc}`,
-      setup: () => recreateDb(admin, tgt),
+      // As after a scheduled backup: verified (on a backup-only machine: the ciphertext check).
+      setup: async () => {
+        ensureVerified(dirs.enc);
+        await recreateDb(admin, tgt);
+      },
       run: () => guard('restore', [path.basename(latestBackup(dirs.enc)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', dirs.enc, '--json'], { BACKUP_AGE_IDENTITY: identityFile }),
     },
   ];

@@ -53,39 +53,38 @@ function open(key: Buffer, counter: number, last: boolean, sealed: Buffer): Buff
   return body;
 }
 
-/** Seals a stream of plaintext into STREAM chunks (the caller writes the header and nonce first). */
-export async function* sealStream(key: Buffer, source: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Buffer> {
+/**
+ * `source` cut into pieces of `size` bytes, the last one flagged (it may be full; it is empty only
+ * when the source is). A piece goes out as not-last only once more bytes follow it.
+ */
+async function* fixedChunks(source: AsyncIterable<Buffer | Uint8Array>, size: number): AsyncGenerator<{ bytes: Buffer; last: boolean }> {
   let pending = Buffer.alloc(0);
-  let counter = 0;
   for await (const piece of source) {
     // A copy (or a fresh concatenation): a producer may reuse its buffer once the piece is handed on.
     pending = pending.length ? Buffer.concat([pending, piece]) : Buffer.from(piece);
-    // A full chunk goes out only once more bytes follow it: the last chunk must carry the flag.
     let at = 0;
-    while (pending.length - at > CHUNK) {
-      yield seal(key, counter++, false, pending.subarray(at, at + CHUNK));
-      at += CHUNK;
+    while (pending.length - at > size) {
+      yield { bytes: pending.subarray(at, at + size), last: false };
+      at += size;
     }
     if (at) pending = Buffer.from(pending.subarray(at));
   }
-  yield seal(key, counter, true, pending);
+  yield { bytes: pending, last: true };
+}
+
+/** Seals a stream of plaintext into STREAM chunks (the caller writes the header and nonce first). */
+export async function* sealStream(key: Buffer, source: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Buffer> {
+  let counter = 0;
+  for await (const c of fixedChunks(source, CHUNK)) yield seal(key, counter++, c.last, c.bytes);
 }
 
 /** Opens STREAM chunks (the bytes after the header and nonce) back into plaintext. */
 export async function* openStream(key: Buffer, source: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Buffer> {
-  let pending = Buffer.alloc(0);
   let counter = 0;
-  for await (const piece of source) {
-    pending = pending.length ? Buffer.concat([pending, piece]) : Buffer.from(piece);
-    let at = 0;
-    // A sealed chunk is known not to be the last only when bytes follow it.
-    while (pending.length - at > CHUNK + TAG) {
-      yield open(key, counter++, false, pending.subarray(at, at + CHUNK + TAG));
-      at += CHUNK + TAG;
-    }
-    if (at) pending = Buffer.from(pending.subarray(at));
+  for await (const c of fixedChunks(source, CHUNK + TAG)) {
+    const plain = open(key, counter, c.last, c.bytes);
+    if (c.last && plain.length === 0 && counter > 0) throw new PayloadError('the encrypted payload ends in an empty chunk, which age never writes');
+    counter++;
+    yield plain;
   }
-  const last = open(key, counter, true, pending);
-  if (last.length === 0 && counter > 0) throw new PayloadError('the encrypted payload ends in an empty chunk, which age never writes');
-  yield last;
 }
