@@ -281,6 +281,33 @@ describe('passphrase mode, key rotation, the folder during a backup, offsite', (
     expect(both.stderr).toMatch(/both set/);
   });
 
+  it('signed and encrypted: the signature binds the ciphertext and the content; verify checks it with and without the identity', async () => {
+    const dir = path.join(work, 'signed');
+    const keys = path.join(work, 'signing');
+    const g = await runCli(['keygen', '--out', keys, '--json']);
+    expect(g.code, g.stderr).toBe(0);
+    const { privateKey, verifyKey } = JSON.parse(g.stdout);
+    const b = await runCli(['backup', '--json'], { DATABASE_URL: db.url, BACKUP_DIR: dir, BACKUP_AGE_RECIPIENTS: keyA.recipient, BACKUP_SIGNING_KEY: privateKey });
+    expect(b.code, b.stderr).toBe(0);
+    const file = JSON.parse(b.stdout).manifest.file;
+    for (const extra of [{}, { BACKUP_AGE_IDENTITY: keyA.file }]) {
+      const v = await runCli(['verify', file, '--json'], { BACKUP_DIR: dir, BACKUP_VERIFY_KEY: verifyKey, ...extra });
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+      expect(JSON.parse(v.stdout).signature).toBe('valid');
+    }
+    // A manifest edited to claim other content. Without the identity only the signature can tell:
+    // it no longer matches (exit 13). With it, the decrypted content disagrees with the manifest
+    // before the signature is even looked at (exit 3, as for a plain backup).
+    const mPath = path.join(dir, file.replace(/\.jsonl\.gz\.age$/, '.manifest.json'));
+    const m = JSON.parse(readFileSync(mPath, 'utf8'));
+    writeFileSync(mPath, JSON.stringify({ ...m, contentSha256: 'f'.repeat(64) }, null, 2));
+    const noKey = await runCli(['verify', file], { BACKUP_DIR: dir, BACKUP_VERIFY_KEY: verifyKey });
+    expect(noKey.code, noKey.stdout + noKey.stderr).toBe(13);
+    const withKey = await runCli(['verify', file], { BACKUP_DIR: dir, BACKUP_VERIFY_KEY: verifyKey, BACKUP_AGE_IDENTITY: keyA.file });
+    expect(withKey.code, withKey.stdout + withKey.stderr).toBe(3);
+    expect(withKey.stdout).toMatch(/does not match its manifest/);
+  });
+
   it('key rotation: old backups open with the old identity line kept in the file; without it, exit 17', async () => {
     const dir = path.join(work, 'rotation');
     const old = await runCli(['backup', '--reason', 'old', '--json'], { DATABASE_URL: db.url, BACKUP_DIR: dir, BACKUP_AGE_RECIPIENTS: keyA.recipient });
