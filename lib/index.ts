@@ -58,4 +58,10 @@ export { nextRuns, parseScheduleConfig, type ScheduleConfig, type ScheduleJob, t
 export { getStatus, HEALTH_EXIT_CODE, type Health, type StatusOptions, type StatusReport } from './ops/status.ts';
 
 /** prisma-guard's version (recorded in every backup's header). */
+// Encryption at rest (age) and other locations (offsite copies).
+export { generateAgeKeys, type DecryptionKeys, type EncryptionSettings } from './pipeline/age.ts';
+export { copyBackup, listLocation, type OffsiteCopy } from './ops/offsite.ts';
+export { openStorage } from './storage/registry.ts';
+export type { StorageBackend } from './storage/contract.ts';
+
 export { TOOL_VERSION as version } from './ops/version.ts';
