@@ -109,6 +109,19 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
   yield JSON.stringify(trailer) + '\n';
 }
 
+/**
+ * The same chunks, with a turn of the event loop after each. gzip compresses on the thread pool but
+ * starts on its next piece only from a callback on this thread, which a producer that never waits
+ * (a SQLite read is synchronous) holds back until the pipeline stalls; with a turn per chunk the
+ * compression of one chunk overlaps the encoding of the next.
+ */
+export async function* withTurns<T>(chunks: AsyncIterable<T>): AsyncGenerator<T> {
+  for await (const c of chunks) {
+    yield c;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
 /** Temporary files this process is writing right now (removed on exit if still there). */
 const temporaries = new Set<string>();
 let exitHookInstalled = false;
@@ -160,7 +173,7 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
     const tap = hashTap();
     const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
     const gzip = zlib.createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, chunkSize: 1 << 16 });
-    const source = Readable.from(lines, { objectMode: false, highWaterMark: 1 << 16 });
+    const source = Readable.from(withTurns(lines), { objectMode: false, highWaterMark: 1 << 16 });
     if (options.encryption) await pipeline(source, gzip, encryptStage(options.encryption), tap.stream, out, { signal: options.signal });
     else await pipeline(source, gzip, tap.stream, out, { signal: options.signal });
     // fsync flushes the file whichever descriptor asks, so the data is on disk before the rename.
