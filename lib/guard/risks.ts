@@ -16,6 +16,7 @@
  */
 import type { DbSchema, TableSchema } from '../core/types.ts';
 import type { RiskTraits } from '../dialects/dialect.ts';
+import { bareName, inSchema, isMultiSchema, sameSchemaKey, tableKeyOf } from './names.ts';
 import { ruleSpec, type Effect, type RiskRule, type Severity } from './rules.ts';
 import { closingParen, IDENT, identList, objectName, prismaWarnings, QNAME, splitStatements, splitTopLevel, topLevelKeyword, unquote, type PrismaWarning, type SqlStatement } from './sql.ts';
 
@@ -146,7 +147,39 @@ class SchemaView {
   private renamedFrom = new Map<string, string>();
   private dropped = new Set<string>();
   constructor(readonly live: DbSchema) {}
-  private liveTable(name: string): TableSchema | undefined {
+  /**
+   * The key of the table a name in the migration means at this point (see lib/guard/names.ts):
+   * its bare name for one schema, `schema.table` for several.
+   */
+  key(qname: string): string {
+    return tableKeyOf(this.live, qname, (k) => this.resolve(k) !== undefined);
+  }
+  /** The key of `name` in the schema of table `key` (RENAME TO keeps the schema). */
+  sibling(key: string, name: string): string {
+    return sameSchemaKey(this.live, key, name);
+  }
+  /** The bare table name of a key. */
+  bare(key: string): string {
+    return bareName(this.live, key);
+  }
+  inSchema(key: string, namespace: string): boolean {
+    return inSchema(this.live, key, namespace);
+  }
+  /** The key CREATE TABLE gives a name (unqualified: the first schema of the search path). */
+  createKey(qname: string): string {
+    return tableKeyOf(this.live, qname);
+  }
+  /** The key of a bare table name as Prisma's warnings print it (one schema: the name itself). */
+  keyOfName(name: string): string {
+    return isMultiSchema(this.live) ? this.key(dq(name)) : name;
+  }
+  /** A table key for messages and advice: `"b"."User"` for several schemas, `"User"` for one. */
+  q(key: string): string {
+    if (!isMultiSchema(this.live)) return dq(key);
+    const bare = this.bare(key);
+    return bare === key ? dq(key) : `${dq(key.slice(0, key.length - bare.length - 1))}.${dq(bare)}`;
+  }
+  liveTable(name: string): TableSchema | undefined {
     return this.live.tables.find((t) => t.name === name) ?? this.live.tables.find((t) => t.name.toLowerCase() === name.toLowerCase());
   }
   /** The live table a name refers to at this point of the deployment; 'new' when created by it. */
@@ -249,7 +282,7 @@ export interface ColumnDef {
   /** GENERATED ALWAYS AS (...) STORED. */
   generatedStored?: boolean;
   /** Column-level REFERENCES t [(c)], CHECK (...), UNIQUE. */
-  references?: { table: string; columns: string[] };
+  references?: { table: string; columns: string[]; qname?: string };
   check?: string;
   unique?: boolean;
 }
@@ -274,7 +307,7 @@ export function parseColumnDef(def: string): ColumnDef | null {
     type,
     defaultExpr: dflt?.[1].trim(),
     generatedStored: /\bGENERATED\s+ALWAYS\s+AS\s*\(.*\)\s*STORED\b/is.test(rest),
-    references: ref ? { table: objectName(ref[1]), columns: ref[2] ? identList(ref[2]) : [] } : undefined,
+    references: ref ? { table: objectName(ref[1]), columns: ref[2] ? identList(ref[2]) : [], qname: ref[1] } : undefined,
     check,
     unique: /\bUNIQUE\b/i.test(rest),
     notNull: /\bNOT\s+NULL\b/i.test(rest) || /PRIMARY\s+KEY/i.test(rest),
@@ -283,7 +316,7 @@ export function parseColumnDef(def: string): ColumnDef | null {
 }
 
 /** Columns of a CREATE TABLE statement (constraints skipped). */
-export function createTableColumns(normalized: string): { table: string; columns: ColumnDef[]; constraints: string[] } | null {
+export function createTableColumns(normalized: string): { table: string; qname: string; columns: ColumnDef[]; constraints: string[] } | null {
   const m = new RegExp(`^CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?TABLE\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})\\s*\\(`, 'i').exec(normalized);
   if (!m) return null;
   const open = m[0].length - 1;
@@ -292,7 +325,7 @@ export function createTableColumns(normalized: string): { table: string; columns
   const parts = splitTopLevel(body);
   const columns = parts.map(parseColumnDef).filter((c): c is ColumnDef => c !== null);
   const constraints = parts.filter((p) => /^(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|EXCLUDE)\b/i.test(p.trim()));
-  return { table: objectName(m[1]), columns, constraints };
+  return { table: objectName(m[1]), qname: m[1], columns, constraints };
 }
 
 interface Redefinition {
@@ -448,7 +481,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
   };
   const c: Ctx = { view, options, traits, ask, droppedColumns: [], addedColumns: [] };
   const droppedTables: { table: TableSchema; at: SqlStatement }[] = [];
-  const createdTables: { table: string; columns: ColumnDef[] }[] = [];
+  const createdTables: { table: string; qname: string; columns: ColumnDef[] }[] = [];
 
   for (const s of statements) {
     const n = s.normalized;
@@ -461,18 +494,20 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     }
     const redef = redefinitions.find((r) => r.drop === s.index);
     if (redef) {
-      const t = view.resolve(redef.table);
+      const key = view.keyOfName(redef.table);
+      const t = view.resolve(key);
       if (t && t !== 'new') analyzeRedefinition(redef, statements, t, c);
-      view.drop(redef.table);
+      view.drop(key);
       continue;
     }
     if (redefinitions.some((r) => r.rename === s.index)) {
       // The new table takes the old one's name; it holds the copied rows.
       const r = redefinitions.find((x) => x.rename === s.index)!;
-      const old = view.live.tables.find((t) => t.name.toLowerCase() === r.table.toLowerCase());
-      view.drop(r.newTable);
-      if (old && !view.isNew(r.table)) view.alias(r.table, old.name);
-      else view.create(r.table);
+      const key = view.keyOfName(r.table);
+      const old = view.live.tables.find((t) => t.name.toLowerCase() === key.toLowerCase());
+      view.drop(view.keyOfName(r.newTable));
+      if (old && !view.isNew(key)) view.alias(key, old.name);
+      else view.create(key);
       continue;
     }
     if ((m = /^CREATE\s+TYPE\s+(\S+)\s+AS\s+ENUM\s*\((.*)\)$/is.exec(n))) {
@@ -481,15 +516,16 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     }
     const created = createTableColumns(n);
     if (created) {
-      view.create(created.table);
-      createdTables.push(created);
+      const key = view.createKey(created.qname);
+      view.create(key);
+      createdTables.push({ ...created, table: key });
       continue;
     }
     if ((m = /^DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
       const cascade = /CASCADE/i.test(m[2] ?? '');
       for (const schemaName of splitTopLevel(m[1]).map((x) => unquote(x))) {
         ask(s, { rule: 'drop-schema', measure: { kind: 'schema-contents', schema: schemaName }, what: cascade ? `drops schema ${dq(schemaName)} with everything in it (CASCADE)` : `drops schema ${dq(schemaName)} (fails unless it is empty)`, unit: 'rows in its tables would be lost' });
-        if (view.live.namespace === schemaName) for (const t of view.live.tables) view.drop(t.name);
+        for (const t of view.live.tables) if (view.inSchema(t.name, schemaName)) view.drop(t.name);
       }
       continue;
     }
@@ -498,23 +534,24 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       continue;
     }
     if ((m = /^DROP\s+MATERIALIZED\s+VIEW\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => objectName(x))) ask(s, { rule: 'drop-materialized-view', table: name, measure: { kind: 'rows', table: name }, what: `drops materialized view ${dq(name)}`, unit: 'rows it holds would be gone' });
+      for (const name of splitTopLevel(m[1]).map((x) => view.key(x))) ask(s, { rule: 'drop-materialized-view', table: name, measure: { kind: 'rows', table: name }, what: `drops materialized view ${dq(name)}`, unit: 'rows it holds would be gone' });
       continue;
     }
     if ((m = /^DROP\s+SEQUENCE\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => objectName(x))) {
+      for (const written of splitTopLevel(m[1])) {
+        const name = objectName(written);
         const users = view.live.tables.flatMap((t) => t.columns.filter((x) => x.default !== null && new RegExp(`nextval\\('(?:[^']*\\.)?"?${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?'`, 'i').test(x.default!)).map((x) => `${t.name}.${x.name}`));
-        ask(s, { rule: 'drop-sequence', measure: { kind: 'sequence', sequence: name, users: users.length }, what: `drops sequence ${dq(name)}${users.length ? ` (the default of ${users.join(', ')})` : ''}`, unit: 'columns take their default from it' });
+        ask(s, { rule: 'drop-sequence', measure: { kind: 'sequence', sequence: view.key(written), users: users.length }, what: `drops sequence ${dq(name)}${users.length ? ` (the default of ${users.join(', ')})` : ''}`, unit: 'columns take their default from it' });
       }
       continue;
     }
     if ((m = new RegExp(`^DROP\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(.*?)(\\s+(?:CASCADE|RESTRICT))?$`, 'i').exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => objectName(x))) {
+      for (const name of splitTopLevel(m[1]).map((x) => view.key(x))) {
         const t = view.resolve(name);
         if (t && t !== 'new') {
           droppedTables.push({ table: t, at: s });
           const renamed = t.name.toLowerCase() !== name.toLowerCase() ? ` (renamed from ${dq(t.name)} earlier in this deployment)` : '';
-          ask(s, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(name)}${renamed}`, unit: 'rows would be lost', advice: `Back the rows up or move them first; if the model was renamed, rename the table (ALTER TABLE ${dq(t.name)} RENAME TO ...) or keep its name with @@map("${t.name}").` });
+          ask(s, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(name)}${renamed}`, unit: 'rows would be lost', advice: `Back the rows up or move them first; if the model was renamed, rename the table (ALTER TABLE ${dq(t.name)} RENAME TO ...) or keep its name with @@map("${view.bare(t.name)}").` });
         }
         view.drop(name);
       }
@@ -522,7 +559,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     }
     if ((m = /^TRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?(.*?)((?:\s+(?:RESTART|CONTINUE)\s+IDENTITY)?(?:\s+(CASCADE|RESTRICT))?)$/i.exec(n))) {
       const cascade = /CASCADE/i.test(m[3] ?? '');
-      const names = splitTopLevel(m[1]).map((x) => objectName(x));
+      const names = splitTopLevel(m[1]).map((x) => view.key(x));
       const tables = new Set<string>();
       for (const name of names) {
         const t = view.resolve(name);
@@ -541,10 +578,11 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       }
       continue;
     }
-    const dml = parseDml(n);
+    const dml = parseDmlTarget(n);
     if (dml) {
-      const t = view.resolve(dml.table);
-      if (t === undefined) ask(s, unknownTable(dml.table));
+      const key = view.key(dml.qname);
+      const t = view.resolve(key);
+      if (t === undefined) ask(s, unknownTable(key));
       else if (t !== 'new') {
         const del = dml.verb === 'DELETE';
         ask(s, { rule: del ? 'delete-rows' : 'update-rows', table: t.name, measure: { kind: 'where', table: t.name, alias: dml.alias, from: dml.from, where: dml.where }, what: `${del ? 'deletes' : 'rewrites'} rows of ${dq(t.name)}${dml.where ? ` WHERE ${dml.where.length > 80 ? dml.where.slice(0, 77) + '...' : dml.where}` : ' (every row)'}`, unit: del ? 'rows would be deleted' : 'rows would be rewritten' });
@@ -557,9 +595,9 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       const cols = splitTopLevel(n.slice(open + 1, close)).map((x) => x.replace(/\s+(ASC|DESC)$/i, '').replace(/\s+NULLS\s+(FIRST|LAST)$/i, '').trim());
       const tail = n.slice(close + 1);
       const where = /\bWHERE\s+(.*)$/i.exec(tail)?.[1];
-      const t = view.resolve(objectName(m[3]));
+      const t = view.resolve(view.key(m[3]));
       if (t === undefined) {
-        ask(s, unknownTable(objectName(m[3])));
+        ask(s, unknownTable(view.key(m[3])));
         continue;
       }
       if (t === 'new') continue;
@@ -581,13 +619,13 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       continue;
     }
     if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+(.*)$`, 'is').exec(n))) {
-      const tableName = objectName(m[1]);
+      const tableName = view.key(m[1]);
       const actions = splitTopLevel(m[2]);
       const renameTo = new RegExp(`^RENAME\\s+TO\\s+(${QNAME})$`, 'i').exec(actions[0] ?? '');
       if (renameTo) {
-        const to = objectName(renameTo[1]);
+        const to = view.sibling(tableName, objectName(renameTo[1]));
         const t = view.resolve(tableName);
-        if (t && t !== 'new') ask(s, { rule: 'rename-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `renames table ${dq(tableName)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the table name with @@map("${tableName}") on the renamed model, or expand and contract: a new table, write both, backfill, switch reads, drop ${dq(tableName)} in a later release.` });
+        if (t && t !== 'new') ask(s, { rule: 'rename-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `renames table ${dq(tableName)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the table name with @@map("${view.bare(tableName)}") on the renamed model, or expand and contract: a new table, write both, backfill, switch reads, drop ${dq(tableName)} in a later release.` });
         view.rename(tableName, to);
         continue;
       }
@@ -623,6 +661,14 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
 
 /** `DELETE FROM t [AS a] [USING ...] [WHERE ...]` / `UPDATE t [AS a] SET ... [FROM ...] [WHERE ...]` (RETURNING ignored). */
 export function parseDml(n: string): { verb: 'DELETE' | 'UPDATE'; table: string; alias?: string; from?: string; where?: string } | null {
+  const d = parseDmlTarget(n);
+  if (!d) return null;
+  const { qname: _, ...rest } = d;
+  return rest;
+}
+
+/** parseDml, with the table's name as written (`qname`, maybe schema-qualified). */
+function parseDmlTarget(n: string): { verb: 'DELETE' | 'UPDATE'; table: string; qname: string; alias?: string; from?: string; where?: string } | null {
   const m = new RegExp(`^(?:WITH\\b.*?\\s)?(DELETE\\s+FROM|UPDATE)\\s+(?:ONLY\\s+)?(${QNAME})(?:\\s*\\*)?(?:\\s+(?:AS\\s+)?(?!SET\\b|WHERE\\b|USING\\b|RETURNING\\b)(${IDENT}))?\\s*(.*)$`, 'is').exec(n);
   if (!m || /^WITH\b/i.test(n)) return null;
   const verb = /^DELETE/i.test(m[1]) ? 'DELETE' : 'UPDATE';
@@ -634,7 +680,7 @@ export function parseDml(n: string): { verb: 'DELETE' | 'UPDATE'; table: string;
   const head = whereAt >= 0 ? rest.slice(0, whereAt).trim() : rest.trim();
   const fromAt = topLevelKeyword(head, verb === 'DELETE' ? 'USING' : 'FROM');
   const from = fromAt >= 0 ? head.slice(fromAt + (verb === 'DELETE' ? 5 : 4)).trim() : undefined;
-  return { verb, table: objectName(m[2]), alias: m[3] ? unquote(m[3]) : undefined, from, where };
+  return { verb, table: objectName(m[2]), qname: m[2], alias: m[3] ? unquote(m[3]) : undefined, from, where };
 }
 
 function unknownTable(name: string): AskInput {
@@ -642,18 +688,19 @@ function unknownTable(name: string): AskInput {
 }
 
 /** `FOREIGN KEY (a, b) REFERENCES t (x, y)` -> its parts (ref columns empty when not written). */
-function parseForeignKey(text: string): { columns: string[]; refTable: string; refColumns: string[] } | null {
+function parseForeignKey(text: string): { columns: string[]; refTable: string; refQname: string; refColumns: string[] } | null {
   const m = new RegExp(`FOREIGN\\s+KEY\\s*\\(([^)]*)\\)\\s*REFERENCES\\s+(${QNAME})\\s*(?:\\(([^)]*)\\))?`, 'i').exec(text);
-  return m ? { columns: identList(m[1]), refTable: objectName(m[2]), refColumns: m[3] ? identList(m[3]) : [] } : null;
+  return m ? { columns: identList(m[1]), refTable: objectName(m[2]), refQname: m[2], refColumns: m[3] ? identList(m[3]) : [] } : null;
 }
 
 /** Asks about the rows a foreign key would find orphaned (`source`: rows as a rebuild copies them). */
-function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: string[]; refTable: string; refColumns: string[] }, source?: Projection): void {
-  const ref = c.view.resolve(fk.refTable);
-  if (ref === undefined) return c.ask(s, unknownTable(fk.refTable));
+function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: string[]; refTable: string; refQname?: string; refColumns: string[] }, source?: Projection): void {
+  const refKey = c.view.key(fk.refQname ?? dq(fk.refTable));
+  const ref = c.view.resolve(refKey);
+  if (ref === undefined) return c.ask(s, unknownTable(refKey));
   const refColumns = fk.refColumns.length ? fk.refColumns : ref === 'new' ? [] : ref.primaryKey;
   if (!refColumns.length) return;
-  const refLive = ref === 'new' ? fk.refTable : ref.name;
+  const refLive = ref === 'new' ? refKey : ref.name;
   const liveRefCols = ref === 'new' ? refColumns : refColumns.map((x) => c.view.column(ref, x)?.column.name ?? x);
   {
     c.ask(s, {
@@ -730,7 +777,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const toType = m[2].trim();
     const using = m[3]?.trim();
     const newEnum = view.enums.get(objectName(toType));
-    const oldEnum = view.live.enums.find((e) => e.name === objectName(col0.type));
+    const oldEnum = view.live.enums.find((e) => view.bare(e.name) === objectName(col0.type));
     if (newEnum) {
       const removed = oldEnum ? oldEnum.values.filter((v) => !newEnum.includes(v)) : [];
       ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${dq(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${dq(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
@@ -815,11 +862,11 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   const copied = new Set(insert.targets.map((t) => t.toLowerCase()));
   const checks: string[] = [];
   const uniques: string[][] = [];
-  const fks: { columns: string[]; refTable: string; refColumns: string[] }[] = [];
+  const fks: { columns: string[]; refTable: string; refQname?: string; refColumns: string[] }[] = [];
   for (const def of create.columns) {
     if (def.check) checks.push(def.check);
     if (def.unique && !/PRIMARY\s+KEY/i.test(def.type)) uniques.push([def.name]);
-    if (def.references) fks.push({ columns: [def.name], refTable: def.references.table, refColumns: def.references.columns });
+    if (def.references) fks.push({ columns: [def.name], refTable: def.references.table, refQname: def.references.qname, refColumns: def.references.columns });
   }
   for (const k of create.constraints) {
     const body = k.replace(new RegExp(`^CONSTRAINT\\s+${IDENT}\\s+`, 'i'), '');
@@ -856,7 +903,7 @@ const PRISMA_SCALAR_TYPES: Record<string, string> = { Int: 'integer', BigInt: 'b
 /** Attaches a Prisma warning to the SQL finding about the same change, or asks about it on its own. */
 function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, migration: string, statements: SqlStatement[], ask: Ask): void {
   const same = (rules: RiskRule[], table?: string, column?: string) =>
-    out.filter((q) => q.migration === migration && rules.includes(q.rule) && (!table || q.table?.toLowerCase() === table.toLowerCase()) && (!column || (q.column ?? '').toLowerCase().split(', ').includes(column.toLowerCase())));
+    out.filter((q) => q.migration === migration && rules.includes(q.rule) && (!table || (q.table !== undefined && view.bare(q.table).toLowerCase() === table.toLowerCase())) && (!column || (q.column ?? '').toLowerCase().split(', ').includes(column.toLowerCase())));
   const rulesFor: Record<PrismaWarning['kind'], RiskRule[]> = {
     'drop-table': ['drop-table'],
     'drop-column': ['drop-column'],
@@ -882,7 +929,8 @@ function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, m
   // Prisma warned about something the SQL rules did not see (or worded differently): measure it anyway.
   const anchor = statements.find((s) => (w.table ? s.normalized.toLowerCase().includes(w.table.toLowerCase()) : false)) ?? statements[0];
   if (!anchor) return;
-  const t = w.table ? view.live.tables.find((x) => x.name.toLowerCase() === w.table!.toLowerCase()) : undefined;
+  const wkey = w.table ? view.keyOfName(w.table) : undefined;
+  const t = wkey ? view.live.tables.find((x) => x.name.toLowerCase() === wkey.toLowerCase()) : undefined;
   const c = t && w.column ? col(t, w.column) : undefined;
   const before = out.length;
   const P = " (Prisma's warning)";

@@ -163,16 +163,6 @@ async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Prom
   if (!schemaPath || !migrationsDir) {
     throw preflight(`No Prisma schema found in ${ctx.projectDir}.`, 'Run it from your project folder, or pass --schema path/to/schema.prisma.');
   }
-  // multiSchema: the risk checks look tables up by their bare names, so migrate-safe works on the
-  // URL's schema only (its snapshots included). Said out loud: never a silent gap in the protection.
-  const listed = datasourceSchemas(schemaPath);
-  const covered = ctx.target.schema ?? 'public';
-  if (ctx.target.dialect === 'postgres' && listed && listed.some((s) => s !== covered)) {
-    warnings.push(
-      `The Prisma datasource lists the schemas ${listed.join(', ')}, and migrate-safe checks and snapshots only "${covered}" (the URL's schema). ` +
-        `Before deploying, take a backup of all of them: \`prisma-guard backup --reason pre-migration\` (it reads every schema of the datasource in one snapshot).`,
-    );
-  }
   if (options.migrationsDir && project.migrationsDir && path.resolve(project.migrationsDir) !== migrationsDir && !options.schema) {
     warnings.push(`--migrations-dir ${migrationsDir} differs from the folder Prisma is configured to use (${project.migrationsDir}); the risk check reads the former, prisma migrate deploy applies the latter.`);
   }
