@@ -253,10 +253,12 @@ function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouc
 }
 
 /** The exact commands that get out of a failed deployment, for the message and the report. */
-export function recoveryCommands(args: { failedMigration: string; preMigrationBackup: string; backupDirArg?: string }): { restore: string; resolveRolledBack: string; resolveApplied: string } {
+export function recoveryCommands(args: { failedMigration: string; preMigrationBackup: string; backupDirArg?: string; schemas?: string[] }): { restore: string; resolveRolledBack: string; resolveApplied: string } {
   const dir = args.backupDirArg ? ` --backup-dir ${args.backupDirArg}` : '';
+  // A backup of several schemas restores only onto the same schemas: named, so the command works wherever it is run.
+  const schemas = args.schemas && args.schemas.length > 1 ? ` --schemas ${args.schemas.join(',')}` : '';
   return {
-    restore: `prisma-guard restore ${args.preMigrationBackup} --mode full --yes${dir}`,
+    restore: `prisma-guard restore ${args.preMigrationBackup} --mode full --yes${schemas}${dir}`,
     resolveRolledBack: `npx prisma migrate resolve --rolled-back ${args.failedMigration}`,
     resolveApplied: `npx prisma migrate resolve --applied ${args.failedMigration}`,
   };

@@ -458,6 +458,7 @@ export function binaryWidening(from: string, to: string): boolean {
 const VOLATILE = /\b(random|gen_random_uuid|uuid_generate_v[14]|clock_timestamp|timeofday|nextval|txid_current|gen_random_bytes)\s*\(/i;
 
 function analyzeOne(migration: string, sql: string, view: SchemaView, options: AnalyzeOptions): RiskQuestion[] {
+  const Q = (key: string) => view.q(key);
   const { traits } = options;
   const statements = splitStatements(sql);
   const redefinitions = findRedefinitions(statements);
@@ -534,14 +535,14 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       continue;
     }
     if ((m = /^DROP\s+MATERIALIZED\s+VIEW\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => view.key(x))) ask(s, { rule: 'drop-materialized-view', table: name, measure: { kind: 'rows', table: name }, what: `drops materialized view ${dq(name)}`, unit: 'rows it holds would be gone' });
+      for (const name of splitTopLevel(m[1]).map((x) => view.key(x))) ask(s, { rule: 'drop-materialized-view', table: name, measure: { kind: 'rows', table: name }, what: `drops materialized view ${Q(name)}`, unit: 'rows it holds would be gone' });
       continue;
     }
     if ((m = /^DROP\s+SEQUENCE\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
       for (const written of splitTopLevel(m[1])) {
         const name = objectName(written);
         const users = view.live.tables.flatMap((t) => t.columns.filter((x) => x.default !== null && new RegExp(`nextval\\('(?:[^']*\\.)?"?${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?'`, 'i').test(x.default!)).map((x) => `${t.name}.${x.name}`));
-        ask(s, { rule: 'drop-sequence', measure: { kind: 'sequence', sequence: view.key(written), users: users.length }, what: `drops sequence ${dq(name)}${users.length ? ` (the default of ${users.join(', ')})` : ''}`, unit: 'columns take their default from it' });
+        ask(s, { rule: 'drop-sequence', measure: { kind: 'sequence', sequence: view.key(written), users: users.length }, what: `drops sequence ${Q(name)}${users.length ? ` (the default of ${users.join(', ')})` : ''}`, unit: 'columns take their default from it' });
       }
       continue;
     }
@@ -550,8 +551,8 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
         const t = view.resolve(name);
         if (t && t !== 'new') {
           droppedTables.push({ table: t, at: s });
-          const renamed = t.name.toLowerCase() !== name.toLowerCase() ? ` (renamed from ${dq(t.name)} earlier in this deployment)` : '';
-          ask(s, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(name)}${renamed}`, unit: 'rows would be lost', advice: `Back the rows up or move them first; if the model was renamed, rename the table (ALTER TABLE ${dq(t.name)} RENAME TO ...) or keep its name with @@map("${view.bare(t.name)}").` });
+          const renamed = t.name.toLowerCase() !== name.toLowerCase() ? ` (renamed from ${Q(t.name)} earlier in this deployment)` : '';
+          ask(s, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${Q(name)}${renamed}`, unit: 'rows would be lost', advice: `Back the rows up or move them first; if the model was renamed, rename the table (ALTER TABLE ${Q(t.name)} RENAME TO ...) or keep its name with @@map("${view.bare(t.name)}").` });
         }
         view.drop(name);
       }
@@ -574,7 +575,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
         }
       }
       for (const name of tables) {
-        ask(s, { rule: 'truncate', table: name, measure: { kind: 'rows', table: name }, what: `${cascade && !names.some((x) => x.toLowerCase() === name.toLowerCase()) ? 'empties (through TRUNCATE ... CASCADE)' : 'empties'} table ${dq(name)}`, unit: 'rows would be deleted', advice: cascade ? 'Name every table to empty explicitly instead of CASCADE, and back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' : 'Back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' });
+        ask(s, { rule: 'truncate', table: name, measure: { kind: 'rows', table: name }, what: `${cascade && !names.some((x) => x.toLowerCase() === name.toLowerCase()) ? 'empties (through TRUNCATE ... CASCADE)' : 'empties'} table ${Q(name)}`, unit: 'rows would be deleted', advice: cascade ? 'Name every table to empty explicitly instead of CASCADE, and back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' : 'Back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' });
       }
       continue;
     }
@@ -585,7 +586,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       if (t === undefined) ask(s, unknownTable(key));
       else if (t !== 'new') {
         const del = dml.verb === 'DELETE';
-        ask(s, { rule: del ? 'delete-rows' : 'update-rows', table: t.name, measure: { kind: 'where', table: t.name, alias: dml.alias, from: dml.from, where: dml.where }, what: `${del ? 'deletes' : 'rewrites'} rows of ${dq(t.name)}${dml.where ? ` WHERE ${dml.where.length > 80 ? dml.where.slice(0, 77) + '...' : dml.where}` : ' (every row)'}`, unit: del ? 'rows would be deleted' : 'rows would be rewritten' });
+        ask(s, { rule: del ? 'delete-rows' : 'update-rows', table: t.name, measure: { kind: 'where', table: t.name, alias: dml.alias, from: dml.from, where: dml.where }, what: `${del ? 'deletes' : 'rewrites'} rows of ${Q(t.name)}${dml.where ? ` WHERE ${dml.where.length > 80 ? dml.where.slice(0, 77) + '...' : dml.where}` : ' (every row)'}`, unit: del ? 'rows would be deleted' : 'rows would be rewritten' });
       }
       continue;
     }
@@ -611,10 +612,10 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       });
       if (m[1]) {
         const nullsDistinct = !/NULLS\s+NOT\s+DISTINCT/i.test(tail);
-        ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct, ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds a unique index on ${dq(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${dq(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
+        ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct, ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds a unique index on ${Q(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${Q(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
       }
       if (traits.tableLocks && !m[2]) {
-        ask(s, { rule: 'index-without-concurrently', table: t.name, measure: { kind: 'table-size', table: t.name }, what: `builds an index on ${dq(t.name)} without CONCURRENTLY (writes to the table wait until it is built)`, unit: 'rows in the table' });
+        ask(s, { rule: 'index-without-concurrently', table: t.name, measure: { kind: 'table-size', table: t.name }, what: `builds an index on ${Q(t.name)} without CONCURRENTLY (writes to the table wait until it is built)`, unit: 'rows in the table' });
       }
       continue;
     }
@@ -625,7 +626,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       if (renameTo) {
         const to = view.sibling(tableName, objectName(renameTo[1]));
         const t = view.resolve(tableName);
-        if (t && t !== 'new') ask(s, { rule: 'rename-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `renames table ${dq(tableName)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the table name with @@map("${view.bare(tableName)}") on the renamed model, or expand and contract: a new table, write both, backfill, switch reads, drop ${dq(tableName)} in a later release.` });
+        if (t && t !== 'new') ask(s, { rule: 'rename-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `renames table ${Q(tableName)} to ${Q(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the table name with @@map("${view.bare(tableName)}") on the renamed model, or expand and contract: a new table, write both, backfill, switch reads, drop ${Q(tableName)} in a later release.` });
         view.rename(tableName, to);
         continue;
       }
@@ -645,13 +646,13 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     const sameType = adds.filter((a) => normalizeType(a.type) === normalizeType(d.type));
     const pair = sameType.length === 1 ? sameType[0] : adds.length === 1 && c.droppedColumns.filter((x) => x.table === d.table).length === 1 ? adds[0] : undefined;
     if (!pair) continue;
-    ask(d.at, { rule: 'rename-as-drop-add', table: d.table, column: d.column, measure: { kind: 'non-null', table: d.table, column: d.column }, what: `drops ${dq(d.table)}.${dq(d.column)} and adds ${dq(pair.column)} (${pair.type}): this looks like a rename written as drop + add`, unit: 'values would not move to the new column', advice: `If it is a rename, write ALTER TABLE ${dq(d.table)} RENAME COLUMN ${dq(d.column)} TO ${dq(pair.column)} instead (edit the migration), or keep the old column name with @map("${d.column}") in the schema.` });
+    ask(d.at, { rule: 'rename-as-drop-add', table: d.table, column: d.column, measure: { kind: 'non-null', table: d.table, column: d.column }, what: `drops ${Q(d.table)}.${dq(d.column)} and adds ${dq(pair.column)} (${pair.type}): this looks like a rename written as drop + add`, unit: 'values would not move to the new column', advice: `If it is a rename, write ALTER TABLE ${Q(d.table)} RENAME COLUMN ${dq(d.column)} TO ${dq(pair.column)} instead (edit the migration), or keep the old column name with @map("${d.column}") in the schema.` });
   }
   for (const d of droppedTables) {
     const names = new Set(d.table.columns.map((x) => x.name.toLowerCase()));
     const similar = createdTables.find((x) => x.table.toLowerCase() !== d.table.name.toLowerCase() && x.columns.length > 0 && x.columns.filter((y) => names.has(y.name.toLowerCase())).length / Math.max(names.size, x.columns.length) >= 0.8);
     if (!similar) continue;
-    ask(d.at, { rule: 'rename-as-drop-add', table: d.table.name, measure: { kind: 'rows', table: d.table.name }, what: `drops table ${dq(d.table.name)} and creates ${dq(similar.table)} with the same columns: this looks like a rename written as drop + create`, unit: 'rows would not move to the new table', advice: `If it is a rename, write ALTER TABLE ${dq(d.table.name)} RENAME TO ${dq(similar.table)} instead, or keep the table name with @@map("${d.table.name}").` });
+    ask(d.at, { rule: 'rename-as-drop-add', table: d.table.name, measure: { kind: 'rows', table: d.table.name }, what: `drops table ${Q(d.table.name)} and creates ${Q(similar.table)} with the same columns: this looks like a rename written as drop + create`, unit: 'rows would not move to the new table', advice: `If it is a rename, write ALTER TABLE ${Q(d.table.name)} RENAME TO ${Q(similar.table)} instead, or keep the table name with @@map("${d.table.name}").` });
   }
 
   // Prisma's own warnings, re-checked against this database.
@@ -696,6 +697,7 @@ function parseForeignKey(text: string): { columns: string[]; refTable: string; r
 /** Asks about the rows a foreign key would find orphaned (`source`: rows as a rebuild copies them). */
 function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: string[]; refTable: string; refQname?: string; refColumns: string[] }, source?: Projection): void {
   const refKey = c.view.key(fk.refQname ?? dq(fk.refTable));
+  const Q = (key: string) => c.view.q(key);
   const ref = c.view.resolve(refKey);
   if (ref === undefined) return c.ask(s, unknownTable(refKey));
   const refColumns = fk.refColumns.length ? fk.refColumns : ref === 'new' ? [] : ref.primaryKey;
@@ -708,19 +710,20 @@ function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: strin
       table,
       column: fk.columns.join(', '),
       measure: { kind: 'orphans', table, columns: fk.columns, refTable: refLive, refColumns: liveRefCols, refEmpty: ref === 'new' || undefined, source },
-      what: `adds a foreign key ${dq(table)} (${fk.columns.join(', ')}) -> ${dq(fk.refTable)} (${refColumns.join(', ')})`,
+      what: `adds a foreign key ${Q(table)} (${fk.columns.join(', ')}) -> ${Q(refKey)} (${refColumns.join(', ')})`,
       // ALTER TABLE ... ADD FOREIGN KEY checks every row and fails; a SQLite rebuild (foreign keys
       // off while it copies) keeps the rows, and the new key silently does not hold for them.
       unit: source ? 'copied rows reference a missing row: the new foreign key does not hold for them (PRAGMA foreign_key_check lists them)' : 'rows reference a missing row: the migration would fail',
       advice: c.traits.tableLocks
-        ? `Fix or delete the orphans first (SELECT ... FROM ${dq(table)} WHERE ${fk.columns.map(dq).join(', ')} NOT IN (SELECT ... FROM ${dq(fk.refTable)})); or add the key with NOT VALID, clean up, then ALTER TABLE ${dq(table)} VALIDATE CONSTRAINT ... in a later migration.`
-        : `Fix or delete the orphans first (rows of ${dq(table)} whose ${fk.columns.join(', ')} has no row in ${dq(fk.refTable)}), in a data migration before this one.`,
+        ? `Fix or delete the orphans first (SELECT ... FROM ${Q(table)} WHERE ${fk.columns.map(dq).join(', ')} NOT IN (SELECT ... FROM ${Q(refKey)})); or add the key with NOT VALID, clean up, then ALTER TABLE ${Q(table)} VALIDATE CONSTRAINT ... in a later migration.`
+        : `Fix or delete the orphans first (rows of ${Q(table)} whose ${fk.columns.join(', ')} has no row in ${Q(refKey)}), in a data migration before this one.`,
     });
   }
 }
 
 function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'new', tableName: string, c: Ctx): void {
   const { view, traits, ask } = c;
+  const Q = (key: string) => view.q(key);
   let m: RegExpExecArray | null;
   const live = t === 'new' ? null : t;
   const name = live?.name ?? tableName;
@@ -729,7 +732,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const from = unquote(m[1]);
     const to = unquote(m[2]);
     if (!live) return;
-    ask(s, { rule: 'rename-column', table: name, column: from, measure: { kind: 'rows', table: name }, what: `renames column ${dq(name)}.${dq(from)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the column and rename the field in the schema with @map("${from}"), or expand and contract: add ${dq(to)}, write both, backfill, switch reads, drop ${dq(from)} in a later release.` });
+    ask(s, { rule: 'rename-column', table: name, column: from, measure: { kind: 'rows', table: name }, what: `renames column ${Q(name)}.${dq(from)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the column and rename the field in the schema with @map("${from}"), or expand and contract: add ${dq(to)}, write both, backfill, switch reads, drop ${dq(from)} in a later release.` });
     view.renameColumn(live, from, to);
     return;
   }
@@ -740,7 +743,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     if (live && found) {
       const cn = found.column.name;
       const renamed = found.renamedFrom ? ` (renamed from ${dq(found.renamedFrom)} earlier in this deployment: its data is lost)` : '';
-      ask(s, { rule: 'drop-column', table: name, column: cn, measure: { kind: 'non-null', table: name, column: cn }, what: `drops column ${dq(name)}.${dq(written)}${renamed}`, unit: 'non-null values would be lost', advice: `Copy the values somewhere first, or if the field was renamed, write ALTER TABLE ${dq(name)} RENAME COLUMN ... or keep the column with @map("${cn}"). Dropping it in a later release, after the code stopped using it, is the safe order.` });
+      ask(s, { rule: 'drop-column', table: name, column: cn, measure: { kind: 'non-null', table: name, column: cn }, what: `drops column ${Q(name)}.${dq(written)}${renamed}`, unit: 'non-null values would be lost', advice: `Copy the values somewhere first, or if the field was renamed, write ALTER TABLE ${Q(name)} RENAME COLUMN ... or keep the column with @map("${cn}"). Dropping it in a later release, after the code stopped using it, is the safe order.` });
     }
     return;
   }
@@ -750,12 +753,12 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     c.addedColumns.push({ table: name, column: def.name, type: def.type, at: s });
     if (live) view.addColumn(live, def.name, def.generatedStored ? undefined : def.defaultExpr);
     if (live && def.notNull && !def.hasDefault) {
-      ask(s, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `adds required column ${dq(name)}.${dq(def.name)} (${def.type} NOT NULL) without a default`, unit: 'existing rows have no value for it: the migration would fail', advice: `Add it as optional (or with a DEFAULT), fill it for existing rows, then make it required in a later migration.` });
+      ask(s, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `adds required column ${Q(name)}.${dq(def.name)} (${def.type} NOT NULL) without a default`, unit: 'existing rows have no value for it: the migration would fail', advice: `Add it as optional (or with a DEFAULT), fill it for existing rows, then make it required in a later migration.` });
     }
     const volatile = def.generatedStored || /^(small|big)?serial\b/i.test(def.type) || (def.defaultExpr !== undefined && VOLATILE.test(def.defaultExpr));
     if (live && traits.tableLocks && volatile) {
       const why = def.generatedStored ? 'a stored generated column' : def.defaultExpr ? `the volatile default ${def.defaultExpr}` : `the ${def.type} default`;
-      ask(s, { rule: 'volatile-default', table: name, column: def.name, measure: { kind: 'table-size', table: name }, what: `adds ${dq(name)}.${dq(def.name)} with ${why}: PostgreSQL rewrites every row under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+      ask(s, { rule: 'volatile-default', table: name, column: def.name, measure: { kind: 'table-size', table: name }, what: `adds ${Q(name)}.${dq(def.name)} with ${why}: PostgreSQL rewrites every row under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
     // An inline REFERENCES on a new column: its rows hold NULL or the default, measured by the rules above.
     return;
@@ -766,8 +769,8 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     // Already NOT NULL: PostgreSQL does nothing (no scan, no check).
     if (found && !found.column.nullable) return;
     const cn = found?.column.name ?? unquote(m[1]);
-    ask(s, { rule: 'set-not-null', table: name, column: cn, measure: { kind: 'nulls', table: name, columns: [cn] }, what: `makes ${dq(name)}.${dq(unquote(m[1]))} required (SET NOT NULL)`, unit: 'rows hold NULL there: the migration would fail', advice: `Fill the NULLs first (UPDATE ${dq(name)} SET ${dq(cn)} = ... WHERE ${dq(cn)} IS NULL) in an earlier migration or script, or give the field a @default.` });
-    if (traits.tableLocks) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${dq(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+    ask(s, { rule: 'set-not-null', table: name, column: cn, measure: { kind: 'nulls', table: name, columns: [cn] }, what: `makes ${Q(name)}.${dq(unquote(m[1]))} required (SET NOT NULL)`, unit: 'rows hold NULL there: the migration would fail', advice: `Fill the NULLs first (UPDATE ${Q(name)} SET ${dq(cn)} = ... WHERE ${dq(cn)} IS NULL) in an earlier migration or script, or give the field a @default.` });
+    if (traits.tableLocks) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${Q(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     return;
   }
   if ((m = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(?:SET\\s+DATA\\s+)?TYPE\\s+(.*?)(?:\\s+COLLATE\\s+\\S+)?(?:\\s+USING\\s+(.*))?$`, 'is').exec(action))) {
@@ -780,13 +783,13 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const oldEnum = view.live.enums.find((e) => view.bare(e.name) === objectName(col0.type));
     if (newEnum) {
       const removed = oldEnum ? oldEnum.values.filter((v) => !newEnum.includes(v)) : [];
-      ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${dq(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${dq(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
+      ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${Q(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${Q(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
       return;
     }
     if (traits.tableLocks && !binaryWidening(col0.type, toType) && !using?.match(/^\(?\s*"?[\w$]+"?\s*\)?$/)) {
-      ask(s, { rule: 'type-change-rewrite', table: name, column: col0.name, measure: { kind: 'table-size', table: name }, what: `changes the type of ${dq(name)}.${dq(col0.name)} to ${toType}: PostgreSQL rewrites the table and its indexes under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+      ask(s, { rule: 'type-change-rewrite', table: name, column: col0.name, measure: { kind: 'table-size', table: name }, what: `changes the type of ${Q(name)}.${dq(col0.name)} to ${toType}: PostgreSQL rewrites the table and its indexes under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
-    ask(s, { rule: 'type-change', table: name, column: col0.name, measure: { kind: 'cast', table: name, column: col0.name, fromType: col0.type, toType, using }, what: `changes the type of ${dq(name)}.${dq(col0.name)} from ${col0.type} to ${toType}${using ? ` USING ${using}` : ''}`, unit: 'values would fail to convert or change in the conversion', advice: `Add a new column of the new type, copy and check the values (fixing the ones that do not convert), switch the code over, then drop the old column.` });
+    ask(s, { rule: 'type-change', table: name, column: col0.name, measure: { kind: 'cast', table: name, column: col0.name, fromType: col0.type, toType, using }, what: `changes the type of ${Q(name)}.${dq(col0.name)} from ${col0.type} to ${toType}${using ? ` USING ${using}` : ''}`, unit: 'values would fail to convert or change in the conversion', advice: `Add a new column of the new type, copy and check the values (fixing the ones that do not convert), switch the code over, then drop the old column.` });
     return;
   }
   const uniqueRe = new RegExp(`^ADD\\s+(?:CONSTRAINT\\s+(${IDENT})\\s+)?(UNIQUE|PRIMARY\\s+KEY)\\s*(?:NULLS\\s+(?:NOT\\s+)?DISTINCT\\s*)?\\((.*?)\\)`, 'i');
@@ -795,9 +798,9 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const asOf = view.rowsAsOf(live, written);
     const cols = written.map((x) => view.column(live, x)?.column.name ?? x);
     const pk = /PRIMARY/i.test(m[2]);
-    ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: asOf?.columns ?? cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action), ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
-    if (pk) ask(s, { rule: 'set-not-null', table: name, column: cols.join(', '), measure: { kind: 'nulls', table: name, columns: cols }, severityIfNone: null, what: `adds a primary key on ${dq(name)} (${cols.join(', ')}), which makes its columns NOT NULL`, unit: 'rows hold NULL in a key column: the migration would fail', advice: 'Fill the NULLs first.' });
-    if (traits.tableLocks) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
+    ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: asOf?.columns ?? cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action), ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${Q(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
+    if (pk) ask(s, { rule: 'set-not-null', table: name, column: cols.join(', '), measure: { kind: 'nulls', table: name, columns: cols }, severityIfNone: null, what: `adds a primary key on ${Q(name)} (${cols.join(', ')}), which makes its columns NOT NULL`, unit: 'rows hold NULL in a key column: the migration would fail', advice: 'Fill the NULLs first.' });
+    if (traits.tableLocks) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${Q(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
     return;
   }
   if ((m = /^ADD\s+(?:CONSTRAINT\s+\S+\s+)?(CHECK|FOREIGN\s+KEY)\b(.*)$/is.exec(action))) {
@@ -806,7 +809,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       const open = action.indexOf('(', action.search(/CHECK/i));
       const close = closingParen(action, open);
       const expression = action.slice(open + 1, close);
-      if (!notValid) ask(s, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression }, what: `adds CHECK (${expression}) on ${dq(name)}`, unit: 'rows violate it: the migration would fail' });
+      if (!notValid) ask(s, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression }, what: `adds CHECK (${expression}) on ${Q(name)}`, unit: 'rows violate it: the migration would fail' });
     } else if (!notValid) {
       const fk = parseForeignKey(action);
       const cols = fk?.columns.map((x) => view.column(live, x)?.column.name);
@@ -814,20 +817,21 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       if (fk && cols?.every((x): x is string => x !== undefined)) askOrphans(s, c, name, { ...fk, columns: cols });
     }
     if (traits.tableLocks && !notValid) {
-      ask(s, { rule: 'constraint-without-not-valid', table: name, measure: { kind: 'table-size', table: name }, what: `adds a ${m[1].toUpperCase().replace(/\s+/, ' ')} constraint on ${dq(name)} without NOT VALID (every row is checked while the table is locked)`, unit: 'rows to check' });
+      ask(s, { rule: 'constraint-without-not-valid', table: name, measure: { kind: 'table-size', table: name }, what: `adds a ${m[1].toUpperCase().replace(/\s+/, ' ')} constraint on ${Q(name)} without NOT VALID (every row is checked while the table is locked)`, unit: 'rows to check' });
     }
   }
 }
 
 function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: TableSchema, c: Ctx): void {
   const { ask } = c;
+  const Q = (key: string) => c.view.q(key);
   const create = createTableColumns(statements[r.create].normalized)!;
   const insertStmt = r.insert === undefined ? undefined : statements[r.insert];
   const insert = insertStmt ? parseInsertSelect(insertStmt.normalized) : null;
   const at = insertStmt ?? statements[r.drop];
   const name = live.name;
   if (!insert) {
-    ask(statements[r.drop], { rule: 'drop-table', table: name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${dq(name)} without copying its rows`, unit: 'rows would be lost', advice: 'Copy the rows into the new table (INSERT INTO ... SELECT ...) before dropping the old one.' });
+    ask(statements[r.drop], { rule: 'drop-table', table: name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${Q(name)} without copying its rows`, unit: 'rows would be lost', advice: 'Copy the rows into the new table (INSERT INTO ... SELECT ...) before dropping the old one.' });
     return;
   }
   const copiedFrom = new Map<string, string>(); // target column -> source expression
@@ -836,14 +840,14 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   for (const col0 of live.columns) {
     if (sourcesUsed.has(col0.name.toLowerCase())) continue;
     c.droppedColumns.push({ table: name, column: col0.name, type: col0.type, at });
-    ask(at, { rule: 'drop-column', table: name, column: col0.name, measure: { kind: 'non-null', table: name, column: col0.name }, what: `rebuilds table ${dq(name)} (SQLite redefine) without copying column ${dq(col0.name)}`, unit: 'non-null values would be lost', advice: `If the field was renamed, copy it in the INSERT ... SELECT (edit the migration) or keep its name with @map("${col0.name}"); otherwise save the values first.` });
+    ask(at, { rule: 'drop-column', table: name, column: col0.name, measure: { kind: 'non-null', table: name, column: col0.name }, what: `rebuilds table ${Q(name)} (SQLite redefine) without copying column ${dq(col0.name)}`, unit: 'non-null values would be lost', advice: `If the field was renamed, copy it in the INSERT ... SELECT (edit the migration) or keep its name with @map("${col0.name}"); otherwise save the values first.` });
   }
   for (const def of create.columns) {
     const expr = copiedFrom.get(def.name.toLowerCase());
     if (expr === undefined) {
       if (!live.columns.some((x) => x.name.toLowerCase() === def.name.toLowerCase())) c.addedColumns.push({ table: name, column: def.name, type: def.type, at });
       if (def.notNull && !def.hasDefault) {
-        ask(at, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${dq(name)} with required column ${dq(def.name)} (${def.type} NOT NULL) that no existing row has a value for`, unit: 'rows cannot be copied: the migration would fail', advice: 'Add the column as optional or with a @default, fill it, then make it required in a later migration.' });
+        ask(at, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${Q(name)} with required column ${dq(def.name)} (${def.type} NOT NULL) that no existing row has a value for`, unit: 'rows cannot be copied: the migration would fail', advice: 'Add the column as optional or with a @default, fill it, then make it required in a later migration.' });
       }
       continue;
     }
@@ -851,10 +855,10 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
     const src = source ? col(live, source) : undefined;
     if (!src) continue;
     if (def.notNull && src.nullable) {
-      ask(at, { rule: 'set-not-null', table: name, column: def.name, measure: { kind: 'nulls', table: name, columns: [src.name] }, what: `rebuilds table ${dq(name)} with ${dq(def.name)} NOT NULL, filled from the nullable column ${dq(src.name)}`, unit: 'rows hold NULL there: the copy would fail', advice: `Fill the NULLs first (UPDATE ${dq(name)} SET ${dq(src.name)} = ... WHERE ${dq(src.name)} IS NULL), or give the field a @default.` });
+      ask(at, { rule: 'set-not-null', table: name, column: def.name, measure: { kind: 'nulls', table: name, columns: [src.name] }, what: `rebuilds table ${Q(name)} with ${dq(def.name)} NOT NULL, filled from the nullable column ${dq(src.name)}`, unit: 'rows hold NULL there: the copy would fail', advice: `Fill the NULLs first (UPDATE ${Q(name)} SET ${dq(src.name)} = ... WHERE ${dq(src.name)} IS NULL), or give the field a @default.` });
     }
     if (normalizeType(def.type) !== normalizeType(src.type)) {
-      ask(at, { rule: 'type-change', table: name, column: def.name, measure: { kind: 'cast', table: name, column: src.name, fromType: src.type, toType: def.type }, what: `rebuilds table ${dq(name)} changing ${dq(def.name)} from ${src.type} to ${def.type}`, unit: 'values do not convert cleanly to the new type', advice: 'Add a new column of the new type, copy and check the values, switch the code over, then drop the old column.' });
+      ask(at, { rule: 'type-change', table: name, column: def.name, measure: { kind: 'cast', table: name, column: src.name, fromType: src.type, toType: def.type }, what: `rebuilds table ${Q(name)} changing ${dq(def.name)} from ${src.type} to ${def.type}`, unit: 'values do not convert cleanly to the new type', advice: 'Add a new column of the new type, copy and check the values, switch the code over, then drop the old column.' });
     }
   }
   // The new table's constraints, measured on the rows exactly as the INSERT ... SELECT copies them.
@@ -882,14 +886,14 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   }
   const allCopied = (cols: string[]) => cols.every((x) => copied.has(x.toLowerCase()));
   for (const expression of checks) {
-    ask(at, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression, source }, what: `rebuilds table ${dq(name)} with CHECK (${expression})`, unit: 'copied rows violate it: the copy would fail', advice: 'Fix those rows first (an UPDATE before the rebuild), or leave the check out.' });
+    ask(at, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression, source }, what: `rebuilds table ${Q(name)} with CHECK (${expression})`, unit: 'copied rows violate it: the copy would fail', advice: 'Fix those rows first (an UPDATE before the rebuild), or leave the check out.' });
   }
   for (const cols of uniques) {
     if (!allCopied(cols)) continue;
     // A unique key the live table already had cannot hold duplicates.
     const had = live.indexes.some((i) => i.unique && i.columns.length === cols.length && i.columns.every((x, k) => x.toLowerCase() === cols[k].toLowerCase())) || (live.primaryKey.length === cols.length && live.primaryKey.every((x, k) => x.toLowerCase() === cols[k].toLowerCase()));
     if (had) continue;
-    ask(at, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: cols.map(dq), nullsDistinct: true, source }, what: `rebuilds table ${dq(name)} with UNIQUE (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the copy would fail' });
+    ask(at, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: cols.map(dq), nullsDistinct: true, source }, what: `rebuilds table ${Q(name)} with UNIQUE (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the copy would fail' });
   }
   for (const fk of fks) {
     if (!allCopied(fk.columns)) continue;
@@ -902,6 +906,7 @@ const PRISMA_SCALAR_TYPES: Record<string, string> = { Int: 'integer', BigInt: 'b
 
 /** Attaches a Prisma warning to the SQL finding about the same change, or asks about it on its own. */
 function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, migration: string, statements: SqlStatement[], ask: Ask): void {
+  const Q = (key: string) => view.q(key);
   const same = (rules: RiskRule[], table?: string, column?: string) =>
     out.filter((q) => q.migration === migration && rules.includes(q.rule) && (!table || (q.table !== undefined && view.bare(q.table).toLowerCase() === table.toLowerCase())) && (!column || (q.column ?? '').toLowerCase().split(', ').includes(column.toLowerCase())));
   const rulesFor: Record<PrismaWarning['kind'], RiskRule[]> = {
@@ -935,15 +940,15 @@ function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, m
   const before = out.length;
   const P = " (Prisma's warning)";
   const toType = w.toType ? (PRISMA_SCALAR_TYPES[w.toType] ?? w.toType) : undefined;
-  if (w.kind === 'drop-table' && t) ask(anchor, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(t.name)}${P}`, unit: 'rows would be lost' });
-  else if ((w.kind === 'drop-column' || w.kind === 'drop-recreate') && t && c) ask(anchor, { rule: 'drop-column', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: w.kind === 'drop-column' ? `drops column ${dq(t.name)}.${dq(c.name)}${P}` : `drops and recreates column ${dq(t.name)}.${dq(c.name)}${P}`, unit: 'non-null values would be lost', advice: 'Copy the values first, or write the change as ALTER COLUMN ... TYPE ... USING.' });
-  else if (w.kind === 'drop-recreate-required' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: { kind: 'rows', table: t.name }, what: `drops and recreates required column ${dq(t.name)}.${dq(c.name)} with a new type (no cast exists)${P}`, unit: 'rows in the table: the migration would fail', advice: 'Add a new optional column of the new type, fill it, make it required, then drop the old column.' });
-  else if (w.kind === 'type-change' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: toType ? { kind: 'cast', table: t.name, column: c.name, fromType: c.type, toType } : { kind: 'non-null', table: t.name, column: c.name }, what: `casts ${dq(t.name)}.${dq(c.name)}${toType ? ` to ${toType}` : ' to a new type'}${P}`, unit: toType ? 'values would fail to convert or change in the conversion' : 'non-null values would be converted' });
-  else if (w.kind === 'scalar-to-list' && t && c) ask(anchor, { rule: 'scalar-to-list', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: `turns ${dq(t.name)}.${dq(c.name)} into a list${P}`, unit: 'non-null values: the migration would fail' });
-  else if (w.kind === 'required-column' && t) ask(anchor, { rule: 'required-column', table: t.name, column: w.column, measure: { kind: 'rows', table: t.name }, what: `adds required column ${dq(t.name)}.${dq(w.column ?? '?')} without a database default${P}`, unit: 'existing rows have no value for it: the migration would fail' });
-  else if (w.kind === 'set-not-null' && t && w.column) ask(anchor, { rule: 'set-not-null', table: t.name, column: w.column, measure: { kind: 'nulls', table: t.name, columns: [w.column] }, what: `makes ${dq(t.name)}.${dq(w.column)} required${P}`, unit: 'rows hold NULL there: the migration would fail' });
-  else if (w.kind === 'unique' && t && w.columns?.length) ask(anchor, { rule: 'unique-duplicates', table: t.name, column: w.columns.join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: w.columns.map(dq), nullsDistinct: true }, what: `adds a unique constraint on ${dq(t.name)} (${w.columns.join(', ')})${P}`, unit: 'groups of duplicate values exist: the migration would fail' });
-  else if (w.kind === 'primary-key' && t) ask(anchor, { rule: 'primary-key-change', table: t.name, measure: { kind: 'rows', table: t.name }, what: `changes the primary key of ${dq(t.name)}${P}`, unit: 'rows in the table' });
+  if (w.kind === 'drop-table' && t) ask(anchor, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${Q(t.name)}${P}`, unit: 'rows would be lost' });
+  else if ((w.kind === 'drop-column' || w.kind === 'drop-recreate') && t && c) ask(anchor, { rule: 'drop-column', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: w.kind === 'drop-column' ? `drops column ${Q(t.name)}.${dq(c.name)}${P}` : `drops and recreates column ${Q(t.name)}.${dq(c.name)}${P}`, unit: 'non-null values would be lost', advice: 'Copy the values first, or write the change as ALTER COLUMN ... TYPE ... USING.' });
+  else if (w.kind === 'drop-recreate-required' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: { kind: 'rows', table: t.name }, what: `drops and recreates required column ${Q(t.name)}.${dq(c.name)} with a new type (no cast exists)${P}`, unit: 'rows in the table: the migration would fail', advice: 'Add a new optional column of the new type, fill it, make it required, then drop the old column.' });
+  else if (w.kind === 'type-change' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: toType ? { kind: 'cast', table: t.name, column: c.name, fromType: c.type, toType } : { kind: 'non-null', table: t.name, column: c.name }, what: `casts ${Q(t.name)}.${dq(c.name)}${toType ? ` to ${toType}` : ' to a new type'}${P}`, unit: toType ? 'values would fail to convert or change in the conversion' : 'non-null values would be converted' });
+  else if (w.kind === 'scalar-to-list' && t && c) ask(anchor, { rule: 'scalar-to-list', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: `turns ${Q(t.name)}.${dq(c.name)} into a list${P}`, unit: 'non-null values: the migration would fail' });
+  else if (w.kind === 'required-column' && t) ask(anchor, { rule: 'required-column', table: t.name, column: w.column, measure: { kind: 'rows', table: t.name }, what: `adds required column ${Q(t.name)}.${dq(w.column ?? '?')} without a database default${P}`, unit: 'existing rows have no value for it: the migration would fail' });
+  else if (w.kind === 'set-not-null' && t && w.column) ask(anchor, { rule: 'set-not-null', table: t.name, column: w.column, measure: { kind: 'nulls', table: t.name, columns: [w.column] }, what: `makes ${Q(t.name)}.${dq(w.column)} required${P}`, unit: 'rows hold NULL there: the migration would fail' });
+  else if (w.kind === 'unique' && t && w.columns?.length) ask(anchor, { rule: 'unique-duplicates', table: t.name, column: w.columns.join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: w.columns.map(dq), nullsDistinct: true }, what: `adds a unique constraint on ${Q(t.name)} (${w.columns.join(', ')})${P}`, unit: 'groups of duplicate values exist: the migration would fail' });
+  else if (w.kind === 'primary-key' && t) ask(anchor, { rule: 'primary-key-change', table: t.name, measure: { kind: 'rows', table: t.name }, what: `changes the primary key of ${Q(t.name)}${P}`, unit: 'rows in the table' });
   else if (w.kind === 'enum-values' && w.enumName && w.values?.length) {
     for (const table of view.live.tables) {
       for (const x of table.columns) {

@@ -18,7 +18,7 @@ import { connect, dialectFor, type Connection } from '../dialects/index.ts';
 import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
-import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from '../ops/context.ts';
+import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, projectSchemas, type OpsContext } from '../ops/context.ts';
 import { restore } from '../ops/restore.ts';
 import { resolveGiven } from '../ops/select.ts';
 import { compareSchemas, type SchemaDifference } from '../ops/schema-compare.ts';
@@ -141,7 +141,7 @@ function prismaUrl(ctx: OpsContext): string {
   return ctx.target.dialect === 'sqlite' ? `file:${ctx.target.file}` : ctx.target.url;
 }
 
-async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Promise<{ schemaPath: string | null; migrationsDir: string; warnings: string[] }> {
+async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Promise<{ schemaPath: string | null; migrationsDir: string; warnings: string[]; ctx: OpsContext }> {
   const warnings: string[] = [];
   // prisma.config may choose the schema from DATABASE_URL: evaluate it with the URL Prisma will get.
   const saved = process.env.DATABASE_URL;
@@ -166,7 +166,20 @@ async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Prom
   if (options.migrationsDir && project.migrationsDir && path.resolve(project.migrationsDir) !== migrationsDir && !options.schema) {
     warnings.push(`--migrations-dir ${migrationsDir} differs from the folder Prisma is configured to use (${project.migrationsDir}); the risk check reads the former, prisma migrate deploy applies the latter.`);
   }
-  return { schemaPath, migrationsDir, warnings };
+  return { schemaPath, migrationsDir, warnings, ctx: withDatasourceSchemas(ctx, datasourceSchemas(schemaPath)) };
+}
+
+/**
+ * multiSchema: the deploy may touch every schema the datasource of the schema Prisma runs lists
+ * (`--schema`, or the one prisma.config evaluates to, which the context's quick lookup may not
+ * see), so the risk check and the snapshots cover all of them, with the ones the context has.
+ */
+function withDatasourceSchemas(ctx: OpsContext, listed: string[] | null): OpsContext {
+  const target = ctx.target;
+  if (target.dialect !== 'postgres' || !listed?.length) return ctx;
+  const have = target.schemas ?? [target.schema ?? 'public'];
+  if (listed.every((s) => have.includes(s))) return ctx;
+  return { ...ctx, target: { ...target, ...projectSchemas(target, [...have, ...listed, target.schema ?? 'public'], null) } };
 }
 
 /** Runs the whole guarded deployment (see the module comment). Never exits the process. */
@@ -188,7 +201,9 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
 
 async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {}): Promise<MigrateSafeResult> {
   const started = Date.now();
-  const { schemaPath, migrationsDir, warnings } = await locateProject(ctx, options);
+  const located = await locateProject(ctx, options);
+  const { schemaPath, migrationsDir, warnings } = located;
+  ctx = located.ctx;
   const install = resolvePrismaInstall(ctx.projectDir);
   const schemaArgs = options.schema ? ['--schema', schemaPath!] : [];
   const prismaEnv = { DATABASE_URL: prismaUrl(ctx) };
@@ -352,7 +367,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     const failedRowNow = failedRow(rowsAfter);
     const failedName = failedRowNow?.migration_name ?? after.pending[0]?.name ?? first;
     const failedSql = folder.find((m) => m.name === failedName)?.sql ?? '';
-    const commands = recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre?.manifest.file ?? '', backupDirArg: options.backupDirArg });
+    const commands = recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre?.manifest.file ?? '', backupDirArg: options.backupDirArg, schemas: ctx.target.schemas });
     const failure: FailureReport = {
       migration: failedName,
       logs: failedRowNow?.logs ?? null,
