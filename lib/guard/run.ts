@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
+import { migrationsTableKey, type DbSchema, type PrismaMigrationRow } from '../core/types.ts';
 import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
 import { connect, dialectFor, type Connection } from '../dialects/index.ts';
@@ -349,7 +349,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     // Prisma records a migration in _prisma_migrations before it runs its script. A failed deploy
     // with no new or changed row and no schema change (its own table aside) means the CLI or its
     // engine failed before applying anything: a Prisma problem (exit 11), not a failed migration.
-    const schemaChanged = compareSchemas(preSchema, liveAfter).some((d) => d.table !== '_prisma_migrations');
+    const schemaChanged = compareSchemas(preSchema, liveAfter).some((d) => d.table !== migrationsTableKey(liveAfter));
     if (deploy.code !== 0 && !schemaChanged && sameMigrationRows(rows, rowsAfter)) {
       const prismaOutput = redactSecrets((deploy.stdout + deploy.stderr).trim());
       const explained = describePrismaFailure(prismaOutput, install.version);
