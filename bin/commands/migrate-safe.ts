@@ -135,9 +135,9 @@ async function run(io: Parameters<Command['run']>[0], format: ReportFormat): Pro
   if (lockWaitMs !== undefined && !(lockWaitMs >= 0)) throw new GuardError('USAGE', `--lock-wait must be a number of seconds, not "${String(wait)}".`);
   const machine = format !== 'text';
   const prismaOutput = redactingLineWriter((text) => (machine ? process.stderr : process.stdout).write(text));
-  // The risk checks (lib/guard) look tables up by their bare names, as the migration SQL names
-  // them: until they know `schema.table`, migrate-safe stays on the URL's schema, as before multiSchema.
-  const result = await migrateSafe(io.context({ datasourceSchemas: false }), {
+  // Every schema of the project (the Prisma datasource's `schemas`, or --schemas): the risk checks
+  // resolve `"b"."User"` to that schema's table, and the snapshots and a rollback cover them all.
+  const result = await migrateSafe(io.context(), {
     schema: io.values.schema as string | undefined,
     migrationsDir: io.values['migrations-dir'] as string | undefined,
     acceptDataLoss: Boolean(io.values['accept-data-loss']),

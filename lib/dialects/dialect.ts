@@ -71,6 +71,12 @@ export interface CastCount {
  * issue 18; lib/guard/measure.ts holds the SQL both accept). Nothing here may write.
  */
 export interface RiskProbes {
+  /**
+   * The SQL reference of the table (or sequence, materialized view) keyed `key` in `schema`: its
+   * real schema and name, each quoted (PostgreSQL `"b"."User"` for the key `b.User` of a DbSchema of
+   * several schemas, `"public"."User"` for one), never the key as one identifier.
+   */
+  tableRef(schema: Pick<DbSchema, 'namespace' | 'namespaces'>, key: string): string;
   /** Runs `fn` inside one read-only snapshot; a query that fails must not end it (PostgreSQL: a savepoint each). */
   readOnly<T>(q: Queryable, fn: (query: ProbeQuery) => Promise<T>): Promise<T>;
   /** Bytes a table takes with its indexes (null: the database does not say cheaply). */

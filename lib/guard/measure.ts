@@ -19,7 +19,8 @@ const lit = (v: string) => `'${v.replaceAll("'", "''")}'`;
 /** Measures each question; answers come back in the same order. Never writes. */
 export async function measureQuestions(conn: Connection, schema: DbSchema, questions: RiskQuestion[]): Promise<Measured[]> {
   const probes = conn.dialect.riskProbes;
-  const table = (name: string) => (schema.namespace ? `${dq(schema.namespace)}.${dq(name)}` : dq(name));
+  // The table's real schema and name (a key of several schemas is `schema.table`): the dialect's to say.
+  const table = (key: string) => probes.tableRef(schema, key);
   const cache = new Map<string, Measured>();
   const out: Measured[] = [];
   return probes.readOnly(conn, async (run) => {

@@ -5,6 +5,7 @@
 import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
 import type { MigrationState } from '../prisma/migrations.ts';
 import type { RiskFinding, Severity } from './risks.ts';
+import { sameSchemaKey, tableKeyOf } from './names.ts';
 import { IDENT, objectName, QNAME, splitStatements, unquote } from './sql.ts';
 
 /**
@@ -105,11 +106,14 @@ const findColumn = (s: DbSchema, table: string, column: string) => findTable(s, 
 const hasIndex = (s: DbSchema, name: string) => s.tables.some((t) => t.indexes.some((i) => i.name.toLowerCase() === name.toLowerCase()));
 const hasConstraint = (s: DbSchema, name: string) => hasIndex(s, name) || s.tables.some((t) => t.foreignKeys.some((f) => f.name.toLowerCase() === name.toLowerCase()));
 
+/** Resolves a table name as written to the key of the schemas' tables (see lib/guard/names.ts). */
+type KeyOf = (qname: string) => string;
+
 /** Tables a statement creates, drops or renames (from and to), lower-cased: what a later statement can undo. */
-function tablesTouched(n: string): string[] {
+function tablesTouched(n: string, key: KeyOf, rename: (from: string, to: string) => string): string[] {
   let m: RegExpExecArray | null;
-  if ((m = new RegExp(`^(?:CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?|DROP\\s+)TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) return [objectName(m[1]).toLowerCase()];
-  if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+RENAME\\s+TO\\s+(${QNAME})`, 'i').exec(n))) return [objectName(m[1]).toLowerCase(), objectName(m[2]).toLowerCase()];
+  if ((m = new RegExp(`^(?:CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?|DROP\\s+)TABLE\\s+(?:IF\\s+(?:NOT\\s+)?EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) return [key(m[1]).toLowerCase()];
+  if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+RENAME\\s+TO\\s+(${QNAME})`, 'i').exec(n))) return [key(m[1]).toLowerCase(), rename(key(m[1]), objectName(m[2])).toLowerCase()];
   return [];
 }
 
@@ -134,11 +138,14 @@ function indexesTouched(n: string): string[] {
  */
 export function statementEffects(sql: string, before: DbSchema, after: DbSchema): StatementEffect[] {
   const statements = splitStatements(sql);
-  const touched = statements.map((s) => ({ tables: tablesTouched(s.normalized), indexes: indexesTouched(s.normalized) }));
+  // One schema: a table is its bare name; several: `schema.table`, unqualified names as the search path finds them.
+  const key: KeyOf = (qname) => tableKeyOf(after, qname, (k) => Boolean(findTable(before, k) || findTable(after, k)));
+  const rename = (from: string, to: string) => sameSchemaKey(after, from, to);
+  const touched = statements.map((s) => ({ tables: tablesTouched(s.normalized, key, rename), indexes: indexesTouched(s.normalized) }));
   return statements.map((s, i) => {
     const later = touched.slice(i + 1);
     const laterTouches = { table: (t: string) => later.some((x) => x.tables.includes(t.toLowerCase())), index: (n: string) => later.some((x) => x.indexes.includes(n.toLowerCase())) };
-    const [outcome, evidence] = effectOf(s.normalized, before, after, laterTouches);
+    const [outcome, evidence] = effectOf(s.normalized, before, after, laterTouches, key, rename);
     return { index: s.index, line: s.line, statement: s.text, outcome, evidence };
   });
 }
@@ -148,7 +155,7 @@ interface LaterTouches {
   index(name: string): boolean;
 }
 
-function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouches): [StatementOutcome, string] {
+function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouches, key: KeyOf, rename: (from: string, to: string) => string): [StatementOutcome, string] {
   /**
    * `now`/`was`: whether the statement's effect (the object it creates, or the absence of what it
    * drops) is visible now / was already there before. `undone`: a later statement may have undone it.
@@ -160,16 +167,16 @@ function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouc
   };
   let m: RegExpExecArray | null;
   if ((m = new RegExp(`^CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?TABLE\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
-    const t = objectName(m[1]);
+    const t = key(m[1]);
     return judge(Boolean(findTable(after, t)), Boolean(findTable(before, t)), later.table(t), `table ${t} ${findTable(after, t) ? 'exists' : 'does not exist'} now`);
   }
   if ((m = new RegExp(`^DROP\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
-    const t = objectName(m[1]);
+    const t = key(m[1]);
     return judge(!findTable(after, t), !findTable(before, t), later.table(t), `table ${t} ${findTable(after, t) ? 'still exists' : 'is gone'}`);
   }
   if ((m = new RegExp(`^CREATE\\s+(?:UNIQUE\\s+)?INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})\\s+ON\\s+(?:ONLY\\s+)?(${QNAME})`, 'i').exec(n))) {
     const i = objectName(m[1]);
-    return judge(hasIndex(after, i), hasIndex(before, i), later.index(i) || later.table(objectName(m[2])), `index ${i} ${hasIndex(after, i) ? 'exists' : 'does not exist'} now`);
+    return judge(hasIndex(after, i), hasIndex(before, i), later.index(i) || later.table(key(m[2])), `index ${i} ${hasIndex(after, i) ? 'exists' : 'does not exist'} now`);
   }
   if ((m = new RegExp(`^DROP\\s+INDEX\\s+(?:CONCURRENTLY\\s+)?(?:IF\\s+EXISTS\\s+)?(${QNAME})`, 'i').exec(n))) {
     const i = objectName(m[1]);
@@ -181,12 +188,12 @@ function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouc
     return judge(has(after), has(before), false, `enum ${e} ${has(after) ? 'exists' : 'does not exist'} now`);
   }
   if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+(.*)$`, 'is').exec(n))) {
-    const t = objectName(m[1]);
+    const t = key(m[1]);
     const action = m[2];
     const undone = later.table(t);
     let a: RegExpExecArray | null;
     if ((a = new RegExp(`^RENAME\\s+TO\\s+(${QNAME})`, 'i').exec(action))) {
-      const to = objectName(a[1]);
+      const to = rename(t, objectName(a[1]));
       const toNow = Boolean(findTable(after, to));
       const fromNow = Boolean(findTable(after, t));
       // Visible only if the new name is new, or the table under it is not the one that was there.
@@ -246,10 +253,12 @@ function effectOf(n: string, before: DbSchema, after: DbSchema, later: LaterTouc
 }
 
 /** The exact commands that get out of a failed deployment, for the message and the report. */
-export function recoveryCommands(args: { failedMigration: string; preMigrationBackup: string; backupDirArg?: string }): { restore: string; resolveRolledBack: string; resolveApplied: string } {
+export function recoveryCommands(args: { failedMigration: string; preMigrationBackup: string; backupDirArg?: string; schemas?: string[] }): { restore: string; resolveRolledBack: string; resolveApplied: string } {
   const dir = args.backupDirArg ? ` --backup-dir ${args.backupDirArg}` : '';
+  // A backup of several schemas restores only onto the same schemas: named, so the command works wherever it is run.
+  const schemas = args.schemas && args.schemas.length > 1 ? ` --schemas ${args.schemas.join(',')}` : '';
   return {
-    restore: `prisma-guard restore ${args.preMigrationBackup} --mode full --yes${dir}`,
+    restore: `prisma-guard restore ${args.preMigrationBackup} --mode full --yes${schemas}${dir}`,
     resolveRolledBack: `npx prisma migrate resolve --rolled-back ${args.failedMigration}`,
     resolveApplied: `npx prisma migrate resolve --applied ${args.failedMigration}`,
   };

@@ -16,6 +16,7 @@
  */
 import type { DbSchema, TableSchema } from '../core/types.ts';
 import type { RiskTraits } from '../dialects/dialect.ts';
+import { bareName, inSchema, isMultiSchema, sameSchemaKey, tableKeyOf } from './names.ts';
 import { ruleSpec, type Effect, type RiskRule, type Severity } from './rules.ts';
 import { closingParen, IDENT, identList, objectName, prismaWarnings, QNAME, splitStatements, splitTopLevel, topLevelKeyword, unquote, type PrismaWarning, type SqlStatement } from './sql.ts';
 
@@ -146,7 +147,39 @@ class SchemaView {
   private renamedFrom = new Map<string, string>();
   private dropped = new Set<string>();
   constructor(readonly live: DbSchema) {}
-  private liveTable(name: string): TableSchema | undefined {
+  /**
+   * The key of the table a name in the migration means at this point (see lib/guard/names.ts):
+   * its bare name for one schema, `schema.table` for several.
+   */
+  key(qname: string): string {
+    return tableKeyOf(this.live, qname, (k) => this.resolve(k) !== undefined);
+  }
+  /** The key of `name` in the schema of table `key` (RENAME TO keeps the schema). */
+  sibling(key: string, name: string): string {
+    return sameSchemaKey(this.live, key, name);
+  }
+  /** The bare table name of a key. */
+  bare(key: string): string {
+    return bareName(this.live, key);
+  }
+  inSchema(key: string, namespace: string): boolean {
+    return inSchema(this.live, key, namespace);
+  }
+  /** The key CREATE TABLE gives a name (unqualified: the first schema of the search path). */
+  createKey(qname: string): string {
+    return tableKeyOf(this.live, qname);
+  }
+  /** The key of a bare table name as Prisma's warnings print it (one schema: the name itself). */
+  keyOfName(name: string): string {
+    return isMultiSchema(this.live) ? this.key(dq(name)) : name;
+  }
+  /** A table key for messages and advice: `"b"."User"` for several schemas, `"User"` for one. */
+  q(key: string): string {
+    if (!isMultiSchema(this.live)) return dq(key);
+    const bare = this.bare(key);
+    return bare === key ? dq(key) : `${dq(key.slice(0, key.length - bare.length - 1))}.${dq(bare)}`;
+  }
+  liveTable(name: string): TableSchema | undefined {
     return this.live.tables.find((t) => t.name === name) ?? this.live.tables.find((t) => t.name.toLowerCase() === name.toLowerCase());
   }
   /** The live table a name refers to at this point of the deployment; 'new' when created by it. */
@@ -249,7 +282,7 @@ export interface ColumnDef {
   /** GENERATED ALWAYS AS (...) STORED. */
   generatedStored?: boolean;
   /** Column-level REFERENCES t [(c)], CHECK (...), UNIQUE. */
-  references?: { table: string; columns: string[] };
+  references?: { table: string; columns: string[]; qname?: string };
   check?: string;
   unique?: boolean;
 }
@@ -274,7 +307,7 @@ export function parseColumnDef(def: string): ColumnDef | null {
     type,
     defaultExpr: dflt?.[1].trim(),
     generatedStored: /\bGENERATED\s+ALWAYS\s+AS\s*\(.*\)\s*STORED\b/is.test(rest),
-    references: ref ? { table: objectName(ref[1]), columns: ref[2] ? identList(ref[2]) : [] } : undefined,
+    references: ref ? { table: objectName(ref[1]), columns: ref[2] ? identList(ref[2]) : [], qname: ref[1] } : undefined,
     check,
     unique: /\bUNIQUE\b/i.test(rest),
     notNull: /\bNOT\s+NULL\b/i.test(rest) || /PRIMARY\s+KEY/i.test(rest),
@@ -283,7 +316,7 @@ export function parseColumnDef(def: string): ColumnDef | null {
 }
 
 /** Columns of a CREATE TABLE statement (constraints skipped). */
-export function createTableColumns(normalized: string): { table: string; columns: ColumnDef[]; constraints: string[] } | null {
+export function createTableColumns(normalized: string): { table: string; qname: string; columns: ColumnDef[]; constraints: string[] } | null {
   const m = new RegExp(`^CREATE\\s+(?:TEMP\\w*\\s+|UNLOGGED\\s+)?TABLE\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(${QNAME})\\s*\\(`, 'i').exec(normalized);
   if (!m) return null;
   const open = m[0].length - 1;
@@ -292,7 +325,7 @@ export function createTableColumns(normalized: string): { table: string; columns
   const parts = splitTopLevel(body);
   const columns = parts.map(parseColumnDef).filter((c): c is ColumnDef => c !== null);
   const constraints = parts.filter((p) => /^(CONSTRAINT|PRIMARY|UNIQUE|FOREIGN|CHECK|EXCLUDE)\b/i.test(p.trim()));
-  return { table: objectName(m[1]), columns, constraints };
+  return { table: objectName(m[1]), qname: m[1], columns, constraints };
 }
 
 interface Redefinition {
@@ -425,6 +458,7 @@ export function binaryWidening(from: string, to: string): boolean {
 const VOLATILE = /\b(random|gen_random_uuid|uuid_generate_v[14]|clock_timestamp|timeofday|nextval|txid_current|gen_random_bytes)\s*\(/i;
 
 function analyzeOne(migration: string, sql: string, view: SchemaView, options: AnalyzeOptions): RiskQuestion[] {
+  const Q = (key: string) => view.q(key);
   const { traits } = options;
   const statements = splitStatements(sql);
   const redefinitions = findRedefinitions(statements);
@@ -448,7 +482,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
   };
   const c: Ctx = { view, options, traits, ask, droppedColumns: [], addedColumns: [] };
   const droppedTables: { table: TableSchema; at: SqlStatement }[] = [];
-  const createdTables: { table: string; columns: ColumnDef[] }[] = [];
+  const createdTables: { table: string; qname: string; columns: ColumnDef[] }[] = [];
 
   for (const s of statements) {
     const n = s.normalized;
@@ -461,18 +495,20 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     }
     const redef = redefinitions.find((r) => r.drop === s.index);
     if (redef) {
-      const t = view.resolve(redef.table);
+      const key = view.keyOfName(redef.table);
+      const t = view.resolve(key);
       if (t && t !== 'new') analyzeRedefinition(redef, statements, t, c);
-      view.drop(redef.table);
+      view.drop(key);
       continue;
     }
     if (redefinitions.some((r) => r.rename === s.index)) {
       // The new table takes the old one's name; it holds the copied rows.
       const r = redefinitions.find((x) => x.rename === s.index)!;
-      const old = view.live.tables.find((t) => t.name.toLowerCase() === r.table.toLowerCase());
-      view.drop(r.newTable);
-      if (old && !view.isNew(r.table)) view.alias(r.table, old.name);
-      else view.create(r.table);
+      const key = view.keyOfName(r.table);
+      const old = view.live.tables.find((t) => t.name.toLowerCase() === key.toLowerCase());
+      view.drop(view.keyOfName(r.newTable));
+      if (old && !view.isNew(key)) view.alias(key, old.name);
+      else view.create(key);
       continue;
     }
     if ((m = /^CREATE\s+TYPE\s+(\S+)\s+AS\s+ENUM\s*\((.*)\)$/is.exec(n))) {
@@ -481,15 +517,16 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     }
     const created = createTableColumns(n);
     if (created) {
-      view.create(created.table);
-      createdTables.push(created);
+      const key = view.createKey(created.qname);
+      view.create(key);
+      createdTables.push({ ...created, table: key });
       continue;
     }
     if ((m = /^DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
       const cascade = /CASCADE/i.test(m[2] ?? '');
       for (const schemaName of splitTopLevel(m[1]).map((x) => unquote(x))) {
         ask(s, { rule: 'drop-schema', measure: { kind: 'schema-contents', schema: schemaName }, what: cascade ? `drops schema ${dq(schemaName)} with everything in it (CASCADE)` : `drops schema ${dq(schemaName)} (fails unless it is empty)`, unit: 'rows in its tables would be lost' });
-        if (view.live.namespace === schemaName) for (const t of view.live.tables) view.drop(t.name);
+        for (const t of view.live.tables) if (view.inSchema(t.name, schemaName)) view.drop(t.name);
       }
       continue;
     }
@@ -498,23 +535,24 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       continue;
     }
     if ((m = /^DROP\s+MATERIALIZED\s+VIEW\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => objectName(x))) ask(s, { rule: 'drop-materialized-view', table: name, measure: { kind: 'rows', table: name }, what: `drops materialized view ${dq(name)}`, unit: 'rows it holds would be gone' });
+      for (const name of splitTopLevel(m[1]).map((x) => view.key(x))) ask(s, { rule: 'drop-materialized-view', table: name, measure: { kind: 'rows', table: name }, what: `drops materialized view ${Q(name)}`, unit: 'rows it holds would be gone' });
       continue;
     }
     if ((m = /^DROP\s+SEQUENCE\s+(?:IF\s+EXISTS\s+)?(.*?)(\s+(?:CASCADE|RESTRICT))?$/i.exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => objectName(x))) {
+      for (const written of splitTopLevel(m[1])) {
+        const name = objectName(written);
         const users = view.live.tables.flatMap((t) => t.columns.filter((x) => x.default !== null && new RegExp(`nextval\\('(?:[^']*\\.)?"?${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?'`, 'i').test(x.default!)).map((x) => `${t.name}.${x.name}`));
-        ask(s, { rule: 'drop-sequence', measure: { kind: 'sequence', sequence: name, users: users.length }, what: `drops sequence ${dq(name)}${users.length ? ` (the default of ${users.join(', ')})` : ''}`, unit: 'columns take their default from it' });
+        ask(s, { rule: 'drop-sequence', measure: { kind: 'sequence', sequence: view.key(written), users: users.length }, what: `drops sequence ${Q(name)}${users.length ? ` (the default of ${users.join(', ')})` : ''}`, unit: 'columns take their default from it' });
       }
       continue;
     }
     if ((m = new RegExp(`^DROP\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(.*?)(\\s+(?:CASCADE|RESTRICT))?$`, 'i').exec(n))) {
-      for (const name of splitTopLevel(m[1]).map((x) => objectName(x))) {
+      for (const name of splitTopLevel(m[1]).map((x) => view.key(x))) {
         const t = view.resolve(name);
         if (t && t !== 'new') {
           droppedTables.push({ table: t, at: s });
-          const renamed = t.name.toLowerCase() !== name.toLowerCase() ? ` (renamed from ${dq(t.name)} earlier in this deployment)` : '';
-          ask(s, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(name)}${renamed}`, unit: 'rows would be lost', advice: `Back the rows up or move them first; if the model was renamed, rename the table (ALTER TABLE ${dq(t.name)} RENAME TO ...) or keep its name with @@map("${t.name}").` });
+          const renamed = t.name.toLowerCase() !== name.toLowerCase() ? ` (renamed from ${Q(t.name)} earlier in this deployment)` : '';
+          ask(s, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${Q(name)}${renamed}`, unit: 'rows would be lost', advice: `Back the rows up or move them first; if the model was renamed, rename the table (ALTER TABLE ${Q(t.name)} RENAME TO ...) or keep its name with @@map("${view.bare(t.name)}").` });
         }
         view.drop(name);
       }
@@ -522,7 +560,7 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     }
     if ((m = /^TRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?(.*?)((?:\s+(?:RESTART|CONTINUE)\s+IDENTITY)?(?:\s+(CASCADE|RESTRICT))?)$/i.exec(n))) {
       const cascade = /CASCADE/i.test(m[3] ?? '');
-      const names = splitTopLevel(m[1]).map((x) => objectName(x));
+      const names = splitTopLevel(m[1]).map((x) => view.key(x));
       const tables = new Set<string>();
       for (const name of names) {
         const t = view.resolve(name);
@@ -537,17 +575,18 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
         }
       }
       for (const name of tables) {
-        ask(s, { rule: 'truncate', table: name, measure: { kind: 'rows', table: name }, what: `${cascade && !names.some((x) => x.toLowerCase() === name.toLowerCase()) ? 'empties (through TRUNCATE ... CASCADE)' : 'empties'} table ${dq(name)}`, unit: 'rows would be deleted', advice: cascade ? 'Name every table to empty explicitly instead of CASCADE, and back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' : 'Back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' });
+        ask(s, { rule: 'truncate', table: name, measure: { kind: 'rows', table: name }, what: `${cascade && !names.some((x) => x.toLowerCase() === name.toLowerCase()) ? 'empties (through TRUNCATE ... CASCADE)' : 'empties'} table ${Q(name)}`, unit: 'rows would be deleted', advice: cascade ? 'Name every table to empty explicitly instead of CASCADE, and back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' : 'Back the rows up first; data changes belong in a script you run on purpose, not in a schema migration.' });
       }
       continue;
     }
-    const dml = parseDml(n);
+    const dml = parseDmlTarget(n);
     if (dml) {
-      const t = view.resolve(dml.table);
-      if (t === undefined) ask(s, unknownTable(dml.table));
+      const key = view.key(dml.qname);
+      const t = view.resolve(key);
+      if (t === undefined) ask(s, unknownTable(key));
       else if (t !== 'new') {
         const del = dml.verb === 'DELETE';
-        ask(s, { rule: del ? 'delete-rows' : 'update-rows', table: t.name, measure: { kind: 'where', table: t.name, alias: dml.alias, from: dml.from, where: dml.where }, what: `${del ? 'deletes' : 'rewrites'} rows of ${dq(t.name)}${dml.where ? ` WHERE ${dml.where.length > 80 ? dml.where.slice(0, 77) + '...' : dml.where}` : ' (every row)'}`, unit: del ? 'rows would be deleted' : 'rows would be rewritten' });
+        ask(s, { rule: del ? 'delete-rows' : 'update-rows', table: t.name, measure: { kind: 'where', table: t.name, alias: dml.alias, from: dml.from, where: dml.where }, what: `${del ? 'deletes' : 'rewrites'} rows of ${Q(t.name)}${dml.where ? ` WHERE ${dml.where.length > 80 ? dml.where.slice(0, 77) + '...' : dml.where}` : ' (every row)'}`, unit: del ? 'rows would be deleted' : 'rows would be rewritten' });
       }
       continue;
     }
@@ -557,9 +596,9 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       const cols = splitTopLevel(n.slice(open + 1, close)).map((x) => x.replace(/\s+(ASC|DESC)$/i, '').replace(/\s+NULLS\s+(FIRST|LAST)$/i, '').trim());
       const tail = n.slice(close + 1);
       const where = /\bWHERE\s+(.*)$/i.exec(tail)?.[1];
-      const t = view.resolve(objectName(m[3]));
+      const t = view.resolve(view.key(m[3]));
       if (t === undefined) {
-        ask(s, unknownTable(objectName(m[3])));
+        ask(s, unknownTable(view.key(m[3])));
         continue;
       }
       if (t === 'new') continue;
@@ -573,21 +612,21 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
       });
       if (m[1]) {
         const nullsDistinct = !/NULLS\s+NOT\s+DISTINCT/i.test(tail);
-        ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct, ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds a unique index on ${dq(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${dq(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
+        ask(s, { rule: 'unique-duplicates', table: t.name, column: cols.map((x) => plainColumn(x) ?? x).join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: liveCols, where, nullsDistinct, ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds a unique index on ${Q(t.name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first (find them with SELECT ${cols.join(', ')}, count(*) FROM ${Q(t.name)} GROUP BY ${cols.join(', ')} HAVING count(*) > 1), in a separate data migration.` });
       }
       if (traits.tableLocks && !m[2]) {
-        ask(s, { rule: 'index-without-concurrently', table: t.name, measure: { kind: 'table-size', table: t.name }, what: `builds an index on ${dq(t.name)} without CONCURRENTLY (writes to the table wait until it is built)`, unit: 'rows in the table' });
+        ask(s, { rule: 'index-without-concurrently', table: t.name, measure: { kind: 'table-size', table: t.name }, what: `builds an index on ${Q(t.name)} without CONCURRENTLY (writes to the table wait until it is built)`, unit: 'rows in the table' });
       }
       continue;
     }
     if ((m = new RegExp(`^ALTER\\s+TABLE\\s+(?:IF\\s+EXISTS\\s+)?(?:ONLY\\s+)?(${QNAME})\\s+(.*)$`, 'is').exec(n))) {
-      const tableName = objectName(m[1]);
+      const tableName = view.key(m[1]);
       const actions = splitTopLevel(m[2]);
       const renameTo = new RegExp(`^RENAME\\s+TO\\s+(${QNAME})$`, 'i').exec(actions[0] ?? '');
       if (renameTo) {
-        const to = objectName(renameTo[1]);
+        const to = view.sibling(tableName, objectName(renameTo[1]));
         const t = view.resolve(tableName);
-        if (t && t !== 'new') ask(s, { rule: 'rename-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `renames table ${dq(tableName)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the table name with @@map("${tableName}") on the renamed model, or expand and contract: a new table, write both, backfill, switch reads, drop ${dq(tableName)} in a later release.` });
+        if (t && t !== 'new') ask(s, { rule: 'rename-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `renames table ${Q(tableName)} to ${Q(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the table name with @@map("${view.bare(tableName)}") on the renamed model, or expand and contract: a new table, write both, backfill, switch reads, drop ${Q(tableName)} in a later release.` });
         view.rename(tableName, to);
         continue;
       }
@@ -607,13 +646,13 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
     const sameType = adds.filter((a) => normalizeType(a.type) === normalizeType(d.type));
     const pair = sameType.length === 1 ? sameType[0] : adds.length === 1 && c.droppedColumns.filter((x) => x.table === d.table).length === 1 ? adds[0] : undefined;
     if (!pair) continue;
-    ask(d.at, { rule: 'rename-as-drop-add', table: d.table, column: d.column, measure: { kind: 'non-null', table: d.table, column: d.column }, what: `drops ${dq(d.table)}.${dq(d.column)} and adds ${dq(pair.column)} (${pair.type}): this looks like a rename written as drop + add`, unit: 'values would not move to the new column', advice: `If it is a rename, write ALTER TABLE ${dq(d.table)} RENAME COLUMN ${dq(d.column)} TO ${dq(pair.column)} instead (edit the migration), or keep the old column name with @map("${d.column}") in the schema.` });
+    ask(d.at, { rule: 'rename-as-drop-add', table: d.table, column: d.column, measure: { kind: 'non-null', table: d.table, column: d.column }, what: `drops ${Q(d.table)}.${dq(d.column)} and adds ${dq(pair.column)} (${pair.type}): this looks like a rename written as drop + add`, unit: 'values would not move to the new column', advice: `If it is a rename, write ALTER TABLE ${Q(d.table)} RENAME COLUMN ${dq(d.column)} TO ${dq(pair.column)} instead (edit the migration), or keep the old column name with @map("${d.column}") in the schema.` });
   }
   for (const d of droppedTables) {
     const names = new Set(d.table.columns.map((x) => x.name.toLowerCase()));
     const similar = createdTables.find((x) => x.table.toLowerCase() !== d.table.name.toLowerCase() && x.columns.length > 0 && x.columns.filter((y) => names.has(y.name.toLowerCase())).length / Math.max(names.size, x.columns.length) >= 0.8);
     if (!similar) continue;
-    ask(d.at, { rule: 'rename-as-drop-add', table: d.table.name, measure: { kind: 'rows', table: d.table.name }, what: `drops table ${dq(d.table.name)} and creates ${dq(similar.table)} with the same columns: this looks like a rename written as drop + create`, unit: 'rows would not move to the new table', advice: `If it is a rename, write ALTER TABLE ${dq(d.table.name)} RENAME TO ${dq(similar.table)} instead, or keep the table name with @@map("${d.table.name}").` });
+    ask(d.at, { rule: 'rename-as-drop-add', table: d.table.name, measure: { kind: 'rows', table: d.table.name }, what: `drops table ${Q(d.table.name)} and creates ${Q(similar.table)} with the same columns: this looks like a rename written as drop + create`, unit: 'rows would not move to the new table', advice: `If it is a rename, write ALTER TABLE ${Q(d.table.name)} RENAME TO ${Q(similar.table)} instead, or keep the table name with @@map("${d.table.name}").` });
   }
 
   // Prisma's own warnings, re-checked against this database.
@@ -623,6 +662,14 @@ function analyzeOne(migration: string, sql: string, view: SchemaView, options: A
 
 /** `DELETE FROM t [AS a] [USING ...] [WHERE ...]` / `UPDATE t [AS a] SET ... [FROM ...] [WHERE ...]` (RETURNING ignored). */
 export function parseDml(n: string): { verb: 'DELETE' | 'UPDATE'; table: string; alias?: string; from?: string; where?: string } | null {
+  const d = parseDmlTarget(n);
+  if (!d) return null;
+  const { qname: _, ...rest } = d;
+  return rest;
+}
+
+/** parseDml, with the table's name as written (`qname`, maybe schema-qualified). */
+function parseDmlTarget(n: string): { verb: 'DELETE' | 'UPDATE'; table: string; qname: string; alias?: string; from?: string; where?: string } | null {
   const m = new RegExp(`^(?:WITH\\b.*?\\s)?(DELETE\\s+FROM|UPDATE)\\s+(?:ONLY\\s+)?(${QNAME})(?:\\s*\\*)?(?:\\s+(?:AS\\s+)?(?!SET\\b|WHERE\\b|USING\\b|RETURNING\\b)(${IDENT}))?\\s*(.*)$`, 'is').exec(n);
   if (!m || /^WITH\b/i.test(n)) return null;
   const verb = /^DELETE/i.test(m[1]) ? 'DELETE' : 'UPDATE';
@@ -634,7 +681,7 @@ export function parseDml(n: string): { verb: 'DELETE' | 'UPDATE'; table: string;
   const head = whereAt >= 0 ? rest.slice(0, whereAt).trim() : rest.trim();
   const fromAt = topLevelKeyword(head, verb === 'DELETE' ? 'USING' : 'FROM');
   const from = fromAt >= 0 ? head.slice(fromAt + (verb === 'DELETE' ? 5 : 4)).trim() : undefined;
-  return { verb, table: objectName(m[2]), alias: m[3] ? unquote(m[3]) : undefined, from, where };
+  return { verb, table: objectName(m[2]), qname: m[2], alias: m[3] ? unquote(m[3]) : undefined, from, where };
 }
 
 function unknownTable(name: string): AskInput {
@@ -642,18 +689,20 @@ function unknownTable(name: string): AskInput {
 }
 
 /** `FOREIGN KEY (a, b) REFERENCES t (x, y)` -> its parts (ref columns empty when not written). */
-function parseForeignKey(text: string): { columns: string[]; refTable: string; refColumns: string[] } | null {
+function parseForeignKey(text: string): { columns: string[]; refTable: string; refQname: string; refColumns: string[] } | null {
   const m = new RegExp(`FOREIGN\\s+KEY\\s*\\(([^)]*)\\)\\s*REFERENCES\\s+(${QNAME})\\s*(?:\\(([^)]*)\\))?`, 'i').exec(text);
-  return m ? { columns: identList(m[1]), refTable: objectName(m[2]), refColumns: m[3] ? identList(m[3]) : [] } : null;
+  return m ? { columns: identList(m[1]), refTable: objectName(m[2]), refQname: m[2], refColumns: m[3] ? identList(m[3]) : [] } : null;
 }
 
 /** Asks about the rows a foreign key would find orphaned (`source`: rows as a rebuild copies them). */
-function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: string[]; refTable: string; refColumns: string[] }, source?: Projection): void {
-  const ref = c.view.resolve(fk.refTable);
-  if (ref === undefined) return c.ask(s, unknownTable(fk.refTable));
+function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: string[]; refTable: string; refQname?: string; refColumns: string[] }, source?: Projection): void {
+  const refKey = c.view.key(fk.refQname ?? dq(fk.refTable));
+  const Q = (key: string) => c.view.q(key);
+  const ref = c.view.resolve(refKey);
+  if (ref === undefined) return c.ask(s, unknownTable(refKey));
   const refColumns = fk.refColumns.length ? fk.refColumns : ref === 'new' ? [] : ref.primaryKey;
   if (!refColumns.length) return;
-  const refLive = ref === 'new' ? fk.refTable : ref.name;
+  const refLive = ref === 'new' ? refKey : ref.name;
   const liveRefCols = ref === 'new' ? refColumns : refColumns.map((x) => c.view.column(ref, x)?.column.name ?? x);
   {
     c.ask(s, {
@@ -661,19 +710,20 @@ function askOrphans(s: SqlStatement, c: Ctx, table: string, fk: { columns: strin
       table,
       column: fk.columns.join(', '),
       measure: { kind: 'orphans', table, columns: fk.columns, refTable: refLive, refColumns: liveRefCols, refEmpty: ref === 'new' || undefined, source },
-      what: `adds a foreign key ${dq(table)} (${fk.columns.join(', ')}) -> ${dq(fk.refTable)} (${refColumns.join(', ')})`,
+      what: `adds a foreign key ${Q(table)} (${fk.columns.join(', ')}) -> ${Q(refKey)} (${refColumns.join(', ')})`,
       // ALTER TABLE ... ADD FOREIGN KEY checks every row and fails; a SQLite rebuild (foreign keys
       // off while it copies) keeps the rows, and the new key silently does not hold for them.
       unit: source ? 'copied rows reference a missing row: the new foreign key does not hold for them (PRAGMA foreign_key_check lists them)' : 'rows reference a missing row: the migration would fail',
       advice: c.traits.tableLocks
-        ? `Fix or delete the orphans first (SELECT ... FROM ${dq(table)} WHERE ${fk.columns.map(dq).join(', ')} NOT IN (SELECT ... FROM ${dq(fk.refTable)})); or add the key with NOT VALID, clean up, then ALTER TABLE ${dq(table)} VALIDATE CONSTRAINT ... in a later migration.`
-        : `Fix or delete the orphans first (rows of ${dq(table)} whose ${fk.columns.join(', ')} has no row in ${dq(fk.refTable)}), in a data migration before this one.`,
+        ? `Fix or delete the orphans first (SELECT ... FROM ${Q(table)} WHERE ${fk.columns.map(dq).join(', ')} NOT IN (SELECT ... FROM ${Q(refKey)})); or add the key with NOT VALID, clean up, then ALTER TABLE ${Q(table)} VALIDATE CONSTRAINT ... in a later migration.`
+        : `Fix or delete the orphans first (rows of ${Q(table)} whose ${fk.columns.join(', ')} has no row in ${Q(refKey)}), in a data migration before this one.`,
     });
   }
 }
 
 function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'new', tableName: string, c: Ctx): void {
   const { view, traits, ask } = c;
+  const Q = (key: string) => view.q(key);
   let m: RegExpExecArray | null;
   const live = t === 'new' ? null : t;
   const name = live?.name ?? tableName;
@@ -682,7 +732,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const from = unquote(m[1]);
     const to = unquote(m[2]);
     if (!live) return;
-    ask(s, { rule: 'rename-column', table: name, column: from, measure: { kind: 'rows', table: name }, what: `renames column ${dq(name)}.${dq(from)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the column and rename the field in the schema with @map("${from}"), or expand and contract: add ${dq(to)}, write both, backfill, switch reads, drop ${dq(from)} in a later release.` });
+    ask(s, { rule: 'rename-column', table: name, column: from, measure: { kind: 'rows', table: name }, what: `renames column ${Q(name)}.${dq(from)} to ${dq(to)}: the running app still uses the old name until it is redeployed`, unit: 'rows in the table', advice: `Keep the column and rename the field in the schema with @map("${from}"), or expand and contract: add ${dq(to)}, write both, backfill, switch reads, drop ${dq(from)} in a later release.` });
     view.renameColumn(live, from, to);
     return;
   }
@@ -693,7 +743,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     if (live && found) {
       const cn = found.column.name;
       const renamed = found.renamedFrom ? ` (renamed from ${dq(found.renamedFrom)} earlier in this deployment: its data is lost)` : '';
-      ask(s, { rule: 'drop-column', table: name, column: cn, measure: { kind: 'non-null', table: name, column: cn }, what: `drops column ${dq(name)}.${dq(written)}${renamed}`, unit: 'non-null values would be lost', advice: `Copy the values somewhere first, or if the field was renamed, write ALTER TABLE ${dq(name)} RENAME COLUMN ... or keep the column with @map("${cn}"). Dropping it in a later release, after the code stopped using it, is the safe order.` });
+      ask(s, { rule: 'drop-column', table: name, column: cn, measure: { kind: 'non-null', table: name, column: cn }, what: `drops column ${Q(name)}.${dq(written)}${renamed}`, unit: 'non-null values would be lost', advice: `Copy the values somewhere first, or if the field was renamed, write ALTER TABLE ${Q(name)} RENAME COLUMN ... or keep the column with @map("${cn}"). Dropping it in a later release, after the code stopped using it, is the safe order.` });
     }
     return;
   }
@@ -703,12 +753,12 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     c.addedColumns.push({ table: name, column: def.name, type: def.type, at: s });
     if (live) view.addColumn(live, def.name, def.generatedStored ? undefined : def.defaultExpr);
     if (live && def.notNull && !def.hasDefault) {
-      ask(s, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `adds required column ${dq(name)}.${dq(def.name)} (${def.type} NOT NULL) without a default`, unit: 'existing rows have no value for it: the migration would fail', advice: `Add it as optional (or with a DEFAULT), fill it for existing rows, then make it required in a later migration.` });
+      ask(s, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `adds required column ${Q(name)}.${dq(def.name)} (${def.type} NOT NULL) without a default`, unit: 'existing rows have no value for it: the migration would fail', advice: `Add it as optional (or with a DEFAULT), fill it for existing rows, then make it required in a later migration.` });
     }
     const volatile = def.generatedStored || /^(small|big)?serial\b/i.test(def.type) || (def.defaultExpr !== undefined && VOLATILE.test(def.defaultExpr));
     if (live && traits.tableLocks && volatile) {
       const why = def.generatedStored ? 'a stored generated column' : def.defaultExpr ? `the volatile default ${def.defaultExpr}` : `the ${def.type} default`;
-      ask(s, { rule: 'volatile-default', table: name, column: def.name, measure: { kind: 'table-size', table: name }, what: `adds ${dq(name)}.${dq(def.name)} with ${why}: PostgreSQL rewrites every row under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+      ask(s, { rule: 'volatile-default', table: name, column: def.name, measure: { kind: 'table-size', table: name }, what: `adds ${Q(name)}.${dq(def.name)} with ${why}: PostgreSQL rewrites every row under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
     // An inline REFERENCES on a new column: its rows hold NULL or the default, measured by the rules above.
     return;
@@ -719,8 +769,8 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     // Already NOT NULL: PostgreSQL does nothing (no scan, no check).
     if (found && !found.column.nullable) return;
     const cn = found?.column.name ?? unquote(m[1]);
-    ask(s, { rule: 'set-not-null', table: name, column: cn, measure: { kind: 'nulls', table: name, columns: [cn] }, what: `makes ${dq(name)}.${dq(unquote(m[1]))} required (SET NOT NULL)`, unit: 'rows hold NULL there: the migration would fail', advice: `Fill the NULLs first (UPDATE ${dq(name)} SET ${dq(cn)} = ... WHERE ${dq(cn)} IS NULL) in an earlier migration or script, or give the field a @default.` });
-    if (traits.tableLocks) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${dq(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+    ask(s, { rule: 'set-not-null', table: name, column: cn, measure: { kind: 'nulls', table: name, columns: [cn] }, what: `makes ${Q(name)}.${dq(unquote(m[1]))} required (SET NOT NULL)`, unit: 'rows hold NULL there: the migration would fail', advice: `Fill the NULLs first (UPDATE ${Q(name)} SET ${dq(cn)} = ... WHERE ${dq(cn)} IS NULL) in an earlier migration or script, or give the field a @default.` });
+    if (traits.tableLocks) ask(s, { rule: 'set-not-null-scan', table: name, column: cn, measure: { kind: 'table-size', table: name }, what: `SET NOT NULL on ${Q(name)}.${dq(cn)} scans the whole table under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     return;
   }
   if ((m = new RegExp(`^ALTER\\s+(?:COLUMN\\s+)?(${IDENT})\\s+(?:SET\\s+DATA\\s+)?TYPE\\s+(.*?)(?:\\s+COLLATE\\s+\\S+)?(?:\\s+USING\\s+(.*))?$`, 'is').exec(action))) {
@@ -730,16 +780,16 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const toType = m[2].trim();
     const using = m[3]?.trim();
     const newEnum = view.enums.get(objectName(toType));
-    const oldEnum = view.live.enums.find((e) => e.name === objectName(col0.type));
+    const oldEnum = view.live.enums.find((e) => view.bare(e.name) === objectName(col0.type));
     if (newEnum) {
       const removed = oldEnum ? oldEnum.values.filter((v) => !newEnum.includes(v)) : [];
-      ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${dq(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${dq(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
+      ask(s, { rule: 'enum-value-removed', table: name, column: col0.name, measure: { kind: 'values-not-in', table: name, column: col0.name, values: newEnum }, what: `changes ${Q(name)}.${dq(col0.name)} to enum ${toType} (${newEnum.join(', ')})${removed.length ? `, removing ${removed.join(', ')}` : ''}`, unit: 'rows hold a value the new enum does not have: the migration would fail', advice: `Move those rows to a value that stays (UPDATE ${Q(name)} SET ${dq(col0.name)} = ... WHERE ${dq(col0.name)} IN (${removed.map((v) => `'${v}'`).join(', ') || '...'})) before removing the value.` });
       return;
     }
     if (traits.tableLocks && !binaryWidening(col0.type, toType) && !using?.match(/^\(?\s*"?[\w$]+"?\s*\)?$/)) {
-      ask(s, { rule: 'type-change-rewrite', table: name, column: col0.name, measure: { kind: 'table-size', table: name }, what: `changes the type of ${dq(name)}.${dq(col0.name)} to ${toType}: PostgreSQL rewrites the table and its indexes under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
+      ask(s, { rule: 'type-change-rewrite', table: name, column: col0.name, measure: { kind: 'table-size', table: name }, what: `changes the type of ${Q(name)}.${dq(col0.name)} to ${toType}: PostgreSQL rewrites the table and its indexes under an ACCESS EXCLUSIVE lock`, unit: 'rows in the table' });
     }
-    ask(s, { rule: 'type-change', table: name, column: col0.name, measure: { kind: 'cast', table: name, column: col0.name, fromType: col0.type, toType, using }, what: `changes the type of ${dq(name)}.${dq(col0.name)} from ${col0.type} to ${toType}${using ? ` USING ${using}` : ''}`, unit: 'values would fail to convert or change in the conversion', advice: `Add a new column of the new type, copy and check the values (fixing the ones that do not convert), switch the code over, then drop the old column.` });
+    ask(s, { rule: 'type-change', table: name, column: col0.name, measure: { kind: 'cast', table: name, column: col0.name, fromType: col0.type, toType, using }, what: `changes the type of ${Q(name)}.${dq(col0.name)} from ${col0.type} to ${toType}${using ? ` USING ${using}` : ''}`, unit: 'values would fail to convert or change in the conversion', advice: `Add a new column of the new type, copy and check the values (fixing the ones that do not convert), switch the code over, then drop the old column.` });
     return;
   }
   const uniqueRe = new RegExp(`^ADD\\s+(?:CONSTRAINT\\s+(${IDENT})\\s+)?(UNIQUE|PRIMARY\\s+KEY)\\s*(?:NULLS\\s+(?:NOT\\s+)?DISTINCT\\s*)?\\((.*?)\\)`, 'i');
@@ -748,9 +798,9 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
     const asOf = view.rowsAsOf(live, written);
     const cols = written.map((x) => view.column(live, x)?.column.name ?? x);
     const pk = /PRIMARY/i.test(m[2]);
-    ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: asOf?.columns ?? cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action), ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
-    if (pk) ask(s, { rule: 'set-not-null', table: name, column: cols.join(', '), measure: { kind: 'nulls', table: name, columns: cols }, severityIfNone: null, what: `adds a primary key on ${dq(name)} (${cols.join(', ')}), which makes its columns NOT NULL`, unit: 'rows hold NULL in a key column: the migration would fail', advice: 'Fill the NULLs first.' });
-    if (traits.tableLocks) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${dq(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
+    ask(s, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: asOf?.columns ?? cols.map(dq), nullsDistinct: !pk && !/NULLS\s+NOT\s+DISTINCT/i.test(action), ...(asOf?.projection ? { source: asOf.projection } : {}) }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${Q(name)} (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the migration would fail', advice: `Remove or merge the duplicates first, in a separate data migration.` });
+    if (pk) ask(s, { rule: 'set-not-null', table: name, column: cols.join(', '), measure: { kind: 'nulls', table: name, columns: cols }, severityIfNone: null, what: `adds a primary key on ${Q(name)} (${cols.join(', ')}), which makes its columns NOT NULL`, unit: 'rows hold NULL in a key column: the migration would fail', advice: 'Fill the NULLs first.' });
+    if (traits.tableLocks) ask(s, { rule: 'unique-without-index', table: name, column: cols.join(', '), measure: { kind: 'table-size', table: name }, what: `adds ${pk ? 'a primary key' : 'a unique constraint'} on ${Q(name)} without USING INDEX: the index is built while the table is locked`, unit: 'rows in the table' });
     return;
   }
   if ((m = /^ADD\s+(?:CONSTRAINT\s+\S+\s+)?(CHECK|FOREIGN\s+KEY)\b(.*)$/is.exec(action))) {
@@ -759,7 +809,7 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       const open = action.indexOf('(', action.search(/CHECK/i));
       const close = closingParen(action, open);
       const expression = action.slice(open + 1, close);
-      if (!notValid) ask(s, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression }, what: `adds CHECK (${expression}) on ${dq(name)}`, unit: 'rows violate it: the migration would fail' });
+      if (!notValid) ask(s, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression }, what: `adds CHECK (${expression}) on ${Q(name)}`, unit: 'rows violate it: the migration would fail' });
     } else if (!notValid) {
       const fk = parseForeignKey(action);
       const cols = fk?.columns.map((x) => view.column(live, x)?.column.name);
@@ -767,20 +817,21 @@ function analyzeAlterAction(action: string, s: SqlStatement, t: TableSchema | 'n
       if (fk && cols?.every((x): x is string => x !== undefined)) askOrphans(s, c, name, { ...fk, columns: cols });
     }
     if (traits.tableLocks && !notValid) {
-      ask(s, { rule: 'constraint-without-not-valid', table: name, measure: { kind: 'table-size', table: name }, what: `adds a ${m[1].toUpperCase().replace(/\s+/, ' ')} constraint on ${dq(name)} without NOT VALID (every row is checked while the table is locked)`, unit: 'rows to check' });
+      ask(s, { rule: 'constraint-without-not-valid', table: name, measure: { kind: 'table-size', table: name }, what: `adds a ${m[1].toUpperCase().replace(/\s+/, ' ')} constraint on ${Q(name)} without NOT VALID (every row is checked while the table is locked)`, unit: 'rows to check' });
     }
   }
 }
 
 function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: TableSchema, c: Ctx): void {
   const { ask } = c;
+  const Q = (key: string) => c.view.q(key);
   const create = createTableColumns(statements[r.create].normalized)!;
   const insertStmt = r.insert === undefined ? undefined : statements[r.insert];
   const insert = insertStmt ? parseInsertSelect(insertStmt.normalized) : null;
   const at = insertStmt ?? statements[r.drop];
   const name = live.name;
   if (!insert) {
-    ask(statements[r.drop], { rule: 'drop-table', table: name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${dq(name)} without copying its rows`, unit: 'rows would be lost', advice: 'Copy the rows into the new table (INSERT INTO ... SELECT ...) before dropping the old one.' });
+    ask(statements[r.drop], { rule: 'drop-table', table: name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${Q(name)} without copying its rows`, unit: 'rows would be lost', advice: 'Copy the rows into the new table (INSERT INTO ... SELECT ...) before dropping the old one.' });
     return;
   }
   const copiedFrom = new Map<string, string>(); // target column -> source expression
@@ -789,14 +840,14 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   for (const col0 of live.columns) {
     if (sourcesUsed.has(col0.name.toLowerCase())) continue;
     c.droppedColumns.push({ table: name, column: col0.name, type: col0.type, at });
-    ask(at, { rule: 'drop-column', table: name, column: col0.name, measure: { kind: 'non-null', table: name, column: col0.name }, what: `rebuilds table ${dq(name)} (SQLite redefine) without copying column ${dq(col0.name)}`, unit: 'non-null values would be lost', advice: `If the field was renamed, copy it in the INSERT ... SELECT (edit the migration) or keep its name with @map("${col0.name}"); otherwise save the values first.` });
+    ask(at, { rule: 'drop-column', table: name, column: col0.name, measure: { kind: 'non-null', table: name, column: col0.name }, what: `rebuilds table ${Q(name)} (SQLite redefine) without copying column ${dq(col0.name)}`, unit: 'non-null values would be lost', advice: `If the field was renamed, copy it in the INSERT ... SELECT (edit the migration) or keep its name with @map("${col0.name}"); otherwise save the values first.` });
   }
   for (const def of create.columns) {
     const expr = copiedFrom.get(def.name.toLowerCase());
     if (expr === undefined) {
       if (!live.columns.some((x) => x.name.toLowerCase() === def.name.toLowerCase())) c.addedColumns.push({ table: name, column: def.name, type: def.type, at });
       if (def.notNull && !def.hasDefault) {
-        ask(at, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${dq(name)} with required column ${dq(def.name)} (${def.type} NOT NULL) that no existing row has a value for`, unit: 'rows cannot be copied: the migration would fail', advice: 'Add the column as optional or with a @default, fill it, then make it required in a later migration.' });
+        ask(at, { rule: 'required-column', table: name, column: def.name, measure: { kind: 'rows', table: name }, what: `rebuilds table ${Q(name)} with required column ${dq(def.name)} (${def.type} NOT NULL) that no existing row has a value for`, unit: 'rows cannot be copied: the migration would fail', advice: 'Add the column as optional or with a @default, fill it, then make it required in a later migration.' });
       }
       continue;
     }
@@ -804,10 +855,10 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
     const src = source ? col(live, source) : undefined;
     if (!src) continue;
     if (def.notNull && src.nullable) {
-      ask(at, { rule: 'set-not-null', table: name, column: def.name, measure: { kind: 'nulls', table: name, columns: [src.name] }, what: `rebuilds table ${dq(name)} with ${dq(def.name)} NOT NULL, filled from the nullable column ${dq(src.name)}`, unit: 'rows hold NULL there: the copy would fail', advice: `Fill the NULLs first (UPDATE ${dq(name)} SET ${dq(src.name)} = ... WHERE ${dq(src.name)} IS NULL), or give the field a @default.` });
+      ask(at, { rule: 'set-not-null', table: name, column: def.name, measure: { kind: 'nulls', table: name, columns: [src.name] }, what: `rebuilds table ${Q(name)} with ${dq(def.name)} NOT NULL, filled from the nullable column ${dq(src.name)}`, unit: 'rows hold NULL there: the copy would fail', advice: `Fill the NULLs first (UPDATE ${Q(name)} SET ${dq(src.name)} = ... WHERE ${dq(src.name)} IS NULL), or give the field a @default.` });
     }
     if (normalizeType(def.type) !== normalizeType(src.type)) {
-      ask(at, { rule: 'type-change', table: name, column: def.name, measure: { kind: 'cast', table: name, column: src.name, fromType: src.type, toType: def.type }, what: `rebuilds table ${dq(name)} changing ${dq(def.name)} from ${src.type} to ${def.type}`, unit: 'values do not convert cleanly to the new type', advice: 'Add a new column of the new type, copy and check the values, switch the code over, then drop the old column.' });
+      ask(at, { rule: 'type-change', table: name, column: def.name, measure: { kind: 'cast', table: name, column: src.name, fromType: src.type, toType: def.type }, what: `rebuilds table ${Q(name)} changing ${dq(def.name)} from ${src.type} to ${def.type}`, unit: 'values do not convert cleanly to the new type', advice: 'Add a new column of the new type, copy and check the values, switch the code over, then drop the old column.' });
     }
   }
   // The new table's constraints, measured on the rows exactly as the INSERT ... SELECT copies them.
@@ -815,11 +866,11 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   const copied = new Set(insert.targets.map((t) => t.toLowerCase()));
   const checks: string[] = [];
   const uniques: string[][] = [];
-  const fks: { columns: string[]; refTable: string; refColumns: string[] }[] = [];
+  const fks: { columns: string[]; refTable: string; refQname?: string; refColumns: string[] }[] = [];
   for (const def of create.columns) {
     if (def.check) checks.push(def.check);
     if (def.unique && !/PRIMARY\s+KEY/i.test(def.type)) uniques.push([def.name]);
-    if (def.references) fks.push({ columns: [def.name], refTable: def.references.table, refColumns: def.references.columns });
+    if (def.references) fks.push({ columns: [def.name], refTable: def.references.table, refQname: def.references.qname, refColumns: def.references.columns });
   }
   for (const k of create.constraints) {
     const body = k.replace(new RegExp(`^CONSTRAINT\\s+${IDENT}\\s+`, 'i'), '');
@@ -835,14 +886,14 @@ function analyzeRedefinition(r: Redefinition, statements: SqlStatement[], live: 
   }
   const allCopied = (cols: string[]) => cols.every((x) => copied.has(x.toLowerCase()));
   for (const expression of checks) {
-    ask(at, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression, source }, what: `rebuilds table ${dq(name)} with CHECK (${expression})`, unit: 'copied rows violate it: the copy would fail', advice: 'Fix those rows first (an UPDATE before the rebuild), or leave the check out.' });
+    ask(at, { rule: 'check-violations', table: name, measure: { kind: 'check-violations', table: name, expression, source }, what: `rebuilds table ${Q(name)} with CHECK (${expression})`, unit: 'copied rows violate it: the copy would fail', advice: 'Fix those rows first (an UPDATE before the rebuild), or leave the check out.' });
   }
   for (const cols of uniques) {
     if (!allCopied(cols)) continue;
     // A unique key the live table already had cannot hold duplicates.
     const had = live.indexes.some((i) => i.unique && i.columns.length === cols.length && i.columns.every((x, k) => x.toLowerCase() === cols[k].toLowerCase())) || (live.primaryKey.length === cols.length && live.primaryKey.every((x, k) => x.toLowerCase() === cols[k].toLowerCase()));
     if (had) continue;
-    ask(at, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: cols.map(dq), nullsDistinct: true, source }, what: `rebuilds table ${dq(name)} with UNIQUE (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the copy would fail' });
+    ask(at, { rule: 'unique-duplicates', table: name, column: cols.join(', '), measure: { kind: 'duplicate-groups', table: name, columns: cols.map(dq), nullsDistinct: true, source }, what: `rebuilds table ${Q(name)} with UNIQUE (${cols.join(', ')})`, unit: 'groups of duplicate values exist: the copy would fail' });
   }
   for (const fk of fks) {
     if (!allCopied(fk.columns)) continue;
@@ -855,8 +906,9 @@ const PRISMA_SCALAR_TYPES: Record<string, string> = { Int: 'integer', BigInt: 'b
 
 /** Attaches a Prisma warning to the SQL finding about the same change, or asks about it on its own. */
 function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, migration: string, statements: SqlStatement[], ask: Ask): void {
+  const Q = (key: string) => view.q(key);
   const same = (rules: RiskRule[], table?: string, column?: string) =>
-    out.filter((q) => q.migration === migration && rules.includes(q.rule) && (!table || q.table?.toLowerCase() === table.toLowerCase()) && (!column || (q.column ?? '').toLowerCase().split(', ').includes(column.toLowerCase())));
+    out.filter((q) => q.migration === migration && rules.includes(q.rule) && (!table || (q.table !== undefined && view.bare(q.table).toLowerCase() === table.toLowerCase())) && (!column || (q.column ?? '').toLowerCase().split(', ').includes(column.toLowerCase())));
   const rulesFor: Record<PrismaWarning['kind'], RiskRule[]> = {
     'drop-table': ['drop-table'],
     'drop-column': ['drop-column'],
@@ -882,20 +934,21 @@ function mergeWarning(w: PrismaWarning, out: RiskQuestion[], view: SchemaView, m
   // Prisma warned about something the SQL rules did not see (or worded differently): measure it anyway.
   const anchor = statements.find((s) => (w.table ? s.normalized.toLowerCase().includes(w.table.toLowerCase()) : false)) ?? statements[0];
   if (!anchor) return;
-  const t = w.table ? view.live.tables.find((x) => x.name.toLowerCase() === w.table!.toLowerCase()) : undefined;
+  const wkey = w.table ? view.keyOfName(w.table) : undefined;
+  const t = wkey ? view.live.tables.find((x) => x.name.toLowerCase() === wkey.toLowerCase()) : undefined;
   const c = t && w.column ? col(t, w.column) : undefined;
   const before = out.length;
   const P = " (Prisma's warning)";
   const toType = w.toType ? (PRISMA_SCALAR_TYPES[w.toType] ?? w.toType) : undefined;
-  if (w.kind === 'drop-table' && t) ask(anchor, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${dq(t.name)}${P}`, unit: 'rows would be lost' });
-  else if ((w.kind === 'drop-column' || w.kind === 'drop-recreate') && t && c) ask(anchor, { rule: 'drop-column', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: w.kind === 'drop-column' ? `drops column ${dq(t.name)}.${dq(c.name)}${P}` : `drops and recreates column ${dq(t.name)}.${dq(c.name)}${P}`, unit: 'non-null values would be lost', advice: 'Copy the values first, or write the change as ALTER COLUMN ... TYPE ... USING.' });
-  else if (w.kind === 'drop-recreate-required' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: { kind: 'rows', table: t.name }, what: `drops and recreates required column ${dq(t.name)}.${dq(c.name)} with a new type (no cast exists)${P}`, unit: 'rows in the table: the migration would fail', advice: 'Add a new optional column of the new type, fill it, make it required, then drop the old column.' });
-  else if (w.kind === 'type-change' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: toType ? { kind: 'cast', table: t.name, column: c.name, fromType: c.type, toType } : { kind: 'non-null', table: t.name, column: c.name }, what: `casts ${dq(t.name)}.${dq(c.name)}${toType ? ` to ${toType}` : ' to a new type'}${P}`, unit: toType ? 'values would fail to convert or change in the conversion' : 'non-null values would be converted' });
-  else if (w.kind === 'scalar-to-list' && t && c) ask(anchor, { rule: 'scalar-to-list', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: `turns ${dq(t.name)}.${dq(c.name)} into a list${P}`, unit: 'non-null values: the migration would fail' });
-  else if (w.kind === 'required-column' && t) ask(anchor, { rule: 'required-column', table: t.name, column: w.column, measure: { kind: 'rows', table: t.name }, what: `adds required column ${dq(t.name)}.${dq(w.column ?? '?')} without a database default${P}`, unit: 'existing rows have no value for it: the migration would fail' });
-  else if (w.kind === 'set-not-null' && t && w.column) ask(anchor, { rule: 'set-not-null', table: t.name, column: w.column, measure: { kind: 'nulls', table: t.name, columns: [w.column] }, what: `makes ${dq(t.name)}.${dq(w.column)} required${P}`, unit: 'rows hold NULL there: the migration would fail' });
-  else if (w.kind === 'unique' && t && w.columns?.length) ask(anchor, { rule: 'unique-duplicates', table: t.name, column: w.columns.join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: w.columns.map(dq), nullsDistinct: true }, what: `adds a unique constraint on ${dq(t.name)} (${w.columns.join(', ')})${P}`, unit: 'groups of duplicate values exist: the migration would fail' });
-  else if (w.kind === 'primary-key' && t) ask(anchor, { rule: 'primary-key-change', table: t.name, measure: { kind: 'rows', table: t.name }, what: `changes the primary key of ${dq(t.name)}${P}`, unit: 'rows in the table' });
+  if (w.kind === 'drop-table' && t) ask(anchor, { rule: 'drop-table', table: t.name, measure: { kind: 'rows', table: t.name }, what: `drops table ${Q(t.name)}${P}`, unit: 'rows would be lost' });
+  else if ((w.kind === 'drop-column' || w.kind === 'drop-recreate') && t && c) ask(anchor, { rule: 'drop-column', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: w.kind === 'drop-column' ? `drops column ${Q(t.name)}.${dq(c.name)}${P}` : `drops and recreates column ${Q(t.name)}.${dq(c.name)}${P}`, unit: 'non-null values would be lost', advice: 'Copy the values first, or write the change as ALTER COLUMN ... TYPE ... USING.' });
+  else if (w.kind === 'drop-recreate-required' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: { kind: 'rows', table: t.name }, what: `drops and recreates required column ${Q(t.name)}.${dq(c.name)} with a new type (no cast exists)${P}`, unit: 'rows in the table: the migration would fail', advice: 'Add a new optional column of the new type, fill it, make it required, then drop the old column.' });
+  else if (w.kind === 'type-change' && t && c) ask(anchor, { rule: 'type-change', table: t.name, column: c.name, measure: toType ? { kind: 'cast', table: t.name, column: c.name, fromType: c.type, toType } : { kind: 'non-null', table: t.name, column: c.name }, what: `casts ${Q(t.name)}.${dq(c.name)}${toType ? ` to ${toType}` : ' to a new type'}${P}`, unit: toType ? 'values would fail to convert or change in the conversion' : 'non-null values would be converted' });
+  else if (w.kind === 'scalar-to-list' && t && c) ask(anchor, { rule: 'scalar-to-list', table: t.name, column: c.name, measure: { kind: 'non-null', table: t.name, column: c.name }, what: `turns ${Q(t.name)}.${dq(c.name)} into a list${P}`, unit: 'non-null values: the migration would fail' });
+  else if (w.kind === 'required-column' && t) ask(anchor, { rule: 'required-column', table: t.name, column: w.column, measure: { kind: 'rows', table: t.name }, what: `adds required column ${Q(t.name)}.${dq(w.column ?? '?')} without a database default${P}`, unit: 'existing rows have no value for it: the migration would fail' });
+  else if (w.kind === 'set-not-null' && t && w.column) ask(anchor, { rule: 'set-not-null', table: t.name, column: w.column, measure: { kind: 'nulls', table: t.name, columns: [w.column] }, what: `makes ${Q(t.name)}.${dq(w.column)} required${P}`, unit: 'rows hold NULL there: the migration would fail' });
+  else if (w.kind === 'unique' && t && w.columns?.length) ask(anchor, { rule: 'unique-duplicates', table: t.name, column: w.columns.join(', '), measure: { kind: 'duplicate-groups', table: t.name, columns: w.columns.map(dq), nullsDistinct: true }, what: `adds a unique constraint on ${Q(t.name)} (${w.columns.join(', ')})${P}`, unit: 'groups of duplicate values exist: the migration would fail' });
+  else if (w.kind === 'primary-key' && t) ask(anchor, { rule: 'primary-key-change', table: t.name, measure: { kind: 'rows', table: t.name }, what: `changes the primary key of ${Q(t.name)}${P}`, unit: 'rows in the table' });
   else if (w.kind === 'enum-values' && w.enumName && w.values?.length) {
     for (const table of view.live.tables) {
       for (const x of table.columns) {

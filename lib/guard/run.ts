@@ -11,14 +11,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
-import type { DbSchema, PrismaMigrationRow } from '../core/types.ts';
+import { migrationsTableKey, type DbSchema, type PrismaMigrationRow } from '../core/types.ts';
 import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
 import { connect, dialectFor, type Connection } from '../dialects/index.ts';
 import type { DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
-import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from '../ops/context.ts';
+import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, projectSchemas, type OpsContext } from '../ops/context.ts';
 import { restore } from '../ops/restore.ts';
 import { resolveGiven } from '../ops/select.ts';
 import { compareSchemas, type SchemaDifference } from '../ops/schema-compare.ts';
@@ -141,7 +141,7 @@ function prismaUrl(ctx: OpsContext): string {
   return ctx.target.dialect === 'sqlite' ? `file:${ctx.target.file}` : ctx.target.url;
 }
 
-async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Promise<{ schemaPath: string | null; migrationsDir: string; warnings: string[] }> {
+async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Promise<{ schemaPath: string | null; migrationsDir: string; warnings: string[]; ctx: OpsContext }> {
   const warnings: string[] = [];
   // prisma.config may choose the schema from DATABASE_URL: evaluate it with the URL Prisma will get.
   const saved = process.env.DATABASE_URL;
@@ -163,20 +163,23 @@ async function locateProject(ctx: OpsContext, options: MigrateSafeOptions): Prom
   if (!schemaPath || !migrationsDir) {
     throw preflight(`No Prisma schema found in ${ctx.projectDir}.`, 'Run it from your project folder, or pass --schema path/to/schema.prisma.');
   }
-  // multiSchema: the risk checks look tables up by their bare names, so migrate-safe works on the
-  // URL's schema only (its snapshots included). Said out loud: never a silent gap in the protection.
-  const listed = datasourceSchemas(schemaPath);
-  const covered = ctx.target.schema ?? 'public';
-  if (ctx.target.dialect === 'postgres' && listed && listed.some((s) => s !== covered)) {
-    warnings.push(
-      `The Prisma datasource lists the schemas ${listed.join(', ')}, and migrate-safe checks and snapshots only "${covered}" (the URL's schema). ` +
-        `Before deploying, take a backup of all of them: \`prisma-guard backup --reason pre-migration\` (it reads every schema of the datasource in one snapshot).`,
-    );
-  }
   if (options.migrationsDir && project.migrationsDir && path.resolve(project.migrationsDir) !== migrationsDir && !options.schema) {
     warnings.push(`--migrations-dir ${migrationsDir} differs from the folder Prisma is configured to use (${project.migrationsDir}); the risk check reads the former, prisma migrate deploy applies the latter.`);
   }
-  return { schemaPath, migrationsDir, warnings };
+  return { schemaPath, migrationsDir, warnings, ctx: withDatasourceSchemas(ctx, datasourceSchemas(schemaPath)) };
+}
+
+/**
+ * multiSchema: the deploy may touch every schema the datasource of the schema Prisma runs lists
+ * (`--schema`, or the one prisma.config evaluates to, which the context's quick lookup may not
+ * see), so the risk check and the snapshots cover all of them, with the ones the context has.
+ */
+function withDatasourceSchemas(ctx: OpsContext, listed: string[] | null): OpsContext {
+  const target = ctx.target;
+  if (target.dialect !== 'postgres' || !listed?.length) return ctx;
+  const have = target.schemas ?? [target.schema ?? 'public'];
+  if (listed.every((s) => have.includes(s))) return ctx;
+  return { ...ctx, target: { ...target, ...projectSchemas(target, [...have, ...listed, target.schema ?? 'public'], null) } };
 }
 
 /** Runs the whole guarded deployment (see the module comment). Never exits the process. */
@@ -198,7 +201,9 @@ export async function migrateSafe(ctx: OpsContext, options: MigrateSafeOptions =
 
 async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {}): Promise<MigrateSafeResult> {
   const started = Date.now();
-  const { schemaPath, migrationsDir, warnings } = await locateProject(ctx, options);
+  const located = await locateProject(ctx, options);
+  const { schemaPath, migrationsDir, warnings } = located;
+  ctx = located.ctx;
   const install = resolvePrismaInstall(ctx.projectDir);
   const schemaArgs = options.schema ? ['--schema', schemaPath!] : [];
   const prismaEnv = { DATABASE_URL: prismaUrl(ctx) };
@@ -344,7 +349,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     // Prisma records a migration in _prisma_migrations before it runs its script. A failed deploy
     // with no new or changed row and no schema change (its own table aside) means the CLI or its
     // engine failed before applying anything: a Prisma problem (exit 11), not a failed migration.
-    const schemaChanged = compareSchemas(preSchema, liveAfter).some((d) => d.table !== '_prisma_migrations');
+    const schemaChanged = compareSchemas(preSchema, liveAfter).some((d) => d.table !== migrationsTableKey(liveAfter));
     if (deploy.code !== 0 && !schemaChanged && sameMigrationRows(rows, rowsAfter)) {
       const prismaOutput = redactSecrets((deploy.stdout + deploy.stderr).trim());
       const explained = describePrismaFailure(prismaOutput, install.version);
@@ -362,7 +367,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     const failedRowNow = failedRow(rowsAfter);
     const failedName = failedRowNow?.migration_name ?? after.pending[0]?.name ?? first;
     const failedSql = folder.find((m) => m.name === failedName)?.sql ?? '';
-    const commands = recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre?.manifest.file ?? '', backupDirArg: options.backupDirArg });
+    const commands = recoveryCommands({ failedMigration: failedName, preMigrationBackup: pre?.manifest.file ?? '', backupDirArg: options.backupDirArg, schemas: ctx.target.schemas });
     const failure: FailureReport = {
       migration: failedName,
       logs: failedRowNow?.logs ?? null,

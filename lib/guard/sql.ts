@@ -220,6 +220,13 @@ export function objectName(qname: string, fold = false): string {
   return unquote(parts[parts.length - 1], fold);
 }
 
+/** The schema (when written) and object name of a possibly qualified name (`"b"."User"` -> b, User). */
+export function qualifiedName(qname: string): { schema?: string; name: string } {
+  const parts = splitQualified(qname);
+  const name = unquote(parts[parts.length - 1]);
+  return parts.length > 1 ? { schema: unquote(parts[parts.length - 2]), name } : { name };
+}
+
 function splitQualified(qname: string): string[] {
   const re = new RegExp(IDENT, 'g');
   return qname.match(re) ?? [qname];

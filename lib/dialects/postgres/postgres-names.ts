@@ -1,6 +1,22 @@
 import { splitTableKey, tableKey, type DbSchema } from '../../core/types.ts';
 import type { DatabaseTarget } from '../../core/url.ts';
-import { qualify } from './postgres-sql.ts';
+import { qualify, quoteIdent } from './postgres-sql.ts';
+
+/**
+ * `"schema"."name"` for the key of a table, sequence or view of `schema` (DbSchema.namespaces:
+ * `b.User` is `"b"."User"`; one schema: the bare key in `namespace`). A key of no listed schema
+ * (a name the migration qualifies with another schema) is split at its first dot.
+ */
+export function keySql(schema: Pick<DbSchema, 'namespace' | 'namespaces'>, key: string): string {
+  const list = schema.namespaces ?? [];
+  if (list.length > 1) {
+    const s = splitTableKey(list, key);
+    if (s) return qualify(s.namespace, s.name);
+    const dot = key.indexOf('.');
+    return dot > 0 ? qualify(key.slice(0, dot), key.slice(dot + 1)) : schema.namespace ? qualify(schema.namespace, key) : quoteIdent(key);
+  }
+  return schema.namespace ? qualify(schema.namespace, key) : quoteIdent(key);
+}
 
 /**
  * The schemas (namespaces) one connection backs up and restores together, and how its tables are

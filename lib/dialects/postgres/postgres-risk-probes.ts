@@ -6,6 +6,7 @@
  */
 import { messageOf } from '../../core/errors.ts';
 import type { CastCount, CastProbe, ProbeQuery, RiskProbes } from '../dialect.ts';
+import { keySql } from './postgres-names.ts';
 
 const lit = (v: string) => `'${v.replaceAll("'", "''")}'`;
 
@@ -111,6 +112,7 @@ async function tryOnce(query: ProbeQuery, m: CastProbe, expr: string): Promise<C
 }
 
 export const postgresRiskProbes: RiskProbes = {
+  tableRef: keySql,
   async readOnly(q, fn) {
     await q.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
     let sp = 0;

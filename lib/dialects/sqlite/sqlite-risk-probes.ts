@@ -5,8 +5,11 @@
  * whose text changes through the new type.
  */
 import type { RiskProbes } from '../dialect.ts';
+import { quoteSqlite } from './sqlite-quote.ts';
 
 export const sqliteRiskProbes: RiskProbes = {
+  // One database, no schemas: the key is the table's name.
+  tableRef: (_schema, key) => quoteSqlite(key),
   readOnly: (q, fn) => fn((sql) => q.query(sql)),
   tableBytes: async () => null,
   schemaContents: async () => null,
