@@ -1,3 +1,4 @@
+import { isKeyProblem } from '../../lib/pipeline/age.ts';
 import { verifyBackup } from '../../lib/ops/verify.ts';
 import { ExitCode } from '../../lib/core/errors.ts';
 import { GuardError } from '../../lib/core/errors.ts';
@@ -24,6 +25,6 @@ export const verifyCommand: Command = {
     }
     io.print(`FAILED ${r.file}\n  ${r.error?.message}${r.error?.hint ? `\n  hint: ${r.error.hint}` : ''}`);
     // Untrusted (exit 13) or no key (exit 17) is not corrupt (exit 3): the code of the error decides.
-    return r.error?.code === 'BACKUP_UNTRUSTED' ? ExitCode.UNTRUSTED_BACKUP : r.error?.code === 'BACKUP_KEY_MISSING' || r.error?.code === 'BACKUP_KEY_WRONG' ? ExitCode.ENCRYPTION : ExitCode.INVALID_BACKUP;
+    return r.error?.code === 'BACKUP_UNTRUSTED' ? ExitCode.UNTRUSTED_BACKUP : isKeyProblem(r.error?.code) ? ExitCode.ENCRYPTION : ExitCode.INVALID_BACKUP;
   },
 };

@@ -115,7 +115,7 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
  * (a SQLite read is synchronous) holds back until the pipeline stalls; with a turn per chunk the
  * compression of one chunk overlaps the encoding of the next.
  */
-export async function* withTurns<T>(chunks: AsyncIterable<T>): AsyncGenerator<T> {
+async function* withTurns<T>(chunks: AsyncIterable<T>): AsyncGenerator<T> {
   for await (const c of chunks) {
     yield c;
     await new Promise<void>((r) => setImmediate(r));

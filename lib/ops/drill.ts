@@ -8,7 +8,8 @@ import { sameLocation, targetLocation } from '../format/source.ts';
 import type { OpsContext } from './context.ts';
 import { checkDatabase } from './check.ts';
 import { restore } from './restore.ts';
-import { chooseLatest, isKeyProblem } from './select.ts';
+import { chooseLatest } from './select.ts';
+import { isKeyProblem } from '../pipeline/age.ts';
 import { durationMsOf } from '../policy/retention.ts';
 
 /** Where drills are recorded, beside the backups. */

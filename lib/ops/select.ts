@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import { connect } from '../dialects/index.ts';
-import type { DecryptionKeys } from '../pipeline/age.ts';
+import { isKeyProblem, type DecryptionKeys } from '../pipeline/age.ts';
 import { openBackup } from '../format/reader.ts';
 import { describeLocation, targetLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
@@ -44,6 +44,11 @@ export interface ChooseOptions {
   fetchOffsite?: boolean;
 }
 
+/** A manifest as selection sees it. */
+function entryOf(m: BackupManifest, trust?: (m: BackupManifest | null) => SelectionEntry['trust']): SelectionEntry {
+  return { file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: trust?.(m) };
+}
+
 /**
  * Every backup in the folder as a selection entry: valid manifests, plus complete-looking backup
  * files whose manifest is missing or bad (their header says what they are; they count as never
@@ -51,7 +56,7 @@ export interface ChooseOptions {
  */
 export async function selectionEntries(backupDir: string, listing?: BackupListing, trust?: (m: BackupManifest | null) => SelectionEntry['trust'], keys?: DecryptionKeys | null): Promise<{ entries: SelectionEntry[]; unreadable: SkippedBackup[] }> {
   const l = listing ?? (await listBackups(backupDir));
-  const entries: SelectionEntry[] = l.backups.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: trust?.(m) }));
+  const entries: SelectionEntry[] = l.backups.map((m) => entryOf(m, trust));
   const unreadable: SkippedBackup[] = [];
   for (const s of l.stray) {
     if (s.problem !== 'no-manifest' && s.problem !== 'bad-manifest') continue;
@@ -152,11 +157,6 @@ export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {})
   });
 }
 
-/** An encrypted backup this machine has no key for (or the wrong one): not a fault of the backup. */
-export function isKeyProblem(code: string | undefined): boolean {
-  return code === 'BACKUP_KEY_MISSING' || code === 'BACKUP_KEY_WRONG';
-}
-
 /** Null when `c` verifies; else why not. */
 async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<{ code: string; message: string; hint?: string } | null> {
   const m = listing.backups.find((b) => b.file === c.file);
@@ -215,7 +215,7 @@ async function fetchFromOffsite(ctx: OpsContext, target: SelectionTarget, remote
     ctx.reporter.warn(`The local folder has no backup of this database, and ${remote.location} cannot be listed: ${messageOf(e)}`);
     return null;
   }
-  const entries: SelectionEntry[] = manifests.map((m) => ({ file: m.file, createdAt: m.createdAt, kind: m.kind, scope: m.scope, source: m.source, verified: m.verification ? m.verification.ok : null, trust: ctx.keys?.trusted ? trustOf(ctx, m) : undefined }));
+  const entries: SelectionEntry[] = manifests.map((m) => entryOf(m, ctx.keys?.trusted ? (x) => trustOf(ctx, x) : undefined));
   const candidates = rankRestorable(entries, target, { reverify: true }).candidates.filter((c) => !localFiles.has(c.file));
   if (!candidates.length) return null;
   await ensureBackupDir(ctx.backupDir);

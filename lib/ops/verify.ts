@@ -8,10 +8,10 @@ import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { CanonicalItemCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
 import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
-import { isKeyProblem, resolveGiven } from './select.ts';
+import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
-import { describeAgeHeader } from '../pipeline/age.ts';
+import { describeAgeHeader, isKeyProblem } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
 

@@ -209,6 +209,11 @@ export async function openSummary(keys: DecryptionKeys | null | undefined, seale
   }
 }
 
+/** An encrypted backup this machine has no key for (or the wrong one): not a fault of the backup. */
+export function isKeyProblem(code: string | undefined): boolean {
+  return code === 'BACKUP_KEY_MISSING' || code === 'BACKUP_KEY_WRONG';
+}
+
 /** Why a file could not be decrypted, as the error a user gets. */
 function decryptError(e: unknown, displayName: string, keys: DecryptionKeys): GuardError {
   const msg = messageOf(e);
