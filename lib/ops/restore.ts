@@ -4,6 +4,7 @@ import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult
 import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { openBackup, openBackupFile, type BackupFile, type BackupSection } from '../format/reader.ts';
+import { damagedSection } from '../format/sections.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
@@ -462,9 +463,16 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
   if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256File(backupFile));
   const mPath = path.join(path.dirname(backupFile.path), manifestFileName(file));
-  if (existsSync(mPath)) {
+  const m = existsSync(mPath) ? await readManifest(mPath).catch(() => null) : null;
+  // An incremental backup is whole only with every section it refers to (their content is checked as it loads).
+  const missing = m ? await damagedSection(path.dirname(backupFile.path), m.sections ?? [], { hash: false }) : null;
+  if (missing) {
+    throw new GuardError('BACKUP_CORRUPT', `Refusing to restore: ${file} is incomplete: it keeps table rows in the section ${missing.object}, which ${missing.why}.`, {
+      hint: 'Use another backup (`prisma-guard list`), or copy this one again from its offsite location (`prisma-guard copy`). Nothing was changed.',
+    });
+  }
+  if (m) {
     try {
-      const m = await readManifest(mPath);
       // A verified manifest of a file of this size: its SHA-256 is what the load must read. The
       // loader hashes every byte it reads through this one open handle and the restore compares
       // that hash with this one before COMMIT (a file that differs rolls the load back), so the

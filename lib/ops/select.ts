@@ -8,6 +8,7 @@ import { databaseKeys } from '../policy/retention.ts';
 import { rankRestorable, type Candidate, type SelectionEntry, type SelectionTarget, type SkippedBackup } from '../policy/selection.ts';
 import type { OpsContext } from './context.ts';
 import { ensureBackupDir, listBackups, resolveBackup, type BackupListing } from './store.ts';
+import { damagedSection } from '../format/sections.ts';
 import { copyBackup, listLocation } from './offsite.ts';
 import { LocalStorage } from '../storage/local/local-storage.ts';
 import type { StorageBackend } from '../storage/contract.ts';
@@ -161,7 +162,12 @@ export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {})
 async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<{ code: string; message: string; hint?: string } | null> {
   const m = listing.backups.find((b) => b.file === c.file);
   const filePath = path.join(ctx.backupDir, c.file);
-  if (m?.verification?.ok && (await sha256File(filePath).catch(() => '')) === m.sha256) return null;
+  if (m?.verification?.ok && (await sha256File(filePath).catch(() => '')) === m.sha256) {
+    // An incremental backup also needs its sections (a section deleted since is not a verified backup).
+    const missing = await damagedSection(ctx.backupDir, m.sections ?? [], { hash: false });
+    if (!missing) return null;
+    return { code: 'BACKUP_CORRUPT', message: `it is incomplete: its section ${missing.object} ${missing.why}` };
+  }
   ctx.reporter.info(`Verifying ${c.file}...`);
   const v = await verifyBackup(ctx, c.file);
   return v.ok ? null : { code: v.error?.code ?? 'BACKUP_CORRUPT', message: v.error?.message ?? 'verification failed', hint: v.error?.hint };

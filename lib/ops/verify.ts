@@ -14,6 +14,8 @@ import { trustOf, untrusted } from './trust.ts';
 import { describeAgeHeader, isKeyProblem } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
+import { damagedSection, sha256OfFile } from '../format/sections.ts';
+import type { SectionRef } from '../format/writer.ts';
 
 export interface VerifyResult {
   ok: boolean;
@@ -40,6 +42,8 @@ export interface VerifyResult {
    * its content is checked where a key is (BACKUP_AGE_IDENTITY).
    */
   depth?: 'full' | 'ciphertext';
+  /** Incremental backups: the section objects it refers to (checked with it). */
+  sections?: string[];
   durationMs: number;
 }
 
@@ -105,6 +109,16 @@ async function verifyContent(ctx: OpsContext, opened: BackupFile, file: string, 
   result.tables = checked.tables;
   result.rowsTotal = checked.rowsTotal;
   result.contentSha256 = checked.contentSha256;
+  result.sections = checked.referenced;
+  if (manifest) {
+    const listed = [...new Set((manifest.sections ?? []).map((r) => r.object))].sort();
+    if (listed.join('\n') !== checked.referenced.join('\n')) {
+      result.manifest = 'mismatch';
+      throw new GuardError('BACKUP_CORRUPT', `${file} refers to ${checked.referenced.length} section object(s) but its manifest lists ${listed.length} other(s): the manifest was changed, or belongs to another backup.`, {
+        hint: 'Do not trust this backup; use another one (`prisma-guard list`).',
+      });
+    }
+  }
   if (manifest) {
     // An encrypted backup's manifest holds no table checksums: the content checksum stands for them.
     const tablesAgree = manifest.encryption ? manifest.contentSha256 === checked.contentSha256 : JSON.stringify(sortKeys(manifest.tables)) === JSON.stringify(sortKeys(checked.tables));
@@ -152,6 +166,13 @@ async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: strin
     };
     return;
   }
+  // The sections it refers to cannot be read without the key either: their bytes are checked the same way.
+  const bad = await damagedSection(path.dirname(opened.path), manifest.sections ?? [], { hash: true });
+  if (bad) {
+    result.error = { code: 'BACKUP_CORRUPT', message: `${file} is incomplete: its section ${bad.object} ${bad.why}.`, hint: 'Use another backup (`prisma-guard list`), or copy this one again from its offsite location.' };
+    return;
+  }
+  result.sections = (manifest.sections ?? []).map((r) => r.object).sort();
   const state = trustOf(ctx, manifest);
   result.signature = state ?? 'not-checked';
   if (state && state !== 'valid') {
@@ -160,6 +181,16 @@ async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: strin
     return;
   }
   result.ok = true;
+}
+
+/** The manifest record of sections a verified backup refers to, from their bytes as stored now. */
+async function sectionRefs(dir: string, names: readonly string[]): Promise<SectionRef[]> {
+  const out: SectionRef[] = [];
+  for (const object of names) {
+    const file = path.join(dir, object);
+    out.push({ object, size: (await fs.stat(file)).size, sha256: await sha256OfFile(file) });
+  }
+  return out;
 }
 
 /**
@@ -181,6 +212,8 @@ interface Checked {
   full: BackupHeader;
   /** SHA-256 of the compressed file. */
   fileSha256: string;
+  /** The section objects the backup refers to (incremental backups), sorted. */
+  referenced: string[];
 }
 
 async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext): Promise<Checked> {
@@ -213,6 +246,7 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
       contentSha256: trailer.sha256,
       full: h,
       fileSha256: opened.fileSha256!,
+      referenced: [...new Set(opened.referencedSections)].sort(),
     };
   } finally {
     await opened.close();
@@ -274,6 +308,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         scope: h.scope,
         source: h.source,
         contentSha256: result.contentSha256,
+        ...(result.sections?.length ? { sections: await sectionRefs(path.dirname(filePath), result.sections) } : {}),
       };
       await writeManifest(ctx.backupDir, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytes(filePath, 1 << 16))) : rebuilt);
       result.manifest = 'rebuilt';
