@@ -57,7 +57,16 @@ async function main(): Promise<void> {
       const src = await pgSource(admin, scale, false, log);
       const copy = 'pg_guard_bench_incremental_src';
       await adminQuery(admin, `DROP DATABASE IF EXISTS "${copy}" WITH (FORCE)`);
-      await adminQuery(admin, `CREATE DATABASE "${copy}" TEMPLATE "${src}"`);
+      // A template must have no other connections (another benchmark may be reading it): retry a while.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await adminQuery(admin, `CREATE DATABASE "${copy}" TEMPLATE "${src}"`);
+          break;
+        } catch (e) {
+          if (attempt >= 60) throw e;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      }
       url = dbUrl(admin, copy);
       changeOneRow = async () => {
         const { default: pg } = await import('pg');

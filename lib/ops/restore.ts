@@ -247,7 +247,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     await checked;
     throw e;
   };
-  const header = await (async () => {
+  const { header, dialect } = await (async () => {
     const first = await openBackup(backupFile, file, { keys: ctx.encryption?.keys });
     await first.close();
     if (first.header.dialect !== ctx.target.dialect) {
@@ -261,7 +261,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     const refusal = dialect.checkBackupSql(first.header.schema, { partial: options.mode !== 'full' && isPartialBackup(first.header) });
     if (refusal) throw refusal.toError(file);
     if ((options.mode ?? (first.header.scope.type === 'schema-only' ? 'full' : 'data')) === 'full') checkFullRestore(ctx, first.header, file, dialect.definedCode(first.header.schema), options);
-    return first.header;
+    return { header: first.header, dialect };
   })().catch(checkFirst);
   // A schema-only backup has no rows to put back: by default it recreates the empty schema.
   const mode: RestoreMode = options.mode ?? (header.scope.type === 'schema-only' ? 'full' : 'data');
@@ -283,7 +283,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       })().catch(checkFirst);
       const { tableRows, sha256: checkedSha256 } = await checked;
       await pauseForTest('after-check');
-      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0, code: (await dialectFor(header.dialect)).definedCode(header.schema) });
+      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0, code: dialect.definedCode(header.schema) });
       if (latest) plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
       const other = otherDatabase(header.source, liveIdentity, targetLocation(ctx.target));
       if (other) {
