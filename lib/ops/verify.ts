@@ -11,7 +11,7 @@ import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
-import { describeAgeHeader, isKeyProblem } from '../pipeline/age.ts';
+import { describeAgeHeader, isKeyProblem, type EncryptionRecord } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
 import { damagedSection, sha256OfFile } from '../format/sections.ts';
@@ -78,6 +78,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   }
   let opened: BackupFile | undefined = options.file;
   let full: BackupHeader | undefined;
+  let ageHeader: EncryptionRecord | null = null;
   try {
     opened ??= await openBackupFile(filePath, file);
     result.sizeBytes = opened.size;
@@ -86,6 +87,8 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
     else {
       full = await verifyContent(ctx, opened, file, manifest, result);
       result.ok = true;
+      // A manifest rebuilt for an encrypted backup records its recipients, read from these bytes.
+      if (opened.encrypted && !manifest) ageHeader = describeAgeHeader(await firstBytes(opened, 1 << 16));
     }
   } catch (e) {
     const err = isGuardError(e) ? e : new GuardError('BACKUP_CORRUPT', `${file} cannot be read: ${messageOf(e)}.`, { cause: e });
@@ -94,7 +97,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
     if (opened && !options.file) await opened.close();
     result.durationMs = Date.now() - started;
   }
-  if (options.record !== false) await record(ctx, result, manifest, filePath, full);
+  if (options.record !== false) await record(ctx, result, manifest, filePath, full, ageHeader);
   return result;
 }
 
@@ -253,23 +256,28 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
   }
 }
 
-/** The first `n` bytes of a file (or fewer). */
-async function firstBytes(filePath: string, n: number): Promise<Buffer> {
-  const h = await fs.open(filePath, 'r');
+/** The first `n` bytes (or fewer) of an opened backup, read through its own handle. */
+async function firstBytes(file: BackupFile, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const stream = file.stream(0);
   try {
-    const b = Buffer.alloc(n);
-    const { bytesRead } = await h.read(b, 0, n, 0);
-    return b.subarray(0, bytesRead);
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= n) break;
+    }
   } finally {
-    await h.close();
+    stream.destroy();
   }
+  return Buffer.concat(chunks).subarray(0, n);
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined): Promise<void> {
+async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined, ageHeader: EncryptionRecord | null): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
   if (!parseBackupFileName(result.file) || path.dirname(filePath) !== path.resolve(ctx.backupDir)) return;
   // Not trusted is not corrupt, and neither is a backup this machine has no key for: the manifest
@@ -310,7 +318,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         contentSha256: result.contentSha256,
         ...(result.sections?.length ? { sections: await sectionRefs(path.dirname(filePath), result.sections) } : {}),
       };
-      await writeManifest(ctx.backupDir, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytes(filePath, 1 << 16))) : rebuilt);
+      await writeManifest(ctx.backupDir, result.encrypted && ageHeader ? encryptedManifest(rebuilt, ageHeader) : rebuilt);
       result.manifest = 'rebuilt';
     }
   } catch (e) {
