@@ -422,22 +422,9 @@ export async function openBackup(source: string | BackupFile, displayName = type
     if (ownsFile) await file.close().catch(() => {});
     throw e;
   }
-  const lines = new LineSource(chunks, displayName);
-  let closed = false;
-  const source_: Lines = {
-    line: () => lines.line(),
-    rowRun: () => lines.rowRun(),
-    rowItem: () => lines.rowItem(),
-    get lineNo() {
-      return lines.lineNo;
-    },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await lines.close();
-      if (ownsFile) await file.close();
-    },
-  };
+  const source_ = linesOf(new LineSource(chunks, displayName), async () => {
+    if (ownsFile) await file.close();
+  });
   /** A referenced section's row lines, read like the file itself (decrypted, decompressed, in lines). */
   const openSection = async (name: string): Promise<Lines> => {
     if (!file.sibling) throw new GuardError('BACKUP_NOT_FOUND', `${displayName} keeps table rows in ${name}, which cannot be opened from here.`, { hint: 'Read the backup from its backup folder, beside its section objects.' });
@@ -450,22 +437,7 @@ export async function openBackup(source: string | BackupFile, displayName = type
         cause: e,
       });
     }
-    const secLines = new LineSource(gunzipChunks(sec, name, undefined, options.keys), name);
-    let secClosed = false;
-    return {
-      line: () => secLines.line(),
-      rowRun: () => secLines.rowRun(),
-      rowItem: () => secLines.rowItem(),
-      get lineNo() {
-        return secLines.lineNo;
-      },
-      close: async () => {
-        if (secClosed) return;
-        secClosed = true;
-        await secLines.close().catch(() => {});
-        await sec.close();
-      },
-    };
+    return linesOf(new LineSource(gunzipChunks(sec, name, undefined, options.keys), name), () => sec.close());
   };
   try {
     return await readOpened(source_, displayName, () => fileHash.digest('hex'), openSection, file.encrypted);
@@ -473,6 +445,28 @@ export async function openBackup(source: string | BackupFile, displayName = type
     await source_.close().catch(() => {});
     throw e;
   }
+}
+
+/** The Lines of a LineSource; close() closes it once, then runs `after` (the file it reads). */
+function linesOf(lines: LineSource, after: () => Promise<void>): Lines {
+  let closed = false;
+  return {
+    line: () => lines.line(),
+    rowRun: () => lines.rowRun(),
+    rowItem: () => lines.rowItem(),
+    get lineNo() {
+      return lines.lineNo;
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await lines.close();
+      } finally {
+        await after();
+      }
+    },
+  };
 }
 
 interface Lines {
