@@ -204,6 +204,29 @@ describe('the risk check over two schemas with same-named tables', () => {
       fs.rmSync(path.join(migrations, '20250201000000_drop_b_user'), { recursive: true });
     }
   }, 120_000);
+
+  it('migrate-safe --dry-run --against a backup of both schemas measures b\'s rows in the restored copy, never the live database', async () => {
+    const snapshots = path.join(project.dir, 'snapshots');
+    // (This repo's prisma.config.ts names the schema through PRISMA_GUARD_SCHEMA, which only an evaluated
+    // config follows, as migrate-safe's is; backup reads config files without running them: --schemas.)
+    const taken = await runCli(['backup', '--schemas', 'a,b,public', '--backup-dir', snapshots, '--json'], env(), ENTRY);
+    expect(taken.code, taken.stderr).toBe(0);
+    expect(JSON.parse(taken.stdout).manifest.source.schemas).toEqual(['a', 'b', 'public']);
+    // After the backup the live b."User" changes: the copy, not the live table, is measured.
+    psql(db.url, `INSERT INTO b."User" (id, email) VALUES (100, 'late@example.com');`);
+    addMigration('20250201000000_drop_b_user', '-- DropTable\nDROP TABLE "b"."User";\n');
+    try {
+      const before = dump(db.url);
+      const r = await migrateSafe(['--dry-run', '--against', 'latest', '--backup-dir', snapshots]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json.against?.backup).toBe(JSON.parse(taken.stdout).manifest.file);
+      expect(r.json.plan.findings.map((f) => [f.rule, f.table, f.measured])).toEqual([['drop-table', 'b.User', 12]]);
+      expect(dump(db.url)).toBe(before);
+    } finally {
+      fs.rmSync(path.join(migrations, '20250201000000_drop_b_user'), { recursive: true });
+      psql(db.url, `DELETE FROM b."User" WHERE id = 100;`);
+    }
+  }, 180_000);
 });
 
 describe('a failing deployment over both schemas', () => {
