@@ -15,6 +15,7 @@ export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
 import { readManifest } from './store.ts';
+import { openBackupAt, readManifestBeside } from './primary.ts';
 import { resolveGiven, type LatestChoice } from './select.ts';
 import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
@@ -228,7 +229,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
 async function restoreNow(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true, fetchOffsite: true });
-  const backupFile = await openBackupFile(filePath, file);
+  const backupFile = await openBackupAt(ctx, filePath, file);
   try {
     return await restoreFrom(ctx, options, backupFile, file, started, latest);
   } finally {
@@ -461,10 +462,9 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
   const rowsOf = (tables: Record<string, { rows: number }>) => Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, v.rows]));
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
   if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256File(backupFile));
-  const mPath = path.join(path.dirname(backupFile.path), manifestFileName(file));
-  if (existsSync(mPath)) {
+  const m = await readManifestBeside(ctx, backupFile.path, file).catch(() => null);
+  if (m) {
     try {
-      const m = await readManifest(mPath);
       // A verified manifest of a file of this size: its SHA-256 is what the load must read. The
       // loader hashes every byte it reads through this one open handle and the restore compares
       // that hash with this one before COMMIT (a file that differs rolls the load back), so the

@@ -12,6 +12,7 @@ import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
 import { listBackups, type StrayFile } from './store.ts';
+import { primaryListing } from './primary.ts';
 import { createPublicKey } from 'node:crypto';
 import { checkSignature, keyIdOf } from '../format/signature.ts';
 import { groupByDatabase, matchesDatabase } from './list.ts';
@@ -193,7 +194,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const minFreeMb = env[STATUS_ENV.minFreeMb]?.trim() ? Number(env[STATUS_ENV.minFreeMb]) : 1024;
   const minFreeBytes = options.minFreeBytes ?? (Number.isFinite(minFreeMb) && minFreeMb >= 0 ? minFreeMb * 1024 * 1024 : 1024 * 1024 * 1024);
 
-  const listing = await listBackups(ctx.backupDir);
+  const listing = await primaryListing(ctx);
   const plan = await prune(ctx, { policy, dryRun: true });
   const scheduler = await readSchedulerState(ctx.backupDir);
   const disk = await diskOf(ctx.backupDir);

@@ -14,6 +14,7 @@ import { trustOf, untrusted } from './trust.ts';
 import { describeAgeHeader, isKeyProblem } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
 import { readManifest, writeManifest } from './store.ts';
+import { firstBytesAt, isManagedPath, openBackupAt, readManifestBeside, writeManifestBeside } from './primary.ts';
 
 export interface VerifyResult {
   ok: boolean;
@@ -63,11 +64,10 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   const { path: filePath, file } = options.file ? { path: options.file.path, file: path.basename(options.file.path) } : await resolveGiven(ctx, given);
   const result: VerifyResult = { ok: false, file, path: filePath, sizeBytes: options.file?.size ?? 0, sha256: '', manifest: 'missing', durationMs: 0 };
   let manifest: BackupManifest | null = null;
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
-  if (parseBackupFileName(file) && existsSync(mPath)) {
+  if (parseBackupFileName(file)) {
     try {
-      manifest = await readManifest(mPath);
-      result.manifest = 'ok';
+      manifest = await readManifestBeside(ctx, filePath, file);
+      if (manifest) result.manifest = 'ok';
     } catch {
       result.manifest = 'invalid';
     }
@@ -75,7 +75,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   let opened: BackupFile | undefined = options.file;
   let full: BackupHeader | undefined;
   try {
-    opened ??= await openBackupFile(filePath, file);
+    opened ??= await openBackupAt(ctx, filePath, file);
     result.sizeBytes = opened.size;
     result.encrypted = opened.encrypted;
     if (opened.encrypted && !ctx.encryption?.keys) await verifyCiphertext(ctx, opened, file, manifest, result);
@@ -237,7 +237,7 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 
 async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
-  if (!parseBackupFileName(result.file) || path.dirname(filePath) !== path.resolve(ctx.backupDir)) return;
+  if (!parseBackupFileName(result.file) || !isManagedPath(ctx, filePath)) return;
   // Not trusted is not corrupt, and neither is a backup this machine has no key for: the manifest
   // keeps its verdict on the bytes (a failed verdict would let retention treat it as corrupt).
   if (result.error?.code === 'BACKUP_UNTRUSTED' || isKeyProblem(result.error?.code)) return;
@@ -246,9 +246,9 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
   const verification = { at: ctx.clock.now().toISOString(), ok: result.ok, ...(result.error ? { error: result.error.message } : {}), ...(result.depth === 'ciphertext' ? { depth: 'ciphertext' as const } : {}) };
   try {
     if (manifest && result.manifest === 'ok') {
-      await writeManifest(ctx.backupDir, { ...manifest, verification });
+      await writeManifestBeside(ctx, filePath, { ...manifest, verification });
     } else if (manifest && result.manifest === 'mismatch') {
-      await writeManifest(ctx.backupDir, { ...manifest, verification });
+      await writeManifestBeside(ctx, filePath, { ...manifest, verification });
     } else if (!manifest && result.ok && result.header && result.tables && h) {
       const applied = h.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null);
       const rebuilt: BackupManifest = {
@@ -275,7 +275,7 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         source: h.source,
         contentSha256: result.contentSha256,
       };
-      await writeManifest(ctx.backupDir, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytes(filePath, 1 << 16))) : rebuilt);
+      await writeManifestBeside(ctx, filePath, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytesAt(ctx, filePath, 1 << 16))) : rebuilt);
       result.manifest = 'rebuilt';
     }
   } catch (e) {

@@ -1,0 +1,288 @@
+/**
+ * BACKUP_DIR=s3://bucket/prefix: a real S3-compatible server (s3rver on 127.0.0.1) as the primary
+ * location of backups, through the compiled CLI, on real SQLite and PostgreSQL, plain and
+ * encrypted: backup, list, verify, restore (latest and by name), diff, pin, prune, status,
+ * emergency-restore; no backup left on local disk after a backup or during a restore; a server that
+ * stops mid-upload gives a clear error, no object under the backup's name, and a kept local copy
+ * that the next backup uploads.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveContext } from '../../lib/ops/context.ts';
+import { S3Storage } from '../../lib/storage/s3/s3-storage.ts';
+import { runCli } from '../helpers/cli.ts';
+import { DIALECTS, demoDatabase, freshDatabase, rawQueryable, type FreshDatabase } from '../helpers/db.ts';
+import { oracleDump } from '../helpers/oracle.ts';
+import { startS3, type TestS3 } from '../helpers/s3.ts';
+
+let s3: TestS3;
+let work: string;
+let identity: { file: string; recipient: string };
+
+const BACKUP_NAME = /^backup-.*\.jsonl\.gz(\.age)?$/;
+const backupsIn = (dir: string): string[] => {
+  try {
+    return readdirSync(dir).filter((f) => BACKUP_NAME.test(f) || f.endsWith('.manifest.json'));
+  } catch {
+    return [];
+  }
+};
+
+function bucket(prefix: string): S3Storage {
+  return new S3Storage({ bucket: 'primary', prefix, endpoint: s3.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-s3dir-'));
+  s3 = await startS3(['primary', 'copies']);
+  const r = await runCli(['keygen', '--age', '--out', path.join(work, 'keys'), '--name', 's3dir', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const out = JSON.parse(r.stdout);
+  identity = { file: out.identityFile, recipient: out.recipient };
+}, 120_000);
+
+afterAll(async () => {
+  await s3?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('the working folder', () => {
+  it('defaults to <project>/.prisma-guard/cache/<hash of the location>; BACKUP_CACHE_DIR overrides it', () => {
+    const ctx = resolveContext({ projectDir: '/srv/app', env: { BACKUP_DIR: 's3://primary/app' } });
+    expect(ctx.primary?.location).toBe('s3://primary/app');
+    expect(ctx.backupDir).toMatch(/^\/srv\/app\/\.prisma-guard\/cache\/[0-9a-f]{12}$/);
+    const other = resolveContext({ projectDir: '/srv/app', env: { BACKUP_DIR: 's3://primary/other' } });
+    expect(other.backupDir).not.toBe(ctx.backupDir);
+    expect(resolveContext({ projectDir: '/srv/app', env: { BACKUP_DIR: 's3://primary/app', BACKUP_CACHE_DIR: 'work' } }).backupDir).toBe('/srv/app/work');
+    expect(resolveContext({ projectDir: '/srv/app', env: { BACKUP_DIR: 'backups' } }).primary).toBeNull();
+  });
+});
+
+for (const dialect of DIALECTS) {
+  for (const encrypted of [false, true]) {
+    describe(`${dialect}${encrypted ? ', encrypted' : ''}: BACKUP_DIR=s3://`, () => {
+      let db: FreshDatabase;
+      const prefix = `${dialect}-${encrypted ? 'age' : 'plain'}`;
+      const cache = () => path.join(work, `cache-${prefix}`);
+      const env = () => ({
+        DATABASE_URL: db.url,
+        BACKUP_DIR: `s3://primary/${prefix}`,
+        BACKUP_CACHE_DIR: cache(),
+        ...s3.env,
+        ...(encrypted ? { BACKUP_AGE_RECIPIENTS: identity.recipient, BACKUP_AGE_IDENTITY: identity.file } : {}),
+      });
+
+      beforeAll(async () => {
+        db = await demoDatabase(dialect, { users: 20 });
+      }, 120_000);
+      afterAll(async () => {
+        await db?.drop();
+      });
+
+      it('backup, list, verify, diff, pin, restore (latest and by name), prune, status, emergency-restore', async () => {
+        const first = await runCli(['backup', '--reason', 'one', '--json'], env());
+        expect(first.code, first.stdout + first.stderr).toBe(0);
+        const one = JSON.parse(first.stdout);
+        expect(one.path).toBe(`s3://primary/${prefix}/${one.manifest.file}`);
+        expect(one.manifest.file).toMatch(encrypted ? /\.age$/ : /\.jsonl\.gz$/);
+        // The bucket holds it; the working folder does not.
+        const objects = (await bucket(prefix).list()).map((o) => o.name);
+        expect(objects).toContain(one.manifest.file);
+        expect(objects).toContain(one.manifest.file.replace(/\.jsonl\.gz(\.age)?$/, '.manifest.json'));
+        expect(backupsIn(cache())).toEqual([]);
+
+        const q = await rawQueryable(db.url);
+        await q.exec(`DELETE FROM "comments" WHERE "id" IN (SELECT "id" FROM "comments" ORDER BY "id" LIMIT 3)`);
+        await q.close();
+        const second = await runCli(['backup', '--reason', 'two', '--json'], env());
+        expect(second.code, second.stderr).toBe(0);
+        const two = JSON.parse(second.stdout);
+        const before = oracleDump(db.url);
+
+        const listed = await runCli(['list', '--json'], env());
+        expect(listed.code, listed.stderr).toBe(0);
+        const l = JSON.parse(listed.stdout);
+        expect(l.location).toBe(`s3://primary/${prefix}`);
+        expect(l.backups.map((m: { file: string }) => m.file)).toEqual([two.manifest.file, one.manifest.file]);
+        expect(l.pending).toEqual([]);
+        expect(l.stray).toEqual([]);
+        const human = await runCli(['list'], env());
+        expect(human.stdout).toContain(two.manifest.file);
+        expect(human.stdout).not.toMatch(/NOT UPLOADED/);
+
+        const v = await runCli(['verify', 'latest', '--json'], env());
+        expect(v.code, v.stdout + v.stderr).toBe(0);
+        expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, file: two.manifest.file });
+        const afterVerify = JSON.parse((await runCli(['list', '--json'], env())).stdout);
+        expect(afterVerify.backups[0].verification).toMatchObject({ ok: true });
+
+        const d = await runCli(['diff', one.manifest.file, two.manifest.file, '--json'], env());
+        expect(d.code, d.stdout + d.stderr).toBe(1);
+        expect(d.stdout).toMatch(/comments/);
+
+        const pin = await runCli(['pin', one.manifest.file], env());
+        expect(pin.code, pin.stdout + pin.stderr).toBe(0);
+        expect(JSON.parse((await runCli(['list', '--json'], env())).stdout).backups[1].pinned).toBe(true);
+
+        // Lose data, restore latest straight from the bucket: nothing is downloaded to disk.
+        const q2 = await rawQueryable(db.url);
+        await q2.exec('DELETE FROM "comments"');
+        await q2.close();
+        const seen = new Set<string>();
+        const watch = setInterval(() => backupsIn(cache()).forEach((f) => seen.add(f)), 10);
+        const r = await runCli(['restore', 'latest', '--yes', '--no-safety-backup', '--json'], env()).finally(() => clearInterval(watch));
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        expect(oracleDump(db.url)).toBe(before);
+        expect([...seen]).toEqual([]);
+        expect(backupsIn(cache())).toEqual([]);
+
+        // By name, the older one, with a safety backup (which goes to the bucket too).
+        const byName = await runCli(['restore', one.manifest.file, '--yes', '--json'], env());
+        expect(byName.code, byName.stdout + byName.stderr).toBe(0);
+        const safety = JSON.parse(byName.stdout).safetyBackup as string;
+        expect(safety).toMatch(new RegExp(`^s3://primary/${prefix}/backup-`));
+        expect(oracleDump(db.url)).not.toBe(before);
+        expect(backupsIn(cache())).toEqual([]);
+
+        // Prune applies the policy to the bucket (one per hour; the pinned one and the newest verified one stay).
+        for (const reason of ['three', 'four']) {
+          const more = await runCli(['backup', '--reason', reason], env());
+          expect(more.code, more.stderr).toBe(0);
+          expect(more.stdout + more.stderr).toMatch(new RegExp(`Uploaded to s3://primary/${prefix} and read back`));
+        }
+        const plan = JSON.parse((await runCli(['prune', '--dry-run', '--json'], env())).stdout);
+        const pr = await runCli(['prune', '--json'], env());
+        expect(pr.code, pr.stdout + pr.stderr).toBe(0);
+        const removed: string[] = JSON.parse(pr.stdout).removed;
+        expect(removed.length).toBeGreaterThan(0);
+        expect(removed.sort()).toEqual(plan.entries.filter((e: { action: string }) => e.action === 'remove').map((e: { file: string }) => e.file).sort());
+        const left = (await bucket(prefix).list()).map((o) => o.name);
+        for (const f of removed) expect(left).not.toContain(f);
+        expect(left).toContain(one.manifest.file);
+
+        const st = await runCli(['status', '--json'], env());
+        expect(st.stdout).toBeTruthy();
+        expect(JSON.parse(st.stdout).backups.count).toBe(5 - removed.length);
+
+        // emergency-restore: the newest verified full backup, from the bucket alone.
+        const q3 = await rawQueryable(db.url);
+        await q3.exec('DELETE FROM "comments"');
+        await q3.close();
+        rmSync(cache(), { recursive: true, force: true });
+        const latestFull = JSON.parse((await runCli(['list', '--json'], env())).stdout).backups.find((m: { kind: string }) => m.kind === 'manual' || m.kind === 'pre-restore');
+        const e = await runCli(['emergency-restore', '--yes', '--json'], env());
+        expect(e.code, e.stdout + e.stderr).toBe(0);
+        expect(e.stdout + e.stderr).toContain(latestFull.file);
+        expect(backupsIn(cache())).toEqual([]);
+      }, 300_000);
+    });
+  }
+}
+
+/**
+ * A TCP proxy in front of the storage server that cuts every connection, and stops listening,
+ * after `limit` bytes went upstream: the server "stops" in the middle of an upload.
+ */
+async function cuttingProxy(target: string, limit: number): Promise<{ endpoint: string; close(): void }> {
+  const { port: targetPort } = new URL(target);
+  let sent = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(targetPort), '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk) => {
+      sent += chunk.length;
+      if (sent > limit) {
+        for (const s of sockets) s.destroy();
+        server.close();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('a storage server that stops mid-upload', () => {
+  let db: FreshDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('sqlite');
+    const q = await rawQueryable(db.url);
+    // About 12 MB of incompressible data: a multipart upload of several parts.
+    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
+    await q.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n');
+    await q.close();
+  }, 60_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('fails the backup with a clear error (exit 14), leaves no object under its name, keeps the local copy; the next backup uploads it', async () => {
+    const proxy = await cuttingProxy(s3.endpoint, 7 * 1024 * 1024);
+    const cache = path.join(work, 'cache-cut');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: 's3://primary/cut', BACKUP_CACHE_DIR: cache, ...s3.env };
+    const b = await runCli(['backup', '--json'], { ...env, BACKUP_S3_ENDPOINT: proxy.endpoint });
+    proxy.close();
+    expect(b.code, b.stdout + b.stderr).toBe(14);
+    const err = JSON.parse(b.stdout).error;
+    expect(err.code).toBe('STORAGE_FAILED');
+    expect(err.message).toMatch(/uploading it to s3:\/\/primary\/cut failed/);
+    expect(err.message).toContain(cache);
+    const kept = backupsIn(cache).filter((f) => BACKUP_NAME.test(f));
+    expect(kept).toHaveLength(1);
+    // Nothing under the backup's name (nor its manifest) in the bucket.
+    expect((await bucket('cut').list()).map((o) => o.name)).toEqual([]);
+
+    // The server is back: `list` says the backup is only in the working folder; it can be restored from there.
+    const listed = await runCli(['list', '--json'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).pending).toEqual(kept);
+    expect((await runCli(['list'], env)).stdout).toMatch(/NOT UPLOADED/);
+    const v = await runCli(['verify', kept[0]], env);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+
+    // The next backup uploads both.
+    const next = await runCli(['backup'], env);
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(next.stdout + next.stderr).toMatch(new RegExp(`Uploaded the pending backup ${kept[0].replace(/\./g, '\\.')}`));
+    expect(backupsIn(cache)).toEqual([]);
+    const after = JSON.parse((await runCli(['list', '--json'], env)).stdout);
+    expect(after.pending).toEqual([]);
+    expect(after.backups).toHaveLength(2);
+  }, 180_000);
+});
+
+describe('BACKUP_COPY_TO beside an s3 BACKUP_DIR', () => {
+  let db: FreshDatabase;
+  beforeAll(async () => {
+    db = await demoDatabase('sqlite', { users: 5 });
+  }, 60_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('copies each new backup from the bucket to the other location and checks it', async () => {
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: 's3://primary/with-copy', BACKUP_CACHE_DIR: path.join(work, 'cache-copy'), BACKUP_COPY_TO: 's3://copies/app', ...s3.env };
+    const b = await runCli(['backup', '--json'], env);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    const out = JSON.parse(b.stdout);
+    expect(out.offsite).toMatchObject({ location: 's3://copies/app', sha256: out.manifest.sha256 });
+    const listed = JSON.parse((await runCli(['list', '--location', 'offsite', '--json'], env)).stdout);
+    expect(listed.backups.map((m: { file: string }) => m.file)).toEqual([out.manifest.file]);
+  }, 120_000);
+});
