@@ -2,7 +2,7 @@ import type { BackupManifest } from '../format/manifest.ts';
 import { describeLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
 import type { OpsContext } from './context.ts';
-import { listBackups, type BackupListing, type ManifestCache } from './store.ts';
+import type { BackupListing, ManifestCache } from './store.ts';
 import { primaryListing } from './primary.ts';
 
 /** The backups of one source database. */

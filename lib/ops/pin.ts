@@ -1,11 +1,7 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { manifestFileName } from '../format/naming.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
-import { readManifest, writeManifest } from './store.ts';
 import { readManifestBeside, writeManifestBeside } from './primary.ts';
 
 export interface PinOptions {

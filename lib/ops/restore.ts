@@ -3,7 +3,7 @@ import { migrationsTableKey, schemaNamespaces, splitTableKey, type DbSchema, typ
 import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult } from '../dialects/dialect.ts';
 import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
-import { openBackup, openBackupFile, type BackupFile, type BackupSection } from '../format/reader.ts';
+import { openBackup, type BackupFile, type BackupSection } from '../format/reader.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
@@ -14,15 +14,12 @@ import { comparableRowids } from './diff.ts';
 export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
-import { readManifest } from './store.ts';
 import { openBackupAt, readManifestBeside } from './primary.ts';
 import { resolveGiven, type LatestChoice } from './select.ts';
 import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
 import type { SkippedBackup } from '../policy/selection.ts';
 import { isPartialBackup, sha256File, verifyBackup } from './verify.ts';
-import { manifestFileName } from '../format/naming.ts';
-import path from 'node:path';
 import { existsSync, promises as fs } from 'node:fs';
 
 export type RestoreMode = 'data' | 'full';

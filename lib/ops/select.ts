@@ -7,7 +7,7 @@ import { describeLocation, targetLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
 import { rankRestorable, type Candidate, type SelectionEntry, type SelectionTarget, type SkippedBackup } from '../policy/selection.ts';
 import type { OpsContext } from './context.ts';
-import { ensureBackupDir, listBackups, resolveBackup, type BackupListing } from './store.ts';
+import { ensureBackupDir, listBackups, type BackupListing } from './store.ts';
 import { copyBackup, listLocation } from './offsite.ts';
 import { LocalStorage } from '../storage/local/local-storage.ts';
 import type { StorageBackend } from '../storage/contract.ts';

@@ -11,7 +11,7 @@ import type { OpsContext } from './context.ts';
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
-import { listBackups, type StrayFile } from './store.ts';
+import type { StrayFile } from './store.ts';
 import { primaryListing } from './primary.ts';
 import { createPublicKey } from 'node:crypto';
 import { checkSignature, keyIdOf } from '../format/signature.ts';

@@ -1,10 +1,7 @@
-import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { manifestFileName } from '../format/naming.ts';
 import { checkSignature, describeSignatureState, type SignatureState } from '../format/signature.ts';
 import type { OpsContext } from './context.ts';
-import { readManifest } from './store.ts';
 import { readManifestBeside } from './primary.ts';
 
 /** The signature state of a backup under the configured BACKUP_VERIFY_KEY; null when no key is configured (everything is accepted). */

@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, promises as fs } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { encryptedManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
-import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { parseBackupFileName } from '../format/naming.ts';
 import { CanonicalItemCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
-import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
+import { openBackup, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
 import { describeAgeHeader, isKeyProblem } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
-import { readManifest, writeManifest } from './store.ts';
 import { firstBytesAt, isManagedPath, openBackupAt, readManifestBeside, writeManifestBeside } from './primary.ts';
 
 export interface VerifyResult {
@@ -216,18 +215,6 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
     };
   } finally {
     await opened.close();
-  }
-}
-
-/** The first `n` bytes of a file (or fewer). */
-async function firstBytes(filePath: string, n: number): Promise<Buffer> {
-  const h = await fs.open(filePath, 'r');
-  try {
-    const b = Buffer.alloc(n);
-    const { bytesRead } = await h.read(b, 0, n, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await h.close();
   }
 }
 

@@ -17,7 +17,7 @@ import { silentReporter } from '../core/logger.ts';
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import { toRedactedJson } from '../core/url.ts';
-import { parseBackupFileName, manifestFileName } from '../format/naming.ts';
+import { parseBackupFileName } from '../format/naming.ts';
 import { describeScope } from '../format/source.ts';
 import { backup } from '../ops/backup.ts';
 import { checkDatabase } from '../ops/check.ts';
