@@ -285,3 +285,18 @@ async function removeWorkingCopy(ctx: OpsContext, file: string): Promise<void> {
     if (st && there.get(name) === st.size) await fs.rm(path.join(dir, name), { force: true });
   }
 }
+
+/**
+ * Deletes one backup where it lives (the dashboard's delete): in the folder as prune's
+ * deleteBackup does; in the primary location the same way (manifest re-read, a pinned one is kept,
+ * the backup before its manifest). A pending backup is deleted from the working folder.
+ */
+export async function deleteBackupAt(ctx: OpsContext, file: string, deleteLocal: (dir: string, file: string) => Promise<void>): Promise<void> {
+  const primary = ctx.primary;
+  if (!primary || existsSync(path.join(ctx.backupDir, file))) return deleteLocal(ctx.backupDir, file);
+  if (!parseBackupFileName(file) || path.basename(file) !== file) throw new Error(`${file} is not a backup file name`);
+  const m = parseManifest(await readAll(await primary.read(manifestFileName(file))), manifestFileName(file));
+  if (m.pinned) throw new Error('pinned since the location was read; kept');
+  await primary.remove(file);
+  await primary.remove(manifestFileName(file));
+}

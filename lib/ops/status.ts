@@ -50,7 +50,12 @@ export interface StatusReport {
   /** Why the health is not HEALTHY, worst first. */
   reasons: HealthReason[];
   now: string;
+  /** The backup folder; with an object-storage BACKUP_DIR, its local working folder (see `location`). */
   backupDir: string;
+  /** Where backups live: the folder, or the object-storage BACKUP_DIR (`s3://...`). */
+  location: string;
+  /** Backups written but not uploaded yet to an object-storage BACKUP_DIR (kept in the working folder). */
+  pending: string[];
   backups: { count: number; totalBytes: number; verified: number; failedVerification: number; pinned: number };
   last: BackupSummary | null;
   lastVerified: BackupSummary | null;
@@ -268,6 +273,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     }
     strayNow.push(s);
   }
+  if (listing.pending.length) warn('not-uploaded', `${listing.pending.length} backup(s) are only in the working folder ${ctx.backupDir}: their upload to ${listing.location} failed (${listing.pending.join(', ')}). The next backup uploads them again.`);
   if (strayNow.length) warn('stray-files', `${strayNow.length} file(s) in the backup folder are not complete backups: ${strayNow.map((s) => `${s.file} (${s.problem})`).join(', ')}.`);
 
   if (disk) {
@@ -330,6 +336,8 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     reasons,
     now: now.toISOString(),
     backupDir: ctx.backupDir,
+    location: listing.location,
+    pending: listing.pending,
     backups: {
       count: backups.length,
       totalBytes: backups.reduce((n, m) => n + m.sizeBytes, 0),

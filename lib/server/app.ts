@@ -28,7 +28,7 @@ import { deleteBackup, prune, retentionPolicyFromEnv } from '../ops/prune.ts';
 import { restore } from '../ops/restore.ts';
 import { resolveGiven } from '../ops/select.ts';
 import { getStatus, HEALTH_EXIT_CODE } from '../ops/status.ts';
-import { readManifestBeside } from '../ops/primary.ts';
+import { deleteBackupAt, readManifestBeside } from '../ops/primary.ts';
 import { BodyCache, ListingCache } from './listing.ts';
 import { verifyBackup } from '../ops/verify.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
@@ -397,7 +397,7 @@ export function createApp(options: ServerOptions = {}) {
       await record(c, { action: 'backup.delete', backup: file, result: 'refused', detail: { why: protections } });
       throw httpError('PROTECTED', `${file} is protected by retention (${protections.join(', ')}), so it is not deleted.`, 'Unpin it first, or take a newer verified backup; retention decides the rest (prisma-guard prune).', { why: protections });
     }
-    await deleteBackup(backupDir, file);
+    await deleteBackupAt(base, file, deleteBackup);
     listings.clear();
     await record(c, { action: 'backup.delete', backup: file, result: 'ok' });
     return json(c, { ok: true, file, deleted: true });

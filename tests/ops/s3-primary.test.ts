@@ -6,7 +6,7 @@
  * stops mid-upload gives a clear error, no object under the backup's name, and a kept local copy
  * that the next backup uploads.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveContext } from '../../lib/ops/context.ts';
 import { S3Storage } from '../../lib/storage/s3/s3-storage.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startCli } from '../reliability/helpers.ts';
 import { DIALECTS, demoDatabase, freshDatabase, rawQueryable, type FreshDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
@@ -118,6 +119,10 @@ for (const dialect of DIALECTS) {
         expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, file: two.manifest.file });
         const afterVerify = JSON.parse((await runCli(['list', '--json'], env())).stdout);
         expect(afterVerify.backups[0].verification).toMatchObject({ ok: true });
+
+        const drill = await runCli(['drill', '--json'], env());
+        expect(drill.code, drill.stdout + drill.stderr).toBe(0);
+        expect(JSON.parse(drill.stdout)).toMatchObject({ ok: true });
 
         const d = await runCli(['diff', one.manifest.file, two.manifest.file, '--json'], env());
         expect(d.code, d.stdout + d.stderr).toBe(1);
@@ -284,5 +289,44 @@ describe('BACKUP_COPY_TO beside an s3 BACKUP_DIR', () => {
     expect(out.offsite).toMatchObject({ location: 's3://copies/app', sha256: out.manifest.sha256 });
     const listed = JSON.parse((await runCli(['list', '--location', 'offsite', '--json'], env)).stdout);
     expect(listed.backups.map((m: { file: string }) => m.file)).toEqual([out.manifest.file]);
+  }, 120_000);
+});
+
+describe('an object replaced in the bucket while a restore reads it', () => {
+  let db: FreshDatabase;
+  beforeAll(async () => {
+    db = await demoDatabase('sqlite', { users: 10 });
+  }, 60_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('is refused (the version seen at open is the only one read) and nothing changes', async () => {
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: 's3://primary/swap', BACKUP_CACHE_DIR: path.join(work, 'cache-swap'), ...s3.env };
+    const a = JSON.parse((await runCli(['backup', '--reason', 'a', '--json'], env)).stdout).manifest.file as string;
+    expect((await runCli(['verify', a], env)).code).toBe(0); // a verified manifest: the restore reads the object once
+    const q = await rawQueryable(db.url);
+    await q.exec('DELETE FROM "comments"');
+    await q.close();
+    const b = JSON.parse((await runCli(['backup', '--reason', 'b', '--json'], env)).stdout).manifest.file as string;
+    const live = oracleDump(db.url);
+
+    const pause = path.join(work, 'swap.pause');
+    writeFileSync(pause, '');
+    const run = startCli(['restore', a, '--yes', '--no-safety-backup'], { ...env, PRISMA_GUARD_TEST_PAUSE: `after-check:${pause}` });
+    let exited = false;
+    void run.done.then(() => (exited = true));
+    while (!exited && !existsSync(pause + '.reached')) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(pause + '.reached')).toBe(true);
+    // Another backup's bytes under the name of the one being restored.
+    const store = bucket('swap');
+    const chunks: Buffer[] = [];
+    for await (const c of await store.read(b)) chunks.push(c as Buffer);
+    await store.write(a, Buffer.concat(chunks));
+    rmSync(pause, { force: true });
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/replaced while it was being read/);
+    expect(oracleDump(db.url)).toBe(live);
   }, 120_000);
 });
