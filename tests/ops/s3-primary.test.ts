@@ -6,7 +6,7 @@
  * stops mid-upload gives a clear error, no object under the backup's name, and a kept local copy
  * that the next backup uploads.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { resolveContext } from '../../lib/ops/context.ts';
 import { S3Storage } from '../../lib/storage/s3/s3-storage.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startCli } from '../reliability/helpers.ts';
-import { DIALECTS, demoDatabase, freshDatabase, rawQueryable, type FreshDatabase } from '../helpers/db.ts';
+import { DIALECTS, demoDatabase, demoMigrationsDir, demoSchemaPath, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
 
@@ -329,4 +329,42 @@ describe('an object replaced in the bucket while a restore reads it', () => {
     expect(r.stdout + r.stderr).toMatch(/replaced while it was being read/);
     expect(oracleDump(db.url)).toBe(live);
   }, 120_000);
+});
+
+describe('migrate-safe with an s3 BACKUP_DIR', () => {
+  let db: FreshDatabase;
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('takes its pre/post snapshots in the bucket and reads the values a dropped column loses from there', async () => {
+    const dir = path.join(work, 'ms-project');
+    const schema = path.join(dir, 'prisma', 'schema.prisma');
+    mkdirSync(path.dirname(schema), { recursive: true });
+    copyFileSync(demoSchemaPath('sqlite'), schema);
+    cpSync(demoMigrationsDir('sqlite'), path.join(dir, 'prisma', 'migrations'), { recursive: true });
+    db = await freshDatabase('sqlite');
+    await migrateDemo(db.url, { schema });
+    await seedDemo(db.url);
+    const name = '20250401000000_drop_bio';
+    mkdirSync(path.join(dir, 'prisma', 'migrations', name), { recursive: true });
+    writeFileSync(path.join(dir, 'prisma', 'migrations', name, 'migration.sql'), 'ALTER TABLE "users" DROP COLUMN "bio";\n');
+    const cache = path.join(work, 'cache-ms');
+    const env = { DATABASE_URL: db.url, PRISMA_GUARD_SCHEMA: schema, BACKUP_CACHE_DIR: cache, ...s3.env };
+    const r = await runCli(['migrate-safe', '--json', '--accept-data-loss', '--backup-dir', 's3://primary/ms'], env, 'bin/prisma-guard.ts');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.status).toBe('applied');
+    expect(out.preMigrationBackup.path).toBe(`s3://primary/ms/${out.preMigrationBackup.file}`);
+    expect(out.report.valuesLost[0]).toMatchObject({ table: 'users', column: 'bio' });
+    expect(out.report.valuesLost[0].nonNull).toBeGreaterThan(0);
+    const objects = (await bucket('ms').list()).map((o) => o.name);
+    expect(objects).toContain(out.preMigrationBackup.file);
+    expect(objects).toContain(out.postMigrationBackup.file);
+    // The working folder keeps the report, and no backup.
+    expect(backupsIn(cache)).toEqual([]);
+    expect(path.dirname(out.reportFile)).toBe(cache);
+    const listed = JSON.parse((await runCli(['list', '--json', '--backup-dir', 's3://primary/ms'], env)).stdout);
+    expect(listed.backups.find((m: { file: string }) => m.file === out.preMigrationBackup.file).pinned).toBe(true);
+  }, 240_000);
 });
