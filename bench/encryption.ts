@@ -13,7 +13,7 @@
  *
  * Results: bench/results/<time>-encryption.md.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,13 +71,22 @@ async function main(): Promise<void> {
   const fc = path.join(work, 'dump.fc.age');
   // BACKUP_DIR=s3://bench/s3dir: the bucket is the backup location; the working folder is emptied after each upload.
   const primary = { BACKUP_CACHE_DIR: path.join(work, 's3dir-cache'), ...s3env };
-  const s3dirName = (): string => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/bin/prisma-guard.js'), 'list', '--backup-dir', 's3://bench/s3dir', '--json'], { encoding: 'utf8', env: { ...process.env, ...primary } });
-    const newest = JSON.parse(r.stdout).backups?.[0];
-    if (!newest) throw new Error(`no backup in s3://bench/s3dir: ${r.stdout}${r.stderr}`);
+  // Asynchronous on purpose: s3rver runs in this process and must go on answering.
+  const cli = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/bin/prisma-guard.js'), ...args, '--backup-dir', 's3://bench/s3dir', '--json'], { env: { ...process.env, ...primary } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+  const s3dirName = async (): Promise<string> => {
+    const r = await cli(['list']);
+    const newest = JSON.parse(r.out).backups?.[0];
+    if (!newest) throw new Error(`no backup in s3://bench/s3dir: ${r.out}${r.err}`);
     if (newest.verification?.ok !== true) {
-      const v = spawnSync(process.execPath, [path.join(ROOT, 'dist/bin/prisma-guard.js'), 'verify', newest.file, '--backup-dir', 's3://bench/s3dir', '--json'], { encoding: 'utf8', env: { ...process.env, ...primary } });
-      if (v.status !== 0) throw new Error(`verify of ${newest.file} failed: ${v.stdout}${v.stderr}`);
+      const v = await cli(['verify', newest.file]);
+      if (v.code !== 0) throw new Error(`verify of ${newest.file} failed: ${v.out}${v.err}`);
     }
     return newest.file;
   };
@@ -94,7 +103,7 @@ async function main(): Promise<void> {
       tool: 'prisma-guard restore, BACKUP_DIR=s3:// (streamed)',
       command: `BACKUP_DIR=s3://bench/s3dir BACKUP_S3_ENDPOINT=${endpoint} npm run db:restore -- <backup> --mode full --yes --no-safety-backup --url ${tgtUrl}`,
       setup: async () => {
-        s3dirBackup = s3dirName();
+        s3dirBackup = await s3dirName();
         await recreateDb(admin, tgt);
       },
       run: () => guard('restore', [s3dirBackup, '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', 's3://bench/s3dir', '--json'], primary),
@@ -135,7 +144,7 @@ async function main(): Promise<void> {
       run: () => guard('restore', [path.basename(latestBackup(dirs.enc)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', dirs.enc, '--json'], { BACKUP_AGE_IDENTITY: identityFile }),
     },
   ];
-  const cases = values.s3dir ? [allCases[0], s3dirCases[0], allCases[5], s3dirCases[1]] : [...allCases, ...s3dirCases];
+  const cases = values.s3dir ? [allCases[0], allCases[2], s3dirCases[0], allCases[5], s3dirCases[1]] : [...allCases, ...s3dirCases];
   log(`PostgreSQL scale ${scale} (${totalRows(datasetCounts(scale)).toLocaleString('en-GB')} rows), ${runs} runs`);
   const rows = await runCases(cases, runs, null, log);
   await server.close();

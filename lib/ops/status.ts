@@ -223,14 +223,14 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const watchedStatus = databases.filter((d) => d.watched);
   if (!watchedStatus.length) {
     const what = targetAt ? `of ${describeLocation(targetAt)} ` : options.database ? `of a database matching "${options.database}" ` : '';
-    crit('no-backup', `There is no backup ${what}in ${ctx.backupDir}.`);
+    crit('no-backup', `There is no backup ${what}in ${listing.location}.`);
   }
   for (const g of watched) {
     const label = watched.length > 1 || targetAt ? ` of ${g.label}` : '';
     const whole = g.backups.filter(isWhole);
     const newestWhole = whole.find((m) => m.verification?.ok !== false);
     if (!newestWhole) {
-      crit('no-backup', whole.length ? `None of the ${whole.length} full backups${label} in ${ctx.backupDir} passed verification.` : `There is no full backup${label} in ${ctx.backupDir} (only ${g.backups.map((m) => m.kind).join(', ')}).`);
+      crit('no-backup', whole.length ? `None of the ${whole.length} full backups${label} in ${listing.location} passed verification.` : `There is no full backup${label} in ${listing.location} (only ${g.backups.map((m) => m.kind).join(', ')}).`);
     } else {
       const age = now.getTime() - Date.parse(newestWhole.createdAt);
       if (age > maxAgeMs) warn('stale', `The newest full backup${label} (${newestWhole.file}) is ${ago(age)} old; one is expected at least every ${ago(maxAgeMs)}.`);
