@@ -368,3 +368,74 @@ describe('migrate-safe with an s3 BACKUP_DIR', () => {
     expect(listed.backups.find((m: { file: string }) => m.file === out.preMigrationBackup.file).pinned).toBe(true);
   }, 240_000);
 });
+
+/** A TCP proxy that breaks the first connection whose responses pass `limit` bytes, once; every other connection goes through. */
+async function breakOnceProxy(target: string, limit: number): Promise<{ endpoint: string; breaks(): number; close(): void }> {
+  const { port: targetPort } = new URL(target);
+  let broken = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(targetPort), '127.0.0.1');
+    sockets.add(client).add(upstream);
+    let down = 0;
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      down += chunk.length;
+      if (!broken && down > limit) {
+        broken++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    breaks: () => broken,
+    close: () => {
+      for (const x of sockets) x.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('a connection that breaks while a restore reads from the bucket', () => {
+  let db: FreshDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('sqlite');
+    const q = await rawQueryable(db.url);
+    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
+    await q.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n');
+    await q.close();
+  }, 60_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('is resumed from the next byte of the same object: the restore succeeds and is exact', async () => {
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: 's3://primary/resume', BACKUP_CACHE_DIR: path.join(work, 'cache-resume'), ...s3.env };
+    const b = await runCli(['backup', '--json'], env);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    const file = JSON.parse(b.stdout).manifest.file as string;
+    expect((await runCli(['verify', file], env)).code).toBe(0);
+    const before = oracleDump(db.url);
+    const q = await rawQueryable(db.url);
+    await q.exec('DELETE FROM "blobs" WHERE "id" > 10');
+    await q.close();
+    const proxy = await breakOnceProxy(s3.endpoint, 1024 * 1024);
+    try {
+      const r = await runCli(['restore', file, '--yes', '--no-safety-backup'], { ...env, BACKUP_S3_ENDPOINT: proxy.endpoint });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(proxy.breaks()).toBe(1);
+    } finally {
+      proxy.close();
+    }
+    expect(oracleDump(db.url)).toBe(before);
+  }, 120_000);
+});
