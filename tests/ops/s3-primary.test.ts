@@ -272,6 +272,75 @@ describe('a storage server that stops mid-upload', () => {
   }, 180_000);
 });
 
+/** A TCP proxy that passes request bytes upstream at about `bytesPerSecond` (a slow uplink). */
+async function slowProxy(target: string, bytesPerSecond: number): Promise<{ endpoint: string; close(): void }> {
+  const { port: targetPort } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(targetPort), '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk) => {
+      client.pause();
+      upstream.write(chunk);
+      setTimeout(() => client.resume(), Math.ceil((chunk.length / bytesPerSecond) * 1000));
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () => {
+      for (const x of sockets) x.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('kill -9 during the upload', () => {
+  let db: FreshDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase('sqlite');
+    const q = await rawQueryable(db.url);
+    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
+    await q.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n');
+    await q.close();
+  }, 60_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('leaves no object under the backup name; the local copy is kept and the next backup uploads it', async () => {
+    const proxy = await slowProxy(s3.endpoint, 2 * 1024 * 1024);
+    const cache = path.join(work, 'cache-kill');
+    const env = { DATABASE_URL: db.url, BACKUP_DIR: 's3://primary/kill', BACKUP_CACHE_DIR: cache, ...s3.env };
+    try {
+      const run = startCli(['backup', '--json'], { ...env, BACKUP_S3_ENDPOINT: proxy.endpoint });
+      let exited = false;
+      void run.done.then(() => (exited = true));
+      // The backup and its manifest are complete in the working folder: the upload has begun.
+      while (!exited && backupsIn(cache).length < 2) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(exited, 'the backup finished before it could be killed').toBe(false);
+      run.child.kill('SIGKILL');
+      await run.done;
+    } finally {
+      proxy.close();
+    }
+    expect((await bucket('kill').list()).map((o) => o.name)).toEqual([]);
+    const kept = backupsIn(cache).filter((f) => BACKUP_NAME.test(f));
+    expect(kept).toHaveLength(1);
+    expect(JSON.parse((await runCli(['list', '--json'], env)).stdout).pending).toEqual(kept);
+    const next = await runCli(['backup'], env);
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(backupsIn(cache)).toEqual([]);
+    expect((await bucket('kill').list()).map((o) => o.name)).toContain(kept[0]);
+  }, 180_000);
+});
+
 describe('BACKUP_COPY_TO beside an s3 BACKUP_DIR', () => {
   let db: FreshDatabase;
   beforeAll(async () => {
