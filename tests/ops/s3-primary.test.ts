@@ -15,6 +15,9 @@ import { resolveContext } from '../../lib/ops/context.ts';
 import { S3Storage } from '../../lib/storage/s3/s3-storage.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startCli } from '../reliability/helpers.ts';
+import { addToken } from '../../lib/server/auth.ts';
+import { startServer } from '../../lib/server/serve.ts';
+import { backupNow, Client } from '../server/helpers.ts';
 import { DIALECTS, demoDatabase, demoMigrationsDir, demoSchemaPath, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
@@ -506,5 +509,49 @@ describe('a connection that breaks while a restore reads from the bucket', () =>
       proxy.close();
     }
     expect(oracleDump(db.url)).toBe(before);
+  }, 120_000);
+});
+
+describe('the dashboard on an s3 BACKUP_DIR', () => {
+  let db: FreshDatabase;
+  beforeAll(async () => {
+    db = await demoDatabase('sqlite', { users: 5 });
+  }, 60_000);
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('backs up into the bucket, lists, verifies and deletes there; its own state stays in the working folder', async () => {
+    const cache = path.join(work, 'cache-dash');
+    // In-process: the S3 SDK takes credentials from this process's environment (its usual chain).
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = s3.env.AWS_ACCESS_KEY_ID;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.env.AWS_SECRET_ACCESS_KEY;
+    const admin = (await addToken(cache, 'admin-script', 'admin', new Date())).token;
+    const server = await startServer({ url: db.url, backupDir: 's3://primary/dash', port: 0, lockWaitMs: 300, env: { ...s3.env, BACKUP_CACHE_DIR: cache, BACKUP_MIN_FREE_MB: '0' } });
+    try {
+      const c = new Client(server.url, admin);
+      const first = await backupNow(c, { reason: 'one' });
+      const second = await backupNow(c, { reason: 'two' });
+      expect((await bucket('dash').list()).map((o) => o.name)).toEqual(expect.arrayContaining([first, second]));
+      expect(backupsIn(cache)).toEqual([]);
+      const listed = await c.get('/api/backups');
+      expect(listed.status).toBe(200);
+      expect(listed.body.backups.map((m: { file: string }) => m.file)).toEqual([second, first]);
+      const v = await c.post(`/api/backups/${second}/verify?wait=true`);
+      expect(v.body.job.result).toMatchObject({ ok: true, file: second, manifest: 'ok' });
+      const one = await c.get(`/api/backups/${first}`);
+      expect(one.body.manifest.file).toBe(first);
+      const del = await c.call('DELETE', `/api/backups/${first}`);
+      expect(del.status, del.text).toBe(200);
+      expect((await bucket('dash').list()).map((o) => o.name)).not.toContain(first);
+      expect(readdirSync(cache)).toContain('.prisma-guard-server');
+    } finally {
+      await server.close();
+      for (const [k, v] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   }, 120_000);
 });
