@@ -16,7 +16,7 @@ export const listCommand: Command = {
       const backups = await listLocation(remote);
       io.printJson({ location: remote.location, backups });
       if (!backups.length) io.print(`No backups in ${remote.location}.`);
-      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${rowsLabel(m)}  of ${m.source.dialect} ${m.source.database}`);
+      for (const m of backups) io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${sizeLabel(m)}  ${rowsLabel(m)}  of ${m.source.dialect} ${m.source.database}`);
       return 0;
     }
     const listing = await listByDatabase(ctx, { database: io.values.database as string | undefined });
@@ -27,7 +27,7 @@ export const listCommand: Command = {
       io.print(`${g.label}  [${g.database}]  ${g.backups.length} backup${g.backups.length === 1 ? '' : 's'}`);
       for (const m of g.backups) {
         const v = m.verification ? (m.verification.ok ? 'verified' : 'VERIFY FAILED') : 'not verified';
-        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${formatBytes(m.sizeBytes)}  ${rowsLabel(m)}  ${v}${m.pinned ? '  pinned' : ''}${pending.has(m.file) ? `  NOT UPLOADED (only in ${ctx.backupDir})` : ''}`);
+        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${sizeLabel(m)}  ${rowsLabel(m)}  ${v}${m.pinned ? '  pinned' : ''}${pending.has(m.file) ? `  NOT UPLOADED (only in ${ctx.backupDir})` : ''}`);
       }
     }
     for (const s of listing.stray) io.print(`! ${s.file}: ${s.problem}${s.detail ? ` (${s.detail})` : ''}`);
@@ -38,4 +38,11 @@ export const listCommand: Command = {
 /** Rows as listing shows them; an encrypted backup's count is inside the file. */
 function rowsLabel(m: BackupManifest): string {
   return m.rowsTotal === null ? 'encrypted' : `${m.rowsTotal} rows`;
+}
+
+/** The file's size, and what its incremental sections hold besides (shared with other backups). */
+function sizeLabel(m: BackupManifest): string {
+  const refs = m.sections ?? [];
+  if (!refs.length) return formatBytes(m.sizeBytes);
+  return `${formatBytes(m.sizeBytes)} + ${formatBytes(refs.reduce((n, r) => n + r.size, 0))} in ${refs.length} section${refs.length === 1 ? '' : 's'}`;
 }

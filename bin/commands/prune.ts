@@ -19,7 +19,7 @@ export const pruneCommand: Command = {
     const location = locationOption(ctx, io.values.location as string | undefined);
     const r = await prune(ctx, { policy, dryRun, location });
     const { decision: _decision, ...out } = r;
-    io.printJson({ ok: r.failed.length === 0, ...out });
+    io.printJson({ ok: r.failed.length === 0 && r.sections.failed.length === 0, ...out });
     if (location) io.print(`Location ${location.location}:`);
     io.print(`Retention (hourly ${policy.hourly ?? 'off'}, daily ${policy.daily ?? 'off'}, weekly ${policy.weekly ?? 'off'}, monthly ${policy.monthly ?? 'off'}, ${policy.timeZone})${r.anchor ? `, measured back from ${r.anchor}` : ''}:`);
     for (const e of r.entries) {
@@ -29,6 +29,12 @@ export const pruneCommand: Command = {
     const n = dryRun ? r.entries.filter((e) => e.action === 'remove').length : r.removed.length;
     io.print(`${dryRun ? 'Would remove' : 'Removed'} ${n} backup(s), ${formatBytes(r.freedBytes)}.${dryRun ? ' Run without --dry-run to apply.' : ''}`);
     for (const f of r.failed) io.print(`  not removed: ${f.file}: ${f.error}`);
-    return r.failed.length ? 1 : 0;
+    const sec = r.sections;
+    if (sec.removed.length || sec.referenced || sec.young || sec.skipped) {
+      io.print(`Sections (incremental backups): ${sec.referenced} referenced by kept backups${sec.young ? `, ${sec.young} unreferenced but younger than a day (kept for now)` : ''}; ${dryRun ? 'would remove' : 'removed'} ${sec.removed.length} (${formatBytes(sec.freedBytes)}).`);
+      if (sec.skipped) io.print(`  none removed: ${sec.skipped}.`);
+      for (const f of sec.failed) io.print(`  not removed: ${f.file}: ${f.error}`);
+    }
+    return r.failed.length || r.sections.failed.length ? 1 : 0;
   },
 };

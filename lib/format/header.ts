@@ -13,8 +13,13 @@ export const BACKUP_FORMAT = 'prisma-guard-backup';
  * 4: a PostgreSQL backup of several schemas (DbSchema.namespaces): its tables, enums and sequences
  * are named `schema.name`. Only such backups are written as version 4, so a reader of an older
  * version refuses them ("upgrade") instead of taking `a.User` for a table of that name.
+ * 5: incremental backups: a table's rows may be stored in a section object beside the backup
+ * (TableStartLine.section) instead of inline. Only incremental backups are written as version 5.
  */
-export const BACKUP_FORMAT_VERSION = 4;
+export const BACKUP_FORMAT_VERSION = 5;
+
+/** The first format version whose tables may be stored as section objects (incremental backups). */
+export const SECTIONS_FORMAT_VERSION = 5;
 
 /** The first format version whose rows may carry a table's hidden rowid. */
 export const ROWID_FORMAT_VERSION = 3;
@@ -58,6 +63,12 @@ export interface TableStartLine {
   type: 'table';
   name: string;
   columns: string[];
+  /**
+   * Incremental backups: the rows are not inline but in this section object (a plain name, see
+   * lib/format/naming.ts sectionFileName) of the same location; the end line follows at once and
+   * its count and SHA-256 are checked against the section's row lines.
+   */
+  section?: string;
 }
 
 /** Ends a table's rows: count and SHA-256 over its row lines (each JSON text + "\n"). */

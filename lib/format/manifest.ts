@@ -2,6 +2,7 @@ import type { DialectName } from '../core/url.ts';
 import type { BackupKind, BackupScope, BackupSource } from './source.ts';
 import type { BackupSignature } from './signature.ts';
 import type { EncryptionRecord } from '../pipeline/age.ts';
+import type { SectionRef } from './writer.ts';
 
 export const MANIFEST_FORMAT = 'prisma-guard-manifest';
 /** 2: kind, scope and source (read from the backup's header for version-1 manifests). */
@@ -69,6 +70,12 @@ export interface BackupManifest {
    * the content. Everything else is read from the decrypted header when a key is at hand.
    */
   encryption?: EncryptionRecord | null;
+  /**
+   * Incremental backups: the section objects (lib/format/sections.ts) the backup keeps table rows
+   * in, with the size and SHA-256 of their stored bytes. Retention keeps every section a kept
+   * backup lists; `sizeBytes` and `sha256` above are of the backup file alone.
+   */
+  sections?: SectionRef[];
   /** Ed25519 signature over the fields above that never change (lib/format/signature.ts); absent when unsigned. */
   signature?: BackupSignature | null;
 }

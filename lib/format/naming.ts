@@ -69,7 +69,24 @@ export function parseBackupFileName(name: string): ParsedBackupName | null {
 
 /** True for names of temporary files a writer uses before the atomic rename. */
 export function isTemporaryName(name: string): boolean {
-  return name.startsWith('.backup-') && name.includes('.tmp');
+  return (name.startsWith('.backup-') || name.startsWith('.section-')) && name.includes('.tmp');
+}
+
+/**
+ * Incremental backups (format version 5) store a large table's rows once, as a content-addressed
+ * section object beside the backups: `section-<64 hex>.jsonl.gz` (`.age` when encrypted), where the
+ * hex is the table's SHA-256 over its row lines (plain), or a keyed hash of it (encrypted: see
+ * lib/format/sections.ts). A section holds only row lines: `zcat section-….jsonl.gz | jq` works.
+ */
+const SECTION_RE = /^section-([0-9a-f]{64})\.jsonl\.gz(\.age)?$/;
+
+export function isSectionName(name: string): boolean {
+  return SECTION_RE.test(name);
+}
+
+export function sectionFileName(key: string, options: { encrypted?: boolean } = {}): string {
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new GuardError('INTERNAL', `A section key must be 64 hex digits, not "${key.slice(0, 80)}".`, { hint: 'This is a bug in prisma-guard; please report it.' });
+  return `section-${key}${options.encrypted ? ENCRYPTED_SUFFIX : BACKUP_SUFFIX}`;
 }
 
 /** Temporary name used while writing `finalName` (hidden, never matches a backup name). */

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { GuardError, messageOf } from '../core/errors.ts';
 import { rowColumns, type TableSchema } from '../core/types.ts';
 import { rowsOfRun, type EncodedRow, type RowLineItem, type RowLines } from '../dialects/dialect.ts';
-import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
+import { BACKUP_FORMAT, BACKUP_FORMAT_VERSION, SECTIONS_FORMAT_VERSION, type BackupHeader, type TrailerLine } from './header.ts';
+import { isEncryptedName, isSectionName } from './naming.ts';
 import { inferV1 } from './source.ts';
 import { validateHeader } from './validate.ts';
 import { decryptStream, isAgeFile, AGE_MAGIC, type DecryptionKeys } from '../pipeline/age.ts';
@@ -288,6 +290,11 @@ export interface BackupFile {
   readonly encrypted: boolean;
   /** A stream of the file's bytes from `start` (positional reads: streams do not disturb each other). */
   stream(start?: number): Readable;
+  /**
+   * Opens another object of the same location by its plain name (the section objects an
+   * incremental backup references); the caller closes it. Absent: references cannot be followed.
+   */
+  sibling?(name: string): Promise<BackupFile>;
   close(): Promise<void>;
 }
 
@@ -341,6 +348,8 @@ export async function openBackupFile(filePath: string, displayName = filePath): 
       size: st.size,
       encrypted: isAgeFile(magic.subarray(0, bytesRead)),
       stream: (start = 0) => positionalStream(handle, start),
+      // A plain name only (the reader checks it is a section name): never a path out of the folder.
+      sibling: (name: string) => openBackupFile(path.join(path.dirname(filePath), path.basename(name)), name),
       close: () => handle.close(),
     };
   } catch (e) {
@@ -387,6 +396,8 @@ export interface OpenedBackup {
    * (to the last byte), for comparing with the checksum a restore checked before it began.
    */
   fileSha256?: string;
+  /** The section objects the tables read so far were stored in (incremental backups), in file order. */
+  readonly referencedSections: readonly string[];
   close(): Promise<void>;
 }
 
@@ -411,9 +422,35 @@ export async function openBackup(source: string | BackupFile, displayName = type
     if (ownsFile) await file.close().catch(() => {});
     throw e;
   }
-  const lines = new LineSource(chunks, displayName);
+  const source_ = linesOf(new LineSource(chunks, displayName), async () => {
+    if (ownsFile) await file.close();
+  });
+  /** A referenced section's row lines, read like the file itself (decrypted, decompressed, in lines). */
+  const openSection = async (name: string): Promise<Lines> => {
+    if (!file.sibling) throw new GuardError('BACKUP_NOT_FOUND', `${displayName} keeps table rows in ${name}, which cannot be opened from here.`, { hint: 'Read the backup from its backup folder, beside its section objects.' });
+    let sec: BackupFile;
+    try {
+      sec = await file.sibling(name);
+    } catch (e) {
+      throw new GuardError('BACKUP_CORRUPT', `${displayName} is incomplete: it keeps table rows in the section ${name}, which cannot be read (${messageOf(e)}).`, {
+        hint: 'The section object was deleted, or never copied here. Use another backup (`prisma-guard list`), or copy this one again from its offsite location (`prisma-guard copy`).',
+        cause: e,
+      });
+    }
+    return linesOf(new LineSource(gunzipChunks(sec, name, undefined, options.keys), name), () => sec.close());
+  };
+  try {
+    return await readOpened(source_, displayName, () => fileHash.digest('hex'), openSection, file.encrypted);
+  } catch (e) {
+    await source_.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** The Lines of a LineSource; close() closes it once, then runs `after` (the file it reads). */
+function linesOf(lines: LineSource, after: () => Promise<void>): Lines {
   let closed = false;
-  const source_: Lines = {
+  return {
     line: () => lines.line(),
     rowRun: () => lines.rowRun(),
     rowItem: () => lines.rowItem(),
@@ -423,16 +460,13 @@ export async function openBackup(source: string | BackupFile, displayName = type
     close: async () => {
       if (closed) return;
       closed = true;
-      await lines.close();
-      if (ownsFile) await file.close();
+      try {
+        await lines.close();
+      } finally {
+        await after();
+      }
     },
   };
-  try {
-    return await readOpened(source_, displayName, () => fileHash.digest('hex'));
-  } catch (e) {
-    await source_.close().catch(() => {});
-    throw e;
-  }
 }
 
 interface Lines {
@@ -443,7 +477,7 @@ interface Lines {
   close(): Promise<void>;
 }
 
-async function readOpened(source: Lines, displayName: string, fileDigest: () => string): Promise<OpenedBackup> {
+async function readOpened(source: Lines, displayName: string, fileDigest: () => string, openSection: (name: string) => Promise<Lines>, encrypted: boolean): Promise<OpenedBackup> {
   const whole = createHash('sha256');
   const firstBytes = await source.line();
   if (firstBytes === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} holds no data.`, { hint: 'Use another backup.' });
@@ -495,8 +529,10 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
     }
   };
 
+  const sections: string[] = [];
   const opened: OpenedBackup = {
     header,
+    referencedSections: sections,
     async *sections() {
       const seen = new Set<string>();
       const tables: TrailerLine['tables'] = {};
@@ -504,7 +540,7 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
       for (;;) {
         const line = await source.line();
         if (line === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is truncated: it ends after ${seen.size} table(s) without its trailer.`, { hint: 'Use another backup (`prisma-guard list`).' });
-        const obj = controlLine(line, () => `line ${source.lineNo} is not valid JSON`) as { type?: string; name?: string; columns?: string[] } & Partial<TrailerLine>;
+        const obj = controlLine(line, () => `line ${source.lineNo} is not valid JSON`) as { type?: string; name?: string; columns?: string[]; section?: unknown } & Partial<TrailerLine>;
         if (obj?.type === 'trailer') {
           const trailer = obj as TrailerLine;
           const expected = whole.digest('hex');
@@ -535,6 +571,25 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
         const tableName = obj.name;
         let count = 0;
         let done = false;
+        // Incremental backups: the rows come from a section object; the end line follows in this file.
+        let rowsFrom: Lines = source;
+        let sectionLines: Lines | null = null;
+        if (obj.section !== undefined) {
+          const name = obj.section;
+          if (header.formatVersion < SECTIONS_FORMAT_VERSION) throw corrupt(`table "${tableName}" refers to a section object, which format version ${header.formatVersion} does not have`);
+          if (typeof name !== 'string' || !isSectionName(name)) throw corrupt(`table "${tableName}" refers to "${String(name).slice(0, 100)}", which is not a section object name`);
+          if (isEncryptedName(name) !== encrypted) throw corrupt(`table "${tableName}" refers to ${encrypted ? 'a plain' : 'an encrypted'} section in ${encrypted ? 'an encrypted' : 'a plain'} backup`);
+          sections.push(name);
+          rowsFrom = sectionLines = await openSection(name);
+        }
+        /** A section object holds row lines only, to its end. */
+        const endOfSection = async (): Promise<void> => {
+          if (!sectionLines) return;
+          const extra = await sectionLines.line();
+          if (extra !== undefined) throw corrupt(`the section of table "${tableName}" holds a line that is not a row (line ${sectionLines.lineNo})`);
+          await sectionLines.close();
+          sectionLines = null;
+        };
 
         /**
          * The next run of row lines, hashed and counted; undefined after the table's end line, whose
@@ -543,31 +598,33 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
          */
         const nextRun = async (): Promise<BufferRun | undefined> => {
           if (done) return undefined;
-          const run = await source.rowRun();
+          const run = await rowsFrom.rowRun();
           return run ? takeRun(run) : finish();
         };
         /** Like nextRun, with long lines in pieces (BackupSection.pieces). */
         const nextItem = async (): Promise<RowLineItem | undefined> => {
           if (done) return undefined;
-          const item = await source.rowItem();
+          const item = await rowsFrom.rowItem();
           if (!item) return finish();
           if (!('piece' in item)) return takeRun(item);
           // Hashed and counted like any row line; the checksum is checked at the table's end.
           hash.update(item.piece);
-          whole.update(item.piece);
+          if (!sectionLines) whole.update(item.piece);
           if (item.last) count++;
           const line = item.line;
           return { piece: true, bytes: item.piece, first: item.first, last: item.last, invalid: (why: string) => corrupt(`row line ${line} of table "${tableName}" ${why}`) };
         };
         const takeRun = (run: { bytes: Buffer; rows: number; firstLine: number }): BufferRun => {
           hash.update(run.bytes);
-          whole.update(run.bytes);
+          // The trailer's checksum is over this file's bytes: a section's rows are checked by the end line.
+          if (!sectionLines) whole.update(run.bytes);
           count += run.rows;
           const firstLine = run.firstLine;
           return { bytes: run.bytes, rows: run.rows, invalid: (index, why) => corrupt(`row line ${firstLine + index} of table "${tableName}" ${why}`) };
         };
         /** The table's end line: its count and checksum are checked here. */
         const finish = async (): Promise<undefined> => {
+          await endOfSection();
           const l = await source.line();
           if (l === undefined) throw new GuardError('BACKUP_TRUNCATED', `${displayName} is truncated inside table "${tableName}" after ${count} rows.`, { hint: 'Use another backup (`prisma-guard list`).' });
           const end = controlLine(l, () => `line ${source.lineNo} in table "${tableName}" is not valid JSON`) as { type?: string; name?: string; rows?: number; sha256?: string };
@@ -601,11 +658,15 @@ async function readOpened(source: Lines, displayName: string, fileDigest: () => 
             })();
           },
         };
-        yield section;
-        // The consumer skipped (part of) the section: read it to its end so the checks still run
-        // (in pieces: a consumer may have stopped inside a long line).
-        while (await nextItem()) {
-          /* drain */
+        try {
+          yield section;
+          // The consumer skipped (part of) the section: read it to its end so the checks still run
+          // (in pieces: a consumer may have stopped inside a long line).
+          while (await nextItem()) {
+            /* drain */
+          }
+        } finally {
+          await (sectionLines as Lines | null)?.close();
         }
       }
     },

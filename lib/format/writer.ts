@@ -23,11 +23,44 @@ export interface TableSection {
    * present the encoder writes these instead of encoding `rows`, and reads only one of the two.
    */
   lines?: AsyncIterable<Uint8Array>;
+  /**
+   * Incremental backups: reads the same rows again, from the start (the same snapshot), for a
+   * table whose rows were first only hashed to learn whether a section of them is already stored.
+   */
+  again?: () => Pick<TableSection, 'rows' | 'lines'>;
 }
 
 export interface EncodeResult {
   trailer?: TrailerLine;
+  /** Incremental backups: the section objects the backup references, in table order. */
+  sections?: SectionRef[];
 }
+
+/**
+ * Where an incremental backup keeps the rows of its large tables (lib/format/sections.ts): once per
+ * content, as a section object named after the rows' SHA-256.
+ */
+export interface SectionSink {
+  /** Whether any section is stored already (else there is nothing to reuse, and no table is hashed first). */
+  readonly hasSections: boolean;
+  /** The stored section with exactly these rows (their SHA-256), checked intact; null when there is none. */
+  reuse(rowsSha256: string): Promise<SectionRef | null>;
+  /**
+   * Stores row lines as a new section, named once every line was written after `rowsSha256()`, the
+   * SHA-256 the caller computed over those lines as it handed them out.
+   */
+  write(lines: AsyncIterable<Buffer>, rowsSha256: () => string): Promise<SectionRef>;
+}
+
+/** A stored section object: its name and the size and SHA-256 of its stored (compressed, maybe encrypted) bytes. */
+export interface SectionRef {
+  object: string;
+  size: number;
+  sha256: string;
+}
+
+/** Tables whose row lines stay under this many bytes are written inline even in an incremental backup. */
+export const INLINE_SECTION_BYTES = 64 * 1024;
 
 /** The canonical text of a row: the basis of every checksum. */
 export function rowLine(row: EncodedRow): string {
@@ -71,7 +104,7 @@ export function countLines(chunk: Uint8Array): number {
  * Produces the lines of a backup: header, then per table a start line, row lines and an end line
  * with count and checksum, then the trailer. `result.trailer` is set once the stream is complete.
  */
-export async function* encodeBackup(header: BackupHeader, sections: AsyncIterable<TableSection>, result: EncodeResult, onRows?: (table: string, rows: number) => void): AsyncGenerator<string | Buffer> {
+export async function* encodeBackup(header: BackupHeader, sections: AsyncIterable<TableSection>, result: EncodeResult, onRows?: (table: string, rows: number) => void, sink?: SectionSink): AsyncGenerator<string | Buffer> {
   const whole = createHash('sha256');
   const emit = <T extends string | Buffer>(text: T): T => {
     whole.update(text);
@@ -80,8 +113,24 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
   yield emit(JSON.stringify(header) + '\n');
   const tables: TrailerLine['tables'] = {};
   let rowsTotal = 0;
+  if (sink) result.sections = [];
   for await (const section of sections) {
     const start: TableStartLine = { type: 'table', name: section.table.name, columns: section.table.columns.map((c) => c.name) };
+    if (sink) {
+      const stored = await storeSection(section, sink, (rows) => onRows?.(section.table.name, rows));
+      if (stored.inline) {
+        yield emit(JSON.stringify(start) + '\n');
+        for (const chunk of stored.inline) yield emit(chunk);
+      } else {
+        yield emit(JSON.stringify({ ...start, section: stored.ref.object } satisfies TableStartLine) + '\n');
+        if (!result.sections!.some((r) => r.object === stored.ref.object)) result.sections!.push(stored.ref);
+      }
+      const end: TableEndLine = { type: 'table-end', name: section.table.name, rows: stored.rows, sha256: stored.sha256 };
+      tables[end.name] = { rows: end.rows, sha256: end.sha256 };
+      rowsTotal += end.rows;
+      yield emit(JSON.stringify(end) + '\n');
+      continue;
+    }
     yield emit(JSON.stringify(start) + '\n');
     const hasher = new TableHasher();
     if (section.lines) {
@@ -107,6 +156,85 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
   const trailer: TrailerLine = { type: 'trailer', tables, rowsTotal, sha256: whole.digest('hex'), completedAt: new Date().toISOString() };
   result.trailer = trailer;
   yield JSON.stringify(trailer) + '\n';
+}
+
+/** A section's rows as canonical line bytes (each chunk whole lines, a copy the caller may keep). */
+async function* lineChunks(section: Pick<TableSection, 'rows' | 'lines'>): AsyncGenerator<Buffer> {
+  if (section.lines) {
+    for await (const chunk of section.lines) yield Buffer.from(chunk);
+    return;
+  }
+  for await (const batch of section.rows) {
+    let text = '';
+    for (const r of batch) text += rowLine(r) + '\n';
+    if (text) yield Buffer.from(text);
+  }
+}
+
+type StoredSection = { rows: number; sha256: string } & ({ inline: Buffer[]; ref?: undefined } | { inline?: undefined; ref: SectionRef });
+
+/**
+ * An incremental backup's table: inline when its row lines stay under INLINE_SECTION_BYTES; else a
+ * section reference. With sections stored already, the rows are first only hashed (no compression,
+ * nothing written): an unchanged table then costs one read and no byte of storage; a changed one is
+ * read a second time (TableSection.again) and written as a new section. Without any stored section
+ * (the first backup of a folder) the rows are written as they are hashed, in one read.
+ */
+async function storeSection(section: TableSection, sink: SectionSink, onRows: (rows: number) => void): Promise<StoredSection> {
+  const hasher = new TableHasher();
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  const it = lineChunks(section)[Symbol.asyncIterator]();
+  let next = await it.next();
+  while (!next.done && headBytes < INLINE_SECTION_BYTES) {
+    hasher.addLines(next.value);
+    head.push(next.value);
+    headBytes += next.value.length;
+    onRows(hasher.rows);
+    next = await it.next();
+  }
+  if (next.done && headBytes < INLINE_SECTION_BYTES) return { inline: head, rows: hasher.rows, sha256: hasher.digest() };
+  let digest: string | undefined;
+  /** The lines after the head (none when the head ended the table). */
+  const rest = async function* (n: IteratorResult<Buffer>) {
+    for (; !n.done; n = await it.next()) yield n.value;
+  };
+  if (!sink.hasSections || !section.again) {
+    const ref = await sink.write((async function* () {
+      yield* head;
+      for await (const chunk of rest(next)) {
+        hasher.addLines(chunk);
+        onRows(hasher.rows);
+        yield chunk;
+      }
+    })(), () => (digest ??= hasher.digest()));
+    return { ref, rows: hasher.rows, sha256: digest ?? hasher.digest() };
+  }
+  head.length = 0; // only hashed from here on
+  for await (const chunk of rest(next)) {
+    hasher.addLines(chunk);
+    onRows(hasher.rows);
+  }
+  const sha256 = hasher.digest();
+  const rows = hasher.rows;
+  const reused = await sink.reuse(sha256);
+  if (reused) return { ref: reused, rows, sha256 };
+  const second = new TableHasher();
+  let secondSha: string | undefined;
+  const ref = await sink.write((async function* () {
+    for await (const chunk of lineChunks(section.again!())) {
+      second.addLines(chunk);
+      yield chunk;
+    }
+  })(), () => {
+    secondSha ??= second.digest();
+    // One snapshot reads the same rows twice; anything else is a bug, never a backup of other rows.
+    if (secondSha !== sha256 || second.rows !== rows) {
+      throw new GuardError('INTERNAL', `Table "${section.table.name}" read twice in one snapshot gave different rows (${rows} then ${second.rows}).`, { hint: 'This is a bug in prisma-guard; please report it. Back up with --self-contained meanwhile.' });
+    }
+    return secondSha;
+  });
+  return { ref, rows, sha256 };
 }
 
 /**
@@ -164,9 +292,12 @@ export interface WrittenFile {
  * (mode 0600), fsync, rename, fsync of the folder. With encryption no plaintext byte reaches the
  * disk, not even in the temporary file. On any error or abort the temporary file is removed and no
  * file appears under `fileName`. `sha256` and `sizeBytes` are those of the bytes on disk.
+ * `name` may be a function asked once every byte is written (a section is named after its rows);
+ * when it answers null the bytes are not kept (path '').
  */
-export async function writeFileAtomically(dir: string, fileName: string, lines: AsyncIterable<string | Uint8Array>, options: { compressionLevel?: number; signal?: AbortSignal; encryption?: EncryptionSettings | null } = {}): Promise<WrittenFile> {
-  const finalPath = path.join(dir, fileName);
+export async function writeFileAtomically(dir: string, name: string | (() => Promise<string | null>), lines: AsyncIterable<string | Uint8Array>, options: { compressionLevel?: number; signal?: AbortSignal; encryption?: EncryptionSettings | null } = {}): Promise<WrittenFile> {
+  // A name known only once every byte was written (a section, named after its rows) is asked for then.
+  let fileName = typeof name === 'string' ? name : 'section-pending';
   const tmpPath = path.join(dir, temporaryName(fileName));
   trackTemporary(tmpPath);
   try {
@@ -185,6 +316,17 @@ export async function writeFileAtomically(dir: string, fileName: string, lines: 
     }
     // An abort that arrived after the last byte still leaves no file under the backup's name.
     if (options.signal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    if (typeof name !== 'string') {
+      const chosen = await name();
+      // null: the same bytes are stored under that name already; these are not kept.
+      if (chosen === null) {
+        await fs.rm(tmpPath, { force: true });
+        temporaries.delete(tmpPath);
+        return { path: '', sizeBytes: tap.size(), sha256: tap.sha256() };
+      }
+      fileName = chosen;
+    }
+    const finalPath = path.join(dir, fileName);
     await fs.rename(tmpPath, finalPath);
     temporaries.delete(tmpPath);
     await syncDir(dir);

@@ -4,7 +4,8 @@ import { GuardError, messageOf } from '../core/errors.ts';
 import type { DbSchema } from '../core/types.ts';
 import type { Connection, EncodedRow, SnapshotReader } from '../dialects/dialect.ts';
 import { connect } from '../dialects/index.ts';
-import { BACKUP_FORMAT, formatVersionFor, type BackupHeader } from '../format/header.ts';
+import { BACKUP_FORMAT, formatVersionFor, SECTIONS_FORMAT_VERSION, type BackupHeader } from '../format/header.ts';
+import { FolderSections, sectionsOf } from '../format/sections.ts';
 import { encryptedManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { backupFileName, manifestFileName, sanitizeReason } from '../format/naming.ts';
 import { encodeBackup, writeFileAtomically, type EncodeResult, type TableSection } from '../format/writer.ts';
@@ -12,7 +13,7 @@ import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
 import { copyBackup, type OffsiteCopy } from './offsite.ts';
-import { ensureBackupDir, writeManifest } from './store.ts';
+import { ensureBackupDir, listBackups, writeManifest } from './store.ts';
 import { uploadNewBackup } from './primary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
@@ -47,6 +48,12 @@ export interface BackupOptions {
    * per table name, in canonical order) instead of whole tables. The file is a normal backup.
    */
   selectRows?: (reader: SnapshotReader) => Promise<Map<string, EncodedRow[]>>;
+  /**
+   * Incremental (format version 5): a table whose rows are already stored in the folder as a
+   * section object is referenced instead of written again (lib/format/sections.ts). Default:
+   * BACKUP_INCREMENTAL (ctx.incremental); false writes a self-contained backup.
+   */
+  incremental?: boolean;
 }
 
 export interface BackupResult {
@@ -61,6 +68,8 @@ export interface BackupResult {
    * backup; for an encrypted one the manifest leaves them out (they stay inside the file).
    */
   content: { rowsTotal: number; tables: BackupManifest['tables'] };
+  /** Incremental backups: the section objects written anew and those referenced as they were. */
+  incremental?: { written: number; writtenBytes: number; reused: number; reusedBytes: number };
 }
 
 /** Takes a consistent, checksummed backup of the whole database into the backup folder. */
@@ -123,6 +132,10 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   if (!(await conn.exists())) throw await nothingToBackUp(conn);
   const source = await backupSource(conn);
   const result: EncodeResult & { header?: BackupHeader } = {};
+  // Incremental: the folder's listed sections are what may be referenced (never one no manifest lists).
+  const sink = (options.incremental ?? ctx.incremental ?? false)
+    ? new FolderSections(ctx.backupDir, sectionsOf((await listBackups(ctx.backupDir)).backups), { encryption: encryptTo, compressionLevel: options.compressionLevel, signal: options.signal })
+    : undefined;
   const written = await conn.snapshot(async (reader) => {
     if (!reader.schema.tables.length && !options.allowEmpty) throw await nothingToBackUp(conn);
     const lost = reader.schema.unreproducible ?? [];
@@ -160,7 +173,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     const header: BackupHeader = {
       type: 'header',
       format: BACKUP_FORMAT,
-      formatVersion: formatVersionFor(schema),
+      formatVersion: sink ? SECTIONS_FORMAT_VERSION : formatVersionFor(schema),
       toolVersion: TOOL_VERSION,
       createdAt: createdAt.toISOString(),
       reason,
@@ -184,7 +197,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
         current = table;
       }
       ctx.reporter.progress(`backup ${table}`, before + rows, expected);
-    });
+    }, sink);
     return writeFileAtomically(ctx.backupDir, file, lines, { compressionLevel: options.compressionLevel, signal: options.signal, encryption: encryptTo });
   }, { fullSchema: !(options.tables || options.selectRows) });
   const trailer = result.trailer!;
@@ -212,6 +225,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     scope: result.header!.scope,
     source: result.header!.source,
     contentSha256: trailer.sha256,
+    ...(result.sections ? { sections: result.sections } : {}),
   };
   // Only what listing, selection and retention need: the rest stays inside the encrypted file.
   if (encryptTo) {
@@ -219,6 +233,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     manifest = encryptedManifest(manifest, { ...encryptionRecord(encryptTo), ...(summary ? { summary } : {}) });
   }
   const content = { rowsTotal: trailer.rowsTotal, tables: trailer.tables };
+  const incremental = sink ? { written: sink.written.length, writtenBytes: sum(sink.written), reused: sink.reused.length, reusedBytes: sum(sink.reused) } : undefined;
   if (signingKey) manifest.signature = signManifest(manifest, signingKey);
   try {
     await writeManifest(ctx.backupDir, manifest);
@@ -232,22 +247,26 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
       cause: e,
     });
   }
-  ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes)`);
+  ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes${incremental ? `; ${incremental.written} new section(s) of ${incremental.writtenBytes} bytes, ${incremental.reused} unchanged` : ''})`);
   // An object-storage BACKUP_DIR: the backup counts once it is uploaded and read back (lib/ops/primary.ts).
   const at = ctx.primary ? (await uploadNewBackup(ctx, file)).path : written.path;
   const remote = ctx.copyTo;
-  if (!remote) return { path: at, manifest, warnings, content };
+  if (!remote) return { path: at, manifest, warnings, content, incremental };
   // The offsite copy never undoes or fails the backup: a failure is a warning (and `status` shows the lag).
   try {
     const offsite = await copyBackup(ctx, file, remote, ctx.primary ?? undefined);
     ctx.reporter.info(`Copied to ${offsite.location} and read back: SHA-256 matches (${offsite.durationMs} ms)`);
-    return { path: at, manifest, warnings, offsite, content };
+    return { path: at, manifest, warnings, offsite, content, incremental };
   } catch (e) {
     const message = `The backup is safe here, but copying it to ${remote.location} failed: ${messageOf(e)}`;
     warnings.push(message);
     ctx.reporter.warn(message);
-    return { path: at, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) }, content };
+    return { path: at, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) }, content, incremental };
   }
+}
+
+function sum(refs: { size: number }[]): number {
+  return refs.reduce((n, r) => n + r.size, 0);
 }
 
 /** Whole tables with no rows, except the ones `rowsOf` keeps (schema-only backups). */

@@ -67,6 +67,13 @@ export interface OpsContext {
    * and/or BACKUP_AGE_PASSPHRASE). Read on first use: a bad key fails the command that needs it.
    */
   readonly encryption?: { encryptTo: EncryptionSettings | null; keys: DecryptionKeys | null };
+  /**
+   * BACKUP_INCREMENTAL=true: backups store each large table's rows once, as a section object, and
+   * later backups with the same rows refer to it (lib/format/sections.ts). Default false.
+   */
+  readonly incremental?: boolean;
+  /** BACKUP_SECTION_GRACE: how long prune keeps a section no backup lists (default SECTION_GRACE_MS, a day). */
+  readonly sectionGraceMs?: number;
 }
 
 export interface ContextInput {
@@ -112,6 +119,13 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
     },
     backupDir: primary ? workingFolder(projectDir, primary.location, env.BACKUP_CACHE_DIR) : path.resolve(projectDir, dirText),
     primary,
+    get incremental() {
+      return booleanEnv(env.BACKUP_INCREMENTAL, 'BACKUP_INCREMENTAL');
+    },
+    get sectionGraceMs() {
+      const v = env.BACKUP_SECTION_GRACE?.trim();
+      return v ? (/^0+[a-z]*$/i.test(v) ? 0 : interval(v, 'BACKUP_SECTION_GRACE')) : undefined;
+    },
     projectDir,
     reporter: input.reporter ?? silentReporter,
     clock: input.clock ?? systemClock,
@@ -175,6 +189,15 @@ function encryptionFromEnv(env: NodeJS.ProcessEnv, projectDir: string): NonNulla
     encryptTo: recipients.length ? { recipients } : passphrase ? { recipients: [], passphrase, ...(scryptLogN ? { scryptLogN } : {}) } : null,
     keys: identities.length || passphrase ? { identities, ...(passphrase ? { passphrase } : {}) } : null,
   };
+}
+
+/** A true/false variable (also 1/0, yes/no, on/off); unset or empty: false. */
+export function booleanEnv(value: string | undefined, name: string): boolean {
+  const v = value?.trim().toLowerCase();
+  if (!v) return false;
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new GuardError('USAGE', `${name} must be true or false, not "${value}".`, { hint: `For example ${name}=true.` });
 }
 
 /** BACKUP_IO_TIMEOUT: seconds (decimals allowed) a database connection may go silent; 0 turns it off. */

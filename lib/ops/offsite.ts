@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { isSectionName, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import type { SectionRef } from '../format/writer.ts';
 import { validateManifest } from '../format/validate.ts';
 import type { StorageBackend } from '../storage/contract.ts';
 import { LocalStorage } from '../storage/local/local-storage.ts';
@@ -37,6 +38,8 @@ export async function copyBackup(ctx: OpsContext, file: string, remote: StorageB
   validateManifest(manifest, manifestName);
   if (manifest.file !== file) throw new GuardError('BACKUP_CORRUPT', `${manifestName} describes ${manifest.file}, not ${file}.`, { hint: 'Run `prisma-guard verify` on it.' });
 
+  // Incremental backups: the sections it refers to go first, so a listed copy is complete.
+  for (const ref of manifest.sections ?? []) await copySection(local, remote, ref, file);
   const there = await remote.stat(file);
   if (there && there.size === manifest.sizeBytes && (await sha256Of(remote, file)) === manifest.sha256) {
     if (!(await remote.stat(manifestName))) await remote.write(manifestName, manifestBytes);
@@ -59,6 +62,27 @@ export async function copyBackup(ctx: OpsContext, file: string, remote: StorageB
   }
   await remote.write(manifestName, manifestBytes);
   return { file, location: remote.location, sizeBytes: written.size, sha256: written.sha256, alreadyThere: false, durationMs: ctx.clock.now().getTime() - started };
+}
+
+/**
+ * Copies one section object unless the location holds it already with the recorded size (sections
+ * are named after their content, and each was read back when it was first copied there: a section
+ * shared by many backups crosses the network once). A new copy is read back and hashed.
+ */
+async function copySection(from: StorageBackend, to: StorageBackend, ref: SectionRef, file: string): Promise<void> {
+  if (!isSectionName(ref.object)) throw new GuardError('BACKUP_CORRUPT', `The manifest of ${file} lists "${ref.object.slice(0, 100)}", which is not a section object name.`, { hint: 'Run `prisma-guard verify` on it.' });
+  const there = await to.stat(ref.object);
+  if (there && there.kind === 'object' && there.size === ref.size) return;
+  const source = await from.stat(ref.object);
+  if (!source || source.kind !== 'object') {
+    throw new GuardError('BACKUP_CORRUPT', `${file} refers to the section ${ref.object}, which ${from.location} does not hold, so it is not copied (the copy would be incomplete).`, { hint: 'Run `prisma-guard verify` on it; copy a backup that verifies.' });
+  }
+  const written = await to.write(ref.object, await from.read(ref.object));
+  const stored = written.sha256 === ref.sha256 ? await sha256Of(to, ref.object) : written.sha256;
+  if (stored !== ref.sha256) {
+    await to.remove(ref.object).catch(() => {});
+    throw new GuardError('BACKUP_CORRUPT', `The section ${ref.object} of ${file} does not match its manifest (SHA-256 ${stored}, recorded ${ref.sha256}); it was not copied to ${to.location}.`, { hint: 'Run `prisma-guard verify` on the backup; copy a backup that verifies.' });
+  }
 }
 
 /** The backups (with a manifest) a location holds, newest first. Manifests that do not validate are skipped. */

@@ -11,6 +11,9 @@ import { LocalStorage } from '../storage/local/local-storage.ts';
 import type { OpsContext } from './context.ts';
 import { copyBackup, readAll, type OffsiteCopy } from './offsite.ts';
 import { listBackups, readManifest, resolveBackup, writeManifest, type BackupListing, type ManifestCache, type StrayFile } from './store.ts';
+import { damagedSection } from '../format/sections.ts';
+import type { SectionRef } from '../format/writer.ts';
+import { createHash } from 'node:crypto';
 import { sha256File } from './verify.ts';
 
 /**
@@ -99,25 +102,6 @@ export async function recordedVerificationHolds(ctx: OpsContext, p: string, m: B
   if (!name) return (await sha256File(p).catch(() => '')) === m.sha256;
   const st = await ctx.primary!.stat(name).catch(() => null);
   return st !== null && st.size === m.sizeBytes;
-}
-
-/** The first `n` bytes of a backup (or fewer), by its path. */
-export async function firstBytesAt(ctx: OpsContext, p: string, n: number): Promise<Buffer> {
-  const file = await openBackupAt(ctx, p, path.basename(p));
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const stream = file.stream(0);
-  try {
-    for await (const c of stream) {
-      chunks.push(c as Buffer);
-      size += (c as Buffer).length;
-      if (size >= n) break;
-    }
-  } finally {
-    stream.destroy();
-    await file.close();
-  }
-  return Buffer.concat(chunks).subarray(0, n);
 }
 
 /** A listing of where backups live, with where each one is. */
@@ -299,4 +283,44 @@ export async function deleteBackupAt(ctx: OpsContext, file: string, deleteLocal:
   if (m.pinned) throw new Error('pinned since the location was read; kept');
   await primary.remove(file);
   await primary.remove(manifestFileName(file));
+}
+
+/** The storage and object name of a section beside the backup at `p` (the folder it is in, or the primary location). */
+function sectionsStorage(ctx: OpsContext, p: string): StorageBackend {
+  return remoteNameOf(ctx, p) ? ctx.primary! : new LocalStorage(path.dirname(p));
+}
+
+/**
+ * format/sections.ts damagedSection for the backup at `p`: in its folder as there, in the primary
+ * location by stat (size) and, with `hash`, by reading the object.
+ */
+export async function damagedSectionAt(ctx: OpsContext, p: string, refs: readonly SectionRef[], options: { hash: boolean }): Promise<{ object: string; why: string } | null> {
+  if (!remoteNameOf(ctx, p)) return damagedSection(path.dirname(p), refs, options);
+  const storage = ctx.primary!;
+  for (const ref of refs) {
+    const name = path.basename(ref.object);
+    const st = await storage.stat(name);
+    if (!st) return { object: ref.object, why: 'is missing' };
+    if (st.size !== ref.size) return { object: ref.object, why: `has ${st.size} bytes, not the ${ref.size} its manifest recorded` };
+    if (options.hash && (await sha256Of(storage, name)) !== ref.sha256) return { object: ref.object, why: 'does not match the checksum its manifest recorded' };
+  }
+  return null;
+}
+
+/** The manifest record of sections a verified backup refers to, from their bytes as stored now (beside the backup at `p`). */
+export async function sectionRefsAt(ctx: OpsContext, p: string, names: readonly string[]): Promise<SectionRef[]> {
+  const storage = sectionsStorage(ctx, p);
+  const out: SectionRef[] = [];
+  for (const object of names) {
+    const st = await storage.stat(object);
+    if (!st) throw new GuardError('BACKUP_CORRUPT', `The section ${object} is missing from ${storage.location}.`, { hint: 'Use another backup (`prisma-guard list`).' });
+    out.push({ object, size: st.size, sha256: await sha256Of(storage, object) });
+  }
+  return out;
+}
+
+async function sha256Of(storage: StorageBackend, name: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of await storage.read(name)) h.update(c as Buffer);
+  return h.digest('hex');
 }

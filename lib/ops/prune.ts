@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { isSectionName, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { sectionsOf } from '../format/sections.ts';
 import { applyPolicy, candidatesFromManifests, databaseKeys, DEFAULT_POLICY, type RetentionDecision, type RetentionPolicy } from '../policy/retention.ts';
 import { SERVER_STATE_DIR, type OpsContext } from './context.ts';
 import { describeScope } from '../format/source.ts';
@@ -80,6 +81,29 @@ export interface PruneResult {
   /** Bytes freed (or that would be). */
   freedBytes: number;
   decision: RetentionDecision;
+  /** Incremental backups' section objects (collectSections). */
+  sections: SectionCollection;
+}
+
+/**
+ * How long a section no kept backup lists stays anyway (BACKUP_SECTION_GRACE overrides it): a
+ * backup running now may have written it (its manifest comes last) or chosen to refer to it (it
+ * touches the section first), and a backup that failed leaves its new sections for the next one to
+ * replace.
+ */
+export const SECTION_GRACE_MS = 24 * 3600_000;
+
+export interface SectionCollection {
+  /** Section objects deleted (or that would be, on a dry run): no remaining backup lists them. */
+  removed: string[];
+  /** Sections kept because a remaining backup lists them. */
+  referenced: number;
+  /** Unlisted sections younger than SECTION_GRACE_MS, kept for now. */
+  young: number;
+  freedBytes: number;
+  failed: Array<{ file: string; error: string }>;
+  /** Why no section was deleted at all (a backup whose references cannot be known). */
+  skipped?: string;
 }
 
 export interface PruneOptions {
@@ -100,6 +124,9 @@ interface PruneView {
   /** Every name there (for unfinished, orphaned and foreign files, which are only reported). */
   names: string[];
   deleteBackup(file: string): Promise<void>;
+  /** The section objects there (regular files / stored objects only). */
+  sections(): Promise<Array<{ name: string; size: number; modifiedAt: Date }>>;
+  removeSection(name: string): Promise<void>;
 }
 
 async function folderView(backupDir: string): Promise<PruneView> {
@@ -110,7 +137,20 @@ async function folderView(backupDir: string): Promise<PruneView> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return { manifests: listing.backups, names, deleteBackup: (file) => deleteBackup(backupDir, file) };
+  return {
+    manifests: listing.backups,
+    names,
+    deleteBackup: (file) => deleteBackup(backupDir, file),
+    async sections() {
+      const out: Array<{ name: string; size: number; modifiedAt: Date }> = [];
+      for (const name of names.filter(isSectionName)) {
+        const st = await fs.lstat(path.join(backupDir, name)).catch(() => null);
+        if (st?.isFile()) out.push({ name, size: st.size, modifiedAt: st.mtime });
+      }
+      return out;
+    },
+    removeSection: (name) => fs.rm(path.join(backupDir, path.basename(name))),
+  };
 }
 
 async function locationView(remote: StorageBackend): Promise<PruneView> {
@@ -128,7 +168,49 @@ async function locationView(remote: StorageBackend): Promise<PruneView> {
       await remote.remove(file);
       await remote.remove(manifestFileName(file));
     },
+    async sections() {
+      return (await remote.list()).filter((o) => o.kind === 'object' && isSectionName(o.name)).map((o) => ({ name: o.name, size: o.size, modifiedAt: o.modifiedAt }));
+    },
+    removeSection: (name) => remote.remove(name),
   };
+}
+
+/**
+ * Deletes the section objects that no remaining backup lists, once SECTION_GRACE_MS old. Nothing is
+ * deleted while the location holds a backup file without a valid manifest: its references are not
+ * known (`verify` rebuilds its manifest, and the next prune collects).
+ */
+async function collectSections(ctx: OpsContext, view: PruneView, remaining: readonly BackupManifest[], dryRun: boolean, location?: string): Promise<SectionCollection> {
+  const out: SectionCollection = { removed: [], referenced: 0, young: 0, freedBytes: 0, failed: [] };
+  const stored = await view.sections();
+  if (!stored.length) return out;
+  const listed = new Set(view.manifests.map((m) => m.file));
+  const unknown = view.names.filter((n) => parseBackupFileName(n) && !listed.has(n));
+  if (unknown.length) {
+    out.skipped = `${unknown[0]}${unknown.length > 1 ? ` and ${unknown.length - 1} other backup(s)` : ''} has no valid manifest, so the sections it refers to are not known; run \`prisma-guard verify\` on it (or remove it)`;
+    out.referenced = stored.length;
+    return out;
+  }
+  const referenced = sectionsOf(remaining);
+  const cutoff = ctx.clock.now().getTime() - (ctx.sectionGraceMs ?? SECTION_GRACE_MS);
+  for (const s of stored) {
+    if (referenced.has(s.name)) out.referenced++;
+    else if (s.modifiedAt.getTime() > cutoff) out.young++;
+    else if (dryRun) {
+      out.removed.push(s.name);
+      out.freedBytes += s.size;
+    } else {
+      try {
+        await view.removeSection(s.name);
+        out.removed.push(s.name);
+        out.freedBytes += s.size;
+        ctx.reporter.event('prune.section-removed', { ...(location ? { location } : {}), file: s.name, sizeBytes: s.size });
+      } catch (e) {
+        out.failed.push({ file: s.name, error: messageOf(e) });
+      }
+    }
+  }
+  return out;
 }
 
 
@@ -150,7 +232,8 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
     listing.backups,
     // prisma-guard's own files in the folder (run state, the dashboard's folder, migrate-safe reports) and a repository's
     // .gitkeep are neither backups nor strays worth reporting.
-    view.names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && n !== SERVER_STATE_DIR && !/^migrate-report-.*\.json$/.test(n)),
+    // Section objects are collected below, by what the remaining backups refer to.
+    view.names.filter((n) => !isSchedulerStateName(n) && n !== '.gitkeep' && n !== SERVER_STATE_DIR && !/^migrate-report-.*\.json$/.test(n) && !isSectionName(n)),
   );
   const decision = applyPolicy(candidates, policy, now);
   const byFile = new Map<string, BackupManifest>(listing.backups.map((m) => [m.file, m]));
@@ -194,8 +277,13 @@ export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promis
       ctx.reporter.event('prune.failed', { file: c.file, error: messageOf(e) });
     }
   }
+  // A backup whose deletion failed still counts as remaining, and so do its sections.
+  const gone = new Set(options.dryRun ? decision.remove.map((c) => c.file) : removed);
+  const sections = await collectSections(ctx, view, listing.backups.filter((m) => !gone.has(m.file)), Boolean(options.dryRun), options.location?.location);
+  freedBytes += sections.freedBytes;
   return {
     dryRun: Boolean(options.dryRun),
+    sections,
     now: now.toISOString(),
     policy,
     anchor: decision.anchor?.toISOString() ?? null,

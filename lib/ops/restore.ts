@@ -14,7 +14,7 @@ import { comparableRowids } from './diff.ts';
 export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
-import { openBackupAt, readManifestBeside } from './primary.ts';
+import { damagedSectionAt, openBackupAt, readManifestBeside } from './primary.ts';
 import { resolveGiven, type LatestChoice } from './select.ts';
 import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
@@ -244,7 +244,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     await checked;
     throw e;
   };
-  const header = await (async () => {
+  const { header, dialect } = await (async () => {
     const first = await openBackup(backupFile, file, { keys: ctx.encryption?.keys });
     await first.close();
     if (first.header.dialect !== ctx.target.dialect) {
@@ -258,7 +258,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
     const refusal = dialect.checkBackupSql(first.header.schema, { partial: options.mode !== 'full' && isPartialBackup(first.header) });
     if (refusal) throw refusal.toError(file);
     if ((options.mode ?? (first.header.scope.type === 'schema-only' ? 'full' : 'data')) === 'full') checkFullRestore(ctx, first.header, file, dialect.definedCode(first.header.schema), options);
-    return first.header;
+    return { header: first.header, dialect };
   })().catch(checkFirst);
   // A schema-only backup has no rows to put back: by default it recreates the empty schema.
   const mode: RestoreMode = options.mode ?? (header.scope.type === 'schema-only' ? 'full' : 'data');
@@ -280,7 +280,7 @@ async function restoreFrom(ctx: OpsContext, options: RestoreOptions, backupFile:
       })().catch(checkFirst);
       const { tableRows, sha256: checkedSha256 } = await checked;
       await pauseForTest('after-check');
-      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0, code: (await dialectFor(header.dialect)).definedCode(header.schema) });
+      const plan = planRestore({ header, tableRows, file, target: ctx.target.display, live: live.schema, liveCounts: live.counts, liveMigrations: live.migrations, mode, tables: options.tables, safetyBackup: options.safetyBackup !== false && live.schema.tables.length > 0, code: dialect.definedCode(header.schema) });
       if (latest) plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
       const other = otherDatabase(header.source, liveIdentity, targetLocation(ctx.target));
       if (other) {
@@ -460,6 +460,13 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
   if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256File(backupFile));
   const m = await readManifestBeside(ctx, backupFile.path, file).catch(() => null);
+  // An incremental backup is whole only with every section it refers to (their content is checked as it loads).
+  const missing = m ? await damagedSectionAt(ctx, backupFile.path, m.sections ?? [], { hash: false }) : null;
+  if (missing) {
+    throw new GuardError('BACKUP_CORRUPT', `Refusing to restore: ${file} is incomplete: it keeps table rows in the section ${missing.object}, which ${missing.why}.`, {
+      hint: 'Use another backup (`prisma-guard list`), or copy this one again from its offsite location (`prisma-guard copy`). Nothing was changed.',
+    });
+  }
   if (m) {
     try {
       // A verified manifest of a file of this size: its SHA-256 is what the load must read. The

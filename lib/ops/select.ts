@@ -13,7 +13,7 @@ import { LocalStorage } from '../storage/local/local-storage.ts';
 import type { StorageBackend } from '../storage/contract.ts';
 import { parseBackupFileName } from '../format/naming.ts';
 import { verifyBackup } from './verify.ts';
-import { backupsLocation, primaryListing, recordedVerificationHolds, resolveAtPrimary, type PrimaryListing } from './primary.ts';
+import { backupsLocation, damagedSectionAt, primaryListing, recordedVerificationHolds, resolveAtPrimary, type PrimaryListing } from './primary.ts';
 import { trustOf } from './trust.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 
@@ -170,7 +170,12 @@ export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {})
 async function verificationProblem(ctx: OpsContext, c: Candidate, listing: PrimaryListing): Promise<{ code: string; message: string; hint?: string } | null> {
   const m = listing.backups.find((b) => b.file === c.file);
   const filePath = listing.pathOf(c.file);
-  if (m?.verification?.ok && (await recordedVerificationHolds(ctx, filePath, m))) return null;
+  if (m?.verification?.ok && (await recordedVerificationHolds(ctx, filePath, m))) {
+    // An incremental backup also needs its sections (a section deleted since is not a verified backup).
+    const missing = await damagedSectionAt(ctx, filePath, m.sections ?? [], { hash: false });
+    if (!missing) return null;
+    return { code: 'BACKUP_CORRUPT', message: `it is incomplete: its section ${missing.object} ${missing.why}` };
+  }
   ctx.reporter.info(`Verifying ${c.file}...`);
   const v = await verifyBackup(ctx, filePath);
   return v.ok ? null : { code: v.error?.code ?? 'BACKUP_CORRUPT', message: v.error?.message ?? 'verification failed', hint: v.error?.hint };

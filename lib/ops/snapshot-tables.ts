@@ -9,7 +9,7 @@ export async function* tableSections(reader: SnapshotReader, only?: Set<string>)
   for (const table of reader.schema.tables) {
     if (only && !only.has(table.name)) continue;
     // Both are lazy: the encoder reads the canonical lines where the dialect has them, else the rows.
-    yield { table, rows: reader.rows(table), lines: reader.canonicalLines?.(table) };
+    yield { table, rows: reader.rows(table), lines: reader.canonicalLines?.(table), again: () => ({ rows: reader.rows(table), lines: reader.canonicalLines?.(table) }) };
   }
 }
 

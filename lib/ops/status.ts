@@ -11,6 +11,7 @@ import type { OpsContext } from './context.ts';
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
+import { sectionsOf } from '../format/sections.ts';
 import type { StrayFile } from './store.ts';
 import { primaryListing } from './primary.ts';
 import { createPublicKey } from 'node:crypto';
@@ -277,7 +278,8 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   if (strayNow.length) warn('stray-files', `${strayNow.length} file(s) in the backup folder are not complete backups: ${strayNow.map((s) => `${s.file} (${s.problem})`).join(', ')}.`);
 
   if (disk) {
-    const size = newest?.sizeBytes ?? 0;
+    // An incremental backup's own file is small; the next one may have to write every section again.
+    const size = newest ? newest.sizeBytes + (listing.backups.find((m) => m.file === newest.file)?.sections ?? []).reduce((n, r) => n + r.size, 0) : 0;
     if (size > 0 && disk.freeBytes < 1.2 * size) {
       crit('disk-low', `Only ${disk.freeBytes} bytes are free for backups; the newest backup took ${size}, so the next one will not fit.`);
     } else if (disk.freeBytes < Math.max(minFreeBytes, 3 * size)) {
@@ -340,7 +342,8 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     pending: listing.pending,
     backups: {
       count: backups.length,
-      totalBytes: backups.reduce((n, m) => n + m.sizeBytes, 0),
+      // Sections shared by several incremental backups count once.
+      totalBytes: backups.reduce((n, m) => n + m.sizeBytes, 0) + [...sectionsOf(backups).values()].reduce((n, r) => n + r.size, 0),
       verified: backups.filter((m) => m.verification?.ok === true).length,
       failedVerification: backups.filter((m) => m.verification?.ok === false).length,
       pinned: backups.filter((m) => m.pinned).length,

@@ -11,9 +11,9 @@ import { openBackup, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
-import { describeAgeHeader, isKeyProblem } from '../pipeline/age.ts';
+import { describeAgeHeader, isKeyProblem, type EncryptionRecord } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
-import { firstBytesAt, isManagedPath, openBackupAt, readManifestBeside, writeManifestBeside } from './primary.ts';
+import { damagedSectionAt, isManagedPath, openBackupAt, readManifestBeside, sectionRefsAt, writeManifestBeside } from './primary.ts';
 
 export interface VerifyResult {
   ok: boolean;
@@ -40,6 +40,8 @@ export interface VerifyResult {
    * its content is checked where a key is (BACKUP_AGE_IDENTITY).
    */
   depth?: 'full' | 'ciphertext';
+  /** Incremental backups: the section objects it refers to (checked with it). */
+  sections?: string[];
   durationMs: number;
 }
 
@@ -73,6 +75,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   }
   let opened: BackupFile | undefined = options.file;
   let full: BackupHeader | undefined;
+  let ageHeader: EncryptionRecord | null = null;
   try {
     opened ??= await openBackupAt(ctx, filePath, file);
     result.sizeBytes = opened.size;
@@ -81,6 +84,8 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
     else {
       full = await verifyContent(ctx, opened, file, manifest, result);
       result.ok = true;
+      // A manifest rebuilt for an encrypted backup records its recipients, read from these bytes.
+      if (opened.encrypted && !manifest) ageHeader = describeAgeHeader(await firstBytes(opened, 1 << 16));
     }
   } catch (e) {
     const err = isGuardError(e) ? e : new GuardError('BACKUP_CORRUPT', `${file} cannot be read: ${messageOf(e)}.`, { cause: e });
@@ -89,7 +94,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
     if (opened && !options.file) await opened.close();
     result.durationMs = Date.now() - started;
   }
-  if (options.record !== false) await record(ctx, result, manifest, filePath, full);
+  if (options.record !== false) await record(ctx, result, manifest, filePath, full, ageHeader);
   return result;
 }
 
@@ -104,6 +109,16 @@ async function verifyContent(ctx: OpsContext, opened: BackupFile, file: string, 
   result.tables = checked.tables;
   result.rowsTotal = checked.rowsTotal;
   result.contentSha256 = checked.contentSha256;
+  result.sections = checked.referenced;
+  if (manifest) {
+    const listed = [...new Set((manifest.sections ?? []).map((r) => r.object))].sort();
+    if (listed.join('\n') !== checked.referenced.join('\n')) {
+      result.manifest = 'mismatch';
+      throw new GuardError('BACKUP_CORRUPT', `${file} refers to ${checked.referenced.length} section object(s) but its manifest lists ${listed.length} other(s): the manifest was changed, or belongs to another backup.`, {
+        hint: 'Do not trust this backup; use another one (`prisma-guard list`).',
+      });
+    }
+  }
   if (manifest) {
     // An encrypted backup's manifest holds no table checksums: the content checksum stands for them.
     const tablesAgree = manifest.encryption ? manifest.contentSha256 === checked.contentSha256 : JSON.stringify(sortKeys(manifest.tables)) === JSON.stringify(sortKeys(checked.tables));
@@ -151,6 +166,13 @@ async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: strin
     };
     return;
   }
+  // The sections it refers to cannot be read without the key either: their bytes are checked the same way.
+  const bad = await damagedSectionAt(ctx, opened.path, manifest.sections ?? [], { hash: true });
+  if (bad) {
+    result.error = { code: 'BACKUP_CORRUPT', message: `${file} is incomplete: its section ${bad.object} ${bad.why}.`, hint: 'Use another backup (`prisma-guard list`), or copy this one again from its offsite location.' };
+    return;
+  }
+  result.sections = (manifest.sections ?? []).map((r) => r.object).sort();
   const state = trustOf(ctx, manifest);
   result.signature = state ?? 'not-checked';
   if (state && state !== 'valid') {
@@ -180,6 +202,8 @@ interface Checked {
   full: BackupHeader;
   /** SHA-256 of the compressed file. */
   fileSha256: string;
+  /** The section objects the backup refers to (incremental backups), sorted. */
+  referenced: string[];
 }
 
 async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext): Promise<Checked> {
@@ -212,17 +236,35 @@ async function readWholeBackup(source: BackupFile, file: string, ctx: OpsContext
       contentSha256: trailer.sha256,
       full: h,
       fileSha256: opened.fileSha256!,
+      referenced: [...new Set(opened.referencedSections)].sort(),
     };
   } finally {
     await opened.close();
   }
 }
 
+/** The first `n` bytes (or fewer) of an opened backup, read through its own handle. */
+async function firstBytes(file: BackupFile, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const stream = file.stream(0);
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= n) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}
+
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined): Promise<void> {
+async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined, ageHeader: EncryptionRecord | null): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
   if (!parseBackupFileName(result.file) || !isManagedPath(ctx, filePath)) return;
   // Not trusted is not corrupt, and neither is a backup this machine has no key for: the manifest
@@ -261,8 +303,9 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         scope: h.scope,
         source: h.source,
         contentSha256: result.contentSha256,
+        ...(result.sections?.length ? { sections: await sectionRefsAt(ctx, filePath, result.sections) } : {}),
       };
-      await writeManifestBeside(ctx, filePath, result.encrypted ? encryptedManifest(rebuilt, describeAgeHeader(await firstBytesAt(ctx, filePath, 1 << 16))) : rebuilt);
+      await writeManifestBeside(ctx, filePath, result.encrypted && ageHeader ? encryptedManifest(rebuilt, ageHeader) : rebuilt);
       result.manifest = 'rebuilt';
     }
   } catch (e) {

@@ -39,7 +39,7 @@ export async function openStorageBackupFile(storage: StorageBackend, name: strin
     close: async () => {
       closed = true;
     },
-  } as BackupFile;
+  };
 }
 
 async function readRange(storage: StorageBackend, name: string, start: number, end: number, version: string | undefined): Promise<Buffer> {
