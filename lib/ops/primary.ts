@@ -2,7 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { backupNamesOfManifest, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { backupNamesOfManifest, isSectionName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { openBackupFile, type BackupFile } from '../format/reader.ts';
 import { validateManifest } from '../format/validate.ts';
 import { openStorageBackupFile } from '../storage/backup-file.ts';
@@ -247,9 +247,6 @@ async function uploadPending(ctx: OpsContext, except: string): Promise<void> {
   }
 }
 
-/** Content-addressed table sections (incremental backups) as the writer names them. */
-const SECTION_NAME = /^section-[0-9a-f]{16,128}\.jsonl\.gz(\.age)?$/;
-
 /**
  * Removes the working copy of an uploaded backup: the backup and its manifest. Section objects
  * (incremental backups reference them) are removed too, but only those the primary location
@@ -261,7 +258,7 @@ async function removeWorkingCopy(ctx: OpsContext, file: string): Promise<void> {
   const dir = ctx.backupDir;
   await fs.rm(path.join(dir, file), { force: true });
   await fs.rm(path.join(dir, manifestFileName(file)), { force: true });
-  const sections = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => SECTION_NAME.test(n));
+  const sections = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => isSectionName(n));
   if (!sections.length) return;
   const there = new Map((await ctx.primary!.list()).map((o) => [o.name, o.size]));
   for (const name of sections) {
