@@ -4,10 +4,16 @@
  * is also copied to a local S3-compatible server (s3rver on 127.0.0.1, BACKUP_COPY_TO) against the
  * local one, peak RSS with both on, and `pg_dump -Fc | age -r` as the reference tool pipeline.
  *
- *   npm run bench:encryption -- [--scale 0.2] [--runs 3] [--work DIR] [--pg-admin URL]
+ * Also: backups straight to the S3 server as the backup location (BACKUP_DIR=s3://...: written to
+ * a working folder, uploaded, read back, the local copy removed) and a restore streamed from it.
+ *
+ *   npm run bench:encryption -- [--scale 0.2] [--runs 3] [--work DIR] [--pg-admin URL] [--s3dir]
+ *
+ * --s3dir: only the plain local backup/restore and the BACKUP_DIR=s3:// cases.
  *
  * Results: bench/results/<time>-encryption.md.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +32,7 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       work: { type: 'string', default: path.join(os.tmpdir(), 'prisma-guard-bench-encryption') },
       'pg-admin': { type: 'string', default: process.env.PG_BENCH_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres' },
+      s3dir: { type: 'boolean', default: false },
     },
   });
   const scale = Number(values.scale);
@@ -37,7 +44,7 @@ async function main(): Promise<void> {
   const admin = pgAdmin(values['pg-admin']!);
   const src = await pgSource(admin, scale, false, log);
   const srcUrl = dbUrl(admin, src);
-  const tgt = 'pg_guard_bench_enc_target';
+  const tgt = values.s3dir ? 'pg_guard_bench_s3dir_target' : 'pg_guard_bench_enc_target';
   const tgtUrl = dbUrl(admin, tgt);
   const keys = await generateAgeKeys();
   const identityFile = path.join(work, 'age-identity.txt');
@@ -62,7 +69,47 @@ async function main(): Promise<void> {
   const enc = { BACKUP_AGE_RECIPIENTS: keys.recipient };
   const copy = { BACKUP_COPY_TO: 's3://bench/prisma-guard', ...s3env };
   const fc = path.join(work, 'dump.fc.age');
-  const cases: Case[] = [
+  // BACKUP_DIR=s3://bench/s3dir: the bucket is the backup location; the working folder is emptied after each upload.
+  const primary = { BACKUP_CACHE_DIR: path.join(work, 's3dir-cache'), ...s3env };
+  // Asynchronous on purpose: s3rver runs in this process and must go on answering.
+  const cli = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/bin/prisma-guard.js'), ...args, '--backup-dir', 's3://bench/s3dir', '--json'], { env: { ...process.env, ...primary } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+  const s3dirName = async (): Promise<string> => {
+    const r = await cli(['list']);
+    const newest = JSON.parse(r.out).backups?.[0];
+    if (!newest) throw new Error(`no backup in s3://bench/s3dir: ${r.out}${r.err}`);
+    if (newest.verification?.ok !== true) {
+      const v = await cli(['verify', newest.file]);
+      if (v.code !== 0) throw new Error(`verify of ${newest.file} failed: ${v.out}${v.err}`);
+    }
+    return newest.file;
+  };
+  let s3dirBackup = '';
+  const s3dirCases: Case[] = [
+    {
+      op: 'backup',
+      tool: 'prisma-guard backup, BACKUP_DIR=s3://',
+      command: `BACKUP_DIR=s3://bench/s3dir BACKUP_S3_ENDPOINT=${endpoint} npm run db:backup -- --url ${srcUrl}`,
+      run: () => guard('backup', ['--url', srcUrl, '--backup-dir', 's3://bench/s3dir', '--json'], primary),
+    },
+    {
+      op: 'restore',
+      tool: 'prisma-guard restore, BACKUP_DIR=s3:// (streamed)',
+      command: `BACKUP_DIR=s3://bench/s3dir BACKUP_S3_ENDPOINT=${endpoint} npm run db:restore -- <backup> --mode full --yes --no-safety-backup --url ${tgtUrl}`,
+      setup: async () => {
+        s3dirBackup = await s3dirName();
+        await recreateDb(admin, tgt);
+      },
+      run: () => guard('restore', [s3dirBackup, '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', 's3://bench/s3dir', '--json'], primary),
+    },
+  ];
+  const allCases: Case[] = [
     backupCase('prisma-guard backup (plain, local)', dirs.plain, {}, true),
     backupCase('prisma-guard backup encrypted (age)', dirs.enc, enc),
     backupCase('prisma-guard backup + offsite copy to S3', dirs.s3, copy),
@@ -97,6 +144,7 @@ async function main(): Promise<void> {
       run: () => guard('restore', [path.basename(latestBackup(dirs.enc)), '--mode', 'full', '--yes', '--no-safety-backup', '--url', tgtUrl, '--backup-dir', dirs.enc, '--json'], { BACKUP_AGE_IDENTITY: identityFile }),
     },
   ];
+  const cases = values.s3dir ? [allCases[0], allCases[2], s3dirCases[0], allCases[5], s3dirCases[1]] : [...allCases, ...s3dirCases];
   log(`PostgreSQL scale ${scale} (${totalRows(datasetCounts(scale)).toLocaleString('en-GB')} rows), ${runs} runs`);
   const rows = await runCases(cases, runs, null, log);
   await server.close();

@@ -18,7 +18,8 @@ export const copyCommand: Command = {
     const given = io.positionals[0];
     if (!given && !io.values.all) throw new GuardError('USAGE', 'copy needs a backup name or --all.', { hint: 'prisma-guard copy --all' });
     const fromText = (io.values.from as string | undefined)?.trim();
-    const source = locationOption(ctx, fromText, '--from');
+    // An object-storage BACKUP_DIR is where backups are copied from by default.
+    const source = locationOption(ctx, fromText, '--from') ?? ctx.primary ?? undefined;
     let files: string[];
     if (io.values.all) files = (source ? await listLocation(source) : (await listBackups(ctx.backupDir)).backups).map((m) => m.file).sort();
     else files = [given!];

@@ -20,13 +20,14 @@ export const listCommand: Command = {
       return 0;
     }
     const listing = await listByDatabase(ctx, { database: io.values.database as string | undefined });
-    io.printJson({ backups: listing.backups, stray: listing.stray, databases: listing.databases.map((g) => ({ database: g.database, label: g.label, backups: g.backups.map((m) => m.file) })) });
-    if (!listing.backups.length) io.print(`No backups${io.values.database ? ` of a database matching "${io.values.database}"` : ''} in ${ctx.backupDir}.`);
+    io.printJson({ location: listing.location, backups: listing.backups, pending: listing.pending, stray: listing.stray, databases: listing.databases.map((g) => ({ database: g.database, label: g.label, backups: g.backups.map((m) => m.file) })) });
+    if (!listing.backups.length) io.print(`No backups${io.values.database ? ` of a database matching "${io.values.database}"` : ''} in ${listing.location}.`);
+    const pending = new Set(listing.pending);
     for (const g of listing.databases) {
       io.print(`${g.label}  [${g.database}]  ${g.backups.length} backup${g.backups.length === 1 ? '' : 's'}`);
       for (const m of g.backups) {
         const v = m.verification ? (m.verification.ok ? 'verified' : 'VERIFY FAILED') : 'not verified';
-        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${sizeLabel(m)}  ${rowsLabel(m)}  ${v}${m.pinned ? '  pinned' : ''}`);
+        io.print(`  ${m.file}  ${m.kind}  ${describeScope(m.scope)}  ${sizeLabel(m)}  ${rowsLabel(m)}  ${v}${m.pinned ? '  pinned' : ''}${pending.has(m.file) ? `  NOT UPLOADED (only in ${ctx.backupDir})` : ''}`);
       }
     }
     for (const s of listing.stray) io.print(`! ${s.file}: ${s.problem}${s.detail ? ` (${s.detail})` : ''}`);

@@ -15,7 +15,7 @@ export const statusCommand: Command = {
     const ctx = io.context();
     const s = await getStatus(ctx, { env: withDotEnv(process.env), database: io.values.database as string | undefined });
     io.printJson(s);
-    io.print(`${s.health}  ${s.backupDir}`);
+    io.print(`${s.health}  ${s.location}`);
     for (const r of s.reasons) io.print(`  ${r.level}: ${r.message}`);
     io.print(`Backups: ${s.backups.count} (${formatBytes(s.backups.totalBytes)}), ${s.backups.verified} verified, ${s.backups.failedVerification} failed verification, ${s.backups.pinned} pinned`);
     for (const d of s.databases) {

@@ -16,11 +16,12 @@ import { redactSecrets, toRedactedJson } from '../core/url.ts';
 
 import { connect, dialectFor, type Connection } from '../dialects/index.ts';
 import type { DecryptionKeys } from '../pipeline/age.ts';
-import { openBackup } from '../format/reader.ts';
+import { openBackup, type BackupFile } from '../format/reader.ts';
 import { backupWithConnection, type BackupResult } from '../ops/backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, projectSchemas, type OpsContext } from '../ops/context.ts';
 import { restore } from '../ops/restore.ts';
 import { resolveGiven } from '../ops/select.ts';
+import { openBackupAt, remoteNameOf } from '../ops/primary.ts';
 import { compareSchemas, type SchemaDifference } from '../ops/schema-compare.ts';
 import { plainValue } from '../ops/snapshot-tables.ts';
 import { verifyBackup } from '../ops/verify.ts';
@@ -324,7 +325,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     const empty = !created && live.tables.length === 0;
     if (empty) warnings.push(`The database ${ctx.target.display} has no tables yet: nothing to lose, so there is no pre-migration backup.`);
     const pre = created || empty ? null : await snapshot(`pre-migration-${first}`, true);
-    const preHeader = pre ? await readHeader(pre.path, ctx.encryption?.keys) : null;
+    const preHeader = pre ? await readHeader(ctx, pre.path) : null;
     // What the database looked like before the deploy: the snapshot's schema, or (created) the empty live one.
     const preSchema = preHeader?.schema ?? live;
 
@@ -339,7 +340,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
 
     if (succeeded) {
       const post = await snapshot(`post-migration-${last}`, false);
-      const postHeader = await readHeader(post.path, ctx.encryption?.keys);
+      const postHeader = await readHeader(ctx, post.path);
       const report = await afterReport(pre, preSchema, post, postHeader.schema);
       const result: MigrateSafeResult = { ...base, status: 'applied', exitCode: MigrateExitCode.OK, plan, ...backups, postMigrationBackup: ref(post, true, false), deploy: deployInfo, report, durationMs: 0 };
       return saveReport(result);
@@ -447,7 +448,7 @@ async function migrateSafeNow(ctx: OpsContext, options: MigrateSafeOptions = {})
     });
     const droppedColumns = schemaChanges.filter((d) => d.kind === 'column-removed' && d.table && d.column);
     const tablesLost = schemaChanges.filter((d) => d.kind === 'table-removed').map((d) => ({ table: d.table!, rows: preTables[d.table!]?.rows ?? 0 }));
-    const valuesLost = pre ? await lostValues(pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! })), ctx.encryption?.keys) : [];
+    const valuesLost = pre ? await lostValues(remoteNameOf(ctx, pre.path) ? await openBackupAt(ctx, pre.path, pre.manifest.file) : pre.path, pre.manifest.file, droppedColumns.map((d) => ({ table: d.table!, column: d.column! })), ctx.encryption?.keys) : [];
     return { schemaChanges, rowCounts, valuesLost, tablesLost };
   }
 }
@@ -487,8 +488,10 @@ function ref(b: BackupResult, verified: boolean, pinned: boolean): BackupRef {
   return { file: b.manifest.file, path: b.path, rowsTotal: b.manifest.rowsTotal, verified, pinned };
 }
 
-async function readHeader(file: string, keys?: DecryptionKeys | null) {
-  const opened = await openBackup(file, path.basename(file), { keys });
+async function readHeader(ctx: OpsContext, file: string) {
+  // A pre-migration snapshot in an object-storage BACKUP_DIR is read by ranges (lib/ops/primary.ts).
+  const source = remoteNameOf(ctx, file) ? await openBackupAt(ctx, file, path.basename(file)) : file;
+  const opened = await openBackup(source, path.basename(file), { keys: ctx.encryption?.keys });
   try {
     return opened.header;
   } finally {
@@ -499,7 +502,7 @@ async function readHeader(file: string, keys?: DecryptionKeys | null) {
 const SAMPLE_SIZE = 5;
 
 /** Reads the pre-migration backup: non-null values of each dropped column, and a few of them with their row's key. */
-export async function lostValues(file: string, name: string, columns: { table: string; column: string }[], keys?: DecryptionKeys | null): Promise<AfterReport['valuesLost']> {
+export async function lostValues(file: string | BackupFile, name: string, columns: { table: string; column: string }[], keys?: DecryptionKeys | null): Promise<AfterReport['valuesLost']> {
   if (!columns.length) return [];
   const out: AfterReport['valuesLost'] = columns.map((c) => ({ ...c, nonNull: 0, sample: [] }));
   const opened = await openBackup(file, name, { keys });

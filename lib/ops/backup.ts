@@ -14,6 +14,7 @@ import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
 import { copyBackup, type OffsiteCopy } from './offsite.ts';
 import { ensureBackupDir, listBackups, writeManifest } from './store.ts';
+import { uploadNewBackup } from './primary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
@@ -247,18 +248,20 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
     });
   }
   ctx.reporter.info(`Backup written: ${written.path} (${trailer.rowsTotal} rows, ${written.sizeBytes} bytes${incremental ? `; ${incremental.written} new section(s) of ${incremental.writtenBytes} bytes, ${incremental.reused} unchanged` : ''})`);
+  // An object-storage BACKUP_DIR: the backup counts once it is uploaded and read back (lib/ops/primary.ts).
+  const at = ctx.primary ? (await uploadNewBackup(ctx, file)).path : written.path;
   const remote = ctx.copyTo;
-  if (!remote) return { path: written.path, manifest, warnings, content, incremental };
+  if (!remote) return { path: at, manifest, warnings, content, incremental };
   // The offsite copy never undoes or fails the backup: a failure is a warning (and `status` shows the lag).
   try {
-    const offsite = await copyBackup(ctx, file, remote);
+    const offsite = await copyBackup(ctx, file, remote, ctx.primary ?? undefined);
     ctx.reporter.info(`Copied to ${offsite.location} and read back: SHA-256 matches (${offsite.durationMs} ms)`);
-    return { path: written.path, manifest, warnings, offsite, content, incremental };
+    return { path: at, manifest, warnings, offsite, content, incremental };
   } catch (e) {
     const message = `The backup is safe here, but copying it to ${remote.location} failed: ${messageOf(e)}`;
     warnings.push(message);
     ctx.reporter.warn(message);
-    return { path: written.path, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) }, content, incremental };
+    return { path: at, manifest, warnings, offsite: { location: remote.location, error: messageOf(e) }, content, incremental };
   }
 }
 

@@ -5,7 +5,7 @@ import { GuardError } from '../core/errors.ts';
 import { silentReporter, type Reporter } from '../core/logger.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from '../core/url.ts';
 import { datasourceSchemas, findPrismaProjectSync } from '../prisma/project.ts';
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { loadSigningKey, loadVerifyKeys, type TrustedKey } from '../format/signature.ts';
 import type { StorageBackend } from '../storage/contract.ts';
 import { openStorage } from '../storage/registry.ts';
@@ -35,7 +35,17 @@ function seconds(value: string, name: string): number {
 /** What every use case needs: where the database is, where backups live, how to report. */
 export interface OpsContext {
   target: DatabaseTarget;
+  /**
+   * The backup folder. With an object-storage BACKUP_DIR (`primary` set) it is the local working
+   * folder instead (BACKUP_CACHE_DIR): where a backup is written before its upload, and where the
+   * folder-only state files live (scheduler, notifier, drills, the dashboard's folder).
+   */
   backupDir: string;
+  /**
+   * Where backups live when BACKUP_DIR is not a folder (`s3://bucket/prefix`): every use case reads
+   * and writes backups there (lib/ops/primary.ts). Absent or null: the folder `backupDir` is it.
+   */
+  readonly primary?: StorageBackend | null;
   /** The Prisma project root (holds prisma/schema.prisma). */
   projectDir: string;
   reporter: Reporter;
@@ -98,6 +108,8 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
     baseDir: projectDir,
   };
   const openLocation = (location: string) => openStorage(location, storageSettings);
+  const dirText = (input.backupDir ?? env.BACKUP_DIR ?? 'backups').trim() || 'backups';
+  const primary = isStorageLocation(dirText) ? openLocation(dirText) : null;
   return {
     // Parsed on first use: listing and verifying backups need no database.
     get target() {
@@ -105,7 +117,8 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
       const parsed = parseDatabaseUrl(input.url ?? env.DATABASE_URL, projectDir);
       return (target = { ...parsed, ...projectSchemas(parsed, input.schemas, input.datasourceSchemas === false ? null : projectDir), ...ioTimeout(env.BACKUP_IO_TIMEOUT), ...(env.BACKUP_PG_DUMP ? { pgDump: env.BACKUP_PG_DUMP } : {}) });
     },
-    backupDir: path.resolve(projectDir, input.backupDir ?? env.BACKUP_DIR ?? 'backups'),
+    backupDir: primary ? workingFolder(projectDir, primary.location, env.BACKUP_CACHE_DIR) : path.resolve(projectDir, dirText),
+    primary,
     get incremental() {
       return booleanEnv(env.BACKUP_INCREMENTAL, 'BACKUP_INCREMENTAL');
     },
@@ -140,6 +153,21 @@ export function resolveContext(input: ContextInput = {}): OpsContext {
       });
     },
   };
+}
+
+/** A BACKUP_DIR that names object storage (`s3://...`, or `memory:NAME` in tests) rather than a folder. */
+export function isStorageLocation(text: string): boolean {
+  return /^s3:\/\//.test(text) || text.startsWith('memory:');
+}
+
+/**
+ * The local working folder of an object-storage BACKUP_DIR: BACKUP_CACHE_DIR, else
+ * `<project>/.prisma-guard/cache/<12 hex of the location's SHA-256>` (one per location, so two
+ * buckets never share pending uploads or state files). Created with mode 0700 when first written.
+ */
+export function workingFolder(projectDir: string, location: string, cacheDir?: string): string {
+  if (cacheDir?.trim()) return path.resolve(projectDir, cacheDir.trim());
+  return path.join(projectDir, '.prisma-guard', 'cache', createHash('sha256').update(location).digest('hex').slice(0, 12));
 }
 
 /** BACKUP_AGE_RECIPIENTS / BACKUP_AGE_PASSPHRASE / BACKUP_AGE_IDENTITY as settings and keys. */

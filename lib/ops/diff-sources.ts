@@ -11,6 +11,7 @@ import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { diffSides, type DiffOptions, type DiffReport, type DiffSide } from './diff.ts';
 import { readManifest } from './store.ts';
+import { openBackupAt, remoteNameOf } from './primary.ts';
 
 /**
  * A backup file as a diff side. Tables are read in file order from one open stream; asking for a
@@ -119,12 +120,20 @@ function sameDialect(a: { dialect: string }, b: { dialect: string }, what: strin
   }
 }
 
+/**
+ * What a diff side reads: a local path as before, or a backup in an object-storage BACKUP_DIR
+ * opened by ranges (nothing to close: each read is its own request).
+ */
+async function sourceAt(ctx: OpsContext, p: string, file: string): Promise<string | BackupFile> {
+  return remoteNameOf(ctx, p) ? openBackupAt(ctx, p, file) : p;
+}
+
 /** Compares two backups of the backup folder (names, `latest`, or paths inside it). */
 export async function diffBackups(ctx: OpsContext, a: string, b: string, options: DiffOptions = {}): Promise<DiffReport> {
   const ra = await resolveGiven(ctx, a);
   const rb = await resolveGiven(ctx, b);
-  const left = await BackupFileSide.open(ra.path, ra.file, ctx.encryption?.keys);
-  const right = await BackupFileSide.open(rb.path, rb.file, ctx.encryption?.keys);
+  const left = await BackupFileSide.open(await sourceAt(ctx, ra.path, ra.file), ra.file, ctx.encryption?.keys);
+  const right = await BackupFileSide.open(await sourceAt(ctx, rb.path, rb.file), rb.file, ctx.encryption?.keys);
   try {
     sameDialect(left.header, right.header, `${ra.file} with ${rb.file}`);
     const report = await diffSides(left.side(), right.side(), { ...options, onTable: (t) => ctx.reporter.progress(`diff ${t}`, 0) });
@@ -142,7 +151,7 @@ export async function diffBackups(ctx: OpsContext, a: string, b: string, options
 /** Compares a backup (left, older) with the live database (right) inside one consistent snapshot. */
 export async function diffWithLive(ctx: OpsContext, a: string, options: DiffOptions = {}): Promise<DiffReport> {
   const ra = await resolveGiven(ctx, a);
-  const left = await BackupFileSide.open(ra.path, ra.file, ctx.encryption?.keys);
+  const left = await BackupFileSide.open(await sourceAt(ctx, ra.path, ra.file), ra.file, ctx.encryption?.keys);
   try {
     sameDialect(left.header, ctx.target, `${ra.file} with ${ctx.target.display}`);
     const conn = await connect(ctx.target);

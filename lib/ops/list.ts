@@ -2,7 +2,8 @@ import type { BackupManifest } from '../format/manifest.ts';
 import { describeLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
 import type { OpsContext } from './context.ts';
-import { listBackups, type BackupListing, type ManifestCache } from './store.ts';
+import type { BackupListing, ManifestCache } from './store.ts';
+import { primaryListing } from './primary.ts';
 
 /** The backups of one source database. */
 export interface DatabaseGroup {
@@ -37,12 +38,16 @@ export function matchesDatabase(group: Pick<DatabaseGroup, 'database' | 'label'>
 
 export interface GroupedListing extends BackupListing {
   databases: DatabaseGroup[];
+  /** Where backups live (the folder, or an object-storage BACKUP_DIR). */
+  location: string;
+  /** Backups written but not uploaded yet to an object-storage BACKUP_DIR (see lib/ops/primary.ts). */
+  pending: string[];
 }
 
 /** listBackups, grouped by source database and filtered by `database` (see matchesDatabase). */
 export async function listByDatabase(ctx: OpsContext, options: { database?: string; cache?: ManifestCache } = {}): Promise<GroupedListing> {
-  const listing = await listBackups(ctx.backupDir, { cache: options.cache });
+  const listing = await primaryListing(ctx, { cache: options.cache });
   const databases = groupByDatabase(listing.backups).filter((g) => matchesDatabase(g, options.database));
   const kept = new Set(databases.flatMap((g) => g.backups.map((m) => m.file)));
-  return { backups: listing.backups.filter((m) => kept.has(m.file)), stray: listing.stray, databases };
+  return { backups: listing.backups.filter((m) => kept.has(m.file)), stray: listing.stray, databases, location: listing.location, pending: listing.pending.filter((f) => kept.has(f)) };
 }

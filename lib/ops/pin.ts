@@ -1,11 +1,8 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { manifestFileName } from '../format/naming.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
-import { readManifest, writeManifest } from './store.ts';
+import { readManifestBeside, writeManifestBeside } from './primary.ts';
 
 export interface PinOptions {
   /** true: keep whatever the retention policy says; false: let retention decide again. */
@@ -22,16 +19,15 @@ export interface PinOptions {
  */
 export async function setPinned(ctx: OpsContext, given: string, options: PinOptions): Promise<BackupManifest> {
   const { path: filePath, file } = await resolveGiven(ctx, given);
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
-  if (!existsSync(mPath)) {
+  const manifest = await readManifestBeside(ctx, filePath, file);
+  if (!manifest) {
     throw new GuardError('BACKUP_NOT_FOUND', `${file} has no manifest, so it cannot be pinned.`, {
       hint: `Run \`prisma-guard verify ${file}\` to check the backup and rebuild its manifest, then pin it.`,
     });
   }
-  const manifest = await readManifest(mPath);
   const until = options.pinned && options.until ? options.until.toISOString() : null;
   const next: BackupManifest = { ...manifest, pinned: options.pinned, pinnedUntil: until };
-  await writeManifest(ctx.backupDir, next);
+  await writeManifestBeside(ctx, filePath, next);
   ctx.reporter.event(options.pinned ? 'backup.pinned' : 'backup.unpinned', { file, pinnedUntil: until });
   return next;
 }

@@ -224,7 +224,9 @@ async function collectSections(ctx: OpsContext, view: PruneView, remaining: read
 export async function prune(ctx: OpsContext, options: PruneOptions = {}): Promise<PruneResult> {
   const policy = options.policy ?? DEFAULT_POLICY;
   const now = ctx.clock.now();
-  const view = options.location ? await locationView(options.location) : await folderView(ctx.backupDir);
+  // An object-storage BACKUP_DIR is pruned where the backups are (pending uploads in the working folder are not touched).
+  const where = options.location ?? ctx.primary;
+  const view = where ? await locationView(where) : await folderView(ctx.backupDir);
   const listing = { backups: view.manifests };
   const candidates = candidatesFromManifests(
     listing.backups,

@@ -3,8 +3,7 @@ import { migrationsTableKey, schemaNamespaces, splitTableKey, type DbSchema, typ
 import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult } from '../dialects/dialect.ts';
 import { connect, dialectFor } from '../dialects/index.ts';
 import type { BackupHeader } from '../format/header.ts';
-import { openBackup, openBackupFile, type BackupFile, type BackupSection } from '../format/reader.ts';
-import { damagedSection } from '../format/sections.ts';
+import { openBackup, type BackupFile, type BackupSection } from '../format/reader.ts';
 import { backupWithConnection } from './backup.ts';
 import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context.ts';
 import { restoreRowChanges, type RowChanges } from './diff-sources.ts';
@@ -15,14 +14,12 @@ import { comparableRowids } from './diff.ts';
 export const PRE_DELETE_REASON_PREFIX = 'pre-delete-';
 import { compareSchemas, type SchemaDifference } from './schema-compare.ts';
 import { checksumTables, forEachTableInLanes } from './snapshot-tables.ts';
-import { readManifest } from './store.ts';
+import { damagedSectionAt, openBackupAt, readManifestBeside } from './primary.ts';
 import { resolveGiven, type LatestChoice } from './select.ts';
 import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
 import type { SkippedBackup } from '../policy/selection.ts';
 import { isPartialBackup, sha256File, verifyBackup } from './verify.ts';
-import { manifestFileName } from '../format/naming.ts';
-import path from 'node:path';
 import { existsSync, promises as fs } from 'node:fs';
 
 export type RestoreMode = 'data' | 'full';
@@ -229,7 +226,7 @@ export async function restore(ctx: OpsContext, options: RestoreOptions): Promise
 async function restoreNow(ctx: OpsContext, options: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const { path: filePath, file, latest } = await resolveGiven(ctx, options.backup, { verify: true, fetchOffsite: true });
-  const backupFile = await openBackupFile(filePath, file);
+  const backupFile = await openBackupAt(ctx, filePath, file);
   try {
     return await restoreFrom(ctx, options, backupFile, file, started, latest);
   } finally {
@@ -462,10 +459,9 @@ async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file:
   const rowsOf = (tables: Record<string, { rows: number }>) => Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, v.rows]));
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
   if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256File(backupFile));
-  const mPath = path.join(path.dirname(backupFile.path), manifestFileName(file));
-  const m = existsSync(mPath) ? await readManifest(mPath).catch(() => null) : null;
+  const m = await readManifestBeside(ctx, backupFile.path, file).catch(() => null);
   // An incremental backup is whole only with every section it refers to (their content is checked as it loads).
-  const missing = m ? await damagedSection(path.dirname(backupFile.path), m.sections ?? [], { hash: false }) : null;
+  const missing = m ? await damagedSectionAt(ctx, backupFile.path, m.sections ?? [], { hash: false }) : null;
   if (missing) {
     throw new GuardError('BACKUP_CORRUPT', `Refusing to restore: ${file} is incomplete: it keeps table rows in the section ${missing.object}, which ${missing.why}.`, {
       hint: 'Use another backup (`prisma-guard list`), or copy this one again from its offsite location (`prisma-guard copy`). Nothing was changed.',

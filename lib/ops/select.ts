@@ -7,13 +7,13 @@ import { describeLocation, targetLocation } from '../format/source.ts';
 import { databaseKeys } from '../policy/retention.ts';
 import { rankRestorable, type Candidate, type SelectionEntry, type SelectionTarget, type SkippedBackup } from '../policy/selection.ts';
 import type { OpsContext } from './context.ts';
-import { ensureBackupDir, listBackups, resolveBackup, type BackupListing } from './store.ts';
-import { damagedSection } from '../format/sections.ts';
+import { ensureBackupDir, listBackups, type BackupListing } from './store.ts';
 import { copyBackup, listLocation } from './offsite.ts';
 import { LocalStorage } from '../storage/local/local-storage.ts';
 import type { StorageBackend } from '../storage/contract.ts';
 import { parseBackupFileName } from '../format/naming.ts';
-import { sha256File, verifyBackup } from './verify.ts';
+import { verifyBackup } from './verify.ts';
+import { backupsLocation, damagedSectionAt, primaryListing, recordedVerificationHolds, resolveAtPrimary, type PrimaryListing } from './primary.ts';
 import { trustOf } from './trust.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 
@@ -62,9 +62,17 @@ export async function selectionEntries(backupDir: string, listing?: BackupListin
   for (const s of l.stray) {
     if (s.problem !== 'no-manifest' && s.problem !== 'bad-manifest') continue;
     try {
-      const opened = await openBackup(path.join(backupDir, s.file), s.file, { keys });
-      await opened.close();
-      const h = opened.header;
+      // Where backups live decides how a stray is opened (a file here, an object in the bucket).
+      const open = (l as Partial<PrimaryListing>).open;
+      const source = open ? await open(s.file) : path.join(backupDir, s.file);
+      let h: Awaited<ReturnType<typeof openBackup>>['header'];
+      try {
+        const opened = await openBackup(source, s.file, { keys });
+        await opened.close();
+        h = opened.header;
+      } finally {
+        if (typeof source !== 'string') await source.close();
+      }
       entries.push({ file: s.file, createdAt: h.createdAt, kind: h.kind, scope: h.scope, source: h.source, verified: null, trust: trust?.(null) });
     } catch (e) {
       unreadable.push({ file: s.file, why: `its header cannot be read: ${messageOf(e)}` });
@@ -101,7 +109,7 @@ export async function selectionTarget(ctx: OpsContext): Promise<SelectionTarget 
  * Without a database URL, `latest` is allowed only while the folder holds backups of one database.
  */
 export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {}): Promise<LatestChoice> {
-  const listing = await listBackups(ctx.backupDir);
+  const listing = await primaryListing(ctx);
   const { entries, unreadable } = await selectionEntries(ctx.backupDir, listing, ctx.keys?.trusted ? (m) => trustOf(ctx, m) : undefined, ctx.encryption?.keys);
   let target: SelectionTarget;
   let label: string;
@@ -112,7 +120,7 @@ export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {})
     const key = databaseKeys(entries);
     const databases = [...new Map(entries.map((e) => [key(e), e])).values()];
     if (databases.length > 1) {
-      throw new GuardError('USAGE', `The backup folder ${ctx.backupDir} holds backups of ${databases.length} databases (${databases.map((e) => describeLocation(e.source)).join('; ')}), so \`latest\` needs to know which one.`, {
+      throw new GuardError('USAGE', `The backup folder ${backupsLocation(ctx)} holds backups of ${databases.length} databases (${databases.map((e) => describeLocation(e.source)).join('; ')}), so \`latest\` needs to know which one.`, {
         hint: 'Set DATABASE_URL (or pass --url) to the database you mean, or name the backup file (`prisma-guard list`).',
       });
     }
@@ -138,7 +146,7 @@ export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {})
         continue;
       }
     }
-    return { file: c.file, path: path.join(path.resolve(ctx.backupDir), c.file), createdAt: c.createdAt, matchedBy: c.matchedBy, skipped, failed, target: label };
+    return { file: c.file, path: listing.pathOf(c.file), createdAt: c.createdAt, matchedBy: c.matchedBy, skipped, failed, target: label };
   }
   // Every local candidate failed verification (a damaged disk): an intact copy offsite of a backup
   // the folder does not hold may still be there. Local files are never overwritten by a fetch.
@@ -152,24 +160,24 @@ export async function chooseLatest(ctx: OpsContext, options: ChooseOptions = {})
   }
   const others = skipped.length ? `\nNot used:\n${skipped.slice(0, 12).map((s) => `  - ${s.file}: ${s.why}`).join('\n')}${skipped.length > 12 ? `\n  ... and ${skipped.length - 12} more` : ''}` : '';
   const broken = failed.length ? `\nFailed verification:\n${failed.map((f) => `  - ${f.file}: ${f.error}`).join('\n')}` : '';
-  throw new GuardError('BACKUP_NOT_FOUND', `There is no full backup of ${label} in ${ctx.backupDir}${options.verify ? ' that verifies' : ''}.${broken}${others}`, {
+  throw new GuardError('BACKUP_NOT_FOUND', `There is no full backup of ${label} in ${backupsLocation(ctx)}${options.verify ? ' that verifies' : ''}.${broken}${others}`, {
     hint: skipped.length || failed.length ? 'To use one of the backups above anyway, name it: `prisma-guard restore <file>` (check it with `--dry-run` first).' : 'Run `prisma-guard backup` first, or check BACKUP_DIR / --backup-dir.',
     details: { skipped, failed },
   });
 }
 
 /** Null when `c` verifies; else why not. */
-async function verificationProblem(ctx: OpsContext, c: Candidate, listing: BackupListing): Promise<{ code: string; message: string; hint?: string } | null> {
+async function verificationProblem(ctx: OpsContext, c: Candidate, listing: PrimaryListing): Promise<{ code: string; message: string; hint?: string } | null> {
   const m = listing.backups.find((b) => b.file === c.file);
-  const filePath = path.join(ctx.backupDir, c.file);
-  if (m?.verification?.ok && (await sha256File(filePath).catch(() => '')) === m.sha256) {
+  const filePath = listing.pathOf(c.file);
+  if (m?.verification?.ok && (await recordedVerificationHolds(ctx, filePath, m))) {
     // An incremental backup also needs its sections (a section deleted since is not a verified backup).
-    const missing = await damagedSection(ctx.backupDir, m.sections ?? [], { hash: false });
+    const missing = await damagedSectionAt(ctx, filePath, m.sections ?? [], { hash: false });
     if (!missing) return null;
     return { code: 'BACKUP_CORRUPT', message: `it is incomplete: its section ${missing.object} ${missing.why}` };
   }
   ctx.reporter.info(`Verifying ${c.file}...`);
-  const v = await verifyBackup(ctx, c.file);
+  const v = await verifyBackup(ctx, filePath);
   return v.ok ? null : { code: v.error?.code ?? 'BACKUP_CORRUPT', message: v.error?.message ?? 'verification failed', hint: v.error?.hint };
 }
 
@@ -195,7 +203,7 @@ export async function resolveGiven(ctx: OpsContext, given: string, options: Choo
     return { path: latest.path, file: latest.file, latest };
   }
   try {
-    return await resolveBackup(ctx.backupDir, given);
+    return await resolveAtPrimary(ctx, given);
   } catch (e) {
     // A backup named by its file name that is gone from the local folder, but kept offsite.
     if (!(options.fetchOffsite && ctx.copyTo && isGuardError(e) && e.code === 'BACKUP_NOT_FOUND' && parseBackupFileName(given))) throw e;
@@ -204,7 +212,7 @@ export async function resolveGiven(ctx: OpsContext, given: string, options: Choo
     await ensureBackupDir(ctx.backupDir);
     ctx.reporter.info(`${given} is not in ${ctx.backupDir}; fetching it from ${remote.location}...`);
     await copyBackup(ctx, given, new LocalStorage(ctx.backupDir), remote);
-    return resolveBackup(ctx.backupDir, given);
+    return resolveAtPrimary(ctx, given);
   }
 }
 

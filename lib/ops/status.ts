@@ -12,7 +12,8 @@ import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { prune, retentionPolicyFromEnv } from './prune.ts';
 import { readSchedulerState, type SchedulerState } from './scheduler-state.ts';
 import { sectionsOf } from '../format/sections.ts';
-import { listBackups, type StrayFile } from './store.ts';
+import type { StrayFile } from './store.ts';
+import { primaryListing } from './primary.ts';
 import { createPublicKey } from 'node:crypto';
 import { checkSignature, keyIdOf } from '../format/signature.ts';
 import { groupByDatabase, matchesDatabase } from './list.ts';
@@ -50,7 +51,12 @@ export interface StatusReport {
   /** Why the health is not HEALTHY, worst first. */
   reasons: HealthReason[];
   now: string;
+  /** The backup folder; with an object-storage BACKUP_DIR, its local working folder (see `location`). */
   backupDir: string;
+  /** Where backups live: the folder, or the object-storage BACKUP_DIR (`s3://...`). */
+  location: string;
+  /** Backups written but not uploaded yet to an object-storage BACKUP_DIR (kept in the working folder). */
+  pending: string[];
   backups: { count: number; totalBytes: number; verified: number; failedVerification: number; pinned: number };
   last: BackupSummary | null;
   lastVerified: BackupSummary | null;
@@ -194,7 +200,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const minFreeMb = env[STATUS_ENV.minFreeMb]?.trim() ? Number(env[STATUS_ENV.minFreeMb]) : 1024;
   const minFreeBytes = options.minFreeBytes ?? (Number.isFinite(minFreeMb) && minFreeMb >= 0 ? minFreeMb * 1024 * 1024 : 1024 * 1024 * 1024);
 
-  const listing = await listBackups(ctx.backupDir);
+  const listing = await primaryListing(ctx);
   const plan = await prune(ctx, { policy, dryRun: true });
   const scheduler = await readSchedulerState(ctx.backupDir);
   const disk = await diskOf(ctx.backupDir);
@@ -218,14 +224,14 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
   const watchedStatus = databases.filter((d) => d.watched);
   if (!watchedStatus.length) {
     const what = targetAt ? `of ${describeLocation(targetAt)} ` : options.database ? `of a database matching "${options.database}" ` : '';
-    crit('no-backup', `There is no backup ${what}in ${ctx.backupDir}.`);
+    crit('no-backup', `There is no backup ${what}in ${listing.location}.`);
   }
   for (const g of watched) {
     const label = watched.length > 1 || targetAt ? ` of ${g.label}` : '';
     const whole = g.backups.filter(isWhole);
     const newestWhole = whole.find((m) => m.verification?.ok !== false);
     if (!newestWhole) {
-      crit('no-backup', whole.length ? `None of the ${whole.length} full backups${label} in ${ctx.backupDir} passed verification.` : `There is no full backup${label} in ${ctx.backupDir} (only ${g.backups.map((m) => m.kind).join(', ')}).`);
+      crit('no-backup', whole.length ? `None of the ${whole.length} full backups${label} in ${listing.location} passed verification.` : `There is no full backup${label} in ${listing.location} (only ${g.backups.map((m) => m.kind).join(', ')}).`);
     } else {
       const age = now.getTime() - Date.parse(newestWhole.createdAt);
       if (age > maxAgeMs) warn('stale', `The newest full backup${label} (${newestWhole.file}) is ${ago(age)} old; one is expected at least every ${ago(maxAgeMs)}.`);
@@ -268,6 +274,7 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     }
     strayNow.push(s);
   }
+  if (listing.pending.length) warn('not-uploaded', `${listing.pending.length} backup(s) are only in the working folder ${ctx.backupDir}: their upload to ${listing.location} failed (${listing.pending.join(', ')}). The next backup uploads them again.`);
   if (strayNow.length) warn('stray-files', `${strayNow.length} file(s) in the backup folder are not complete backups: ${strayNow.map((s) => `${s.file} (${s.problem})`).join(', ')}.`);
 
   if (disk) {
@@ -331,6 +338,8 @@ export async function getStatus(ctx: OpsContext, options: StatusOptions = {}): P
     reasons,
     now: now.toISOString(),
     backupDir: ctx.backupDir,
+    location: listing.location,
+    pending: listing.pending,
     backups: {
       count: backups.length,
       // Sections shared by several incremental backups count once.

@@ -1,10 +1,8 @@
-import path from 'node:path';
 import { GuardError } from '../core/errors.ts';
 import type { BackupManifest } from '../format/manifest.ts';
-import { manifestFileName } from '../format/naming.ts';
 import { checkSignature, describeSignatureState, type SignatureState } from '../format/signature.ts';
 import type { OpsContext } from './context.ts';
-import { readManifest } from './store.ts';
+import { readManifestBeside } from './primary.ts';
 
 /** The signature state of a backup under the configured BACKUP_VERIFY_KEY; null when no key is configured (everything is accepted). */
 export function trustOf(ctx: OpsContext, manifest: BackupManifest | null): SignatureState | null {
@@ -32,7 +30,7 @@ export async function requireTrusted(ctx: OpsContext, filePath: string, file: st
   if (!ctx.keys?.trusted) return;
   let manifest: BackupManifest | null = null;
   try {
-    manifest = await readManifest(path.join(path.dirname(filePath), manifestFileName(file)));
+    manifest = await readManifestBeside(ctx, filePath, file);
   } catch {
     manifest = null;
   }

@@ -1,21 +1,19 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, promises as fs } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { encryptedManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
-import { manifestFileName, parseBackupFileName } from '../format/naming.ts';
+import { parseBackupFileName } from '../format/naming.ts';
 import { CanonicalItemCheck } from '../dialects/long-line.ts';
 import { canonicalRulesFor, dialectFor } from '../dialects/index.ts';
-import { openBackup, openBackupFile, type BackupFile } from '../format/reader.ts';
+import { openBackup, type BackupFile } from '../format/reader.ts';
 import { resolveGiven } from './select.ts';
 import type { OpsContext } from './context.ts';
 import { trustOf, untrusted } from './trust.ts';
 import { describeAgeHeader, isKeyProblem, type EncryptionRecord } from '../pipeline/age.ts';
 import type { SignatureState } from '../format/signature.ts';
-import { readManifest, writeManifest } from './store.ts';
-import { damagedSection, sha256OfFile } from '../format/sections.ts';
-import type { SectionRef } from '../format/writer.ts';
+import { damagedSectionAt, isManagedPath, openBackupAt, readManifestBeside, sectionRefsAt, writeManifestBeside } from './primary.ts';
 
 export interface VerifyResult {
   ok: boolean;
@@ -67,11 +65,10 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   const { path: filePath, file } = options.file ? { path: options.file.path, file: path.basename(options.file.path) } : await resolveGiven(ctx, given);
   const result: VerifyResult = { ok: false, file, path: filePath, sizeBytes: options.file?.size ?? 0, sha256: '', manifest: 'missing', durationMs: 0 };
   let manifest: BackupManifest | null = null;
-  const mPath = path.join(path.dirname(filePath), manifestFileName(file));
-  if (parseBackupFileName(file) && existsSync(mPath)) {
+  if (parseBackupFileName(file)) {
     try {
-      manifest = await readManifest(mPath);
-      result.manifest = 'ok';
+      manifest = await readManifestBeside(ctx, filePath, file);
+      if (manifest) result.manifest = 'ok';
     } catch {
       result.manifest = 'invalid';
     }
@@ -80,7 +77,7 @@ export async function verifyBackup(ctx: OpsContext, given: string, options: { re
   let full: BackupHeader | undefined;
   let ageHeader: EncryptionRecord | null = null;
   try {
-    opened ??= await openBackupFile(filePath, file);
+    opened ??= await openBackupAt(ctx, filePath, file);
     result.sizeBytes = opened.size;
     result.encrypted = opened.encrypted;
     if (opened.encrypted && !ctx.encryption?.keys) await verifyCiphertext(ctx, opened, file, manifest, result);
@@ -170,7 +167,7 @@ async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: strin
     return;
   }
   // The sections it refers to cannot be read without the key either: their bytes are checked the same way.
-  const bad = await damagedSection(path.dirname(opened.path), manifest.sections ?? [], { hash: true });
+  const bad = await damagedSectionAt(ctx, opened.path, manifest.sections ?? [], { hash: true });
   if (bad) {
     result.error = { code: 'BACKUP_CORRUPT', message: `${file} is incomplete: its section ${bad.object} ${bad.why}.`, hint: 'Use another backup (`prisma-guard list`), or copy this one again from its offsite location.' };
     return;
@@ -184,16 +181,6 @@ async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: strin
     return;
   }
   result.ok = true;
-}
-
-/** The manifest record of sections a verified backup refers to, from their bytes as stored now. */
-async function sectionRefs(dir: string, names: readonly string[]): Promise<SectionRef[]> {
-  const out: SectionRef[] = [];
-  for (const object of names) {
-    const file = path.join(dir, object);
-    out.push({ object, size: (await fs.stat(file)).size, sha256: await sha256OfFile(file) });
-  }
-  return out;
 }
 
 /**
@@ -279,7 +266,7 @@ function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 
 async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupManifest | null, filePath: string, h: BackupHeader | undefined, ageHeader: EncryptionRecord | null): Promise<void> {
   // Only backups in the managed folder under our naming get manifests.
-  if (!parseBackupFileName(result.file) || path.dirname(filePath) !== path.resolve(ctx.backupDir)) return;
+  if (!parseBackupFileName(result.file) || !isManagedPath(ctx, filePath)) return;
   // Not trusted is not corrupt, and neither is a backup this machine has no key for: the manifest
   // keeps its verdict on the bytes (a failed verdict would let retention treat it as corrupt).
   if (result.error?.code === 'BACKUP_UNTRUSTED' || isKeyProblem(result.error?.code)) return;
@@ -288,9 +275,9 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
   const verification = { at: ctx.clock.now().toISOString(), ok: result.ok, ...(result.error ? { error: result.error.message } : {}), ...(result.depth === 'ciphertext' ? { depth: 'ciphertext' as const } : {}) };
   try {
     if (manifest && result.manifest === 'ok') {
-      await writeManifest(ctx.backupDir, { ...manifest, verification });
+      await writeManifestBeside(ctx, filePath, { ...manifest, verification });
     } else if (manifest && result.manifest === 'mismatch') {
-      await writeManifest(ctx.backupDir, { ...manifest, verification });
+      await writeManifestBeside(ctx, filePath, { ...manifest, verification });
     } else if (!manifest && result.ok && result.header && result.tables && h) {
       const applied = h.prismaMigrations.filter((m) => m.finished_at !== null && m.rolled_back_at === null);
       const rebuilt: BackupManifest = {
@@ -316,9 +303,9 @@ async function record(ctx: OpsContext, result: VerifyResult, manifest: BackupMan
         scope: h.scope,
         source: h.source,
         contentSha256: result.contentSha256,
-        ...(result.sections?.length ? { sections: await sectionRefs(path.dirname(filePath), result.sections) } : {}),
+        ...(result.sections?.length ? { sections: await sectionRefsAt(ctx, filePath, result.sections) } : {}),
       };
-      await writeManifest(ctx.backupDir, result.encrypted && ageHeader ? encryptedManifest(rebuilt, ageHeader) : rebuilt);
+      await writeManifestBeside(ctx, filePath, result.encrypted && ageHeader ? encryptedManifest(rebuilt, ageHeader) : rebuilt);
       result.manifest = 'rebuilt';
     }
   } catch (e) {

@@ -17,7 +17,7 @@ import { silentReporter } from '../core/logger.ts';
 import type { Clock } from '../core/clock.ts';
 import { systemClock } from '../core/clock.ts';
 import { toRedactedJson } from '../core/url.ts';
-import { parseBackupFileName, manifestFileName } from '../format/naming.ts';
+import { parseBackupFileName } from '../format/naming.ts';
 import { describeScope } from '../format/source.ts';
 import { backup } from '../ops/backup.ts';
 import { checkDatabase } from '../ops/check.ts';
@@ -28,7 +28,7 @@ import { deleteBackup, prune, retentionPolicyFromEnv } from '../ops/prune.ts';
 import { restore } from '../ops/restore.ts';
 import { resolveGiven } from '../ops/select.ts';
 import { getStatus, HEALTH_EXIT_CODE } from '../ops/status.ts';
-import { readManifest } from '../ops/store.ts';
+import { deleteBackupAt, readManifestBeside } from '../ops/primary.ts';
 import { BodyCache, ListingCache } from './listing.ts';
 import { verifyBackup } from '../ops/verify.ts';
 import { AuditLog, type AuditEntry } from './audit.ts';
@@ -323,7 +323,7 @@ export function createApp(options: ServerOptions = {}) {
   app.get('/api/backups/:name', async (c) => {
     const given = backupParam(c.req.param('name'));
     const { path: p, file } = await resolveGiven(base, given);
-    const manifest = await readManifest(path.join(path.dirname(p), manifestFileName(file)));
+    const manifest = await manifestAt(base, p, file);
     return json(c, { ok: true, manifest, scope: describeScope(manifest.scope) });
   });
 
@@ -397,7 +397,7 @@ export function createApp(options: ServerOptions = {}) {
       await record(c, { action: 'backup.delete', backup: file, result: 'refused', detail: { why: protections } });
       throw httpError('PROTECTED', `${file} is protected by retention (${protections.join(', ')}), so it is not deleted.`, 'Unpin it first, or take a newer verified backup; retention decides the rest (prisma-guard prune).', { why: protections });
     }
-    await deleteBackup(backupDir, file);
+    await deleteBackupAt(base, file, deleteBackup);
     listings.clear();
     await record(c, { action: 'backup.delete', backup: file, result: 'ok' });
     return json(c, { ok: true, file, deleted: true });
@@ -417,7 +417,7 @@ export function createApp(options: ServerOptions = {}) {
     try {
       // `latest` is resolved now: the plan, and its confirm, are of that one file.
       const { path: p, file, latest } = await resolveGiven(base, given, { verify: given === 'latest' });
-      const manifest = await readManifest(path.join(path.dirname(p), manifestFileName(file)));
+      const manifest = await manifestAt(base, p, file);
       const result = await restore(base, { backup: file, mode, tables, dryRun: true, lockWaitMs });
       if (latest) result.plan.selection = { latest: true, matchedBy: latest.matchedBy, skipped: latest.skipped, failed: latest.failed };
       const live = liveDigest(await checkDatabase(base));
@@ -472,7 +472,7 @@ export function createApp(options: ServerOptions = {}) {
       try {
         // The backup must still be the one planned: same manifest SHA-256 and size (the restore then checks the bytes against it).
         const { path: p, file } = await resolveGiven(ctx, stored.backup);
-        const m = await readManifest(path.join(path.dirname(p), manifestFileName(file))).catch(() => null);
+        const m = await manifestAt(ctx, p, file).catch(() => null);
         if (!m || m.sha256 !== stored.backupSha256 || m.sizeBytes !== stored.backupSize) {
           throw new GuardError('PLAN_STALE', `${stored.backup} changed since the plan was made; nothing was restored.`, { hint: 'Make a new plan and review it.' });
         }
@@ -600,3 +600,10 @@ function safeTarget(ctx: OpsContext): { dialect: string; display: string } | nul
   }
 }
 
+
+/** The manifest of a backup where it lives (the folder or an object-storage BACKUP_DIR); BACKUP_NOT_FOUND when it has none. */
+async function manifestAt(ctx: OpsContext, p: string, file: string) {
+  const m = await readManifestBeside(ctx, p, file);
+  if (!m) throw new GuardError('BACKUP_NOT_FOUND', `${file} has no manifest.`, { hint: `Run \`prisma-guard verify ${file}\` to check it and rebuild its manifest.` });
+  return m;
+}

@@ -29,6 +29,9 @@ export class ListingCache {
   constructor(private readonly ctx: OpsContext, private readonly revalidateMs = 1000) {}
 
   private async folderKey(): Promise<string> {
+    // An object-storage BACKUP_DIR changes without the working folder knowing (another machine's
+    // backups, a prune): the listing is taken afresh every 5 s at most.
+    if (this.ctx.primary) return `${this.ctx.primary.location}:${Math.floor(Date.now() / 5000)}`;
     try {
       const st = await fs.stat(this.ctx.backupDir);
       return `${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;

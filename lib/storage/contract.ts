@@ -24,8 +24,12 @@ export interface StorageBackend {
   /** Every object, sorted by name. */
   list(): Promise<ObjectInfo[]>;
   stat(name: string): Promise<ObjectInfo | null>;
-  /** The object's bytes (or `range`: from `start`, up to and excluding `end`). Throws OBJECT_NOT_FOUND. */
-  read(name: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The object's bytes (or `range`: from `start`, up to and excluding `end`). Throws OBJECT_NOT_FOUND.
+   * `options.ifMatch`: only while the object is still the version `stat` saw (its `version`); a
+   * replaced object fails with BACKUP_CORRUPT instead of mixing two versions' bytes.
+   */
+  read(name: string, range?: ByteRange, options?: ReadOptions): Promise<Readable>;
   /** Stores `body` under `name`, visible only when complete; returns what was stored. */
   write(name: string, body: AsyncIterable<Uint8Array> | Uint8Array, options?: WriteOptions): Promise<WriteResult>;
   remove(name: string): Promise<void>;
@@ -48,6 +52,13 @@ export interface ObjectInfo {
   modifiedAt: Date;
   /** `object`: a stored object. `other`: something else under that name (a symlink, a FIFO, a folder). */
   kind: 'object' | 'other';
+  /** What identifies this version of the object, where the backend has it (S3: the ETag). */
+  version?: string;
+}
+
+export interface ReadOptions {
+  /** Read only this version (ObjectInfo.version); ignored by backends without versions. */
+  ifMatch?: string;
 }
 
 export interface ByteRange {

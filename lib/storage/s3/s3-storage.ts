@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { GuardError, messageOf } from '../../core/errors.ts';
 import { hashTap } from '../../core/hash-tap.ts';
 import { redactSecrets } from '../../core/url.ts';
-import { checkObjectName, exists, notFound, type ByteRange, type ObjectInfo, type StorageBackend, type WriteOptions, type WriteResult } from '../contract.ts';
+import { checkObjectName, exists, notFound, type ByteRange, type ObjectInfo, type ReadOptions, type StorageBackend, type WriteOptions, type WriteResult } from '../contract.ts';
 
 /** Where an `s3://bucket/prefix` location points, and how to reach it. */
 export interface S3Location {
@@ -115,7 +115,7 @@ export class S3Storage implements StorageBackend {
     const { client, sdk } = await this.connect();
     try {
       const h = await client.send(new sdk.s3.HeadObjectCommand({ Bucket: this.where.bucket, Key: this.key(name) }));
-      return { name, size: h.ContentLength ?? 0, modifiedAt: h.LastModified ?? new Date(0), kind: 'object' };
+      return { name, size: h.ContentLength ?? 0, modifiedAt: h.LastModified ?? new Date(0), kind: 'object', ...(h.ETag ? { version: h.ETag } : {}) };
     } catch (e) {
       const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
       if (status === 404 || (e as { name?: string })?.name === 'NotFound' || (e as { name?: string })?.name === 'NoSuchKey') return null;
@@ -123,7 +123,7 @@ export class S3Storage implements StorageBackend {
     }
   }
 
-  async read(name: string, range?: ByteRange): Promise<Readable> {
+  async read(name: string, range?: ByteRange, options: ReadOptions = {}): Promise<Readable> {
     checkObjectName(name, this.location);
     const { client, sdk } = await this.connect();
     try {
@@ -132,12 +132,21 @@ export class S3Storage implements StorageBackend {
           Bucket: this.where.bucket,
           Key: this.key(name),
           Range: range ? `bytes=${range.start}-${range.end !== undefined ? range.end - 1 : ''}` : undefined,
+          IfMatch: options.ifMatch,
         }),
       );
+      // Servers that ignore If-Match (some self-hosted ones) still say which version they sent.
+      if (options.ifMatch && r.ETag && r.ETag !== options.ifMatch) {
+        (r.Body as Readable | undefined)?.destroy();
+        throw replaced(name, this.location);
+      }
       return r.Body as Readable;
     } catch (e) {
+      if (e instanceof GuardError) throw e;
       const n = (e as { name?: string })?.name;
       if (n === 'NoSuchKey' || n === 'NotFound') throw notFound(name, this.location);
+      const status = (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+      if (options.ifMatch && (status === 412 || n === 'PreconditionFailed')) throw replaced(name, this.location, e);
       throw this.fail(`Reading ${name}`, e);
     }
   }
@@ -180,4 +189,11 @@ export class S3Storage implements StorageBackend {
       throw this.fail(`Removing ${name}`, e);
     }
   }
+}
+
+function replaced(name: string, location: string, cause?: unknown): GuardError {
+  return new GuardError('BACKUP_CORRUPT', `${name} in ${location} was replaced while it was being read (its ETag changed); no byte of the new object was used.`, {
+    hint: 'Make sure nothing else writes under that backup name, then run the command again.',
+    cause,
+  });
 }
