@@ -59,7 +59,16 @@ export class FolderSections implements SectionSink {
   constructor(
     private readonly dir: string,
     private readonly known: Map<string, SectionRef>,
-    private readonly options: { encryption?: EncryptionSettings | null; compressionLevel?: number; signal?: AbortSignal } = {},
+    private readonly options: {
+      encryption?: EncryptionSettings | null;
+      compressionLevel?: number;
+      signal?: AbortSignal;
+      /**
+       * Whether a listed section is intact where backups live, when that is not this folder (an s3
+       * BACKUP_DIR: there with the recorded size; downloading it to hash would cost what it saves).
+       */
+      stored?: (ref: SectionRef) => Promise<boolean>;
+    } = {},
   ) {}
 
   /** Sections this backup wrote, and the ones it referenced as they were. */
@@ -101,8 +110,9 @@ export class FolderSections implements SectionSink {
     return ref;
   }
 
-  /** The object is a regular file with the recorded size and SHA-256. */
+  /** The object is a regular file with the recorded size and SHA-256 (or `options.stored` says it is there). */
   private async intact(ref: SectionRef): Promise<boolean> {
+    if (this.options.stored) return this.options.stored(ref);
     const file = path.join(this.dir, ref.object);
     const st = await fs.lstat(file).catch(() => null);
     if (!st?.isFile() || st.size !== ref.size) return false;

@@ -13,8 +13,8 @@ import { DEFAULT_LOCK_WAIT_MS, OPERATION_LOCK, type OpsContext } from './context
 import { backupDirExposure, describeExposure } from './folder-mode.ts';
 import { readPrismaMigrations, tableSections } from './snapshot-tables.ts';
 import { copyBackup, type OffsiteCopy } from './offsite.ts';
-import { ensureBackupDir, listBackups, writeManifest } from './store.ts';
-import { uploadNewBackup } from './primary.ts';
+import { ensureBackupDir, writeManifest } from './store.ts';
+import { primaryListing, storedAt, uploadNewBackup } from './primary.ts';
 import { TOOL_VERSION } from './version.ts';
 import { schemaHash } from '../prisma/project.ts';
 import { derivedFingerprint, targetLocation, type BackupKind, type BackupScope, type BackupSource } from '../format/source.ts';
@@ -134,7 +134,7 @@ export async function backupWithConnection(ctx: OpsContext, conn: Connection, op
   const result: EncodeResult & { header?: BackupHeader } = {};
   // Incremental: the folder's listed sections are what may be referenced (never one no manifest lists).
   const sink = (options.incremental ?? ctx.incremental ?? false)
-    ? new FolderSections(ctx.backupDir, sectionsOf((await listBackups(ctx.backupDir)).backups), { encryption: encryptTo, compressionLevel: options.compressionLevel, signal: options.signal })
+    ? new FolderSections(ctx.backupDir, sectionsOf((await primaryListing(ctx)).backups), { encryption: encryptTo, compressionLevel: options.compressionLevel, signal: options.signal, stored: ctx.primary ? storedAt(ctx.primary) : undefined })
     : undefined;
   const written = await conn.snapshot(async (reader) => {
     if (!reader.schema.tables.length && !options.allowEmpty) throw await nothingToBackUp(conn);

@@ -321,3 +321,16 @@ async function sha256Of(storage: StorageBackend, name: string): Promise<string> 
   for await (const c of await storage.read(name)) h.update(c as Buffer);
   return h.digest('hex');
 }
+
+/**
+ * For an incremental backup into an s3 BACKUP_DIR: a section listed by a manifest there is reused
+ * when the bucket holds it with the recorded size (it was read back and hashed when it was
+ * uploaded; every restore checks its rows). A section reused this way is not in the working folder:
+ * the upload finds it in the bucket already.
+ */
+export function storedAt(primary: StorageBackend): (ref: SectionRef) => Promise<boolean> {
+  return async (ref) => {
+    const st = await primary.stat(ref.object).catch(() => null);
+    return Boolean(st && st.kind === 'object' && st.size === ref.size);
+  };
+}
