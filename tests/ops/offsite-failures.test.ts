@@ -7,12 +7,12 @@
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStorage } from '../../lib/storage/registry.ts';
 import { CLI_ENTRY, runCli } from '../helpers/cli.ts';
+import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
 
 let s3: TestS3;
@@ -22,38 +22,14 @@ let local: string;
 let backupFile: string;
 
 /** A TCP proxy to `port` that calls `onBytes` with the running count of bytes sent upstream. */
-function proxy(port: number, onBytes: (total: number, cut: () => void) => void): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
+function proxy(port: number, onBytes: (total: number, cut: () => void) => void): Promise<TcpProxy> {
   let total = 0;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    const cut = () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    };
-    client.on('data', (d: Buffer) => {
-      total += d.length;
-      upstream.write(d);
-      onBytes(total, cut);
-    });
-    upstream.on('data', (d: Buffer) => client.write(d));
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({
-        port: (server.address() as net.AddressInfo).port,
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
+  return tcpProxy(port, {
+    up(chunk, _conn, control) {
+      total += chunk.length;
+      // The chunk goes upstream first, then the test may cut (as the bytes were counted once sent).
+      setImmediate(() => onBytes(total, () => control.cutAll()));
+    },
   });
 }
 

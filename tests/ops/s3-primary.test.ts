@@ -7,7 +7,6 @@
  * that the next backup uploads.
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +19,7 @@ import { startServer } from '../../lib/server/serve.ts';
 import { backupNow, Client } from '../server/helpers.ts';
 import { DIALECTS, demoDatabase, demoMigrationsDir, demoSchemaPath, freshDatabase, migrateDemo, rawQueryable, seedDemo, type FreshDatabase } from '../helpers/db.ts';
 import { oracleDump } from '../helpers/oracle.ts';
+import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
 
 let s3: TestS3;
@@ -194,36 +194,16 @@ for (const dialect of DIALECTS) {
  * A TCP proxy in front of the storage server that cuts every connection, and stops listening,
  * after `limit` bytes went upstream: the server "stops" in the middle of an upload.
  */
-async function cuttingProxy(target: string, limit: number): Promise<{ endpoint: string; close(): void }> {
-  const { port: targetPort } = new URL(target);
+async function cuttingProxy(target: string, limit: number): Promise<TcpProxy> {
   let sent = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(targetPort), '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => {
+  return tcpProxy(Number(new URL(target).port), {
+    up(chunk, _conn, control) {
       sent += chunk.length;
-      if (sent > limit) {
-        for (const s of sockets) s.destroy();
-        server.close();
-        return;
-      }
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => client.write(chunk));
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
+      if (sent <= limit) return;
+      control.cutAll();
+      return 'drop';
     },
-  };
+  });
 }
 
 describe('a storage server that stops mid-upload', () => {
@@ -276,31 +256,13 @@ describe('a storage server that stops mid-upload', () => {
 });
 
 /** A TCP proxy that passes request bytes upstream at about `bytesPerSecond` (a slow uplink). */
-async function slowProxy(target: string, bytesPerSecond: number): Promise<{ endpoint: string; close(): void }> {
-  const { port: targetPort } = new URL(target);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(targetPort), '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => {
+async function slowProxy(target: string, bytesPerSecond: number): Promise<TcpProxy> {
+  return tcpProxy(Number(new URL(target).port), {
+    up(chunk, { client }) {
       client.pause();
-      upstream.write(chunk);
       setTimeout(() => client.resume(), Math.ceil((chunk.length / bytesPerSecond) * 1000));
-    });
-    upstream.on('data', (chunk) => client.write(chunk));
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () => {
-      for (const x of sockets) x.destroy();
-      server.close();
     },
-  };
+  });
 }
 
 describe('kill -9 during the upload', () => {
@@ -442,39 +404,18 @@ describe('migrate-safe with an s3 BACKUP_DIR', () => {
 });
 
 /** A TCP proxy that breaks the first connection whose responses pass `limit` bytes, once; every other connection goes through. */
-async function breakOnceProxy(target: string, limit: number): Promise<{ endpoint: string; breaks(): number; close(): void }> {
-  const { port: targetPort } = new URL(target);
+async function breakOnceProxy(target: string, limit: number): Promise<TcpProxy & { breaks(): number }> {
   let broken = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(targetPort), '127.0.0.1');
-    sockets.add(client).add(upstream);
-    let down = 0;
-    client.on('data', (chunk) => upstream.write(chunk));
-    upstream.on('data', (chunk) => {
-      down += chunk.length;
-      if (!broken && down > limit) {
-        broken++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      client.write(chunk);
-    });
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    breaks: () => broken,
-    close: () => {
-      for (const x of sockets) x.destroy();
-      server.close();
+  const proxy = await tcpProxy(Number(new URL(target).port), {
+    down(chunk, conn) {
+      if (broken || conn.down + chunk.length <= limit) return;
+      broken++;
+      conn.client.destroy();
+      conn.upstream.destroy();
+      return 'drop';
     },
-  };
+  });
+  return { ...proxy, breaks: () => broken };
 }
 
 describe('a connection that breaks while a restore reads from the bucket', () => {
