@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { seededRandom } from '../../lib/core/random.ts';
 import type { TableSchema } from '../../lib/core/types.ts';
+import { createHash } from 'node:crypto';
 import { checkCanonicalRun, type RowLines } from '../../lib/dialects/dialect.ts';
+import { CopyFrameHasher, LONG_ROW_BYTES } from '../../lib/dialects/postgres/postgres-copy-digest.ts';
 import { JsonLinesToCopy } from '../../lib/dialects/postgres/postgres-copy-text.ts';
 import { postgresCanonicalRules } from '../../lib/dialects/postgres/postgres-values.ts';
 
@@ -102,5 +104,44 @@ describe('convertCanonical: the canonical check and the COPY translation in one 
     const all = table.columns.map((_, i) => i);
     expect(outcome(together(r, all))).toEqual(outcome(separate(r, all)));
     expect(outcome(together(r, all)).error).toMatch(/line 2 is not valid UTF-8/);
+  });
+});
+
+describe('CopyFrameHasher: a chunk framed and hashed at once', () => {
+  /** The framing row by row, as PostgreSQL sends COPY output: `d`, the length (itself included), the row. */
+  function rowByRow(chunks: Buffer[]): string {
+    const hash = createHash('sha256');
+    for (const chunk of chunks) {
+      for (let start = 0, nl = chunk.indexOf(10); nl >= 0; start = nl + 1, nl = chunk.indexOf(10, start)) {
+        const row = chunk.subarray(start, nl + 1);
+        if (row.length > LONG_ROW_BYTES) {
+          hash.update('L');
+          hash.update(createHash('sha256').update(row).digest());
+        } else {
+          const header = Buffer.from([0x64, 0, 0, 0, 0]);
+          header.writeUInt32BE(row.length + 4, 1);
+          hash.update(header);
+          hash.update(row);
+        }
+      }
+    }
+    return hash.digest('hex');
+  }
+
+  test('the digest of row-by-row framing, for rows from empty to past LONG_ROW_BYTES', () => {
+    const random = seededRandom(5);
+    for (let n = 0; n < 120; n++) {
+      const chunks = Array.from({ length: 1 + Math.floor(random() * 4) }, () => {
+        const rows = Array.from({ length: Math.floor(random() * 40) }, () => {
+          const r = random();
+          const length = r < 0.05 ? 0 : r < 0.9 ? Math.floor(random() * 300) : r < 0.97 ? Math.floor(random() * 300_000) : LONG_ROW_BYTES - 2 + Math.floor(random() * 4);
+          return 'x'.repeat(length) + '\n';
+        });
+        return Buffer.from(rows.join(''));
+      });
+      const hasher = new CopyFrameHasher();
+      for (const c of chunks) hasher.update(c);
+      expect(hasher.digest()).toBe(rowByRow(chunks));
+    }
   });
 });
