@@ -2,7 +2,7 @@
  * Benchmarks prisma-guard against the databases' own tools on the same data, in one session.
  *
  *   npm run bench -- [--scales 0.1,1] [--runs 3] [--dialects postgres,sqlite] [--only backup,verify,restore]
- *                    [--no-naive] [--regen] [--work DIR] [--pg-admin URL]
+ *                    [--no-naive] [--regen] [--work DIR] [--pg-admin URL] [--db-tag NAME]
  *
  * Every tool runs as a child process under /usr/bin/time, which gives wall time, CPU time
  * (user + sys of the process and its waited-for children; the database server's own CPU is not
@@ -171,8 +171,8 @@ export async function recreateDb(admin: PgAdmin, db: string): Promise<void> {
 const scaleTag = (s: number) => String(s).replace('.', '_');
 
 /** The PostgreSQL source database for a scale, generated once and reused while its marker matches. */
-export async function pgSource(admin: PgAdmin, scale: number, regen: boolean, log: (s: string) => void): Promise<string> {
-  const db = `pg_guard_bench_s${scaleTag(scale)}`;
+export async function pgSource(admin: PgAdmin, scale: number, regen: boolean, log: (s: string) => void, tag = ''): Promise<string> {
+  const db = `pg_guard_bench${tag ? `_${tag}` : ''}_s${scaleTag(scale)}`;
   const marker = `prisma-guard bench dataset ${DATASET_VERSION} scale=${scale}`;
   const r = await adminQuery(admin, `SELECT shobj_description(oid, 'pg_database') AS d FROM pg_database WHERE datname = '${db}'`);
   if (!regen && r.rows[0]?.d === marker) return db;
@@ -270,9 +270,12 @@ function prismaGuardCases(o: { srcUrl: string; tgtUrl: string; ours: string; wor
   };
 }
 
-function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean): Case[] {
+/** The PostgreSQL database every restore case writes into (`--db-tag` keeps concurrent benches apart). */
+const pgTarget = (tag: string) => `pg_guard_bench${tag ? `_${tag}` : ''}_target`;
+
+function postgresCases(admin: PgAdmin, src: string, work: string, naive: boolean, tag: string): Case[] {
   const srcUrl = dbUrl(admin, src);
-  const tgt = `pg_guard_bench_target`;
+  const tgt = pgTarget(tag);
   const tgtUrl = dbUrl(admin, tgt);
   const ours = path.join(work, 'ours');
   const conn = ['-h', admin.host, '-p', admin.port, '-U', admin.user];
@@ -503,8 +506,11 @@ async function main(): Promise<void> {
       regen: { type: 'boolean' },
       work: { type: 'string', default: path.join(os.tmpdir(), 'prisma-guard-bench') },
       'pg-admin': { type: 'string', default: process.env.PG_BENCH_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres' },
+      'db-tag': { type: 'string', default: '' },
     },
   });
+  const tag = values['db-tag']!;
+  if (!/^[a-z0-9_]*$/.test(tag)) throw new Error(`--db-tag takes lower-case letters, digits and _ (got ${tag})`);
   const scales = values.scales!.split(',').map(Number);
   const runs = Number(values.runs);
   const dialects = values.dialects!.split(',');
@@ -534,8 +540,8 @@ async function main(): Promise<void> {
       mkdirSync(work, { recursive: true });
       let cases: Case[];
       if (dialect === 'postgres') {
-        const src = await pgSource(admin, scale, Boolean(values.regen), log);
-        cases = postgresCases(admin, src, work, !values['no-naive']);
+        const src = await pgSource(admin, scale, Boolean(values.regen), log, tag);
+        cases = postgresCases(admin, src, work, !values['no-naive'], tag);
       } else if (dialect === 'sqlite') {
         const src = sqliteSource(work, scale, Boolean(values.regen), log);
         cases = sqliteCases(src, work, !values['no-naive']);
@@ -548,7 +554,7 @@ async function main(): Promise<void> {
       report.results.push({ dialect, scale, rows: totalRows(datasetCounts(scale)), rowsDetail: rows, targets: t });
       md.push(`## ${dialect}, scale ${scale} (${totalRows(datasetCounts(scale)).toLocaleString('en-GB')} rows), median of ${runs}`, '', table(rows), '');
       if (t.length) md.push(...t.map((x) => `- ${x}`), '');
-      if (dialect === 'postgres') await adminQuery(admin, `DROP DATABASE IF EXISTS "pg_guard_bench_target" WITH (FORCE)`);
+      if (dialect === 'postgres') await adminQuery(admin, `DROP DATABASE IF EXISTS "${pgTarget(tag)}" WITH (FORCE)`);
       save();
       log(md.slice(-((t.length ? t.length + 1 : 0) + 4)).join('\n'));
     }

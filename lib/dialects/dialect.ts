@@ -268,19 +268,26 @@ const NL = 0x0a;
 export function checkCanonicalRun(run: RowLines, rules: CanonicalRules): void {
   const bytes = asBuffer(run.bytes);
   const utf8 = isUtf8(bytes);
-  const width = rules.columns.length;
   let start = 0;
   for (let i = 0; i < run.rows; i++) {
     const nl = bytes.indexOf(NL, start);
-    if (!utf8 || !isPlainCanonical(bytes, start, nl, rules)) {
-      // Decoding would turn bytes that are not UTF-8 into U+FFFD, which JSON.stringify prints back.
-      if (!utf8 && !isUtf8(bytes.subarray(start, nl))) throw run.invalid(i, 'is not valid UTF-8 text');
-      const text = bytes.toString('utf8', start, nl);
-      const why = canonicalLineError(text, parseRowLine(text, width, (w) => run.invalid(i, w)), rules);
-      if (why) throw run.invalid(i, why);
-    }
+    if (!utf8 || !isPlainCanonical(bytes, start, nl, rules)) checkCanonicalLine(bytes, start, nl, rules, (why) => run.invalid(i, why));
     start = nl + 1;
   }
+}
+
+/**
+ * The canonical check of one line, bytes[start..end) without its newline, the whole way (UTF-8,
+ * JSON.parse, JSON.stringify, the values): for a line the byte-level fast path did not decide.
+ * Throws `invalid(why)`. Exported for loaders that decide the common lines in their own pass over
+ * the bytes (JsonLinesToCopy.convertCanonical) and must judge the others exactly as checkCanonicalRun does.
+ */
+export function checkCanonicalLine(bytes: Buffer, start: number, end: number, rules: CanonicalRules, invalid: (why: string) => Error): void {
+  // Decoding would turn bytes that are not UTF-8 into U+FFFD, which JSON.stringify prints back.
+  if (!isUtf8(bytes.subarray(start, end))) throw invalid('is not valid UTF-8 text');
+  const text = bytes.toString('utf8', start, end);
+  const why = canonicalLineError(text, parseRowLine(text, rules.columns.length, invalid), rules);
+  if (why) throw invalid(why);
 }
 
 /** Why a parsed row is not canonical (value by value; no bytes to compare), or null. For loaders fed rows. */

@@ -5,7 +5,8 @@
  * decoded column texts, incrementally and chunk by chunk, and encodes values back into COPY FROM lines.
  */
 
-import { parseRowLine } from '../dialect.ts';
+import { isUtf8 } from 'node:buffer';
+import { checkCanonicalLine, checkCanonicalRun, parseRowLine, PLAIN_BOOLEAN, PLAIN_INT, PLAIN_NULL, PLAIN_STRING, PLAIN_TEXT, PLAIN_WORD, type CanonicalRules, type RowLines } from '../dialect.ts';
 import { firstSpecial, LONG_RUN, PLAIN_STRING_BYTE, ValueBytes } from '../long-line.ts';
 
 export { firstSpecial };
@@ -478,6 +479,151 @@ export class JsonLinesToCopy {
       start = nl + 1;
     }
     return out.subarray(0, o);
+  }
+
+  /**
+   * checkCanonicalRun(run, rules) and then convert(run), in one pass over the bytes of the common
+   * lines: the same verdict (the same error for the first line that is not canonical) and the same
+   * COPY text. A line is decided here only when each of its values is a token `rules.plain` lets
+   * through on its bytes alone AND one fastLine translates (a string without \u escapes, null,
+   * true/false, an integer of at most `rules.intDigits` digits): exactly the tests isPlainCanonical
+   * makes, so such a line is canonical. Any other line is checked the whole way
+   * (checkCanonicalLine) and then converted as convert() does. Restore time of a 2M-row table:
+   * the check was a second scan of every byte (see BENCHMARKS.md, "Restore: one pass").
+   */
+  convertCanonical(run: RowLines, rules: CanonicalRules): Buffer {
+    const src = run.bytes instanceof Buffer ? run.bytes : Buffer.from(run.bytes.buffer, run.bytes.byteOffset, run.bytes.byteLength);
+    // Bytes that are not UTF-8 (rare: a damaged file): the separate check names the line.
+    if (!isUtf8(src)) {
+      checkCanonicalRun(run, rules);
+      return this.convert(src, run.rows, run.invalid);
+    }
+    let out = Buffer.allocUnsafe(src.length + 64);
+    let o = 0;
+    let start = 0;
+    for (let r = 0; r < run.rows; r++) {
+      const nl = src.indexOf(NL, start);
+      this.rows++;
+      const fast = this.checkedLine(src, start, nl, out, o, rules);
+      if (fast >= 0) {
+        o = fast;
+      } else {
+        const invalid = (why: string) => run.invalid(r, why);
+        checkCanonicalLine(src, start, nl, rules, invalid);
+        const converted = this.fastLine(src, start, nl, out, o);
+        if (converted >= 0) {
+          o = converted;
+        } else {
+          const line = this.slowLine(src.toString('utf8', start, nl), invalid);
+          const need = Buffer.byteLength(line);
+          if (o + need > out.length) {
+            const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 64));
+            out.copy(bigger, 0, 0, o);
+            out = bigger;
+          }
+          o += out.write(line, o);
+        }
+      }
+      start = nl + 1;
+    }
+    return out.subarray(0, o);
+  }
+
+  /**
+   * fastLine with isPlainCanonical's tests (lib/dialects/dialect.ts) on every value: src[start..end)
+   * (valid UTF-8, without its "\n") into out at o; the new end, or -1 when the line is not decided
+   * here (nothing written that matters: the caller rewrites at o).
+   */
+  private checkedLine(src: Buffer, start: number, end: number, out: Buffer, o: number, rules: CanonicalRules): number {
+    if (src[start] !== OPEN_BRACKET || src[end - 1] !== CLOSE_BRACKET || end - start < 3) return -1;
+    const keep = this.keep;
+    const plain = rules.plain;
+    const width = this.width;
+    let i = start + 1;
+    let col = 0;
+    let written = 0;
+    for (;;) {
+      if (col >= width) return -1;
+      const allowed = plain[col];
+      const k = keep[col];
+      if (k && written > 0) out[o++] = TAB;
+      const b = src[i];
+      if (b === QUOTE) {
+        if ((allowed & (PLAIN_STRING | PLAIN_WORD | PLAIN_TEXT)) === 0) return -1;
+        // PLAIN_WORD and PLAIN_TEXT strings hold no escapes; only PLAIN_STRING ones may.
+        const escapes = (allowed & PLAIN_STRING) !== 0;
+        if (!escapes && (allowed & PLAIN_WORD) !== 0) {
+          const f = src[i + 1];
+          if (f === 0x20 || f === 0x2b || f === 0x2d || f === 0x2e || (f >= 0x30 && f <= 0x39)) return -1;
+        }
+        i++;
+        const from = i;
+        for (;;) {
+          // The common bytes (not a quote, a backslash or a control character), copied as they are.
+          if (k) {
+            while (i < end && PLAIN_STRING_BYTE[src[i]] === 1) out[o++] = src[i++];
+          } else {
+            while (i < end && PLAIN_STRING_BYTE[src[i]] === 1) i++;
+          }
+          const c = src[i];
+          if (c !== BACKSLASH) break;
+          if (!escapes) return -1;
+          // The escapes JSON.stringify writes: \" \\ \b \f \n \r \t. COPY spells \\ \b \f \n \r \t
+          // the same (escapeCopyText), \" is the bare quote; \u escapes and \/ are decided the long way.
+          const e = src[i + 1];
+          if (e === BACKSLASH || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+            if (k) {
+              out[o++] = BACKSLASH;
+              out[o++] = e;
+            }
+          } else if (e === QUOTE) {
+            if (k) out[o++] = QUOTE;
+          } else {
+            return -1;
+          }
+          i += 2;
+        }
+        if (i >= end || src[i] !== QUOTE) return -1; // a control byte or the line's end
+        if ((allowed & PLAIN_TEXT) !== 0 && !rules.plainText!(col, src.toString('latin1', from, i))) return -1;
+        i++;
+      } else if (b === 0x6e /* n */) {
+        if ((allowed & PLAIN_NULL) === 0 || src[i + 1] !== 0x75 || src[i + 2] !== 0x6c || src[i + 3] !== 0x6c) return -1;
+        if (k) {
+          out[o++] = BACKSLASH;
+          out[o++] = 0x4e; // N
+        }
+        i += 4;
+      } else if (b === 0x74 /* t */) {
+        if ((allowed & PLAIN_BOOLEAN) === 0 || src[i + 1] !== 0x72 || src[i + 2] !== 0x75 || src[i + 3] !== 0x65) return -1;
+        if (k) out[o++] = 0x74;
+        i += 4;
+      } else if (b === 0x66 /* f */) {
+        if ((allowed & PLAIN_BOOLEAN) === 0 || src[i + 1] !== 0x61 || src[i + 2] !== 0x6c || src[i + 3] !== 0x73 || src[i + 4] !== 0x65) return -1;
+        if (k) out[o++] = 0x66;
+        i += 5;
+      } else {
+        // An integer -?(0|[1-9][0-9]*) of at most intDigits digits (no real: those go the long way).
+        if ((allowed & PLAIN_INT) === 0) return -1;
+        const s = i;
+        if (src[i] === 0x2d) i++;
+        const d = i;
+        while (src[i] >= 0x30 && src[i] <= 0x39) i++;
+        const digits = i - d;
+        if (digits === 0 || digits > rules.intDigits[col] || digits > 15 || (src[d] === 0x30 && (digits > 1 || d > s))) return -1;
+        if (k) for (let x = s; x < i; x++) out[o++] = src[x];
+      }
+      if (k) written++;
+      const sep = src[i];
+      if (sep === COMMA) {
+        i++;
+        col++;
+        continue;
+      }
+      if (sep === CLOSE_BRACKET && i === end - 1 && col + 1 === width) break;
+      return -1;
+    }
+    out[o++] = NL;
+    return o;
   }
 
   /**

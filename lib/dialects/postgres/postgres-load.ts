@@ -323,9 +323,10 @@ async function copyIn(client: pg.Client, q: Queryable, ns: Namespaces, section: 
     for await (const item of lines) {
       // The canonical check (as verify's) before the bytes are sent: a file swapped after it was
       // verified, or never verified, still cannot commit a row the proof would then find changed
-      // (a bad line fails the COPY, and the load rolls back).
-      check.check(item);
+      // (a bad line fails the COPY, and the load rolls back). Whole lines are checked in the same
+      // pass that translates them (convertCanonical).
       if ('piece' in item) {
+        check.check(item);
         const out = valueErrors(() => converter.convertPiece(item.bytes, item.first, item.last, item.invalid));
         sent?.addPiece(out, item.last);
         if (item.last) {
@@ -337,7 +338,7 @@ async function copyIn(client: pg.Client, q: Queryable, ns: Namespaces, section: 
         continue;
       }
       const run = item;
-      const out = valueErrors(() => converter.convert(run.bytes, run.rows, run.invalid));
+      const out = valueErrors(() => converter.convertCanonical(run, rules));
       count += run.rows;
       progress.row = count;
       sent?.update(out);

@@ -4,7 +4,7 @@ import { rowColumns, type DbSchema, type TableSchema } from '../../core/types.ts
 import { canonicalRowError, checkCanonicalRun, rowsOfRun, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
 import { isInternalTable, liveRowidName } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { decodeSqliteValue, sqliteCanonicalRules } from './sqlite-values.ts';
+import { decodeSqliteValue, sqliteAffinity, sqliteCanonicalRules } from './sqlite-values.ts';
 import type { Queryable } from '../../core/types.ts';
 
 
@@ -16,6 +16,11 @@ import type { Queryable } from '../../core/types.ts';
  * 1.1 s -> 0.2 s, load 3.4 s -> 2.1 s; about 10 MB more peak RSS).
  */
 const LOAD_CACHE_SIZE = -16000;
+
+/** Rows per INSERT statement during a load (see loadSqlite). */
+const INSERT_ROWS = 64;
+/** Bound parameters per statement, well below SQLite's limit (32766 since 3.32; 999 before). */
+const MAX_PARAMETERS = 999;
 
 /**
  * All-or-nothing load in one IMMEDIATE transaction. Foreign keys are switched off for the load
@@ -52,16 +57,52 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
       checkRowidTarget(db, table);
       // The columns, then the hidden rowid when the backup kept it (rowColumns): it is inserted as given.
       const cols = rowColumns(table).map((c) => quoteSqlite(c.name));
-      const insert = db.prepare(`INSERT INTO ${quoteSqlite(table.name)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
       const width = cols.length;
-      // One parameter array for every row; with `lines`, each row is parsed just before its insert,
-      // so no batch of row objects lives long enough to be copied by the garbage collector (the
-      // memory of a 4M-row restore stays flat).
-      const params: unknown[] = new Array(width);
+      const tuple = `(${cols.map(() => '?').join(', ')})`;
+      const into = `INSERT INTO ${quoteSqlite(table.name)} (${cols.join(', ')}) VALUES `;
+      const insert = db.prepare(into + tuple);
+      // Rows go in INSERT_ROWS at a time, one statement of that many tuples: the same rows in the
+      // same order (rowids are given or assigned in order), with a fraction of the per-statement
+      // cost (one call into SQLite, one bind, one step per row instead of each per row).
+      const perStatement = Math.max(1, Math.min(INSERT_ROWS, Math.floor(MAX_PARAMETERS / width)));
+      const insertMany = perStatement > 1 ? db.prepare(into + Array(perStatement).fill(tuple).join(', ')) : null;
+      // One parameter array for every statement; with `lines`, each row is parsed just before it is
+      // bound, so no batch of row objects lives long enough to be copied by the garbage collector
+      // (the memory of a 4M-row restore stays flat).
+      const params: unknown[] = new Array(width * perStatement);
+      let pending = 0;
+      const flush = () => {
+        if (pending === 0) return;
+        const first = rowNo - pending; // rows before this statement's first
+        if (pending === perStatement && insertMany) {
+          try {
+            insertMany.run(params);
+          } catch (e) {
+            // SQLite undid the statement (the transaction stays, unless SQLite itself ended it):
+            // row by row, so the error names the row that fails.
+            if (!db.inTransaction) throw e;
+            insertOneByOne(first, pending);
+            throw e;
+          }
+        } else {
+          insertOneByOne(first, pending);
+        }
+        pending = 0;
+      };
+      const one: unknown[] = new Array(width);
+      const insertOneByOne = (first: number, count: number) => {
+        for (let r = 0; r < count; r++) {
+          for (let i = 0; i < width; i++) one[i] = params[r * width + i];
+          rowNo = first + r + 1;
+          insert.run(one);
+        }
+        rowNo = first + count;
+      };
       const insertRow = (row: EncodedRow) => {
         rowNo++;
-        for (let i = 0; i < width; i++) params[i] = decodeSqliteValue(row[i]);
-        insert.run(params);
+        const base = pending * width;
+        for (let i = 0; i < width; i++) params[base + i] = decodeSqliteValue(row[i]);
+        if (++pending === perStatement) flush();
       };
       // The canonical check (as verify's) before any row of a run goes in: a file swapped after it was
       // verified, or never verified, still cannot commit a row the proof would then find changed.
@@ -72,6 +113,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
           for (const row of rowsOfRun(run, width)) insertRow(row);
           options.onProgress?.(table.name, rowNo);
         }
+        flush();
       } else {
         for await (const batch of section.rows) {
           for (const row of batch) {
@@ -81,6 +123,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
           }
           options.onProgress?.(table.name, rowNo);
         }
+        flush();
       }
       rowsByTable[table.name] = rowNo;
     }
@@ -89,7 +132,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
     for (const stmt of deferredIndexes) db.exec(stmt); // a duplicate key fails here: rolled back
     if (options.mode === 'full') resetSequences(db, options.schema);
     else restoreSequences(db, options.schema, wanted);
-    const broken = db.prepare('PRAGMA foreign_key_check').all() as { table: string; rowid: number; parent: string }[];
+    const broken = foreignKeyViolations(db);
     if (broken.length) {
       const sample = broken.slice(0, 5).map((b) => `${b.table} (rowid ${b.rowid}) -> ${b.parent}`).join(', ');
       throw new GuardError('RESTORE_FAILED', `The restored rows break ${broken.length} foreign key reference(s), e.g. ${sample}.`, {
@@ -115,6 +158,71 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
     if (fkWasOn) db.pragma('foreign_keys = ON');
     db.pragma(`cache_size = ${cacheWas}`);
   }
+}
+
+export interface ForeignKeyViolation {
+  table: string;
+  rowid: number;
+  parent: string;
+}
+
+/**
+ * What `PRAGMA foreign_key_check` reports, table by table, deciding the common case faster: a table
+ * is passed over without the PRAGMA when every foreign key of it is one column of INTEGER affinity
+ * referencing its parent's INTEGER PRIMARY KEY (the rowid, as Prisma's Int ids are) and a query
+ * finds, for every non-NULL value, the parent row with that id. The PRAGMA looks each value up as a
+ * rowid (OP_SeekRowid: numeric affinity, then an integer or a miss); in an INTEGER-affinity column
+ * a value equals an integer id exactly when it is that integer or the same number as a real, which
+ * the lookup finds too. So a table the query finds clean is one the PRAGMA finds clean, and any
+ * other table (a miss, another kind of key) goes to the PRAGMA, which reports it as before.
+ * Why: the PRAGMA walks the child table in rowid order, so its lookups land on the parent's pages at
+ * random; the query walks the child's index on the column where there is one, in key order, and
+ * reads each parent page once (scale 0.5: 2.3-4.8 s against 0.9-1.6 s, mostly the parent's pages
+ * read back from the file over and over with a page cache smaller than the parent).
+ */
+export function foreignKeyViolations(db: Database.Database): ForeignKeyViolation[] {
+  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((t) => t.name).filter((n) => !isInternalTable(n));
+  const broken: ForeignKeyViolation[] = [];
+  for (const table of tables) {
+    const keys = db.prepare(`SELECT id, "table" AS parent, "from" AS col, "to" AS ref FROM pragma_foreign_key_list(?, 'main')`).all(table) as { id: number; parent: string; col: string; ref: string | null }[];
+    if (keys.length === 0) continue;
+    if (!allReferencesFound(db, table, keys)) broken.push(...(db.prepare(`PRAGMA foreign_key_check(${quoteSqlite(table)})`).all() as ForeignKeyViolation[]));
+  }
+  return broken;
+}
+
+/** Whether the fast query of foreignKeyViolations applies to every key of `table` and finds every referenced row. */
+function allReferencesFound(db: Database.Database, table: string, keys: { id: number; parent: string; col: string; ref: string | null }[]): boolean {
+  const columns = db.prepare(`SELECT name, type FROM pragma_table_info(?, 'main')`).all(table) as { name: string; type: string }[];
+  // Not a partial index: INDEXED BY one that does not hold every row would fail the query.
+  const indexes = db.prepare(`SELECT name FROM pragma_index_list(?, 'main') WHERE partial = 0`).all(table) as { name: string }[];
+  const checks: string[] = [];
+  for (const key of keys) {
+    if (keys.filter((k) => k.id === key.id).length !== 1) return false; // a composite key
+    const column = columns.find((c) => c.name === key.col);
+    if (!column || sqliteAffinity(column.type) !== 'INTEGER') return false;
+    const id = integerPrimaryKey(db, key.parent);
+    if (!id || (key.ref !== null && key.ref.toLowerCase() !== id.toLowerCase())) return false;
+    // The child's index that starts with the column, if any: the walk in key order.
+    const ordered = indexes.find((i) => (db.prepare(`SELECT name FROM pragma_index_info(?, 'main') WHERE seqno = 0`).get(i.name) as { name: string | null } | undefined)?.name === key.col);
+    const c = quoteSqlite(key.col);
+    checks.push(
+      // main.: the tables the PRAGMA checks, never a temp table of the same name.
+      `SELECT 1 FROM main.${quoteSqlite(table)} AS c${ordered ? ` INDEXED BY ${quoteSqlite(ordered.name)}` : ''} WHERE c.${c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.${quoteSqlite(key.parent)} AS p WHERE p.${quoteSqlite(id)} = c.${c}) LIMIT 1`,
+    );
+  }
+  return checks.every((sql) => db.prepare(sql).get() === undefined);
+}
+
+/** The INTEGER PRIMARY KEY column (the rowid's alias) of table `name`, or undefined (none, another key, no such table). */
+function integerPrimaryKey(db: Database.Database, name: string): string | undefined {
+  const info = (db.prepare(`SELECT schema, type, wr FROM pragma_table_list(?)`).all(name) as { schema: string; type: string; wr: number }[]).find((t) => t.schema === 'main');
+  if (!info || info.type !== 'table' || info.wr === 1) return undefined;
+  const pk = (db.prepare(`SELECT name, type FROM pragma_table_info(?, 'main') WHERE pk > 0`).all(name) as { name: string; type: string }[]);
+  if (pk.length !== 1 || pk[0].type.toUpperCase() !== 'INTEGER') return undefined;
+  // `INTEGER PRIMARY KEY DESC` is no alias: SQLite then builds an index for it (origin pk).
+  if ((db.prepare(`SELECT 1 FROM pragma_index_list(?, 'main') WHERE origin = 'pk'`).all(name) as unknown[]).length > 0) return undefined;
+  return pk[0].name;
 }
 
 function dropEverything(db: Database.Database): void {
