@@ -91,7 +91,10 @@ for (const dialect of DIALECTS) {
       if (dialect === 'postgres') {
         const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
         await admin.connect();
-        const left = await admin.query(`SELECT datname FROM pg_database WHERE datname LIKE 'prisma_guard_drill_check_%'`);
+        // Its own scratch database is gone (other test files make scratch databases on this server too).
+        const scratch = decodeURIComponent(new URL(against.json.against!.scratch).pathname.slice(1));
+        expect(scratch).toMatch(/^prisma_guard_drill_check_/);
+        const left = await admin.query(`SELECT datname FROM pg_database WHERE datname = $1`, [scratch]);
         await admin.end();
         expect(left.rows).toEqual([]);
       }
