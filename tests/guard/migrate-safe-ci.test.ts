@@ -93,7 +93,7 @@ for (const dialect of DIALECTS) {
         await admin.connect();
         // Its own scratch database is gone (other test files make scratch databases on this server too).
         const scratch = decodeURIComponent(new URL(against.json.against!.scratch).pathname.slice(1));
-        expect(scratch).toMatch(/^prisma_guard_drill_check_/);
+        expect(scratch).toMatch(/^prisma_guard_drill_check/);
         const left = await admin.query(`SELECT datname FROM pg_database WHERE datname = $1`, [scratch]);
         await admin.end();
         expect(left.rows).toEqual([]);
