@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { rowColumns, type TableSchema } from '../../core/types.ts';
 import type { EncodedRow, RowFilter, SnapshotReader } from '../dialect.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
+import { sqlLines, sqlLinesRowid } from './sqlite-lines.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { decodeSqliteValue, encodeSqliteValue } from './sqlite-values.ts';
 
@@ -77,6 +78,15 @@ const LINES_CHUNK = 256 * 1024;
  * WITHOUT ROWID table), never a covering index's: NOT INDEXED.
  */
 async function* streamLines(db: Database.Database, table: TableSchema, order: 'canonical' | 'stored'): AsyncGenerator<Uint8Array> {
+  // A rowid-ordered table (the common case: Int ids, kept rowids): SQLite builds the lines itself,
+  // the same bytes (tests/dialects/sqlite-lines.test.ts).
+  const rowid = sqlLinesRowid(db, table);
+  if (rowid) yield* sqlLines(db, table, rowid);
+  else yield* jsLines(db, table, order);
+}
+
+/** streamLines in JavaScript: each value read, encoded (encodeSqliteValue) and stringified. */
+export async function* jsLines(db: Database.Database, table: TableSchema, order: 'canonical' | 'stored'): AsyncGenerator<Uint8Array> {
   const cols = selectList(table);
   const from = quoteSqlite(table.name);
   const sql = order === 'stored' ? `SELECT ${cols} FROM ${from} NOT INDEXED` : `SELECT ${cols} FROM ${from} ORDER BY ${canonicalOrder(table)}`;
