@@ -1,7 +1,11 @@
 import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
 import { seededRandom } from '../../lib/core/random.ts';
-import { foreignKeyViolations } from '../../lib/dialects/sqlite/sqlite-load.ts';
+import type { DbSchema } from '../../lib/core/types.ts';
+import type { EncodedRow, LoadOptions } from '../../lib/dialects/dialect.ts';
+import { sqliteSnapshot } from '../../lib/dialects/sqlite/sqlite-dump.ts';
+import { foreignKeyViolations, loadSqlite } from '../../lib/dialects/sqlite/sqlite-load.ts';
+import { ReferenceTracker } from '../../lib/dialects/sqlite/sqlite-references.ts';
 
 /**
  * The restore's foreign key check (foreignKeyViolations) must report exactly what
@@ -78,5 +82,117 @@ describe('foreignKeyViolations agrees with PRAGMA foreign_key_check', () => {
     }
     expect(violations).toBeGreaterThan(50);
     expect(clean).toBeGreaterThan(50);
+  });
+});
+
+/** Every table of `source` as a full-mode load reads it from a backup: its schema and its rows, encoded. */
+async function backupOf(source: Database.Database): Promise<{ schema: DbSchema; rows: Map<string, EncodedRow[]> }> {
+  return sqliteSnapshot(source, async (reader) => {
+    const rows = new Map<string, EncodedRow[]>();
+    for (const t of reader.schema.tables) {
+      const all: EncodedRow[] = [];
+      for await (const batch of reader.rows(t)) all.push(...batch);
+      rows.set(t.name, all);
+    }
+    return { schema: reader.schema, rows };
+  });
+}
+
+function loadFull(target: Database.Database, backup: { schema: DbSchema; rows: Map<string, EncodedRow[]> }, mode: 'full' | 'data' = 'full') {
+  const options = {
+    mode,
+    tables: backup.schema.tables.map((t) => t.name),
+    schema: backup.schema,
+    data: (async function* () {
+      for (const table of backup.schema.tables) yield { table, rows: (async function* () { yield backup.rows.get(table.name)!; })() };
+    })(),
+  } as unknown as LoadOptions;
+  return loadSqlite(target, { query: async () => [] as never[] }, options);
+}
+
+describe('a full restore settles foreign keys from its rows exactly as SQLite would', () => {
+  test('random schemas and values: the load fails exactly when PRAGMA foreign_key_check finds a violation, with its count', async () => {
+    const random = seededRandom(7070);
+    let failed = 0;
+    let passed = 0;
+    for (let n = 0; n < 150; n++) {
+      const db = new Database(':memory:');
+      db.pragma('foreign_keys = OFF');
+      db.exec('CREATE TABLE p1 (id INTEGER PRIMARY KEY, v TEXT)');
+      db.exec('CREATE TABLE p4 (id TEXT PRIMARY KEY, v TEXT)');
+      const ids = 1 + Math.floor(random() * 8);
+      for (let id = 1; id <= ids; id++) {
+        db.prepare(`INSERT INTO p1 (id, v) VALUES (?, 'x')`).run(random() < 0.1 ? id + 2 ** 40 : id);
+        db.prepare(`INSERT INTO p4 (id, v) VALUES (?, 'x')`).run(String(id));
+      }
+      const children = 1 + Math.floor(random() * 3);
+      for (let c = 0; c < children; c++) {
+        const type = CHILD_TYPES[Math.floor(random() * CHILD_TYPES.length)];
+        const parent = random() < 0.8 ? 'p1' : random() < 0.5 ? 'p4' : `c${c}`; // a self-reference now and then
+        db.exec(`CREATE TABLE c${c} (id INTEGER PRIMARY KEY, x ${type}, y ${type}, FOREIGN KEY (x) REFERENCES ${parent}${random() < 0.3 ? ', FOREIGN KEY (y) REFERENCES p1' : ''})`);
+        const rows = Math.floor(random() * 20);
+        for (let r = 0; r < rows; r++) {
+          const fine = random() < 0.93;
+          db.prepare(`INSERT INTO c${c} (x, y) VALUES (?, ?)`).run(fine ? 1 + Math.floor(random() * ids) : value(random), fine ? 1 + Math.floor(random() * ids) : value(random));
+        }
+      }
+      const expected = (db.prepare('PRAGMA foreign_key_check').all() as unknown[]).length;
+      const backup = await backupOf(db);
+      const target = new Database(':memory:');
+      const outcome = await loadFull(target, backup).then(
+        () => 0,
+        (e: Error) => Number(/break (\d+) foreign key/.exec(e.message)?.[1] ?? -1),
+      );
+      expect(outcome).toBe(expected);
+      if (expected) failed++;
+      else passed++;
+      db.close();
+      target.close();
+    }
+    expect(failed).toBeGreaterThan(20);
+    expect(passed).toBeGreaterThan(20);
+  });
+
+  test('the rows settle the keys of a Prisma-like schema without asking SQLite', async () => {
+    const db = new Database(':memory:');
+    db.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY, email TEXT NOT NULL);
+      CREATE TABLE "Post" (id INTEGER PRIMARY KEY, "authorId" INTEGER NOT NULL REFERENCES "User" (id), "parentId" INTEGER REFERENCES "Post" (id));
+      CREATE TABLE "Tag" (id INTEGER PRIMARY KEY);
+      CREATE TABLE "_PostToTag" ("A" INTEGER NOT NULL REFERENCES "Post" (id), "B" INTEGER NOT NULL REFERENCES "Tag" (id))`);
+    const tracker = new ReferenceTracker(db, ['Post', 'Tag', 'User', '_PostToTag']);
+    const rows: Record<string, unknown[][]> = {
+      User: [[1, 'a'], [2, 'b'], [2 ** 40, 'c']],
+      Post: [[1, 2, null], [2, 2 ** 40, 1], [3, 1, 3]],
+      Tag: [[7], [9]],
+      _PostToTag: [[1, 7], [3, 9]],
+    };
+    for (const [table, list] of Object.entries(rows)) {
+      const columns = (db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((c) => c.name);
+      const hook = tracker.rowHook(table, columns)!;
+      const insert = db.prepare(`INSERT INTO "${table}" VALUES (${columns.map(() => '?').join(', ')})`);
+      for (const row of list) {
+        hook(row as EncodedRow);
+        insert.run(...row);
+      }
+    }
+    expect([...tracker.cleared()].sort()).toEqual(['Post', '_PostToTag']);
+  });
+
+  test('a parent row lost to ON CONFLICT REPLACE, or a trigger during the load, leaves the check to SQLite', async () => {
+    // A forged backup: two parents with one unique name, the second replaces the first.
+    const source = new Database(':memory:');
+    source.exec(`CREATE TABLE p (id INTEGER PRIMARY KEY, u TEXT UNIQUE ON CONFLICT REPLACE); CREATE TABLE c (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES p (id))`);
+    source.exec(`INSERT INTO p VALUES (1, 'x'), (2, 'y'); INSERT INTO c VALUES (1, 1)`);
+    const backup = await backupOf(source);
+    backup.rows.set('p', [[1, 'x'], [2, 'x']]);
+    await expect(loadFull(new Database(':memory:'), backup)).rejects.toThrow(/break 1 foreign key reference/);
+
+    // Data mode into a database whose trigger swaps a parent for another as the rows come in (the
+    // parent's count stays right: only the trigger rule keeps the tracker out).
+    const target = new Database(':memory:');
+    target.exec(`CREATE TABLE p (id INTEGER PRIMARY KEY, u TEXT UNIQUE ON CONFLICT REPLACE); CREATE TABLE c (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES p (id));
+      CREATE TRIGGER swap AFTER INSERT ON p WHEN NEW.id = 2 BEGIN DELETE FROM p WHERE id = 1; INSERT INTO p VALUES (3, 'z'); END`);
+    const clean = await backupOf(source);
+    await expect(loadFull(target, clean, 'data')).rejects.toThrow(/break 1 foreign key reference/);
   });
 });

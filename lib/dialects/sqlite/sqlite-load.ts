@@ -4,7 +4,8 @@ import { rowColumns, type DbSchema, type TableSchema } from '../../core/types.ts
 import { canonicalRowError, checkCanonicalRun, rowsOfRun, type EncodedRow, type LoadOptions, type LoadResult } from '../dialect.ts';
 import { isInternalTable, liveRowidName } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { decodeSqliteValue, sqliteAffinity, sqliteCanonicalRules } from './sqlite-values.ts';
+import { ReferenceTracker, rowidReferences } from './sqlite-references.ts';
+import { decodeSqliteValue, sqliteCanonicalRules } from './sqlite-values.ts';
 import type { Queryable } from '../../core/types.ts';
 
 
@@ -46,6 +47,8 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
       for (const t of options.schema.tables) if (wanted.has(t.name)) db.exec(`DELETE FROM ${quoteSqlite(t.name)}`);
       deferredIndexes = dropIndexesForLoad(db, wanted);
     }
+    // Full mode, or data mode into emptied tables: the rows themselves settle most foreign keys.
+    const tracker = options.keepExisting ? undefined : new ReferenceTracker(db, wanted);
     for await (const section of options.data) {
       const table = section.table;
       if (!wanted.has(table.name)) {
@@ -98,8 +101,10 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
         }
         rowNo = first + count;
       };
+      const track = tracker?.rowHook(table.name, rowColumns(table).map((c) => c.name));
       const insertRow = (row: EncodedRow) => {
         rowNo++;
+        if (track) track(row);
         const base = pending * width;
         for (let i = 0; i < width; i++) params[base + i] = decodeSqliteValue(row[i]);
         if (++pending === perStatement) flush();
@@ -132,7 +137,7 @@ export async function loadSqlite(db: Database.Database, queryable: Queryable, op
     for (const stmt of deferredIndexes) db.exec(stmt); // a duplicate key fails here: rolled back
     if (options.mode === 'full') resetSequences(db, options.schema);
     else restoreSequences(db, options.schema, wanted);
-    const broken = foreignKeyViolations(db);
+    const broken = foreignKeyViolations(db, tracker?.cleared());
     if (broken.length) {
       const sample = broken.slice(0, 5).map((b) => `${b.table} (rowid ${b.rowid}) -> ${b.parent}`).join(', ');
       throw new GuardError('RESTORE_FAILED', `The restored rows break ${broken.length} foreign key reference(s), e.g. ${sample}.`, {
@@ -180,49 +185,32 @@ export interface ForeignKeyViolation {
  * reads each parent page once (scale 0.5: 2.3-4.8 s against 0.9-1.6 s, mostly the parent's pages
  * read back from the file over and over with a page cache smaller than the parent).
  */
-export function foreignKeyViolations(db: Database.Database): ForeignKeyViolation[] {
+export function foreignKeyViolations(db: Database.Database, cleared: Set<string> = new Set()): ForeignKeyViolation[] {
   const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((t) => t.name).filter((n) => !isInternalTable(n));
   const broken: ForeignKeyViolation[] = [];
   for (const table of tables) {
-    const keys = db.prepare(`SELECT id, "table" AS parent, "from" AS col, "to" AS ref FROM pragma_foreign_key_list(?, 'main')`).all(table) as { id: number; parent: string; col: string; ref: string | null }[];
+    if (cleared.has(table)) continue;
+    const keys = db.prepare(`SELECT 1 FROM pragma_foreign_key_list(?, 'main')`).all(table);
     if (keys.length === 0) continue;
-    if (!allReferencesFound(db, table, keys)) broken.push(...(db.prepare(`PRAGMA foreign_key_check(${quoteSqlite(table)})`).all() as ForeignKeyViolation[]));
+    if (!allReferencesFound(db, table)) broken.push(...(db.prepare(`PRAGMA foreign_key_check(${quoteSqlite(table)})`).all() as ForeignKeyViolation[]));
   }
   return broken;
 }
 
 /** Whether the fast query of foreignKeyViolations applies to every key of `table` and finds every referenced row. */
-function allReferencesFound(db: Database.Database, table: string, keys: { id: number; parent: string; col: string; ref: string | null }[]): boolean {
-  const columns = db.prepare(`SELECT name, type FROM pragma_table_info(?, 'main')`).all(table) as { name: string; type: string }[];
+function allReferencesFound(db: Database.Database, table: string): boolean {
+  const refs = rowidReferences(db, table);
+  if (!refs) return false;
   // Not a partial index: INDEXED BY one that does not hold every row would fail the query.
   const indexes = db.prepare(`SELECT name FROM pragma_index_list(?, 'main') WHERE partial = 0`).all(table) as { name: string }[];
-  const checks: string[] = [];
-  for (const key of keys) {
-    if (keys.filter((k) => k.id === key.id).length !== 1) return false; // a composite key
-    const column = columns.find((c) => c.name === key.col);
-    if (!column || sqliteAffinity(column.type) !== 'INTEGER') return false;
-    const id = integerPrimaryKey(db, key.parent);
-    if (!id || (key.ref !== null && key.ref.toLowerCase() !== id.toLowerCase())) return false;
+  return refs.every((key) => {
     // The child's index that starts with the column, if any: the walk in key order.
-    const ordered = indexes.find((i) => (db.prepare(`SELECT name FROM pragma_index_info(?, 'main') WHERE seqno = 0`).get(i.name) as { name: string | null } | undefined)?.name === key.col);
-    const c = quoteSqlite(key.col);
-    checks.push(
-      // main.: the tables the PRAGMA checks, never a temp table of the same name.
-      `SELECT 1 FROM main.${quoteSqlite(table)} AS c${ordered ? ` INDEXED BY ${quoteSqlite(ordered.name)}` : ''} WHERE c.${c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.${quoteSqlite(key.parent)} AS p WHERE p.${quoteSqlite(id)} = c.${c}) LIMIT 1`,
-    );
-  }
-  return checks.every((sql) => db.prepare(sql).get() === undefined);
-}
-
-/** The INTEGER PRIMARY KEY column (the rowid's alias) of table `name`, or undefined (none, another key, no such table). */
-function integerPrimaryKey(db: Database.Database, name: string): string | undefined {
-  const info = (db.prepare(`SELECT schema, type, wr FROM pragma_table_list(?)`).all(name) as { schema: string; type: string; wr: number }[]).find((t) => t.schema === 'main');
-  if (!info || info.type !== 'table' || info.wr === 1) return undefined;
-  const pk = (db.prepare(`SELECT name, type FROM pragma_table_info(?, 'main') WHERE pk > 0`).all(name) as { name: string; type: string }[]);
-  if (pk.length !== 1 || pk[0].type.toUpperCase() !== 'INTEGER') return undefined;
-  // `INTEGER PRIMARY KEY DESC` is no alias: SQLite then builds an index for it (origin pk).
-  if ((db.prepare(`SELECT 1 FROM pragma_index_list(?, 'main') WHERE origin = 'pk'`).all(name) as unknown[]).length > 0) return undefined;
-  return pk[0].name;
+    const ordered = indexes.find((i) => (db.prepare(`SELECT name FROM pragma_index_info(?, 'main') WHERE seqno = 0`).get(i.name) as { name: string | null } | undefined)?.name === key.column);
+    const c = quoteSqlite(key.column);
+    // main.: the tables the PRAGMA checks, never a temp table of the same name.
+    const sql = `SELECT 1 FROM main.${quoteSqlite(table)} AS c${ordered ? ` INDEXED BY ${quoteSqlite(ordered.name)}` : ''} WHERE c.${c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.${quoteSqlite(key.parent)} AS p WHERE p.${quoteSqlite(key.id)} = c.${c}) LIMIT 1`;
+    return db.prepare(sql).get() === undefined;
+  });
 }
 
 function dropEverything(db: Database.Database): void {
