@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import type Database from 'better-sqlite3';
 import { rowColumns, type TableSchema } from '../../core/types.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
@@ -14,8 +13,8 @@ import { encodeSqliteValue } from './sqlite-values.ts';
  * - an INTEGER is its decimal digits inside +-(2^53 - 1), else `{"$int":"<digits>"}`; NULL is `null`;
  * - TEXT is `json_quote`, which escapes what JSON.stringify escapes (`"`, `\`, the C0 controls, with
  *   the same short forms and lowercase hex), checked against JSON.stringify once per connection on
- *   every ASCII character and a set of others (sqlLinesWork); a chunk that is not valid UTF-8 (which
- *   JavaScript would have read with replacement characters) is built the JavaScript way;
+ *   every ASCII character and a set of others (sqlLinesWork); a chunk holding U+FFFD (text that is
+ *   not UTF-8 reads as that) is built the JavaScript way;
  * - a REAL or a BLOB leaves one 0x00 byte in the line (json_quote escapes a NUL in text, so a raw
  *   0x00 byte is never anything else), and the chunk's REAL and BLOB values, read as values, are
  *   encoded in JavaScript and put in their place: the formatting of a floating point number is
@@ -28,7 +27,7 @@ import { encodeSqliteValue } from './sqlite-values.ts';
 /** Rows per chunk, at most. */
 const CHUNK_ROWS = 1000;
 /** Bytes of stored values per chunk, at most (a chunk of one row may hold more). */
-const CHUNK_BYTES = 1 << 19;
+const CHUNK_BYTES = 96 * 1024;
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -82,8 +81,11 @@ function valueSql(column: string): string {
 }
 
 /**
- * The table's canonical lines, chunk by chunk, built by SQLite (see above). Each chunk is a fresh
- * buffer of whole lines.
+ * The table's canonical lines, chunk by chunk, built by SQLite (see above). A chunk is whole lines
+ * in a buffer that is reused: valid until the consumer asks for the next (as in streamLines).
+ * SQLite hands a chunk over as a string, not a BLOB: a string is garbage the young generation
+ * collects at once, where a fresh Buffer per chunk is memory outside the heap that piles up until a
+ * full collection (scale 0.5 backup: 110-120 MB peak RSS that way, 85 MB this way, for 3% more CPU).
  */
 export async function* sqlLines(db: Database.Database, table: TableSchema, rowid: string): AsyncGenerator<Uint8Array> {
   const columns = rowColumns(table).map((c) => c.name);
@@ -94,10 +96,12 @@ export async function* sqlLines(db: Database.Database, table: TableSchema, rowid
   // The next chunk: from rowid `from` on, at most `limit` rows and CHUNK_BYTES of stored values (one row at least).
   const nextRange = db.prepare(`SELECT max(r) AS last, count(*) AS n, sum(s) AS bytes FROM (SELECT ${r} AS r, ${size} AS s FROM ${from} WHERE ${r} >= ? ORDER BY ${r} LIMIT ?)`).safeIntegers(true);
   const inRange = `${r} >= ? AND ${r} <= ?`;
-  const chunkLines = db.prepare(`SELECT CAST(group_concat(l, '' ORDER BY r) AS BLOB) AS lines, count(*) AS n FROM (SELECT ${line} AS l, ${r} AS r FROM ${from} WHERE ${inRange} ORDER BY ${r})`).safeIntegers(true);
+  const chunkLines = db.prepare(`SELECT group_concat(l, '' ORDER BY r) AS lines, count(*) AS n FROM (SELECT ${line} AS l, ${r} AS r FROM ${from} WHERE ${inRange} ORDER BY ${r})`).safeIntegers(true);
   const quoted = columns.map(quoteSqlite);
   const hardValues = db.prepare(`SELECT ${quoted.map((c) => `CASE WHEN typeof(${c}) IN ('real', 'blob') THEN ${c} END`).join(', ')} FROM ${from} WHERE ${inRange} AND (${quoted.map((c) => `typeof(${c}) IN ('real', 'blob')`).join(' OR ')}) ORDER BY ${r}`).raw(true).safeIntegers(true);
   let plainRows: Database.Statement | undefined;
+  let buf = Buffer.allocUnsafe(1 << 20);
+  const spliced = { buf: Buffer.allocUnsafe(1 << 20) };
 
   let start: bigint = INT64_MIN;
   let limit = CHUNK_ROWS;
@@ -112,17 +116,19 @@ export async function* sqlLines(db: Database.Database, table: TableSchema, rowid
       limit = Math.min(fits, n - 1);
       continue;
     }
-    const got = chunkLines.get(start, range.last) as { lines: Buffer | null; n: bigint };
-    if (got.n !== range.n || !got.lines) throw changed(table.name);
-    let lines = got.lines;
-    if (!isUtf8(lines)) {
-      // Text that is not UTF-8: as the JavaScript path reads it (with replacement characters).
+    const got = chunkLines.get(start, range.last) as { lines: string | null; n: bigint };
+    if (got.n !== range.n || got.lines === null) throw changed(table.name);
+    const text = got.lines;
+    if (text.includes('\ufffd')) {
+      // A replacement character: text that is not UTF-8 (which reading it as a string replaced), or
+      // one stored as such. Built the JavaScript way, which reads each value as the other path does.
       plainRows ??= db.prepare(`SELECT ${quoted.join(', ')} FROM ${from} WHERE ${inRange} ORDER BY ${r}`).raw(true).safeIntegers(true);
-      lines = linesInJs(plainRows.iterate(start, range.last) as IterableIterator<unknown[]>);
-    } else if (lines.indexOf(0) !== -1) {
-      lines = withHardValues(lines, hardValues.iterate(start, range.last) as IterableIterator<unknown[]>, table.name);
+      yield linesInJs(plainRows.iterate(start, range.last) as IterableIterator<unknown[]>);
+    } else {
+      if (text.length * 3 > buf.length) buf = Buffer.allocUnsafe(text.length * 3); // UTF-8 bytes at most
+      const lines = buf.subarray(0, buf.write(text, 0));
+      yield text.includes('\u0000') ? withHardValues(lines, hardValues.iterate(start, range.last) as IterableIterator<unknown[]>, table.name, spliced) : lines;
     }
-    yield lines;
     if (range.last === INT64_MAX) return;
     start = range.last + 1n;
     limit = fits;
@@ -134,7 +140,7 @@ function changed(table: string): Error {
 }
 
 /** `lines` with each 0x00 byte replaced by the JSON of the next REAL or BLOB value, in row then column order. */
-function withHardValues(lines: Buffer, rows: IterableIterator<unknown[]>, table: string): Buffer {
+function withHardValues(lines: Buffer, rows: IterableIterator<unknown[]>, table: string, into: { buf: Buffer }): Buffer {
   // The values' JSON is ASCII (numbers, `{"$real":...}`, base64): one byte per character.
   const values: string[] = [];
   let size = 0;
@@ -146,7 +152,8 @@ function withHardValues(lines: Buffer, rows: IterableIterator<unknown[]>, table:
       size += json.length - 1;
     }
   }
-  const out = Buffer.allocUnsafe(lines.length + size);
+  if (into.buf.length < lines.length + size) into.buf = Buffer.allocUnsafe(lines.length + size);
+  const out = into.buf;
   let o = 0;
   let from = 0;
   for (const json of values) {
@@ -158,7 +165,7 @@ function withHardValues(lines: Buffer, rows: IterableIterator<unknown[]>, table:
   }
   if (lines.indexOf(0, from) !== -1) throw changed(table);
   o += lines.copy(out, o, from);
-  return out;
+  return out.subarray(0, o);
 }
 
 /** The JavaScript path's lines of some rows (as streamLines in sqlite-dump.ts builds them). */
