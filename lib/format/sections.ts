@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { sha256File } from '../core/hash-file.ts';
 import type { EncryptionSettings } from '../pipeline/age.ts';
 import type { BackupManifest } from './manifest.ts';
 import { isSectionName, sectionFileName } from './naming.ts';
@@ -41,12 +42,6 @@ export function sectionsOf(manifests: Iterable<BackupManifest>): Map<string, Sec
   const out = new Map<string, SectionRef>();
   for (const m of manifests) for (const s of m.sections ?? []) if (isSectionName(s.object) && !out.has(s.object)) out.set(s.object, s);
   return out;
-}
-
-export async function sha256OfFile(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
 }
 
 /**
@@ -116,7 +111,7 @@ export class FolderSections implements SectionSink {
     const file = path.join(this.dir, ref.object);
     const st = await fs.lstat(file).catch(() => null);
     if (!st?.isFile() || st.size !== ref.size) return false;
-    return (await sha256OfFile(file)) === ref.sha256;
+    return (await sha256File(file)) === ref.sha256;
   }
 }
 
@@ -131,7 +126,7 @@ export async function damagedSection(dir: string, refs: readonly SectionRef[], o
     if (!st) return { object: ref.object, why: 'is missing' };
     if (!st.isFile()) return { object: ref.object, why: 'is not a regular file' };
     if (st.size !== ref.size) return { object: ref.object, why: `has ${st.size} bytes, not the ${ref.size} its manifest recorded` };
-    if (options.hash && (await sha256OfFile(file)) !== ref.sha256) return { object: ref.object, why: 'does not match the checksum its manifest recorded' };
+    if (options.hash && (await sha256File(file)) !== ref.sha256) return { object: ref.object, why: 'does not match the checksum its manifest recorded' };
   }
   return null;
 }

@@ -1,6 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { GuardError, messageOf } from '../core/errors.ts';
+import { sha256File, sha256OfStream } from '../core/hash-file.ts';
 import type { BackupManifest } from '../format/manifest.ts';
 import { backupNamesOfManifest, isSectionName, MANIFEST_SUFFIX, manifestFileName, parseBackupFileName } from '../format/naming.ts';
 import { openBackupFile, type BackupFile } from '../format/reader.ts';
@@ -13,8 +14,6 @@ import { copyBackup, readAll, type OffsiteCopy } from './offsite.ts';
 import { listBackups, readManifest, resolveBackup, writeManifest, type BackupListing, type ManifestCache, type StrayFile } from './store.ts';
 import { damagedSection } from '../format/sections.ts';
 import type { SectionRef } from '../format/writer.ts';
-import { createHash } from 'node:crypto';
-import { sha256File } from './verify.ts';
 
 /**
  * Where backups live. BACKUP_DIR is a folder (today's behaviour: every helper here is the folder's
@@ -317,9 +316,7 @@ export async function sectionRefsAt(ctx: OpsContext, p: string, names: readonly 
 }
 
 async function sha256Of(storage: StorageBackend, name: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of await storage.read(name)) h.update(c as Buffer);
-  return h.digest('hex');
+  return sha256OfStream(await storage.read(name));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
+import { sha256OfStream } from '../core/hash-file.ts';
 import { migrationsTableKey, schemaNamespaces, splitTableKey, type DbSchema, type TableSchema } from '../core/types.ts';
 import { unreproducibleError, type Connection, type LoadReceipt, type LoadResult } from '../dialects/dialect.ts';
 import { connect, dialectFor } from '../dialects/index.ts';
@@ -19,7 +20,7 @@ import { resolveGiven, type LatestChoice } from './select.ts';
 import { requireTrusted } from './trust.ts';
 import { describeLocation, sameLocation, targetLocation, type BackupKind, type BackupScope, type BackupSource, type DatabaseIdentity, type SourceLocation } from '../format/source.ts';
 import type { SkippedBackup } from '../policy/selection.ts';
-import { isPartialBackup, sha256File, verifyBackup } from './verify.ts';
+import { isPartialBackup, verifyBackup } from './verify.ts';
 import { existsSync, promises as fs } from 'node:fs';
 
 export type RestoreMode = 'data' | 'full';
@@ -458,7 +459,7 @@ function summaryTables(summary: unknown): Record<string, { rows: number }> | nul
 async function checkBeforeRestore(ctx: OpsContext, backupFile: BackupFile, file: string): Promise<{ sha256: string; tableRows: Record<string, number> }> {
   const rowsOf = (tables: Record<string, { rows: number }>) => Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, v.rows]));
   // BACKUP_VERIFY_KEY: only a backup signed by a trusted key, over exactly these bytes.
-  if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256File(backupFile));
+  if (ctx.keys?.trusted) await requireTrusted(ctx, backupFile.path, file, await sha256OfStream(backupFile.stream(0)));
   const m = await readManifestBeside(ctx, backupFile.path, file).catch(() => null);
   // An incremental backup is whole only with every section it refers to (their content is checked as it loads).
   const missing = m ? await damagedSectionAt(ctx, backupFile.path, m.sections ?? [], { hash: false }) : null;

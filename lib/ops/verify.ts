@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { GuardError, isGuardError, messageOf } from '../core/errors.ts';
+import { sha256OfStream } from '../core/hash-file.ts';
 import type { BackupHeader } from '../format/header.ts';
 import { encryptedManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, type BackupManifest } from '../format/manifest.ts';
 import { parseBackupFileName } from '../format/naming.ts';
@@ -43,14 +42,6 @@ export interface VerifyResult {
   /** Incremental backups: the section objects it refers to (checked with it). */
   sections?: string[];
   durationMs: number;
-}
-
-/** SHA-256 of a file's bytes (the compressed backup, compared with the manifest): a path, or an opened BackupFile read by position. */
-export async function sha256File(source: string | BackupFile): Promise<string> {
-  const hash = createHash('sha256');
-  const stream = typeof source === 'string' ? createReadStream(source, { highWaterMark: 1 << 20 }) : source.stream(0);
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /**
@@ -155,7 +146,7 @@ async function verifyCiphertext(ctx: OpsContext, opened: BackupFile, file: strin
     };
     return;
   }
-  const sha = await sha256File(opened);
+  const sha = await sha256OfStream(opened.stream(0));
   result.sha256 = sha;
   if (sha !== manifest.sha256 || opened.size !== manifest.sizeBytes) {
     result.manifest = 'mismatch';

@@ -39,6 +39,22 @@ function bucket(prefix: string): S3Storage {
   return new S3Storage({ bucket: 'primary', prefix, endpoint: s3.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
 }
 
+/** A fresh SQLite database whose one table holds `rows` random (incompressible) blobs of 100 kB. */
+async function blobDatabase(rows: number): Promise<FreshDatabase> {
+  const db = await freshDatabase('sqlite');
+  try {
+    const q = await rawQueryable(db.url);
+    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
+    await q.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows}) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n`);
+    await q.close();
+    return db;
+  } catch (e) {
+    // Not returned, so no afterAll would drop it.
+    await db.drop();
+    throw e;
+  }
+}
+
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'pg-guard-s3dir-'));
   s3 = await startS3(['primary', 'copies']);
@@ -209,12 +225,8 @@ async function cuttingProxy(target: string, limit: number): Promise<TcpProxy> {
 describe('a storage server that stops mid-upload', () => {
   let db: FreshDatabase;
   beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    const q = await rawQueryable(db.url);
     // About 12 MB of incompressible data: a multipart upload of several parts.
-    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
-    await q.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n');
-    await q.close();
+    db = await blobDatabase(120);
   }, 60_000);
   afterAll(async () => {
     await db?.drop();
@@ -268,11 +280,7 @@ async function slowProxy(target: string, bytesPerSecond: number): Promise<TcpPro
 describe('kill -9 during the upload', () => {
   let db: FreshDatabase;
   beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    const q = await rawQueryable(db.url);
-    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
-    await q.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n');
-    await q.close();
+    db = await blobDatabase(80);
   }, 60_000);
   afterAll(async () => {
     await db?.drop();
@@ -421,11 +429,7 @@ async function breakOnceProxy(target: string, limit: number): Promise<TcpProxy &
 describe('a connection that breaks while a restore reads from the bucket', () => {
   let db: FreshDatabase;
   beforeAll(async () => {
-    db = await freshDatabase('sqlite');
-    const q = await rawQueryable(db.url);
-    await q.exec('CREATE TABLE "blobs" ("id" INTEGER PRIMARY KEY, "v" BLOB NOT NULL)');
-    await q.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30) INSERT INTO "blobs" SELECT i, randomblob(100000) FROM n');
-    await q.close();
+    db = await blobDatabase(30);
   }, 60_000);
   afterAll(async () => {
     await db?.drop();

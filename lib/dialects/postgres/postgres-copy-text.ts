@@ -457,7 +457,7 @@ export class JsonLinesToCopy {
     const src = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // COPY text is never longer than the JSON it comes from (quotes and brackets go, escapes shrink),
     // except through the fallback, which grows the buffer when it must.
-    let out = Buffer.allocUnsafe(src.length + 64);
+    let out: Buffer = Buffer.allocUnsafe(src.length + 64);
     let o = 0;
     let start = 0;
     for (let r = 0; r < rows; r++) {
@@ -467,14 +467,7 @@ export class JsonLinesToCopy {
       if (fast >= 0) {
         o = fast;
       } else {
-        const line = this.slowLine(src.toString('utf8', start, nl), (why) => invalid(r, why));
-        const need = Buffer.byteLength(line);
-        if (o + need > out.length) {
-          const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 64));
-          out.copy(bigger, 0, 0, o);
-          out = bigger;
-        }
-        o += out.write(line, o);
+        [out, o] = this.appendLine(out, o, src, start, nl, (why) => invalid(r, why));
       }
       start = nl + 1;
     }
@@ -498,7 +491,7 @@ export class JsonLinesToCopy {
       checkCanonicalRun(run, rules);
       return this.convert(src, run.rows, run.invalid);
     }
-    let out = Buffer.allocUnsafe(src.length + 64);
+    let out: Buffer = Buffer.allocUnsafe(src.length + 64);
     let o = 0;
     let start = 0;
     for (let r = 0; r < run.rows; r++) {
@@ -514,14 +507,7 @@ export class JsonLinesToCopy {
         if (converted >= 0) {
           o = converted;
         } else {
-          const line = this.slowLine(src.toString('utf8', start, nl), invalid);
-          const need = Buffer.byteLength(line);
-          if (o + need > out.length) {
-            const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 64));
-            out.copy(bigger, 0, 0, o);
-            out = bigger;
-          }
-          o += out.write(line, o);
+          [out, o] = this.appendLine(out, o, src, start, nl, invalid);
         }
       }
       start = nl + 1;
@@ -760,6 +746,22 @@ export class JsonLinesToCopy {
   }
 
   private long: LongLineToCopy | null = null;
+
+  /**
+   * Line src[start..end) the fast paths left alone, through slowLine, written into out at o. This
+   * is the one case where COPY text can be longer than its JSON, so out is replaced by a bigger
+   * copy when the line does not fit: returns the buffer that now holds the output, and its end.
+   */
+  private appendLine(out: Buffer, o: number, src: Buffer, start: number, end: number, invalid: (why: string) => Error): [Buffer, number] {
+    const line = this.slowLine(src.toString('utf8', start, end), invalid);
+    const need = Buffer.byteLength(line);
+    if (o + need > out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, o + need + 64));
+      out.copy(bigger, 0, 0, o);
+      out = bigger;
+    }
+    return [out, o + out.write(line, o)];
+  }
 
   /** The general path: parse the line, then encode the kept values like any parsed row. */
   private slowLine(text: string, invalid: (why: string) => Error): string {
