@@ -134,6 +134,25 @@ export interface SnapshotReader {
    * at once. Valid while this reader's snapshot lasts; close it before the snapshot ends.
    */
   fork?(): Promise<SnapshotReader & { close(): Promise<void> }>;
+  /**
+   * Optional (SQLite, added for the restore proof): shares the reading of `tables` (biggest first)
+   * with a second thread on its own read-only connection, which digests the canonical lines (as
+   * canonicalLines in `order` yields them) of each table it takes while the caller reads the ones it
+   * takes. That connection sees the database as committed when it reads, not this snapshot: for the
+   * proof after a restore's COMMIT only. `rows`: how many rows in all (a thread is not worth it for
+   * a few). Undefined when no second thread can be used.
+   */
+  shareTables?(tables: TableSchema[], order: 'canonical' | 'stored', rows: number): SharedTables | undefined;
+}
+
+/** Tables shared out by SnapshotReader.shareTables: both sides take the next table from one queue. */
+export interface SharedTables {
+  /** The next table for the caller to read, or undefined once every table is taken. */
+  take(): TableSchema | undefined;
+  /** The other thread's digests (count and SHA-256 of the canonical lines) of every table it took. */
+  theirs: Promise<Record<string, { rows: number; sha256: string }>>;
+  /** Ends the other thread now (the caller failed). */
+  stop(): Promise<void>;
 }
 
 /**

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { rowColumns, type TableSchema } from '../../core/types.ts';
 import type { EncodedRow, RowFilter, SnapshotReader } from '../dialect.ts';
 import { introspectSqlite } from './sqlite-introspector.ts';
+import { shareSqliteTables } from './sqlite-digest.ts';
 import { sqlLines, sqlLinesRowid } from './sqlite-lines.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { decodeSqliteValue, encodeSqliteValue } from './sqlite-values.ts';
@@ -40,6 +41,7 @@ export async function sqliteSnapshot<T>(db: Database.Database, fn: (reader: Snap
       rows: (table, batchSize = 1000) => streamRows(db, table, batchSize),
       rowsWhere: (table, filter, batchSize = 1000) => streamRowsWhere(db, table, filter, batchSize),
       canonicalLines: (table, order = 'canonical') => streamLines(db, table, order),
+      shareTables: (tables, order, rows) => (db.memory ? undefined : shareSqliteTables(db.name, tables, order, rows)),
     };
     const result = await fn(reader);
     db.exec('COMMIT');
