@@ -97,6 +97,12 @@ describe('SQLite lines built in SQL', () => {
       // A table with a kept rowid (the ones with other keys) is rowid-ordered; the rest are not.
       expect(sqlLinesRowid(db, table)).toBe(table.rowid);
     }
+    // A kept rowid named by a column (never so from introspection): not read as a rowid range.
+    db.exec('CREATE TABLE shadow ("rowid" TEXT, v)');
+    const shadow = introspectSqlite(db).tables.find((t) => t.name === 'shadow')!;
+    expect(shadow.rowid).toBe('_rowid_');
+    expect(sqlLinesRowid(db, shadow)).toBe('_rowid_');
+    expect(sqlLinesRowid(db, { ...shadow, rowid: 'rowid' })).toBeUndefined();
     db.close();
     const utf16 = new Database(':memory:');
     utf16.pragma("encoding = 'UTF-16le'");

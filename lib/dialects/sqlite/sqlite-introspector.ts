@@ -116,3 +116,14 @@ function hiddenRowid(db: Database.Database, name: string, columnNames: string[],
 export function liveRowidName(db: Database.Database, name: string): RowidName | undefined {
   return introspectTable(db, name).rowid;
 }
+
+/** The INTEGER PRIMARY KEY column (the rowid's alias) of table `name`, or undefined (none, another key, no such table). */
+export function integerPrimaryKey(db: Database.Database, name: string): string | undefined {
+  const info = (db.prepare(`SELECT schema, type, wr FROM pragma_table_list(?)`).all(name) as { schema: string; type: string; wr: number }[]).find((t) => t.schema === 'main');
+  if (!info || info.type !== 'table' || info.wr === 1) return undefined;
+  const pk = db.prepare(`SELECT name, type FROM pragma_table_info(?, 'main') WHERE pk > 0`).all(name) as { name: string; type: string }[];
+  if (pk.length !== 1 || pk[0].type.toUpperCase() !== 'INTEGER') return undefined;
+  // `INTEGER PRIMARY KEY DESC` is no alias: SQLite then builds an index for it (origin pk).
+  if ((db.prepare(`SELECT 1 FROM pragma_index_list(?, 'main') WHERE origin = 'pk'`).all(name) as unknown[]).length > 0) return undefined;
+  return pk[0].name;
+}

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { rowColumns, type TableSchema } from '../../core/types.ts';
+import { integerPrimaryKey } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { encodeSqliteValue } from './sqlite-values.ts';
 
@@ -38,16 +39,14 @@ const INT64_MAX = 2n ** 63n - 1n;
  */
 export function sqlLinesRowid(db: Database.Database, table: TableSchema): string | undefined {
   if (!sqlLinesWork(db)) return undefined;
-  if (table.rowid) return table.rowid;
-  if (table.primaryKey.length !== 1) return undefined;
-  // The one primary key column is the rowid exactly when the table has rowids and SQLite made no
-  // index for the key (INTEGER PRIMARY KEY, not DESC: see hiddenRowid in sqlite-introspector.ts).
-  const info = (db.prepare(`SELECT type, wr FROM pragma_table_list(?) WHERE schema = 'main'`).get(table.name) as { type: string; wr: number } | undefined);
+  const info = db.prepare(`SELECT type, wr FROM pragma_table_list(?) WHERE schema = 'main'`).get(table.name) as { type: string; wr: number } | undefined;
   if (!info || info.type !== 'table' || info.wr === 1) return undefined;
-  if (db.prepare(`SELECT 1 FROM pragma_index_list(?, 'main') WHERE origin = 'pk'`).get(table.name)) return undefined;
-  const pk = db.prepare(`SELECT type FROM pragma_table_info(?, 'main') WHERE pk > 0`).all(table.name) as { type: string }[];
-  if (pk.length !== 1 || pk[0].type.trim().toUpperCase() !== 'INTEGER') return undefined;
-  return table.primaryKey[0];
+  // A kept rowid is read by a name no column shadows (introspectSqlite): checked again here, as a
+  // range over a column's values could pass over rows.
+  if (table.rowid) return db.prepare(`SELECT 1 FROM pragma_table_xinfo(?, 'main') WHERE lower(name) = lower(?)`).get(table.name, table.rowid) ? undefined : table.rowid;
+  // Else the one primary key column, when it is the rowid's alias.
+  const id = table.primaryKey.length === 1 ? integerPrimaryKey(db, table.name) : undefined;
+  return id !== undefined && id === table.primaryKey[0] ? id : undefined;
 }
 
 const working = new WeakMap<Database.Database, boolean>();

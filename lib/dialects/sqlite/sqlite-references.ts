@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { EncodedRow } from '../dialect.ts';
+import { integerPrimaryKey } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
 import { sqliteAffinity } from './sqlite-values.ts';
 
@@ -28,17 +29,6 @@ export function rowidReferences(db: Database.Database, table: string): RowidRefe
     out.push({ column: key.col, parent: key.parent, id });
   }
   return out;
-}
-
-/** The INTEGER PRIMARY KEY column (the rowid's alias) of table `name`, or undefined (none, another key, no such table). */
-export function integerPrimaryKey(db: Database.Database, name: string): string | undefined {
-  const info = (db.prepare(`SELECT schema, type, wr FROM pragma_table_list(?)`).all(name) as { schema: string; type: string; wr: number }[]).find((t) => t.schema === 'main');
-  if (!info || info.type !== 'table' || info.wr === 1) return undefined;
-  const pk = db.prepare(`SELECT name, type FROM pragma_table_info(?, 'main') WHERE pk > 0`).all(name) as { name: string; type: string }[];
-  if (pk.length !== 1 || pk[0].type.toUpperCase() !== 'INTEGER') return undefined;
-  // `INTEGER PRIMARY KEY DESC` is no alias: SQLite then builds an index for it (origin pk).
-  if ((db.prepare(`SELECT 1 FROM pragma_index_list(?, 'main') WHERE origin = 'pk'`).all(name) as unknown[]).length > 0) return undefined;
-  return pk[0].name;
 }
 
 /** Values below this go into the bitmap of an IdSet (8 MiB at most); others into a list. */
