@@ -134,13 +134,14 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
     yield emit(JSON.stringify(start) + '\n');
     const hasher = new TableHasher();
     if (section.lines) {
-      for await (const chunk of section.lines) {
-        // A copy: the reader may reuse its buffer while gzip still holds this one.
-        const bytes = Buffer.from(chunk);
-        hasher.addLines(bytes);
-        yield emit(bytes);
-        onRows?.(section.table.name, hasher.rows);
-      }
+      const hashed = (async function* (lines) {
+        for await (const chunk of lines) {
+          hasher.addLines(chunk);
+          onRows?.(section.table.name, hasher.rows);
+          yield chunk;
+        }
+      })(section.lines);
+      for await (const piece of joined(hashed)) yield emit(piece);
     } else {
       for await (const batch of section.rows) {
         const text = hasher.add(batch);
@@ -158,10 +159,36 @@ export async function* encodeBackup(header: BackupHeader, sections: AsyncIterabl
   yield JSON.stringify(trailer) + '\n';
 }
 
-/** A section's rows as canonical line bytes (each chunk whole lines, a copy the caller may keep). */
+/** Bytes per piece that joined() hands to gzip. */
+const PIECE_BYTES = 1 << 20;
+
+/**
+ * Chunks of whole lines joined into pieces of about PIECE_BYTES, each a copy the caller may keep
+ * (a reader may reuse its buffer once asked for more). gzip compresses a piece on the thread pool
+ * in one go and comes back to this thread once per piece: with the readers' 100-250 KiB chunks it
+ * came back several times per chunk, each time waiting for a turn of a thread busy reading rows,
+ * and the two took turns instead of overlapping (scale 0.5 SQLite backup: 4.9-6.7 s -> 4.4-4.6 s).
+ */
+async function* joined(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  let piece = Buffer.allocUnsafe(PIECE_BYTES);
+  let o = 0;
+  for await (const chunk of chunks) {
+    if (o > 0 && o + chunk.length > piece.length) {
+      yield piece.subarray(0, o);
+      piece = Buffer.allocUnsafe(PIECE_BYTES);
+      o = 0;
+    }
+    if (chunk.length > piece.length) piece = Buffer.allocUnsafe(chunk.length);
+    piece.set(chunk, o);
+    o += chunk.length;
+  }
+  if (o > 0) yield piece.subarray(0, o);
+}
+
+/** A section's rows as canonical line bytes (whole lines, in pieces the caller may keep). */
 async function* lineChunks(section: Pick<TableSection, 'rows' | 'lines'>): AsyncGenerator<Buffer> {
   if (section.lines) {
-    for await (const chunk of section.lines) yield Buffer.from(chunk);
+    yield* joined(section.lines);
     return;
   }
   for await (const batch of section.rows) {
@@ -303,7 +330,8 @@ export async function writeFileAtomically(dir: string, name: string | (() => Pro
   try {
     const tap = hashTap();
     const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
-    const gzip = zlib.createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, chunkSize: 1 << 16 });
+    // Output pieces as large as the input pieces (joined): one trip to the thread pool per piece.
+    const gzip = zlib.createGzip({ level: options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, chunkSize: 1 << 20 });
     const source = Readable.from(withTurns(lines), { objectMode: false, highWaterMark: 1 << 16 });
     if (options.encryption) await pipeline(source, gzip, encryptStage(options.encryption), tap.stream, out, { signal: options.signal });
     else await pipeline(source, gzip, tap.stream, out, { signal: options.signal });
