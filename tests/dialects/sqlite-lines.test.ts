@@ -97,6 +97,10 @@ describe('SQLite lines built in SQL', () => {
       // A table with a kept rowid (the ones with other keys) is rowid-ordered; the rest are not.
       expect(sqlLinesRowid(db, table)).toBe(table.rowid);
     }
+    // Wider than one SQL expression may be deep: the JavaScript path, the same lines.
+    db.exec(`CREATE TABLE wide (id INTEGER PRIMARY KEY, ${Array.from({ length: 600 }, (_, i) => `c${i}`).join(', ')}); INSERT INTO wide (id, c0, c599) VALUES (1, 'x', 2.5)`);
+    const wide = introspectSqlite(db).tables.find((t) => t.name === 'wide')!;
+    expect(sqlLinesRowid(db, wide)).toBeUndefined();
     // A kept rowid named by a column (never so from introspection): not read as a rowid range.
     db.exec('CREATE TABLE shadow ("rowid" TEXT, v)');
     const shadow = introspectSqlite(db).tables.find((t) => t.name === 'shadow')!;

@@ -25,6 +25,13 @@ import { encodeSqliteValue } from './sqlite-values.ts';
  * stored order and canonical order are one.
  */
 
+/**
+ * Columns at most: a line is one expression whose depth grows with the columns (two `||` each), and
+ * SQLite refuses an expression deeper than 1000 (SQLITE_MAX_EXPR_DEPTH; about 490 columns). A
+ * wider table takes the JavaScript path.
+ */
+const MAX_COLUMNS = 400;
+
 /** Rows per chunk, at most. */
 const CHUNK_ROWS = 1000;
 /** Bytes of stored values per chunk, at most (a chunk of one row may hold more). */
@@ -38,7 +45,7 @@ const INT64_MAX = 2n ** 63n - 1n;
  * (another order, a WITHOUT ROWID table, a database in UTF-16, an SQLite without what it needs).
  */
 export function sqlLinesRowid(db: Database.Database, table: TableSchema): string | undefined {
-  if (!sqlLinesWork(db)) return undefined;
+  if (!sqlLinesWork(db) || rowColumns(table).length > MAX_COLUMNS) return undefined;
   const info = db.prepare(`SELECT type, wr FROM pragma_table_list(?) WHERE schema = 'main'`).get(table.name) as { type: string; wr: number } | undefined;
   if (!info || info.type !== 'table' || info.wr === 1) return undefined;
   // A kept rowid is read by a name no column shadows (introspectSqlite): checked again here, as a
@@ -56,7 +63,8 @@ const PROBES = [...Array.from({ length: 128 }, (_, i) => String.fromCharCode(i))
 
 /**
  * Whether this connection's SQLite builds lines as JavaScript does: a UTF-8 database, the functions
- * used (octet_length: 3.43), and json_quote giving JSON.stringify's bytes on the probes. Asked once
+ * used (octet_length: 3.43; an aggregate's ORDER BY: 3.44), and json_quote giving JSON.stringify's
+ * bytes on the probes. Asked once
  * per connection; false sends every table to the JavaScript path.
  */
 export function sqlLinesWork(db: Database.Database): boolean {
@@ -65,7 +73,9 @@ export function sqlLinesWork(db: Database.Database): boolean {
   try {
     const encoding = db.pragma('encoding', { simple: true }) as string;
     const quoted = db.prepare(`SELECT CAST(json_quote(value) AS BLOB) AS q, octet_length(value) AS n FROM json_each(?) ORDER BY key`).raw(true).all(JSON.stringify(PROBES)) as [Buffer, number][];
-    ok = encoding === 'UTF-8' && quoted.length === PROBES.length && quoted.every(([q, n], i) => q.equals(Buffer.from(JSON.stringify(PROBES[i]))) && n === Buffer.byteLength(PROBES[i]));
+    // An aggregate's own ORDER BY (3.44): the order of a chunk's lines.
+    const ordered = db.prepare(`SELECT group_concat(value, '' ORDER BY key DESC) FROM json_each('["b","a"]')`).pluck().get();
+    ok = encoding === 'UTF-8' && ordered === 'ab' && quoted.length === PROBES.length && quoted.every(([q, n], i) => q.equals(Buffer.from(JSON.stringify(PROBES[i]))) && n === Buffer.byteLength(PROBES[i]));
   } catch {
     ok = false;
   }
