@@ -1,12 +1,12 @@
 /**
  * The worker thread of shareTables (sqlite-digest.ts): opens the database read-only on its own
  * connection and, table after table as it claims them from the shared queue, hashes the canonical
- * lines exactly as the main thread would (streamLines), posting each result as it is done.
+ * lines exactly as the main thread would (streamLines, TableHasher), posting each result as it is done.
  */
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { TableSchema } from '../../core/types.ts';
+import { TableHasher } from '../../format/writer.ts';
 import { sqliteSnapshot } from './sqlite-dump.ts';
 import type { DigestJob, DigestMessage } from './sqlite-digest.ts';
 
@@ -21,13 +21,10 @@ try {
     await sqliteSnapshot(db, async (reader) => {
       for (let i = Atomics.add(job.next, 0, 1); i < job.tables.length; i = Atomics.add(job.next, 0, 1)) {
         const table: TableSchema = job.tables[i];
-        const hash = createHash('sha256');
-        let rows = 0;
-        for await (const chunk of reader.canonicalLines!(table, job.order)) {
-          hash.update(chunk);
-          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) rows++;
-        }
-        post({ table: table.name, rows, sha256: hash.digest('hex') });
+        // The table checksum as checksumTables computes it (TableHasher over the canonical lines).
+        const hasher = new TableHasher();
+        for await (const chunk of reader.canonicalLines!(table, job.order)) hasher.addLines(chunk);
+        post({ table: table.name, rows: hasher.rows, sha256: hasher.digest() });
       }
     });
   } finally {

@@ -5,7 +5,7 @@ import { introspectSqlite } from './sqlite-introspector.ts';
 import { shareSqliteTables } from './sqlite-digest.ts';
 import { sqlLines, sqlLinesRowid } from './sqlite-lines.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { decodeSqliteValue, encodeSqliteValue } from './sqlite-values.ts';
+import { decodeSqliteValue, encodeSqliteValue, sqliteLine } from './sqlite-values.ts';
 
 /**
  * ORDER BY that makes row order canonical: the hidden rowid when rows carry it (TableSchema.rowid:
@@ -87,7 +87,7 @@ async function* streamLines(db: Database.Database, table: TableSchema, order: 'c
   else yield* jsLines(db, table, order);
 }
 
-/** streamLines in JavaScript: each value read, encoded (encodeSqliteValue) and stringified. */
+/** streamLines in JavaScript: each row read and turned into its line (sqliteLine). */
 export async function* jsLines(db: Database.Database, table: TableSchema, order: 'canonical' | 'stored'): AsyncGenerator<Uint8Array> {
   const cols = selectList(table);
   const from = quoteSqlite(table.name);
@@ -98,8 +98,7 @@ export async function* jsLines(db: Database.Database, table: TableSchema, order:
   let o = 0;
   try {
     for (const raw of it) {
-      for (let i = 0; i < raw.length; i++) row[i] = encodeSqliteValue(raw[i]);
-      const line = JSON.stringify(row); // the canonical line (SnapshotReader.canonicalLines)
+      const line = sqliteLine(raw, row); // the canonical line (SnapshotReader.canonicalLines)
       const most = line.length * 3 + 1; // UTF-8 bytes at most, and the newline
       if (o + most > buf.length) {
         if (o > 0) {

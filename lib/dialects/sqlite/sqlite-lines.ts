@@ -2,13 +2,13 @@ import type Database from 'better-sqlite3';
 import { rowColumns, type TableSchema } from '../../core/types.ts';
 import { integerPrimaryKey } from './sqlite-introspector.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
-import { encodeSqliteValue } from './sqlite-values.ts';
+import { encodeSqliteValue, sqliteLine } from './sqlite-values.ts';
 
 /**
  * The canonical lines of a rowid-ordered table written by SQLite itself: each row's line built by a
- * SQL expression (`'[' || ... || ']'`), a chunk of rows joined into one BLOB by group_concat, so that
- * JavaScript never sees a row, a value or a string, only the finished bytes (scale 0.5, `Comment`,
- * 500k rows: 2.0 s to build and copy the lines in JavaScript, 0.4-0.5 s this way).
+ * SQL expression (`'[' || ... || ']'`), a chunk of rows joined into one string by group_concat, so
+ * that JavaScript sees no row and no value, only the finished text of a chunk (scale 0.5, `Comment`,
+ * 500k rows: 2.0 s of CPU to build the lines in JavaScript, 0.8-1.0 s this way).
  *
  * Exactly the bytes of the JavaScript path (`JSON.stringify` of encodeSqliteValue's values):
  * - an INTEGER is its decimal digits inside +-(2^53 - 1), else `{"$int":"<digits>"}`; NULL is `null`;
@@ -46,11 +46,13 @@ const INT64_MAX = 2n ** 63n - 1n;
  */
 export function sqlLinesRowid(db: Database.Database, table: TableSchema): string | undefined {
   if (!sqlLinesWork(db) || rowColumns(table).length > MAX_COLUMNS) return undefined;
-  const info = db.prepare(`SELECT type, wr FROM pragma_table_list(?) WHERE schema = 'main'`).get(table.name) as { type: string; wr: number } | undefined;
-  if (!info || info.type !== 'table' || info.wr === 1) return undefined;
-  // A kept rowid is read by a name no column shadows (introspectSqlite): checked again here, as a
-  // range over a column's values could pass over rows.
-  if (table.rowid) return db.prepare(`SELECT 1 FROM pragma_table_xinfo(?, 'main') WHERE lower(name) = lower(?)`).get(table.name, table.rowid) ? undefined : table.rowid;
+  if (table.rowid) {
+    // A kept rowid, of a table that has rowids, read by a name no column shadows (introspectSqlite):
+    // checked again here, as a range over a column's values could pass over rows.
+    const info = db.prepare(`SELECT type, wr FROM pragma_table_list(?) WHERE schema = 'main'`).get(table.name) as { type: string; wr: number } | undefined;
+    if (!info || info.type !== 'table' || info.wr === 1) return undefined;
+    return db.prepare(`SELECT 1 FROM pragma_table_xinfo(?, 'main') WHERE lower(name) = lower(?)`).get(table.name, table.rowid) ? undefined : table.rowid;
+  }
   // Else the one primary key column, when it is the rowid's alias.
   const id = table.primaryKey.length === 1 ? integerPrimaryKey(db, table.name) : undefined;
   return id !== undefined && id === table.primaryKey[0] ? id : undefined;
@@ -177,9 +179,9 @@ function withHardValues(lines: Buffer, rows: IterableIterator<unknown[]>, table:
   return out.subarray(0, o);
 }
 
-/** The JavaScript path's lines of some rows (as streamLines in sqlite-dump.ts builds them). */
+/** The JavaScript path's lines of some rows (sqliteLine, as jsLines in sqlite-dump.ts builds them). */
 function linesInJs(rows: IterableIterator<unknown[]>): Buffer {
   const out: string[] = [];
-  for (const raw of rows) out.push(JSON.stringify(raw.map(encodeSqliteValue)) + '\n');
+  for (const raw of rows) out.push(sqliteLine(raw) + '\n');
   return Buffer.from(out.join(''));
 }

@@ -17,6 +17,15 @@ export function encodeSqliteValue(v: unknown): EncodedValue {
   throw new Error(`Unexpected SQLite value of type ${typeof v}`);
 }
 
+/**
+ * The canonical line of a row as SQLite gives it (raw values, safeIntegers), without its newline:
+ * JSON.stringify of the encoded values. `row` may be passed to be reused.
+ */
+export function sqliteLine(raw: readonly unknown[], row: EncodedValue[] = new Array(raw.length)): string {
+  for (let i = 0; i < raw.length; i++) row[i] = encodeSqliteValue(raw[i]);
+  return JSON.stringify(row);
+}
+
 /** Inverse of encodeSqliteValue, giving what better-sqlite3 binds to the same storage class. */
 export function decodeSqliteValue(v: EncodedValue): null | string | number | bigint | Buffer {
   if (v === null) return null;
